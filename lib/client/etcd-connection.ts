@@ -1,0 +1,220 @@
+import { Logger, type OnApplicationShutdown } from '@nestjs/common';
+import {
+  ConsecutiveBreaker,
+  ExponentialBackoff,
+  circuitBreaker,
+  handleWhen,
+  retry,
+} from 'cockatiel';
+import {
+  Etcd3,
+  EtcdAuthenticationFailedError,
+  EtcdPermissionDeniedError,
+  EtcdUserNotFoundError,
+  isRecoverableError,
+  type IOptions,
+  type Namespace,
+} from 'etcd3';
+import { inspect } from 'node:util';
+import type { ResolvedEtcdOptions } from '../etcd.module-definition.js';
+import { EtcdAuthError } from './etcd-auth.error.js';
+import { EtcdConnectionError, describeCause } from './etcd-connection.error.js';
+import { EtcdPermissionError } from './etcd-permission.error.js';
+import { InformerPool } from '../watch/informer-pool.js';
+
+/** Deadline of ordinary (unary) etcd calls, so a partitioned etcd never makes a call hang for ever. */
+const REQUEST_TIMEOUT_MS = 10_000;
+
+/**
+ * Owns the module's single `Etcd3` client: builds it from the resolved options (hosts, auth, TLS,
+ * gRPC keep-alive), checks the connection at boot, maps client errors to the module's error classes
+ * and closes the client on shutdown.
+ * @internal
+ */
+export class EtcdConnection implements OnApplicationShutdown {
+  /** The root client (no namespace). Closed by {@link close}. */
+  readonly client: Etcd3;
+  /** The client scoped to `options.namespace`: every key the module touches goes through it. */
+  readonly kv: Namespace;
+  /** The shared informers (one per prefix) of this module. */
+  readonly informers: InformerPool;
+  /** True when etcd was unreachable at boot and the app started from a config snapshot. */
+  bootedOffline = false;
+  private closed = false;
+  private readonly logger = new Logger('EtcdClient');
+
+  constructor(readonly options: ResolvedEtcdOptions) {
+    this.client = new Etcd3(buildClientOptions(options));
+    hideSecrets(this.client);
+    this.kv = options.namespace ? this.client.namespace(options.namespace) : this.client;
+    this.informers = new InformerPool(this.kv, {
+      stallTimeout: options.watchStallTimeout,
+      retry: options.retry,
+    });
+  }
+
+  /** Stops every informer, then closes the client (after the registry deregistered). @internal */
+  async onApplicationShutdown(): Promise<void> {
+    await this.informers.close();
+    this.close();
+  }
+
+  /** Whether {@link close} was called. */
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /**
+   * Asks etcd for its status until it answers or `connectTimeout` passes.
+   * @throws EtcdAuthError when the credentials are refused (at once, no retry).
+   * @throws EtcdConnectionError when nothing answered in time.
+   */
+  async connect(): Promise<void> {
+    const { hosts, connectTimeout } = this.options;
+    const deadline = Date.now() + connectTimeout;
+    let lastError: unknown;
+    while (!this.closed) {
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) break;
+      try {
+        await withTimeout(
+          this.client.maintenance.status({ deadline: Date.now() + remaining }),
+          remaining,
+        );
+        return;
+      } catch (err) {
+        const mapped = this.mapAuthError(err);
+        if (mapped) throw mapped;
+        lastError = err;
+      }
+      await sleep(Math.min(250, Math.max(0, deadline - Date.now())));
+    }
+    throw new EtcdConnectionError(hosts, connectTimeout, lastError);
+  }
+
+  /**
+   * Maps an error from the etcd client to one a person can act on. Returns the original error when no
+   * better one applies.
+   */
+  mapError(err: unknown, operation: string, key: string): Error {
+    const auth = this.mapAuthError(err);
+    if (auth) return auth;
+    if (err instanceof EtcdPermissionDeniedError) {
+      return new EtcdPermissionError(
+        operation,
+        this.options.namespace + key,
+        this.options.auth?.username,
+      );
+    }
+    if (err instanceof Error) return err;
+    return new Error(describeCause(err));
+  }
+
+  /** One readable line for a failure, for log messages. */
+  describe(err: unknown): string {
+    return describeCause(err);
+  }
+
+  /** Closes the client. Safe to call twice. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.client.close();
+    this.logger.debug('etcd client closed');
+  }
+
+  private mapAuthError(err: unknown): EtcdAuthError | undefined {
+    const username = this.options.auth?.username;
+    if (
+      username !== undefined &&
+      (err instanceof EtcdAuthenticationFailedError || err instanceof EtcdUserNotFoundError)
+    ) {
+      return new EtcdAuthError(username, this.options.hosts);
+    }
+    return undefined;
+  }
+}
+
+function buildClientOptions(options: ResolvedEtcdOptions): IOptions {
+  const retryBackoff = new ExponentialBackoff({
+    initialDelay: options.retry.initialDelay,
+    maxDelay: options.retry.maxDelay,
+  });
+  return {
+    hosts: options.hosts,
+    auth: options.auth
+      ? { username: options.auth.username, password: options.auth.password }
+      : undefined,
+    credentials: options.credentials,
+    dialTimeout: options.connectTimeout,
+    grpcOptions: {
+      'grpc.keepalive_time_ms': options.keepaliveInterval,
+      'grpc.keepalive_timeout_ms': options.keepaliveTimeout,
+      'grpc.keepalive_permit_without_calls': 1,
+      'grpc.max_receive_message_length': 256 * 1024 * 1024,
+      'grpc.initial_reconnect_backoff_ms': options.retry.initialDelay,
+      'grpc.max_reconnect_backoff_ms': options.retry.maxDelay,
+    },
+    defaultCallOptions: context =>
+      context.isStream ? {} : { deadline: Date.now() + REQUEST_TIMEOUT_MS },
+    faultHandling: {
+      // One attempt per host: our own loops (informer, lease supervisor) own the retrying, with
+      // backoff, so a failure is reported promptly instead of being hidden behind retries.
+      global: retry(handleWhen(isRecoverableError), {
+        maxAttempts: Math.max(0, options.hosts.length - 1),
+      }),
+      // A short breaker so a recovered etcd is used again within a second.
+      host: () =>
+        circuitBreaker(handleWhen(isRecoverableError), {
+          halfOpenAfter: Math.min(1000, options.retry.maxDelay),
+          breaker: new ConsecutiveBreaker(3),
+        }),
+      // etcd3 drives the cockatiel backoff factory itself (its default is the same class).
+      watchBackoff: retryBackoff as unknown as NonNullable<
+        NonNullable<IOptions['faultHandling']>['watchBackoff']
+      >,
+    },
+  };
+}
+
+/**
+ * The etcd3 client keeps its options (with the password) on several internal objects; make sure
+ * `inspect()` / `console.log` of any of them never prints the password.
+ */
+function hideSecrets(client: Etcd3): void {
+  const redacted = (label: string) => () => `${label} { [options hidden by nest-etcd] }`;
+  const internals = client as unknown as {
+    pool?: { options?: unknown; authenticator?: object };
+    options?: unknown;
+  };
+  const targets: Array<[object | undefined, string]> = [
+    [client, 'Etcd3'],
+    [internals.pool, 'ConnectionPool'],
+    [internals.pool?.authenticator, 'Authenticator'],
+  ];
+  for (const [target, label] of targets) {
+    if (target) {
+      Object.defineProperty(target, inspect.custom, { value: redacted(label), enumerable: false });
+    }
+  }
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+    promise.then(
+      value => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
+        reject(err instanceof Error ? err : new Error(String(err)));
+      },
+    );
+  });
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise(resolve => setTimeout(resolve, ms));
+}

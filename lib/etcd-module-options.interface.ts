@@ -1,0 +1,132 @@
+/**
+ * Options of the configuration center. Pass `false` to turn the config center off.
+ */
+export interface EtcdConfigOptions {
+  /**
+   * Key prefix under which config keys live: key `greeting` is stored at `<prefix>greeting`.
+   * @default '/config/'
+   */
+  prefix?: string;
+  /**
+   * Path of a last-known-good copy of the config, written atomically after changes. When etcd is
+   * unreachable at boot and this file holds a valid snapshot, the app boots from it and resyncs once
+   * etcd answers.
+   */
+  snapshotFile?: string;
+  /**
+   * How long (ms) to wait after a change before writing the snapshot file.
+   * @default 1000
+   */
+  snapshotDebounce?: number;
+}
+
+/**
+ * Options of the service registry. Omit them (or pass `false`) and discovery still works, but the app
+ * does not register itself.
+ */
+export interface EtcdRegistryOptions {
+  /** Name under which this app registers: key `<prefix><serviceName>/<instanceId>`. */
+  serviceName: string;
+  /**
+   * Unique id of this instance.
+   * @default `${hostname}-${pid}-${random suffix}`
+   */
+  instanceId?: string;
+  /**
+   * Host other services use to reach this instance.
+   * @default the first non-internal IPv4 address (127.0.0.1 when there is none)
+   */
+  host?: string;
+  /**
+   * Port other services use to reach this instance.
+   * @default the port the HTTP server actually listens on (required in a standalone application context)
+   */
+  port?: number;
+  /** Free-form metadata published with the instance (version, zone, ...). */
+  metadata?: Record<string, unknown>;
+  /**
+   * Relative weight for the `weighted` load-balancing strategy.
+   * @default 1
+   */
+  weight?: number;
+  /**
+   * Lease time-to-live in seconds: a dead instance disappears at most this long after it stopped
+   * heart-beating.
+   * @default 10 (minimum 2)
+   */
+  ttl?: number;
+  /**
+   * Key prefix of the registry.
+   * @default '/services/'
+   */
+  prefix?: string;
+  /**
+   * Register automatically on application bootstrap and deregister on shutdown.
+   * @default true
+   */
+  autoRegister?: boolean;
+}
+
+/** Retry timing for re-listing after a broken watch and for re-registering after a lost lease. */
+export interface EtcdRetryOptions {
+  /**
+   * First delay in ms (full jitter is applied).
+   * @default 100
+   */
+  initialDelay?: number;
+  /**
+   * Largest delay in ms.
+   * @default 3000
+   */
+  maxDelay?: number;
+}
+
+/** Options of `EtcdModule.forRoot()`. Every field is optional. */
+export interface EtcdModuleOptions {
+  /**
+   * etcd endpoints, e.g. `'http://127.0.0.1:2379'` or `['https://etcd-1:2379', 'https://etcd-2:2379']`.
+   * @default env `ETCD_HOSTS` (comma separated), else 'http://127.0.0.1:2379'
+   */
+  hosts?: string | string[];
+  /**
+   * Username and password for etcd authentication.
+   * @default env `ETCD_USERNAME` / `ETCD_PASSWORD` when both are set
+   */
+  auth?: { username: string; password: string };
+  /** TLS material: the CA that signed the server certificate, plus a client certificate for mTLS. */
+  credentials?: { rootCertificate: Buffer; privateKey?: Buffer; certChain?: Buffer };
+  /** Prefix applied to every key the module touches (tenant isolation). */
+  namespace?: string;
+  /**
+   * Boot fails with `EtcdConnectionError` when etcd does not answer within this many ms.
+   * @default 5000
+   */
+  connectTimeout?: number;
+  /**
+   * Register the module globally.
+   * @default true
+   */
+  isGlobal?: boolean;
+  /** Config center options; `false` turns it off. */
+  config?: false | EtcdConfigOptions;
+  /** Service registry options; omitted or `false`: this app does not register itself. */
+  registry?: false | EtcdRegistryOptions;
+  /** Backoff for re-list and re-register loops. */
+  retry?: EtcdRetryOptions;
+  /**
+   * A watch that delivered nothing for this many ms is treated as broken and rebuilt (re-list and diff,
+   * then watch again).
+   * @default 60000
+   */
+  watchStallTimeout?: number;
+  /**
+   * gRPC keep-alive ping interval in ms; a connection that does not answer a ping within
+   * `keepaliveTimeout` is dropped and re-established.
+   * @default 10000
+   */
+  keepaliveInterval?: number;
+  /**
+   * @default 5000
+   */
+  keepaliveTimeout?: number;
+}

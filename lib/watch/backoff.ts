@@ -1,0 +1,40 @@
+/**
+ * Exponential backoff with full jitter: a random delay in [base/2, base] where base doubles with each
+ * attempt up to `maxDelay`.
+ * @internal
+ */
+export function backoffDelay(
+  attempt: number,
+  retry: { initialDelay: number; maxDelay: number },
+  random: () => number = Math.random,
+): number {
+  const base = Math.min(retry.maxDelay, retry.initialDelay * 2 ** Math.min(attempt, 30));
+  return Math.round(base / 2 + (random() * base) / 2);
+}
+
+/** A sleep that can be cut short. @internal */
+export class Sleeper {
+  private timer: NodeJS.Timeout | undefined;
+  private wake: (() => void) | undefined;
+
+  sleep(ms: number): Promise<void> {
+    this.cancel();
+    return new Promise<void>(resolve => {
+      this.wake = resolve;
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        this.wake = undefined;
+        resolve();
+      }, ms);
+    });
+  }
+
+  /** Ends the current sleep now (its promise resolves). */
+  cancel(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
+  }
+}

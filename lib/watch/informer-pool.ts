@@ -1,0 +1,103 @@
+import { Logger } from '@nestjs/common';
+import type { Namespace } from 'etcd3';
+import { Observable } from 'rxjs';
+import type { InformerOptions } from './informer.interfaces.js';
+import { PrefixInformer } from './prefix-informer.js';
+
+interface PoolEntry {
+  informer: PrefixInformer;
+  refs: number;
+  pinned: boolean;
+}
+
+/** A hold on a shared informer; call `release()` once when done. */
+export interface InformerHandle {
+  readonly informer: PrefixInformer;
+  release(): void;
+}
+
+/**
+ * Keeps one {@link PrefixInformer} per prefix, shared by every subscriber and ref-counted: the first
+ * hold starts it, the last release stops it (cancelling its etcd watcher) unless it is pinned. All
+ * informers use the module's one client, so etcd3 multiplexes their watchers over one gRPC stream.
+ * @internal
+ */
+export class InformerPool {
+  private readonly entries = new Map<string, PoolEntry>();
+  private closed = false;
+  private readonly logger = new Logger('EtcdInformer');
+
+  constructor(
+    private readonly kv: Namespace,
+    private readonly options: InformerOptions,
+  ) {}
+
+  /** Number of live informers. */
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** The live informer of a prefix, if any (no hold is taken). */
+  peek(prefix: string): PrefixInformer | undefined {
+    return this.entries.get(prefix)?.informer;
+  }
+
+  /**
+   * Takes a hold on the informer of `prefix`, starting it when it is new. A pinned informer lives
+   * until the pool closes.
+   */
+  acquire(prefix: string, options: { pinned?: boolean } = {}): InformerHandle {
+    if (this.closed) throw new Error('nest-etcd: the etcd module is shut down');
+    let entry = this.entries.get(prefix);
+    if (!entry) {
+      entry = {
+        informer: new PrefixInformer(this.kv, prefix, this.options),
+        refs: 0,
+        pinned: false,
+      };
+      this.entries.set(prefix, entry);
+      entry.informer.start();
+    }
+    entry.refs++;
+    entry.pinned ||= options.pinned === true;
+    let released = false;
+    const held = entry;
+    return {
+      informer: held.informer,
+      release: () => {
+        if (released) return;
+        released = true;
+        held.refs--;
+        if (held.refs <= 0 && !held.pinned && this.entries.get(prefix) === held) {
+          this.entries.delete(prefix);
+          held.informer
+            .stop()
+            .catch((err: unknown) => this.logger.warn(`stopping informer failed: ${String(err)}`));
+        }
+      },
+    };
+  }
+
+  /**
+   * An observable that holds the informer of `prefix` for as long as it is subscribed and emits what
+   * `project` derives from it.
+   */
+  observe<T>(prefix: string, project: (informer: PrefixInformer) => Observable<T>): Observable<T> {
+    return new Observable<T>(subscriber => {
+      const handle = this.acquire(prefix);
+      const subscription = project(handle.informer).subscribe(subscriber);
+      return () => {
+        subscription.unsubscribe();
+        handle.release();
+      };
+    });
+  }
+
+  /** Stops every informer. */
+  async close(): Promise<void> {
+    this.closed = true;
+    const informers = [...this.entries.values()].map(entry => entry.informer);
+    this.entries.clear();
+    await Promise.all(informers.map(informer => informer.stop()));
+  }
+}

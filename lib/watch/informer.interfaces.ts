@@ -1,0 +1,57 @@
+/** One key as the informer holds it. Keys are full etcd keys (inside the module's namespace). */
+export interface InformerEntry {
+  readonly key: string;
+  readonly value: Buffer;
+  /** Revision of the last change of this key. */
+  readonly modRevision: number;
+  readonly createRevision: number;
+  readonly version: number;
+  /** Lease id ('0' when the key has no lease). */
+  readonly lease: string;
+}
+
+/** One change applied to the informer's map. */
+export interface InformerChange {
+  readonly type: 'put' | 'delete';
+  readonly key: string;
+  /** The new entry (for `put`). */
+  readonly entry?: InformerEntry;
+  /** The entry before the change, when the informer held one. */
+  readonly previous?: InformerEntry;
+  /** The etcd revision of the change (for a delete found by a re-list: the list's revision). */
+  readonly revision: number;
+  /** True when the change was found by diffing a re-list rather than delivered by the watch. */
+  readonly resync: boolean;
+}
+
+/** An immutable copy of the informer's map at a revision. */
+export interface InformerSnapshot {
+  readonly prefix: string;
+  /** The revision of the last list or event applied. */
+  readonly revision: number;
+  readonly entries: ReadonlyMap<string, InformerEntry>;
+}
+
+/** Connection state of one informer. */
+export interface InformerState {
+  /** True while a watch is established (or a list just succeeded). */
+  readonly connected: boolean;
+  /** True once the first list succeeded: the snapshot is meaningful. */
+  readonly synced: boolean;
+  /** Revision of the last list or event applied (0 before the first list). */
+  readonly revision: number;
+  /** Why the informer is disconnected, when it is. */
+  readonly reason?: string;
+}
+
+/** Timing knobs of an informer. */
+export interface InformerOptions {
+  /** Silence (ms) after which a watch is treated as broken. */
+  stallTimeout: number;
+  /** Backoff of re-list attempts while etcd does not answer. */
+  retry: { initialDelay: number; maxDelay: number };
+  /** Deadline (ms) of one list request. @default 10000 */
+  listTimeout?: number;
+  /** Keys fetched per range request while listing. @default 5000 */
+  pageSize?: number;
+}

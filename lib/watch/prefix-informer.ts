@@ -1,0 +1,342 @@
+import { Logger } from '@nestjs/common';
+import { Range, type IKeyValue, type IWatchResponse, type Namespace, type Watcher } from 'etcd3';
+import { BehaviorSubject, type Observable, Subject, distinctUntilChanged, map } from 'rxjs';
+import { describeCause } from '../client/etcd-connection.error.js';
+import { Sleeper, backoffDelay } from './backoff.js';
+import type {
+  InformerChange,
+  InformerEntry,
+  InformerOptions,
+  InformerSnapshot,
+  InformerState,
+} from './informer.interfaces.js';
+
+/** Why a watch ended: each one leads to a re-list. */
+type WatchEnd = 'stopped' | 'disconnected' | 'canceled' | 'compacted' | 'stalled';
+
+/**
+ * A list-then-watch cache of every key under one prefix.
+ *
+ * 1. **List** the prefix (paginated, all pages at one revision R).
+ * 2. **Watch** from R + 1 and apply each event in order.
+ * 3. After any stream error, cancellation, compaction or stall: **re-list, diff** against the map
+ *    (emitting only real differences) and watch again from the new list revision + 1. The etcd3
+ *    client's own resume bookmark is never trusted: it can skip events across a second disconnect.
+ *
+ * While etcd is unreachable the informer keeps its last map, reports `connected: false` and retries
+ * with jittered backoff; it never empties the map because of a disconnect.
+ */
+export class PrefixInformer {
+  private entries = new Map<string, InformerEntry>();
+  private revision = 0;
+  private cachedSnapshot: InformerSnapshot | undefined;
+  private readonly changesSubject = new Subject<InformerChange>();
+  private readonly stateSubject = new BehaviorSubject<InformerState>({
+    connected: false,
+    synced: false,
+    revision: 0,
+  });
+  private readonly sleeper = new Sleeper();
+  private readonly logger = new Logger('EtcdInformer');
+  private running: Promise<void> | undefined;
+  private stopped = false;
+  private stopWatch: (() => void) | undefined;
+  private readyPromise: Promise<void>;
+  private resolveReady!: () => void;
+  private rejectReady!: (err: Error) => void;
+  private lastActivity = 0;
+  private outageLogged = false;
+  private lastErrorValue: unknown;
+
+  /** Every change, in revision order, as it is applied. */
+  readonly changes$: Observable<InformerChange> = this.changesSubject.asObservable();
+  /** Connection state; replays the current state to new subscribers. */
+  readonly state$: Observable<InformerState> = this.stateSubject.asObservable();
+  /** `true` while the watch is healthy; replays the current value; no repeats. */
+  readonly connected$: Observable<boolean> = this.state$.pipe(
+    map(state => state.connected),
+    distinctUntilChanged(),
+  );
+
+  constructor(
+    private readonly kv: Namespace,
+    /** The watched prefix (inside the client's namespace). */
+    readonly prefix: string,
+    private readonly options: InformerOptions,
+  ) {
+    this.readyPromise = new Promise<void>((resolve, reject) => {
+      this.resolveReady = resolve;
+      this.rejectReady = reject;
+    });
+    // A caller that never awaits ready() must not see an unhandled rejection when it is stopped.
+    this.readyPromise.catch(() => undefined);
+  }
+
+  /** The current state. */
+  get state(): InformerState {
+    return this.stateSubject.getValue();
+  }
+
+  /** An immutable copy of the map (copied lazily, once per change). */
+  get snapshot(): InformerSnapshot {
+    this.cachedSnapshot ??= {
+      prefix: this.prefix,
+      revision: this.revision,
+      entries: new Map(this.entries),
+    };
+    return this.cachedSnapshot;
+  }
+
+  /** The entry of one key, without copying the map. */
+  get(key: string): InformerEntry | undefined {
+    return this.entries.get(key);
+  }
+
+  /** The last error that broke a list or watch (cleared by the next successful list). */
+  get lastError(): unknown {
+    return this.lastErrorValue;
+  }
+
+  /** Number of keys held. */
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** Starts listing and watching (idempotent). Does not wait; see {@link ready}. */
+  start(): void {
+    if (this.running || this.stopped) return;
+    this.running = this.run();
+  }
+
+  /** Resolves once the first list succeeded; rejects when the informer is stopped before that. */
+  ready(): Promise<void> {
+    return this.readyPromise;
+  }
+
+  /** Stops the loop, cancels the watcher and completes the observables. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.rejectReady(new Error(`informer on "${this.prefix}" was stopped before its first list`));
+    this.sleeper.cancel();
+    this.stopWatch?.();
+    await this.running;
+    this.stateSubject.next({ ...this.state, connected: false, reason: 'stopped' });
+    this.changesSubject.complete();
+    this.stateSubject.complete();
+  }
+
+  private async run(): Promise<void> {
+    let attempt = 0;
+    while (!this.stopped) {
+      let end: WatchEnd | undefined;
+      try {
+        const listRevision = await this.list();
+        attempt = 0;
+        if (this.stopped) break;
+        end = await this.watchFrom(listRevision + 1);
+      } catch (err) {
+        if (this.stopped) break;
+        this.lastErrorValue = err;
+        this.markDisconnected(`list failed: ${describeCause(err)}`);
+      }
+      if (this.stopped) break;
+      // A compaction or stall is answered by an immediate re-list; errors back off.
+      if (end === 'compacted' || end === 'stalled') continue;
+      await this.sleeper.sleep(backoffDelay(attempt++, this.options.retry));
+    }
+  }
+
+  /** Lists the prefix at one revision, applies the diff, returns the list revision. */
+  private async list(): Promise<number> {
+    const pageSize = this.options.pageSize ?? 5000;
+    const timeout = this.options.listTimeout ?? 10_000;
+    const end = Range.prefix(this.prefix).end;
+    const fresh = new Map<string, InformerEntry>();
+    let start: Buffer = Buffer.from(this.prefix);
+    let listRevision: number | undefined;
+    for (;;) {
+      const builder = this.kv
+        .getAll()
+        .inRange(new Range(start, end))
+        .limit(pageSize)
+        .options({ deadline: Date.now() + timeout });
+      if (listRevision !== undefined) builder.revision(listRevision);
+      const res = await builder.exec();
+      listRevision ??= Number(res.header.revision);
+      let last: Buffer | undefined;
+      for (const kv of res.kvs) {
+        const entry = toEntry(kv);
+        fresh.set(entry.key, entry);
+        last = kv.key;
+      }
+      if (!res.more || !last) break;
+      start = Buffer.concat([last, Buffer.from([0])]);
+    }
+    if (this.stopped) return listRevision;
+    this.applyList(fresh, listRevision);
+    return listRevision;
+  }
+
+  private applyList(fresh: Map<string, InformerEntry>, listRevision: number): void {
+    const firstList = !this.state.synced;
+    const changes: InformerChange[] = [];
+    if (!firstList) {
+      for (const [key, entry] of fresh) {
+        const previous = this.entries.get(key);
+        if (!previous || previous.modRevision !== entry.modRevision) {
+          changes.push({
+            type: 'put',
+            key,
+            entry,
+            previous,
+            revision: entry.modRevision,
+            resync: true,
+          });
+        }
+      }
+      for (const [key, previous] of this.entries) {
+        if (!fresh.has(key)) {
+          changes.push({ type: 'delete', key, previous, revision: listRevision, resync: true });
+        }
+      }
+      changes.sort((a, b) => a.revision - b.revision);
+    }
+    this.entries = fresh;
+    this.revision = listRevision;
+    this.lastErrorValue = undefined;
+    this.cachedSnapshot = undefined;
+    for (const change of changes) this.changesSubject.next(change);
+    const wasDown = this.outageLogged;
+    this.outageLogged = false;
+    this.stateSubject.next({ connected: true, synced: true, revision: listRevision });
+    if (firstList) {
+      this.resolveReady();
+    } else if (wasDown) {
+      this.logger.log(
+        `watch on "${this.prefix}" recovered at revision ${listRevision}; ${changes.length} change(s) caught up by re-list`,
+      );
+    }
+  }
+
+  /** Watches from `startRevision` until the watch breaks; resolves with the reason. */
+  private watchFrom(startRevision: number): Promise<WatchEnd> {
+    return new Promise<WatchEnd>(resolve => {
+      const watcher: Watcher = this.kv
+        .watch()
+        .prefix(this.prefix)
+        .startRevision(String(startRevision))
+        .withPreviousKV()
+        .watcher();
+      this.lastActivity = Date.now();
+      let done = false;
+
+      const onConnected = () => {
+        this.lastActivity = Date.now();
+      };
+      const onData = (res: IWatchResponse) => {
+        this.lastActivity = Date.now();
+        if (done) return;
+        for (const event of res.events) {
+          this.applyEvent(event.type, event.kv, event.prev_kv);
+        }
+      };
+      const onDisconnected = (err: unknown) => {
+        this.markDisconnected(`watch stream broke: ${describeCause(err)}`);
+        finish('disconnected');
+      };
+      const onError = (err: unknown) => {
+        const message = describeCause(err);
+        if (/compact/i.test(message)) {
+          this.logger.warn(
+            `watch on "${this.prefix}" from revision ${startRevision} was compacted; re-listing`,
+          );
+          finish('compacted');
+        } else {
+          this.markDisconnected(`watch canceled: ${message}`);
+          finish('canceled');
+        }
+      };
+      const checkInterval = Math.max(50, Math.min(5000, this.options.stallTimeout / 4));
+      const stallTimer = setInterval(() => {
+        if (Date.now() - this.lastActivity > this.options.stallTimeout) {
+          this.logger.warn(
+            `watch on "${this.prefix}" silent for over ${this.options.stallTimeout} ms; rebuilding it`,
+          );
+          finish('stalled');
+        }
+      }, checkInterval);
+      stallTimer.unref();
+
+      const finish = (reason: WatchEnd) => {
+        if (done) return;
+        done = true;
+        clearInterval(stallTimer);
+        this.stopWatch = undefined;
+        watcher.off('connected', onConnected);
+        watcher.off('data', onData);
+        watcher.off('disconnected', onDisconnected);
+        watcher.off('error', onError);
+        // Swallow anything the detached watcher still emits.
+        watcher.on('error', () => undefined);
+        watcher.cancel().catch(() => undefined);
+        resolve(reason);
+      };
+
+      watcher.on('connected', onConnected);
+      watcher.on('data', onData);
+      watcher.on('disconnected', onDisconnected);
+      watcher.on('error', onError);
+      this.stopWatch = () => finish('stopped');
+    });
+  }
+
+  private applyEvent(type: 'Put' | 'Delete', kv: IKeyValue, prevKv: IKeyValue | undefined): void {
+    const key = kv.key.toString();
+    const revision = Number(kv.mod_revision);
+    if (revision <= this.revision) return; // already known from a list: never a duplicate
+    const previous = this.entries.get(key);
+    let change: InformerChange;
+    if (type === 'Put') {
+      const entry = toEntry(kv);
+      this.entries.set(key, entry);
+      change = { type: 'put', key, entry, previous, revision, resync: false };
+    } else {
+      if (!this.entries.delete(key) && !prevKv) {
+        this.revision = revision;
+        this.cachedSnapshot = undefined;
+        return;
+      }
+      change = { type: 'delete', key, previous, revision, resync: false };
+    }
+    this.revision = revision;
+    this.cachedSnapshot = undefined;
+    if (!this.state.connected) {
+      this.stateSubject.next({ connected: true, synced: true, revision });
+    }
+    this.changesSubject.next(change);
+  }
+
+  private markDisconnected(reason: string): void {
+    if (!this.outageLogged && !this.stopped) {
+      this.outageLogged = true;
+      this.logger.warn(
+        `watch on "${this.prefix}" lost (${reason}); serving the last ${this.entries.size} key(s) at revision ${this.revision} and retrying`,
+      );
+    }
+    if (this.state.connected || this.state.reason !== reason) {
+      this.stateSubject.next({ ...this.state, connected: false, reason });
+    }
+  }
+}
+
+function toEntry(kv: IKeyValue): InformerEntry {
+  return {
+    key: kv.key.toString(),
+    value: kv.value,
+    modRevision: Number(kv.mod_revision),
+    createRevision: Number(kv.create_revision),
+    version: Number(kv.version),
+    lease: String(kv.lease),
+  };
+}

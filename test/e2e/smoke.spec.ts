@@ -1,0 +1,63 @@
+import 'reflect-metadata';
+import { Injectable, Module } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import { firstValueFrom, filter } from 'rxjs';
+import {
+  EtcdConfigService,
+  EtcdModule,
+  EtcdRegistryService,
+  InjectConfig,
+  type ConfigValue,
+} from '../../lib/index.js';
+import { EtcdServer, nextValue } from '../support/index.js';
+
+@Injectable()
+class Greeter {
+  readonly atConstruction: string;
+  constructor(
+    @InjectConfig('greeting', { default: 'Hello' }) readonly greeting: ConfigValue<string>,
+  ) {
+    this.atConstruction = greeting.value;
+  }
+}
+
+describe('smoke', () => {
+  let etcd: EtcdServer;
+  beforeAll(async () => {
+    etcd = await EtcdServer.start();
+  });
+  afterAll(async () => {
+    await etcd.dispose();
+  });
+
+  it('boots, reads config, registers and discovers', async () => {
+    await etcd.put('/config/greeting', 'Hi');
+    @Module({
+      imports: [
+        EtcdModule.forRoot({
+          hosts: etcd.endpoint,
+          registry: { serviceName: 'smoke', port: 4000, ttl: 3, host: '127.0.0.1' },
+        }),
+      ],
+      providers: [Greeter],
+    })
+    class AppModule {}
+    const moduleRef = await Test.createTestingModule({ imports: [AppModule] }).compile();
+    const app = moduleRef.createNestApplication();
+    await app.init();
+    const greeter = app.get(Greeter);
+    expect(greeter.atConstruction).toBe('Hi');
+    const config = app.get(EtcdConfigService);
+    await etcd.put('/config/greeting', 'Yo');
+    await nextValue(greeter.greeting, v => v === 'Yo', 5000);
+    expect(config.get('greeting')).toBe('Yo');
+    const registry = app.get(EtcdRegistryService);
+    await firstValueFrom(registry.status$.pipe(filter(s => s === 'registered')));
+    const list = await registry.getInstances('smoke');
+    expect(list.map(i => i.port)).toEqual([4000]);
+    const raw = await etcd.getPrefix('/services/smoke/');
+    expect([...raw.values()].map(v => JSON.parse(v).host)).toEqual(['127.0.0.1']);
+    await app.close();
+    expect((await etcd.getPrefix('/services/smoke/')).size).toBe(0);
+  });
+});
