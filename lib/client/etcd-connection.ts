@@ -55,8 +55,11 @@ export class EtcdConnection implements OnApplicationShutdown {
 
   /** Stops every informer, then closes the client (after the registry deregistered). @internal */
   async onApplicationShutdown(): Promise<void> {
-    await this.informers.close();
+    // Stop the informers first (cancelling their watchers), then close the client, which also
+    // aborts any list still in flight so a dead etcd never delays shutdown.
+    const stopping = this.informers.close();
     this.close();
+    await stopping;
   }
 
   /** Whether {@link close} was called. */
