@@ -1,0 +1,58 @@
+import { type INestApplication, Module } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import {
+  EtcdModule,
+  EtcdRegistryService,
+  type EtcdModuleOptions,
+  type EtcdRegistryOptions,
+} from '../../../lib/index.js';
+
+/** Small retry delays, so healing tests never wait for production backoff. */
+export const TEST_RETRY = { initialDelay: 50, maxDelay: 500 };
+
+/** Options of {@link startApp}. */
+export interface TestAppOptions {
+  hosts: string;
+  /** Registry options; omitted: a discovery-only app. */
+  registry?: EtcdRegistryOptions;
+  /** `listen(0)` on loopback (default) or only `init()` (no port known). */
+  listen?: boolean;
+  /** Anything else for `forRoot`. */
+  extra?: Partial<EtcdModuleOptions>;
+}
+
+/** An in-process Nest app with EtcdModule; the caller closes it. */
+export async function startApp(options: TestAppOptions): Promise<INestApplication> {
+  @Module({
+    imports: [
+      EtcdModule.forRoot({
+        hosts: options.hosts,
+        config: false,
+        registry: options.registry,
+        retry: TEST_RETRY,
+        ...options.extra,
+      }),
+    ],
+  })
+  class RegistryTestModule {}
+  const moduleRef = await Test.createTestingModule({ imports: [RegistryTestModule] }).compile();
+  const app = moduleRef.createNestApplication({ logger: ['error', 'warn'] });
+  try {
+    if (options.listen === false) await app.init();
+    else await app.listen(0, '127.0.0.1');
+  } catch (err) {
+    await app.close();
+    throw err;
+  }
+  return app;
+}
+
+/** The registry service of an app. */
+export function registryOf(app: INestApplication): EtcdRegistryService {
+  return app.get(EtcdRegistryService);
+}
+
+/** Closes every app given, ignoring the ones already closed. */
+export async function closeAll(apps: INestApplication[]): Promise<void> {
+  await Promise.allSettled(apps.splice(0).map(app => app.close()));
+}
