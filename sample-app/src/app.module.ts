@@ -1,0 +1,36 @@
+import { Module } from '@nestjs/common';
+import { EtcdModule } from '../../lib/index.js';
+import { AppController } from './app.controller.js';
+import { ConfigController } from './config.controller.js';
+import { DiscoveryController } from './discovery.controller.js';
+// The providers are imported before EtcdModule.forRoot() runs, so the keys their @InjectConfig
+// decorators name ('greeting', 'rateLimit') are known when forRoot builds its providers.
+import { GreetingService } from './greeting.service.js';
+import { RateLimitService } from './rate-limit.service.js';
+import { CONFIG_PREFIX, SERVICE_NAME, SampleSettings } from './sample-settings.js';
+
+const settings = new SampleSettings();
+
+/**
+ * The sample app: etcd as its config center (keys under `/config/sample/`) and its service registry
+ * (registered as `/services/sample/<instanceId>`). etcd endpoints come from `ETCD_HOSTS`.
+ */
+@Module({
+  imports: [
+    EtcdModule.forRoot({
+      config: { prefix: CONFIG_PREFIX, snapshotFile: settings.snapshotFile },
+      registry: {
+        serviceName: SERVICE_NAME,
+        instanceId: settings.instanceId,
+        host: settings.host,
+        // The port is settings.port (env PORT): main.ts listens on it, and the module registers
+        // once the server is listening, so other instances never see an address that is not up yet.
+        metadata: { version: '1.0.0' },
+        ttl: 10,
+      },
+    }),
+  ],
+  controllers: [AppController, ConfigController, DiscoveryController],
+  providers: [{ provide: SampleSettings, useValue: settings }, GreetingService, RateLimitService],
+})
+export class AppModule {}
