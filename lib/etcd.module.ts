@@ -1,4 +1,4 @@
-import { Logger, Module, type DynamicModule, type Provider } from '@nestjs/common';
+import { Module, type DynamicModule, type Provider } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import { EtcdConnectionError } from './client/etcd-connection.error.js';
 import { EtcdConnection } from './client/etcd-connection.js';
@@ -173,7 +173,7 @@ async function openConnection(options: ResolvedEtcdOptions): Promise<EtcdConnect
       snapshotFile &&
       ConfigSnapshotStore.read(snapshotFile, source)
     ) {
-      new Logger('EtcdClient').warn(`${err.message} Booting from the config snapshot.`);
+      // EtcdConfigService logs the one warning line (with the snapshot's revision and age).
       connection.bootedOffline = true;
       return connection;
     }

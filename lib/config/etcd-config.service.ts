@@ -55,7 +55,6 @@ export class EtcdConfigService implements OnModuleDestroy {
   private readonly changesSubject = new Subject<ConfigChange>();
   private readonly updates = new Subject<KeyUpdate>();
   private readonly values = new Map<string, LiveConfigValue<unknown>>();
-  private readonly warnedUndecodable = new Set<string>();
   private handle: InformerHandle | undefined;
   private snapshotStore: ConfigSnapshotStore | undefined;
   private revision = 0;
@@ -116,7 +115,7 @@ export class EtcdConfigService implements OnModuleDestroy {
     const offline = this.connection.bootedOffline;
     const timeout = offline ? 0 : this.options.connectTimeout;
     const loaded = await waitFor(informer.ready(), timeout);
-    if (loaded) return;
+    if (loaded || this.synced) return;
     const snapshot = config.snapshotFile
       ? ConfigSnapshotStore.read(config.snapshotFile, source)
       : undefined;
@@ -189,11 +188,7 @@ export class EtcdConfigService implements OnModuleDestroy {
       }
       return existing as unknown as ConfigValue<T>;
     }
-    const value = new LiveConfigValue<unknown>(
-      key,
-      options,
-      this.logger,
-    );
+    const value = new LiveConfigValue<unknown>(key, options, this.logger);
     const held = this.held.get(key);
     value.update(held?.raw, held?.revision ?? this.revision);
     this.values.set(key, value);
@@ -284,16 +279,12 @@ export class EtcdConfigService implements OnModuleDestroy {
   private put(key: string, raw: Buffer, revision: number): void {
     const text = decodeText(raw);
     if (!text.ok) {
-      // Keep serving the last good value; say so once per key until it is fixed.
-      if (!this.warnedUndecodable.has(key)) {
-        this.warnedUndecodable.add(key);
-        this.logger.warn(
-          `config "${key}" at revision ${revision} rejected: ${text.reason}; keeping the last good value`,
-        );
-      }
+      // Keep serving the last good value (the informer delivers each revision once: one line each).
+      this.logger.warn(
+        `config "${key}" at revision ${revision} rejected: ${text.reason}; keeping the last good value`,
+      );
       return;
     }
-    this.warnedUndecodable.delete(key);
     const previous = this.held.get(key);
     if (previous && previous.text === text.value) return;
     const value = decodeDefault(text.value);
@@ -324,8 +315,13 @@ export class EtcdConfigService implements OnModuleDestroy {
       this.held.set(key, { raw, text, value: decodeDefault(text), revision: snapshot.revision });
     }
     this.revision = snapshot.revision;
+    const cause = this.handle?.informer.lastError;
+    const why =
+      cause === undefined
+        ? `${this.options.hosts.join(', ')} did not answer within ${this.options.connectTimeout} ms`
+        : describeCause(cause);
     this.logger.warn(
-      `etcd unreachable at boot (${describeCause(this.handle?.informer.lastError)}); serving ${this.held.size} ` +
+      `etcd unreachable at boot (${why}); serving ${this.held.size} ` +
         `config key(s) from snapshot ${this.snapshotStore?.file ?? ''} (revision ${snapshot.revision}, ` +
         `saved ${snapshot.savedAt}); will resync when etcd answers`,
     );
