@@ -1,0 +1,171 @@
+import 'reflect-metadata';
+import { Injectable, Module } from '@nestjs/common';
+import { BehaviorSubject, type Subscription } from 'rxjs';
+import {
+  EtcdConfigService,
+  EtcdModule,
+  getConfigToken,
+  type ConfigValue,
+} from '../../../lib/index.js';
+import { EtcdServer, nextValue, waitFor } from '../../support/index.js';
+import {
+  AppTracker,
+  FAST_RETRY,
+  bootApp,
+  captureWarnings,
+} from '../../fixtures/config/config-test-kit.js';
+import {
+  FeatureModule,
+  FeatureService,
+  OtherFeatureService,
+} from '../../fixtures/config/feature.module.js';
+
+/** Stands in for @nestjs/config's ConfigService: bootstrap settings that are not in etcd. */
+@Injectable()
+class BootstrapSettings {
+  endpoint = '';
+}
+
+describe('@InjectConfig / ConfigValue against real etcd', () => {
+  let etcd: EtcdServer;
+  const apps = new AppTracker();
+  const subscriptions: Subscription[] = [];
+  let warnings: ReturnType<typeof captureWarnings>;
+
+  beforeAll(async () => {
+    etcd = await EtcdServer.start();
+  });
+  beforeEach(async () => {
+    warnings = captureWarnings();
+    await etcd.del('/config/', { prefix: true });
+  });
+  afterEach(async () => {
+    for (const s of subscriptions.splice(0)) s.unsubscribe();
+    await apps.closeAll();
+    warnings.restore();
+  });
+  afterAll(async () => {
+    await etcd.dispose();
+  });
+
+  it('injects live values into a feature module provider (forRoot); the constructor sees them', async () => {
+    await etcd.put('/config/feature.port', '8080');
+    await etcd.put('/config/feature.title', 'orders');
+    const app = apps.track(
+      await bootApp({
+        imports: [EtcdModule.forRoot({ hosts: etcd.endpoint, retry: FAST_RETRY }), FeatureModule],
+      }),
+    );
+    const feature = app.get(FeatureService);
+    expect(feature.portAtConstruction).toBe(8080);
+    expect(feature.port.key).toBe('feature.port');
+    expect(feature.port.value).toBe(8080);
+    expect(feature.limits.value).toEqual({ max: 1, burst: 0 }); // missing: the default
+    expect(feature.title.value).toBe('ORDERS'); // custom parse
+
+    // Several providers asking for one key share one ConfigValue.
+    const other = app.get(OtherFeatureService, { strict: false });
+    expect(other.port).toBe(feature.port);
+    expect(app.get(getConfigToken('feature.port'))).toBe(feature.port);
+
+    // put -> .value and subscribers updated.
+    const seen: number[] = [];
+    const errors: unknown[] = [];
+    subscriptions.push(
+      feature.port.subscribe({ next: v => seen.push(v), error: e => errors.push(e) }),
+    );
+    expect(seen).toEqual([8080]); // current value first
+    await etcd.put('/config/feature.port', '9090');
+    await nextValue(feature.port, v => v === 9090);
+    expect(feature.port.value).toBe(9090);
+    expect(seen).toEqual([8080, 9090]);
+
+    // An invalid update is rejected: last good kept, ONE warning naming key, revision and reason.
+    await etcd.put('/config/feature.port', '"not-a-port"');
+    const badRevision = await etcd.revision();
+    await waitFor(() => warnings.matching('"feature.port"').length > 0);
+    expect(warnings.matching('"feature.port"')).toEqual([
+      expect.stringContaining(`revision ${badRevision}`) as string,
+    ]);
+    expect(warnings.matching('"feature.port"')[0]).toContain('expected an integer port');
+    expect(feature.port.value).toBe(9090);
+    await etcd.put('/config/feature.port', '70000'); // out of range: rejected as well
+    await waitFor(() => warnings.matching('"feature.port"').length === 2);
+    expect(feature.port.value).toBe(9090);
+
+    // An object value through a schema.
+    await etcd.put('/config/feature.limits', '{"max":50}');
+    await nextValue(feature.limits, v => v.max === 50);
+    expect(feature.limits.value).toEqual({ max: 50, burst: 0 });
+
+    // Back to good, then deleted -> the default (3000), and undefined without a default.
+    await etcd.put('/config/feature.port', '7070');
+    await nextValue(feature.port, v => v === 7070);
+    await etcd.del('/config/feature.port');
+    await nextValue(feature.port, v => v === 3000);
+    await etcd.del('/config/feature.title');
+    await nextValue(feature.title, v => v === undefined);
+    expect(seen).toEqual([8080, 9090, 7070, 3000]);
+    expect(errors).toEqual([]);
+
+    // The service view agrees with the ConfigValue view.
+    expect(app.get(EtcdConfigService).get('feature.port')).toBeUndefined();
+    expect(app.get(EtcdConfigService).get('feature.limits')).toEqual({ max: 50 });
+  });
+
+  it('works under forRootAsync (options from another provider)', async () => {
+    await etcd.put('/config/feature.port', '4444');
+    @Module({ providers: [BootstrapSettings], exports: [BootstrapSettings] })
+    class SettingsModule {}
+    let factoryCalls = 0;
+    const app = apps.track(
+      await bootApp(
+        {
+          imports: [
+            EtcdModule.forRootAsync({
+              imports: [SettingsModule],
+              inject: [BootstrapSettings],
+              useFactory: (settings: BootstrapSettings) => {
+                factoryCalls++;
+                return { hosts: settings.endpoint, retry: FAST_RETRY };
+              },
+            }),
+            FeatureModule,
+          ],
+        },
+        builder =>
+          builder
+            .overrideProvider(BootstrapSettings)
+            .useValue(Object.assign(new BootstrapSettings(), { endpoint: etcd.endpoint })),
+      ),
+    );
+    expect(factoryCalls).toBe(1);
+    const feature = app.get(FeatureService);
+    expect(feature.portAtConstruction).toBe(4444);
+    await etcd.put('/config/feature.port', '4445');
+    await nextValue(feature.port, v => v === 4445);
+    expect(app.get(EtcdConfigService).get('feature.port')).toBe(4445);
+  });
+
+  it('getConfigToken(key) lets a test override a key with useValue', async () => {
+    await etcd.put('/config/feature.port', '8080');
+    const fakePort = Object.assign(new BehaviorSubject(1234), {
+      key: 'feature.port',
+    }) as unknown as ConfigValue<number>;
+    const app = apps.track(
+      await bootApp(
+        {
+          imports: [EtcdModule.forRoot({ hosts: etcd.endpoint, retry: FAST_RETRY }), FeatureModule],
+        },
+        builder => builder.overrideProvider(getConfigToken('feature.port')).useValue(fakePort),
+      ),
+    );
+    const feature = app.get(FeatureService);
+    expect(feature.port).toBe(fakePort);
+    expect(feature.portAtConstruction).toBe(1234);
+    expect(app.get(OtherFeatureService, { strict: false }).port).toBe(fakePort);
+    // Keys not overridden still come from etcd.
+    expect(feature.limits.value).toEqual({ max: 1, burst: 0 });
+    expect(getConfigToken('feature.port')).not.toBe(getConfigToken('feature.limits'));
+  });
+});
