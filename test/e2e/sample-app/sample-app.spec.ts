@@ -1,0 +1,351 @@
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { EtcdServer, freePort, waitFor } from '../../support/index.js';
+
+/**
+ * The sample app as a user runs it: compiled with tsc, started as two real processes (PORT,
+ * ETCD_HOSTS, SAMPLE_SNAPSHOT_FILE from the environment) against a real etcd, driven over HTTP and
+ * with etcdctl as the outside writer.
+ */
+
+const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const execFileAsync = promisify(execFile);
+
+interface Hello {
+  greeting: string;
+  instanceId: string;
+  port: number;
+  rateLimit: number;
+}
+interface Instance {
+  instanceId: string;
+  host: string;
+  port: number;
+}
+interface CallResult {
+  from: string;
+  target: { instanceId: string; url: string };
+  response: Hello;
+}
+
+/** One running sample app process. */
+class SampleProcess {
+  private output = '';
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+
+  private constructor(
+    readonly name: string,
+    readonly port: number,
+    readonly child: ChildProcess,
+  ) {
+    child.stdout?.on('data', (chunk: Buffer) => (this.output += chunk.toString('utf8')));
+    child.stderr?.on('data', (chunk: Buffer) => (this.output += chunk.toString('utf8')));
+    this.exited = new Promise(resolve =>
+      child.once('exit', (code, signal) => resolve({ code, signal })),
+    );
+  }
+
+  static start(name: string, mainJs: string, env: NodeJS.ProcessEnv, port: number): SampleProcess {
+    const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env, PORT: String(port) };
+    delete childEnv.NODE_OPTIONS; // jest's --experimental-vm-modules is not for the app
+    childEnv.NO_COLOR = '1';
+    const child = spawn(process.execPath, [mainJs], {
+      cwd: REPO_ROOT,
+      env: childEnv,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    return new SampleProcess(name, port, child);
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  get logs(): string {
+    return this.output;
+  }
+
+  get alive(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  async json<T>(path: string, init?: RequestInit): Promise<{ status: number; body: T }> {
+    const res = await fetch(`${this.url}${path}`, { ...init, signal: AbortSignal.timeout(5000) });
+    return { status: res.status, body: (await res.json()) as T };
+  }
+
+  async get<T>(path: string): Promise<T> {
+    const { status, body } = await this.json<T>(path);
+    if (status !== 200)
+      throw new Error(`${this.name} GET ${path}: HTTP ${status} ${JSON.stringify(body)}`);
+    return body;
+  }
+
+  /**
+   * Resolves once this process's /health says connected and registered; rejects with its logs if it
+   * exits first.
+   */
+  async waitHealthy(instanceId: string, timeout = 20_000): Promise<void> {
+    let exited = false;
+    void this.exited.then(() => (exited = true));
+    await waitFor(
+      async () => {
+        if (exited) return true;
+        const { body } = await this.json<{ status: string; registry: { instanceId: string } }>(
+          '/health',
+        );
+        // Make sure it is this process answering, not another one on a recycled port.
+        return body.status === 'ok' && body.registry.instanceId === instanceId;
+      },
+      { timeout, interval: 100, message: `${this.name} did not become healthy` },
+    );
+    if (exited) throw new Error(`${this.name} exited during startup:\n${this.logs}`);
+  }
+
+  kill(): void {
+    if (this.alive) this.child.kill('SIGKILL');
+  }
+}
+
+/** Reads /events until an event matches; aborts the request either way. */
+async function nextSseEvent(
+  url: string,
+  predicate: (type: string, data: unknown) => boolean,
+  opened: () => Promise<void>,
+  timeoutMs = 10_000,
+): Promise<{ type: string; data: unknown }> {
+  const abort = new AbortController();
+  const timer = setTimeout(
+    () => abort.abort(new Error(`no matching event within ${timeoutMs} ms`)),
+    timeoutMs,
+  );
+  try {
+    const res = await fetch(url, {
+      signal: abort.signal,
+      headers: { accept: 'text/event-stream' },
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toContain('text/event-stream');
+    const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = '';
+    let triggered = false;
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error('event stream ended before a matching event');
+      buffer += value;
+      let end: number;
+      while ((end = buffer.indexOf('\n\n')) >= 0) {
+        const block = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        const type = /^event: (.*)$/m.exec(block)?.[1] ?? 'message';
+        const dataLines = [...block.matchAll(/^data: (.*)$/gm)].map(m => m[1]);
+        const data: unknown = dataLines.length ? JSON.parse(dataLines.join('\n')) : undefined;
+        if (triggered && predicate(type, data)) {
+          await reader.cancel();
+          return { type, data };
+        }
+      }
+      // The first event (the current instance list) proves the stream is subscribed: now act.
+      if (!triggered) {
+        triggered = true;
+        await opened();
+      }
+    }
+  } finally {
+    clearTimeout(timer);
+    abort.abort();
+  }
+}
+
+describe('sample app (two processes, real etcd)', () => {
+  let etcd: EtcdServer;
+  let workDir: string;
+  let mainJs: string;
+  let a: SampleProcess;
+  let b: SampleProcess;
+
+  beforeAll(async () => {
+    // Compiled inside the repo (node_modules/.cache) so the app resolves @nestjs/*, etcd3, ...;
+    // one directory per run, so parallel runs and `nest start` (dist-sample/) never collide.
+    workDir = join(
+      REPO_ROOT,
+      'node_modules',
+      '.cache',
+      'nest-etcd-sample-e2e',
+      `${process.pid}-${Math.random().toString(36).slice(2, 8)}`,
+    );
+    await mkdir(workDir, { recursive: true });
+    const [server] = await Promise.all([
+      EtcdServer.start(),
+      execFileAsync(
+        process.execPath,
+        [
+          join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'),
+          '-p',
+          join(REPO_ROOT, 'sample-app', 'tsconfig.app.json'),
+          '--outDir',
+          join(workDir, 'dist'),
+          '--sourceMap',
+          'false',
+        ],
+        { cwd: REPO_ROOT, timeout: 45_000 },
+      ),
+      writeFile(join(workDir, 'package.json'), '{ "type": "module" }\n'),
+    ]);
+    etcd = server;
+    mainJs = join(workDir, 'dist', 'sample-app', 'src', 'main.js');
+    // One after the other: b asks for a free port while a holds its own, so they never share one.
+    a = await startSample('a');
+    b = await startSample('b');
+  }, 60_000);
+
+  /** Starts one instance on a free port; picks another port if someone else took it meanwhile. */
+  async function startSample(name: 'a' | 'b'): Promise<SampleProcess> {
+    const env: NodeJS.ProcessEnv = {
+      ETCD_HOSTS: etcd.endpoint,
+      SAMPLE_HOST: '127.0.0.1',
+      SAMPLE_INSTANCE_ID: `sample-${name}`,
+      SAMPLE_SNAPSHOT_FILE: join(workDir, `${name}.snapshot.json`),
+    };
+    for (let attempt = 1; ; attempt++) {
+      const app = SampleProcess.start(name, mainJs, env, await freePort());
+      try {
+        await app.waitHealthy(`sample-${name}`);
+        return app;
+      } catch (err) {
+        app.kill();
+        await app.exited;
+        if (attempt >= 3 || !app.logs.includes('EADDRINUSE')) throw err;
+      }
+    }
+  }
+
+  afterAll(async () => {
+    for (const app of [a, b]) app?.kill();
+    await Promise.all([a?.exited, b?.exited]);
+    await etcd?.dispose();
+    if (workDir) await rm(workDir, { recursive: true, force: true });
+  });
+
+  afterEach(() => {
+    // On failure, the apps' logs are the first thing one wants to read.
+    const state = expect.getState();
+    if (state.assertionCalls !== state.numPassingAsserts) {
+      for (const app of [a, b]) console.log(`--- ${app.name} logs ---\n${app.logs}`);
+    }
+  });
+
+  it('serves the default greeting and its own instance id', async () => {
+    await expect(a.get<Hello>('/')).resolves.toEqual({
+      greeting: 'Hello',
+      instanceId: 'sample-a',
+      port: a.port,
+      rateLimit: 100,
+    });
+    expect((await b.get<Hello>('/')).instanceId).toBe('sample-b');
+  });
+
+  it('changes the greeting live when etcdctl writes it, and streams the change as an event', async () => {
+    const event = await nextSseEvent(
+      `${b.url}/events`,
+      (type, data) => type === 'config' && (data as { key?: string }).key === 'greeting',
+      () => etcd.put('/config/sample/greeting', 'Hola'),
+    );
+    expect(event.data).toMatchObject({ key: 'greeting', value: 'Hola', type: 'put' });
+    for (const app of [a, b]) {
+      await waitFor(async () => (await app.get<Hello>('/')).greeting === 'Hola', {
+        timeout: 5000,
+        message: `${app.name} kept the old greeting`,
+      });
+    }
+  });
+
+  it('sets config over HTTP, validating the schema-checked rateLimit', async () => {
+    const ok = await a.json('/config/rateLimit', {
+      method: 'PUT',
+      headers: { 'content-type': 'text/plain' },
+      body: '250',
+    });
+    expect(ok.status).toBe(200);
+    await waitFor(async () => (await b.get<Hello>('/')).rateLimit === 250, { timeout: 5000 });
+    expect(await etcd.get('/config/sample/rateLimit')).toBe('250');
+    await waitFor(() => b.logs.includes('rateLimit changed: 100 -> 250'), { timeout: 5000 });
+
+    const bad = await a.json<{ message: string }>('/config/rateLimit', {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: '"lots"',
+    });
+    expect(bad.status).toBe(400);
+    expect(bad.body.message).toContain('rateLimit must be a positive integer');
+    expect(await etcd.get('/config/sample/rateLimit')).toBe('250');
+
+    // Written behind the app's back: every instance rejects it and keeps the last good value.
+    await etcd.put('/config/sample/rateLimit', '-5');
+    await waitFor(() => b.logs.includes('"rateLimit" at revision'), { timeout: 5000 });
+    expect((await b.get<Hello>('/')).rateLimit).toBe(250);
+
+    await a.json('/config/banner', {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: '{"color":"blue"}',
+    });
+    await waitFor(
+      async () => (await b.get<Record<string, unknown>>('/config')).banner !== undefined,
+      { timeout: 5000 },
+    );
+    expect(await b.get<Record<string, unknown>>('/config')).toEqual({
+      banner: { color: 'blue' },
+      greeting: 'Hola',
+      rateLimit: -5,
+    });
+  });
+
+  it('lists both instances and load-balances /call round-robin across them', async () => {
+    const ids = (list: Instance[]) => list.map(i => i.instanceId).sort();
+    await waitFor(async () => ids(await a.get<Instance[]>('/instances/sample')).length === 2, {
+      timeout: 5000,
+    });
+    const list = await a.get<Instance[]>('/instances/sample');
+    expect(ids(list)).toEqual(['sample-a', 'sample-b']);
+    expect(list.map(i => i.port).sort()).toEqual([a.port, b.port].sort());
+
+    const targets: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const call = await a.get<CallResult>('/call/sample');
+      expect(call.from).toBe('sample-a');
+      // The answer comes from the chosen instance itself.
+      expect(call.response.instanceId).toBe(call.target.instanceId);
+      targets.push(call.target.instanceId);
+    }
+    expect(new Set(targets)).toEqual(new Set(['sample-a', 'sample-b']));
+    for (let i = 1; i < targets.length; i++) expect(targets[i]).not.toBe(targets[i - 1]);
+
+    const none = await a.json<{ message: string }>('/call/nobody');
+    expect(none.status).toBe(503);
+  });
+
+  it('deregisters on SIGTERM: the other instance stops listing it', async () => {
+    b.child.kill('SIGTERM');
+    // Nest's shutdown hooks re-raise the signal once the app is closed, so the exit is by SIGTERM.
+    expect(await b.exited).toEqual({ code: null, signal: 'SIGTERM' });
+    expect(b.logs).toContain('deregistered sample');
+    expect(b.logs).toContain('etcd client closed');
+    // Lease revoked on shutdown: gone at once, not after the 10 s TTL.
+    expect([...(await etcd.getPrefix('/services/sample/')).keys()]).toEqual([
+      '/services/sample/sample-a',
+    ]);
+    await waitFor(async () => (await a.get<Instance[]>('/instances/sample')).length === 1, {
+      timeout: 5000,
+      message: 'a still lists b',
+    });
+    expect((await a.get<Instance[]>('/instances/sample')).map(i => i.instanceId)).toEqual([
+      'sample-a',
+    ]);
+    const call = await a.get<CallResult>('/call/sample');
+    expect(call.target.instanceId).toBe('sample-a');
+  });
+});
