@@ -157,6 +157,11 @@ function buildClientOptions(options: ResolvedEtcdOptions): IOptions {
       'grpc.max_receive_message_length': 256 * 1024 * 1024,
       'grpc.initial_reconnect_backoff_ms': options.retry.initialDelay,
       'grpc.max_reconnect_backoff_ms': options.retry.maxDelay,
+      // grpc-js has no timeout on a connection whose HTTP/2 handshake was swallowed (a partition
+      // that accepts TCP but drops bytes); with the process-wide subchannel pool every new channel
+      // etcd3 builds after an error would reuse that stuck connection for ever. A pool per channel
+      // lets etcd3's reset dial afresh once the network heals.
+      'grpc.use_local_subchannel_pool': 1,
     },
     defaultCallOptions: context =>
       context.isStream ? {} : { deadline: Date.now() + REQUEST_TIMEOUT_MS },

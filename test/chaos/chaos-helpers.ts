@@ -1,0 +1,115 @@
+import 'reflect-metadata';
+import { type INestApplication, Logger, type Provider } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import { EtcdModule, type EtcdModuleOptions } from '../../lib/index.js';
+
+/** True when `CHAOS_PROFILE=long`: more iterations and longer phases (see docs/reliability.md). */
+export const LONG_PROFILE = process.env.CHAOS_PROFILE === 'long';
+
+/** Picks the CI value or the long-profile value. */
+export function profile<T>(ci: T, long: T): T {
+  return LONG_PROFILE ? long : ci;
+}
+
+/** Fast timings for chaos apps: quick reconnects, quick stall and keep-alive detection. */
+export const FAST_TIMINGS: Pick<
+  EtcdModuleOptions,
+  'retry' | 'keepaliveInterval' | 'keepaliveTimeout' | 'watchStallTimeout' | 'connectTimeout'
+> = {
+  retry: { initialDelay: 50, maxDelay: 500 },
+  keepaliveInterval: 1000,
+  keepaliveTimeout: 1000,
+  watchStallTimeout: 5000,
+  connectTimeout: 5000,
+};
+
+/** One line written through Nest's `Logger`. */
+export interface CapturedLine {
+  level: string;
+  context: string;
+  message: string;
+}
+
+const LEVELS = ['log', 'error', 'warn', 'debug', 'verbose', 'fatal'] as const;
+
+/**
+ * Captures every line written through `Logger` instances (the library logs only through
+ * `new Logger(context)`). Lines are not printed unless `CHAOS_VERBOSE=1`.
+ */
+export class LogCapture {
+  readonly lines: CapturedLine[] = [];
+  private restore: Array<() => void> = [];
+
+  /** Starts capturing; call {@link uninstall} in afterAll. */
+  install(): this {
+    for (const level of LEVELS) {
+      const proto = Logger.prototype as unknown as Record<string, (...args: unknown[]) => void>;
+      const original = proto[level]!;
+      const lines = this.lines;
+      proto[level] = function (this: Logger & { context?: string }, ...args: unknown[]) {
+        const message = args
+          .map(a => (a instanceof Error ? `${a.name}: ${a.message}\n${a.stack ?? ''}` : String(a)))
+          .join(' ');
+        lines.push({ level, context: this.context ?? '', message });
+      };
+      this.restore.push(() => {
+        proto[level] = original;
+      });
+    }
+    return this;
+  }
+
+  uninstall(): void {
+    // eslint-disable-next-line no-console
+    if (process.env.CHAOS_VERBOSE === '1') console.log(this.text);
+    for (const undo of this.restore.splice(0)) undo();
+  }
+
+  /** Forget what was captured so far. */
+  clear(): void {
+    this.lines.length = 0;
+  }
+
+  /** Lines of `level` whose message contains `text`. */
+  matching(level: string, text: string | RegExp): CapturedLine[] {
+    return this.lines.filter(
+      l =>
+        l.level === level &&
+        (typeof text === 'string' ? l.message.includes(text) : text.test(l.message)),
+    );
+  }
+
+  /** Every captured line as one string (for secret checks and failure messages). */
+  get text(): string {
+    return this.lines.map(l => `[${l.level}] [${l.context}] ${l.message}`).join('\n');
+  }
+}
+
+/** Boots a Nest app with `EtcdModule.forRoot(options)` (plus `providers`) and runs `init()`. */
+export async function bootApp(
+  options: EtcdModuleOptions,
+  providers: Provider[] = [],
+): Promise<INestApplication> {
+  const moduleRef = await Test.createTestingModule({
+    imports: [EtcdModule.forRoot(options)],
+    providers,
+  }).compile();
+  const app = moduleRef.createNestApplication();
+  try {
+    await app.init();
+  } catch (err) {
+    await app.close().catch(() => undefined);
+    throw err;
+  }
+  return app;
+}
+
+/** Closes every app, ignoring failures (for finally / afterEach). */
+export async function closeAll(apps: Array<INestApplication | undefined>): Promise<void> {
+  await Promise.all(apps.map(app => app?.close().catch(() => undefined)));
+}
+
+/** Resolves after `ms`: only to pace writers and to let time pass under a fault, never to synchronize. */
+export function pause(ms: number): Promise<void> {
+  return new Promise(resolve => setTimeout(resolve, ms));
+}

@@ -1,0 +1,132 @@
+import 'reflect-metadata';
+import type { INestApplication } from '@nestjs/common';
+import { Etcd3 } from 'etcd3';
+import { EtcdConfigService, EtcdRegistryService } from '../../lib/index.js';
+import { EtcdServer, TcpProxy, nextValue, waitFor } from '../support/index.js';
+import { FAST_TIMINGS, LogCapture, bootApp, closeAll, pause, profile } from './chaos-helpers.js';
+
+/**
+ * Partition (blackhole), connection resets and added latency between the app and etcd, through a TCP
+ * proxy, while an outside client keeps writing directly to etcd.
+ */
+
+const ROUNDS = profile(1, 5);
+const SERVICE_KEY = '/services/part/p-1';
+
+describe('chaos: network partition and slowness (TcpProxy)', () => {
+  let etcd: EtcdServer;
+  let proxy: TcpProxy;
+  let raw: Etcd3;
+  let app: INestApplication | undefined;
+  let config: EtcdConfigService;
+  let registry: EtcdRegistryService;
+  const logs = new LogCapture();
+  let n = 0;
+
+  /** Writes the next numbered value straight to etcd (not through the proxy). */
+  const writeDirect = async (count: number) => {
+    for (let i = 0; i < count; i++) {
+      n++;
+      await raw.put(`/config/part/k-${n % 7}`).value(String(n));
+      await raw.put('/config/counter').value(String(n));
+    }
+  };
+
+  /** The app's whole config equals etcd's, its watch is up, and its registration is back. */
+  const expectConverged = async (what: string) => {
+    await nextValue(config.connected$, c => c, 30_000);
+    await waitFor(
+      async () => {
+        const etcdState = await raw.getAll().prefix('/config/').strings();
+        const mine = config.getAll();
+        return (
+          Object.keys(etcdState).length === Object.keys(mine).length &&
+          Object.entries(etcdState).every(
+            ([k, v]) => String(mine[k.slice('/config/'.length)]) === v,
+          )
+        );
+      },
+      { timeout: 30_000, message: `config did not converge (${what})` },
+    );
+    await nextValue(registry.status$, s => s === 'registered', 30_000);
+    await waitFor(async () => (await raw.get(SERVICE_KEY).string()) !== null, {
+      timeout: 15_000,
+      message: `registration key missing (${what})`,
+    });
+  };
+
+  beforeAll(async () => {
+    logs.install();
+    etcd = await EtcdServer.start();
+    proxy = await TcpProxy.start({ host: '127.0.0.1', port: etcd.clientPort });
+    raw = new Etcd3({ hosts: etcd.endpoint });
+    await raw.put('/config/counter').value('0');
+    await raw.put('/config/doomed').value('deleted during the partition');
+    app = await bootApp({
+      hosts: proxy.endpoint,
+      ...FAST_TIMINGS,
+      watchStallTimeout: 3000,
+      registry: { serviceName: 'part', instanceId: 'p-1', host: '127.0.0.1', port: 5100, ttl: 3 },
+    });
+    config = app.get(EtcdConfigService);
+    registry = app.get(EtcdRegistryService);
+    await nextValue(registry.status$, s => s === 'registered', 10_000);
+  });
+
+  afterAll(async () => {
+    await closeAll([app]);
+    raw?.close();
+    await proxy?.close();
+    await etcd?.dispose();
+    logs.uninstall();
+  });
+
+  it('blackhole: the stall is detected, the lease is lost, then everything heals', async () => {
+    for (let round = 0; round < ROUNDS; round++) {
+      logs.clear();
+      proxy.blackhole();
+      await nextValue(config.connected$, c => !c, 20_000);
+      expect(logs.matching('warn', /watch on "\/config\/" (lost|silent)/).length).toBeGreaterThan(
+        0,
+      );
+      await writeDirect(10);
+      if (round === 0) await raw.delete().key('/config/doomed');
+      // the lease (ttl 3 s) cannot be renewed through the partition
+      await nextValue(registry.status$, s => s === 'lost', 20_000);
+      expect(config.get('counter')).not.toBe(n); // still serving the last known values
+      proxy.heal();
+      await expectConverged(`blackhole round ${round}`);
+      expect(config.get('doomed')).toBeUndefined();
+      expect(config.get('counter')).toBe(n);
+    }
+  });
+
+  it('reset: connections torn down mid-stream, the app resyncs every time', async () => {
+    const writer = writeDirect(profile(40, 200));
+    for (let i = 0; i < profile(4, 20); i++) {
+      proxy.reset();
+      await pause(200);
+    }
+    await writer;
+    await expectConverged('resets');
+    expect(config.get('counter')).toBe(n);
+  });
+
+  it('latency: changes still arrive in order through a slow link', async () => {
+    proxy.setLatency(300);
+    try {
+      const seen: number[] = [];
+      const sub = config.watch<number>('counter').subscribe(v => seen.push(Number(v)));
+      await writeDirect(profile(10, 50));
+      await waitFor(() => config.get('counter') === n, {
+        timeout: 30_000,
+        message: 'counter never arrived through the slow link',
+      });
+      sub.unsubscribe();
+      for (let i = 1; i < seen.length; i++) expect(seen[i]!).toBeGreaterThan(seen[i - 1]!);
+    } finally {
+      proxy.heal();
+    }
+    await expectConverged('latency');
+  });
+});
