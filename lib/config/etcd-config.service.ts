@@ -317,7 +317,7 @@ export class EtcdConfigService implements OnModuleDestroy {
     this.revision = snapshot.revision;
     const cause = this.handle?.informer.lastError;
     const why =
-      cause === undefined
+      this.connection.bootedOffline || cause === undefined
         ? `${this.options.hosts.join(', ')} did not answer within ${this.options.connectTimeout} ms`
         : describeCause(cause);
     this.logger.warn(

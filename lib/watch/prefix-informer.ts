@@ -318,7 +318,9 @@ export class PrefixInformer {
   }
 
   private markDisconnected(reason: string): void {
-    if (!this.outageLogged && !this.stopped) {
+    // Before the first list there is nothing being served: whoever awaits ready() reports that
+    // failure (e.g. the config center's one "booting from snapshot" line).
+    if (!this.outageLogged && !this.stopped && this.state.synced) {
       this.outageLogged = true;
       this.logger.warn(
         `watch on "${this.prefix}" lost (${reason}); serving the last ${this.entries.size} key(s) at revision ${this.revision} and retrying`,

@@ -1,0 +1,301 @@
+import 'reflect-metadata';
+import { Injectable, Module } from '@nestjs/common';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { filter, type Subscription } from 'rxjs';
+import {
+  EtcdConfigService,
+  EtcdConnectionError,
+  EtcdModule,
+  InjectConfig,
+  type ConfigChange,
+  type ConfigValue,
+  type EtcdModuleOptions,
+} from '../../../lib/index.js';
+import { EtcdServer, TcpProxy, freePort, nextValue, waitFor } from '../../support/index.js';
+import {
+  AppTracker,
+  FAST_RETRY,
+  bootApp,
+  captureWarnings,
+} from '../../fixtures/config/config-test-kit.js';
+
+@Injectable()
+class Greeter {
+  readonly greetingAtConstruction: string;
+  constructor(
+    @InjectConfig('greeting', { default: 'default greeting' })
+    readonly greeting: ConfigValue<string>,
+  ) {
+    this.greetingAtConstruction = greeting.value;
+  }
+}
+
+@Module({ providers: [Greeter], exports: [Greeter] })
+class GreeterModule {}
+
+interface SnapshotFile {
+  revision: number;
+  savedAt: string;
+  values: Record<string, string>;
+}
+
+async function readSnapshot(file: string): Promise<SnapshotFile | undefined> {
+  try {
+    return JSON.parse(await readFile(file, 'utf8')) as SnapshotFile;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Quick recovery for tests (etcd refuses keep-alive pings more often than every 5 s). */
+const FAST_DETECTION: EtcdModuleOptions = { retry: FAST_RETRY };
+
+describe('config resilience against real etcd: snapshot boot, outages, recovery', () => {
+  let etcd: EtcdServer;
+  let dir: string;
+  const apps = new AppTracker();
+  const subscriptions: Subscription[] = [];
+  let warnings: ReturnType<typeof captureWarnings>;
+
+  beforeAll(async () => {
+    etcd = await EtcdServer.start();
+    dir = await mkdtemp(join(tmpdir(), 'nest-etcd-config-'));
+  });
+  beforeEach(async () => {
+    warnings = captureWarnings();
+    if (!etcd.running) await etcd.restart();
+    await etcd.del('/config/', { prefix: true });
+  });
+  afterEach(async () => {
+    for (const s of subscriptions.splice(0)) s.unsubscribe();
+    await apps.closeAll();
+    warnings.restore();
+  });
+  afterAll(async () => {
+    await etcd.dispose();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('writes a snapshot, boots from it while etcd is down, then resyncs and emits the real differences', async () => {
+    const snapshotFile = join(dir, 'boot', 'config.snapshot.json');
+    await etcd.put('/config/greeting', 'hello v1');
+    await etcd.put('/config/limit', '5');
+    await etcd.put('/config/stale', 'soon deleted');
+    const options: EtcdModuleOptions = {
+      hosts: etcd.endpoint,
+      connectTimeout: 1000,
+      config: { snapshotFile, snapshotDebounce: 20 },
+      ...FAST_DETECTION,
+    };
+
+    // 1. A normal run writes the last-known-good file.
+    const first = apps.track(
+      await bootApp({ imports: [EtcdModule.forRoot(options), GreeterModule] }),
+    );
+    const written = await waitFor(() => readSnapshot(snapshotFile));
+    expect(written.values).toEqual({ greeting: 'hello v1', limit: '5', stale: 'soon deleted' });
+    expect(written.revision).toBe(await etcd.revision());
+    expect(Date.now() - Date.parse(written.savedAt)).toBeLessThan(60_000);
+    // A later change is written too (debounced).
+    await etcd.put('/config/limit', '6');
+    await waitFor(async () => (await readSnapshot(snapshotFile))?.values.limit === '6');
+    await apps.closeAll();
+    expect(first.get(EtcdConfigService).get('limit')).toBe(6);
+
+    // 2. etcd moves on while the app is down, then etcd itself goes down (port closed).
+    await etcd.put('/config/greeting', 'hello v2');
+    await etcd.del('/config/stale');
+    await etcd.put('/config/fresh', 'new key');
+    await etcd.stop();
+    warnings.clear();
+
+    // 3. Boot with etcd unreachable: served from the snapshot, with ONE warning line.
+    const app = apps.track(
+      await bootApp({ imports: [EtcdModule.forRoot(options), GreeterModule] }),
+    );
+    const config = app.get(EtcdConfigService);
+    const greeter = app.get(Greeter);
+    expect(greeter.greetingAtConstruction).toBe('hello v1');
+    expect(config.getAll()).toEqual({ greeting: 'hello v1', limit: 6, stale: 'soon deleted' });
+    const bootWarnings = warnings.matching('snapshot');
+    expect(bootWarnings).toHaveLength(1);
+    expect(bootWarnings[0]).toContain(snapshotFile);
+    expect(bootWarnings[0]).toContain(`revision ${written.revision + 1}`);
+    expect(warnings.lines().filter(l => /unreachable|lost|snapshot/.test(l))).toHaveLength(1);
+    expect(await nextValue(config.connected$)).toBe(false);
+
+    const changes: ConfigChange[] = [];
+    const greetings: string[] = [];
+    const errors: unknown[] = [];
+    subscriptions.push(
+      config.changes$.subscribe(c => changes.push(c)),
+      greeter.greeting.subscribe({ next: v => greetings.push(v), error: e => errors.push(e) }),
+    );
+
+    // 4. etcd comes back: the background retry resyncs and emits only the real differences.
+    await etcd.restart();
+    await nextValue(greeter.greeting, v => v === 'hello v2', 15_000);
+    await waitFor(() => changes.length >= 3);
+    expect(
+      changes
+        .map(c => [c.key, c.type, c.value, c.previousValue])
+        .sort((a, b) => String(a[0]).localeCompare(String(b[0]))),
+    ).toEqual([
+      ['fresh', 'put', 'new key', undefined],
+      ['greeting', 'put', 'hello v2', 'hello v1'],
+      ['stale', 'delete', undefined, 'soon deleted'],
+    ]);
+    expect(greetings).toEqual(['hello v1', 'hello v2']);
+    expect(errors).toEqual([]);
+    expect(config.getAll()).toEqual({ fresh: 'new key', greeting: 'hello v2', limit: 6 });
+    expect(await nextValue(config.connected$, c => c, 5000)).toBe(true);
+
+    // The snapshot follows the resync.
+    const latest = await etcd.revision();
+    await waitFor(async () => (await readSnapshot(snapshotFile))?.revision === latest);
+    expect((await readSnapshot(snapshotFile))?.values).toEqual({
+      fresh: 'new key',
+      greeting: 'hello v2',
+      limit: '6',
+    });
+  });
+
+  it('a corrupt snapshot is ignored with a warning and boot fails with EtcdConnectionError', async () => {
+    const unreachable = `http://127.0.0.1:${await freePort()}`;
+    const cases: Array<[string, string]> = [
+      ['truncated.json', '{"format":"nest-etcd-config-snapshot","version":1,"values":{"gree'],
+      ['garbage.json', '\u0000\u0001 not json at all'],
+      ['wrong-shape.json', '{"format":"nest-etcd-config-snapshot","version":1,"values":[]}'],
+      [
+        'other-app.json',
+        JSON.stringify({
+          format: 'nest-etcd-config-snapshot',
+          version: 1,
+          source: '/someone-else/',
+          revision: 3,
+          savedAt: new Date().toISOString(),
+          values: { greeting: 'not ours' },
+        }),
+      ],
+    ];
+    for (const [name, content] of cases) {
+      const snapshotFile = join(dir, name);
+      await writeFile(snapshotFile, content);
+      warnings.clear();
+      const boot = bootApp({
+        imports: [
+          EtcdModule.forRoot({
+            hosts: unreachable,
+            connectTimeout: 500,
+            retry: FAST_RETRY,
+            config: { snapshotFile },
+          }),
+        ],
+      });
+      await expect(boot).rejects.toBeInstanceOf(EtcdConnectionError);
+      await expect(boot).rejects.toThrow(unreachable.replace('http://', ''));
+      const lines = warnings.matching(snapshotFile);
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(/ignor/);
+      // The corrupt file is left for a person to inspect, not overwritten.
+      expect(await readFile(snapshotFile, 'utf8')).toBe(content);
+    }
+  });
+
+  it('etcd killed at runtime: values keep being served, watchers do not error, updates resume after restart', async () => {
+    await etcd.put('/config/greeting', 'before outage');
+    const app = apps.track(
+      await bootApp({
+        imports: [EtcdModule.forRoot({ hosts: etcd.endpoint, ...FAST_DETECTION }), GreeterModule],
+      }),
+    );
+    const config = app.get(EtcdConfigService);
+    const greeter = app.get(Greeter);
+    const watched: unknown[] = [];
+    const errors: unknown[] = [];
+    let completed = false;
+    subscriptions.push(
+      config.watch('greeting').subscribe({
+        next: v => watched.push(v),
+        error: e => errors.push(e),
+        complete: () => (completed = true),
+      }),
+      greeter.greeting.subscribe({ error: e => errors.push(e) }),
+    );
+
+    await etcd.kill();
+    await nextValue(config.connected$, c => !c, 10_000);
+    expect(config.get('greeting')).toBe('before outage');
+    expect(greeter.greeting.value).toBe('before outage');
+    expect(config.getOrThrow('greeting')).toBe('before outage');
+    await expect(config.set('greeting', 'x')).rejects.toThrow();
+
+    await etcd.restart();
+    await etcd.put('/config/greeting', 'after outage');
+    await nextValue(greeter.greeting, v => v === 'after outage', 15_000);
+    expect(config.get('greeting')).toBe('after outage');
+    await waitFor(() => watched.includes('after outage'));
+    expect(watched).toEqual(['before outage', 'after outage']);
+    expect(errors).toEqual([]);
+    expect(completed).toBe(false);
+    await config.set('greeting', 'written by the app again');
+    expect(await etcd.get('/config/greeting')).toBe('written by the app again');
+  });
+
+  it('network partition: changes made meanwhile arrive once the path heals', async () => {
+    await etcd.put('/config/greeting', 'before partition');
+    await etcd.put('/config/doomed', 'will be deleted');
+    const proxy = await TcpProxy.start({ host: '127.0.0.1', port: etcd.clientPort });
+    try {
+      const app = apps.track(
+        await bootApp({
+          imports: [
+            EtcdModule.forRoot({ hosts: proxy.endpoint, ...FAST_DETECTION }),
+            GreeterModule,
+          ],
+        }),
+      );
+      const config = app.get(EtcdConfigService);
+      const greeter = app.get(Greeter);
+      const errors: unknown[] = [];
+      const changes: ConfigChange[] = [];
+      subscriptions.push(
+        config.changes$.subscribe({ next: c => changes.push(c), error: e => errors.push(e) }),
+        greeter.greeting.subscribe({ error: e => errors.push(e) }),
+      );
+
+      proxy.blackhole();
+      proxy.reset();
+      await nextValue(config.connected$.pipe(filter(c => !c)), undefined, 10_000);
+
+      // Someone changes config directly in etcd while this app cannot see it.
+      await etcd.put('/config/greeting', 'changed during partition');
+      await etcd.del('/config/doomed');
+      await etcd.put('/config/added', '{"during":"partition"}');
+      expect(greeter.greeting.value).toBe('before partition');
+      expect(config.get('doomed')).toBe('will be deleted');
+
+      // Heal, and reset the connections whose bytes the blackhole swallowed (a real network would
+      // retransmit them; the proxy drops them for good).
+      proxy.heal();
+      proxy.reset();
+      await nextValue(greeter.greeting, v => v === 'changed during partition', 20_000);
+      await waitFor(() => config.get('added') !== undefined && config.get('doomed') === undefined);
+      expect(config.getAll()).toEqual({
+        added: { during: 'partition' },
+        greeting: 'changed during partition',
+      });
+      expect(changes.map(c => `${c.type} ${c.key}`).sort()).toEqual([
+        'delete doomed',
+        'put added',
+        'put greeting',
+      ]);
+      expect(errors).toEqual([]);
+    } finally {
+      await apps.closeAll();
+      await proxy.close();
+    }
+  });
+});
