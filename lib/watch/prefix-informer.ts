@@ -247,7 +247,9 @@ export class PrefixInformer {
       };
       const onError = (err: unknown) => {
         const message = describeCause(err);
-        if (/compact/i.test(message)) {
+        // etcd 3.4 cancels a compacted watch with an empty cancel_reason (only compact_revision is
+        // set, which etcd3 drops): "Watcher canceled: " is a compaction too.
+        if (/compact/i.test(message) || /^Watcher canceled:\s*$/.test(message)) {
           this.logger.warn(
             `watch on "${this.prefix}" from revision ${startRevision} was compacted; re-listing`,
           );

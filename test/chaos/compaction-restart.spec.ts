@@ -1,0 +1,210 @@
+import 'reflect-metadata';
+import type { INestApplication } from '@nestjs/common';
+import { Etcd3 } from 'etcd3';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EtcdConnection } from '../../lib/client/etcd-connection.js';
+import {
+  type ConfigChange,
+  EtcdConfigService,
+  EtcdConnectionError,
+  EtcdRegistryService,
+} from '../../lib/index.js';
+import { EtcdServer, TcpProxy, freePort, nextValue, waitFor } from '../support/index.js';
+import { FAST_TIMINGS, LogCapture, bootApp, closeAll, pause, profile } from './chaos-helpers.js';
+
+/**
+ * Compaction while a watcher is behind, etcd restarted with its data dir, and etcd down at boot with
+ * and without a config snapshot file.
+ */
+
+const COMPACTION_ROUNDS = profile(1, 5);
+
+describe('chaos: compaction, restart, boot while etcd is down', () => {
+  let etcd: EtcdServer;
+  let raw: Etcd3;
+  let dir: string;
+  const logs = new LogCapture();
+
+  beforeAll(async () => {
+    logs.install();
+    dir = await mkdtemp(join(tmpdir(), 'nest-etcd-chaos-'));
+    etcd = await EtcdServer.start();
+    raw = new Etcd3({ hosts: etcd.endpoint });
+  });
+
+  afterAll(async () => {
+    raw?.close();
+    await etcd?.dispose();
+    await rm(dir, { recursive: true, force: true });
+    logs.uninstall();
+  });
+
+  it('a watch whose start revision was compacted away re-lists once and catches up', async () => {
+    const proxy = await TcpProxy.start({ host: '127.0.0.1', port: etcd.clientPort });
+    let app: INestApplication | undefined;
+    try {
+      await raw.put('/config/compact/base').value('0');
+      app = await bootApp({ hosts: proxy.endpoint, ...FAST_TIMINGS });
+      const config = app.get(EtcdConfigService);
+      const changes: ConfigChange[] = [];
+      const sub = config.changes$.subscribe(c => changes.push(c));
+
+      // Hook the app's own client: right after its next list returns revision R (and before it
+      // starts watching from R + 1), an outside writer changes keys and compacts past R. The watch
+      // that follows is "behind" a compaction.
+      const kv = app.get(EtcdConnection).kv;
+      const originalGetAll = kv.getAll.bind(kv);
+      let armed = false;
+      let n = 0;
+      kv.getAll = () => {
+        const builder = originalGetAll();
+        const exec = builder.exec.bind(builder);
+        builder.exec = async () => {
+          const res = await exec();
+          if (armed) {
+            armed = false;
+            for (let i = 0; i < 5; i++) {
+              n++;
+              await raw.put(`/config/compact/k${n}`).value(String(n));
+            }
+            await etcd.compact();
+          }
+          return res;
+        };
+        return builder;
+      };
+
+      for (let round = 0; round < COMPACTION_ROUNDS; round++) {
+        logs.clear();
+        armed = true;
+        proxy.reset(); // the watch breaks: the informer re-lists (hooked) and watches again
+        await waitFor(() => !armed, { timeout: 20_000, message: 'no re-list happened' });
+        await waitFor(() => config.get(`compact/k${n}`) === n, {
+          timeout: 20_000,
+          message: `write ${n} made during the compaction never arrived`,
+        });
+        expect(logs.matching('warn', /was compacted; re-listing/).length).toBeGreaterThan(0);
+        await nextValue(config.connected$, c => c, 10_000);
+        // no loop and no dead watcher: a later write arrives, and compaction is not hit again
+        const warnings = logs.matching('warn', /compacted/).length;
+        await raw.put('/config/compact/after').value(`round-${round}`);
+        await waitFor(() => config.get('compact/after') === `round-${round}`, {
+          timeout: 10_000,
+          message: 'watch dead after compaction',
+        });
+        await pause(1000);
+        expect(logs.matching('warn', /compacted/).length).toBe(warnings);
+      }
+      sub.unsubscribe();
+      kv.getAll = originalGetAll;
+      // every numbered key reached the app exactly once
+      const puts = changes.filter(c => c.type === 'put' && /^compact\/k\d+$/.test(c.key));
+      expect(puts.map(c => c.key).sort()).toEqual(
+        Array.from({ length: n }, (_, i) => `compact/k${i + 1}`).sort(),
+      );
+    } finally {
+      await closeAll([app]);
+      await proxy.close();
+    }
+  });
+
+  it('etcd killed and restarted with its data dir: config resyncs, registration heals', async () => {
+    let app: INestApplication | undefined;
+    try {
+      app = await bootApp({
+        hosts: etcd.endpoint,
+        ...FAST_TIMINGS,
+        registry: {
+          serviceName: 'restart',
+          instanceId: 'r-1',
+          host: '127.0.0.1',
+          port: 5200,
+          ttl: 3,
+        },
+      });
+      const config = app.get(EtcdConfigService);
+      const registry = app.get(EtcdRegistryService);
+      await nextValue(registry.status$, s => s === 'registered', 10_000);
+      for (let round = 0; round < profile(1, 4); round++) {
+        await raw.put('/config/restart/value').value(`before-${round}`);
+        await waitFor(() => config.get('restart/value') === `before-${round}`);
+        await etcd.kill();
+        await nextValue(config.connected$, c => !c, 20_000);
+        expect(config.get('restart/value')).toBe(`before-${round}`); // served while down
+        await etcd.restart();
+        await raw.put('/config/restart/value').value(`after-${round}`);
+        await waitFor(() => config.get('restart/value') === `after-${round}`, {
+          timeout: 30_000,
+          message: 'no resync after restart',
+        });
+        await nextValue(config.connected$, c => c, 20_000);
+        await nextValue(registry.status$, s => s === 'registered', 30_000);
+        await waitFor(async () => (await raw.get('/services/restart/r-1').string()) !== null, {
+          timeout: 20_000,
+          message: 'registration key missing after restart',
+        });
+      }
+    } finally {
+      await closeAll([app]);
+    }
+    expect(await raw.get('/services/restart/r-1').string()).toBeNull();
+  });
+
+  it('etcd down at boot without a snapshot: EtcdConnectionError naming the host', async () => {
+    const port = await freePort();
+    const started = Date.now();
+    const boot = bootApp({ hosts: `http://127.0.0.1:${port}`, connectTimeout: 1500 });
+    await expect(boot).rejects.toBeInstanceOf(EtcdConnectionError);
+    await expect(boot).rejects.toThrow(`127.0.0.1:${port}`);
+    expect(Date.now() - started).toBeLessThan(30_000); // bounded, not a hang
+  });
+
+  it('etcd down at boot with a snapshot: boots from it, then resyncs', async () => {
+    const snapshotFile = join(dir, 'config.snapshot.json');
+    await raw.put('/config/snap/greeting').value('from-snapshot');
+    let first: INestApplication | undefined;
+    try {
+      first = await bootApp({
+        hosts: etcd.endpoint,
+        ...FAST_TIMINGS,
+        config: { snapshotFile, snapshotDebounce: 0 },
+      });
+      await waitFor(
+        async () =>
+          existsSync(snapshotFile) &&
+          (await readFile(snapshotFile, 'utf8')).includes('from-snapshot'),
+        { message: 'snapshot file not written' },
+      );
+    } finally {
+      await closeAll([first]);
+    }
+    // etcd moves on, then goes down; the snapshot holds the older value
+    await raw.put('/config/snap/greeting').value('from-etcd');
+    await etcd.kill();
+    logs.clear();
+    let app: INestApplication | undefined;
+    try {
+      app = await bootApp({
+        hosts: etcd.endpoint,
+        ...FAST_TIMINGS,
+        connectTimeout: 1500,
+        config: { snapshotFile, snapshotDebounce: 0 },
+      });
+      const config = app.get(EtcdConfigService);
+      expect(config.get('snap/greeting')).toBe('from-snapshot');
+      expect(logs.matching('warn', /snapshot/).length).toBeGreaterThan(0);
+      await etcd.restart();
+      await waitFor(() => config.get('snap/greeting') === 'from-etcd', {
+        timeout: 30_000,
+        message: 'no resync after etcd came back',
+      });
+      await nextValue(config.connected$, c => c, 10_000);
+    } finally {
+      if (!etcd.running) await etcd.restart();
+      await closeAll([app]);
+    }
+  });
+});
