@@ -19,13 +19,17 @@ function valid(overrides: Partial<ConfigSnapshotData> = {}): ConfigSnapshotData 
   };
 }
 
+function silenceWarnings() {
+  return jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+}
+
 describe('ConfigSnapshotStore', () => {
   let dir: string;
-  let warn: ReturnType<typeof jest.spyOn<Logger, 'warn'>>;
+  let warn: ReturnType<typeof silenceWarnings>;
 
   beforeEach(async () => {
     dir = await mkdtemp(join(tmpdir(), 'nest-etcd-snapshot-'));
-    warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    warn = silenceWarnings();
   });
   afterEach(async () => {
     warn.mockRestore();

@@ -94,7 +94,7 @@ describe('config resilience against real etcd: snapshot boot, outages, recovery'
     const first = apps.track(
       await bootApp({ imports: [EtcdModule.forRoot(options), GreeterModule] }),
     );
-    const written = await waitFor(() => readSnapshot(snapshotFile));
+    const written = (await waitFor(() => readSnapshot(snapshotFile)))!;
     expect(written.values).toEqual({ greeting: 'hello v1', limit: '5', stale: 'soon deleted' });
     expect(written.revision).toBe(await etcd.revision());
     expect(Date.now() - Date.parse(written.savedAt)).toBeLessThan(60_000);
