@@ -1,0 +1,193 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { type Observable, filter, firstValueFrom, timeout } from 'rxjs';
+
+/** Directory of the bench sources. */
+export const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
+/** Repository root. */
+export const ROOT_DIR = join(BENCH_DIR, '..');
+
+/** Options every scenario gets. */
+export interface BenchContext {
+  /** `--quick`: fewer iterations (whole run within 2 minutes). */
+  quick: boolean;
+  /** Endpoint of the etcd started for this run. */
+  endpoint: string;
+  /** Client port of that etcd (to count TCP connections). */
+  clientPort: number;
+  /** One progress line. */
+  log(message: string): void;
+}
+
+/** Percentile (nearest-rank) of unsorted samples. */
+export function percentile(samples: number[], p: number): number {
+  if (samples.length === 0) return Number.NaN;
+  const sorted = [...samples].sort((a, b) => a - b);
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[rank]!;
+}
+
+/** Median of samples. */
+export function median(samples: number[]): number {
+  return percentile(samples, 50);
+}
+
+/** Rounds to `digits` decimals (for the report). */
+export function round(value: number, digits = 2): number {
+  const f = 10 ** digits;
+  return Math.round(value * f) / f;
+}
+
+/** Milliseconds since an arbitrary origin, sub-millisecond resolution. */
+export function now(): number {
+  return performance.now();
+}
+
+/** Sleeps `ms` (only for pacing load, never as synchronization). */
+export function sleep(ms: number): Promise<void> {
+  return new Promise(resolve => setTimeout(resolve, ms));
+}
+
+/** Full GC (needs --expose-gc), twice, letting finalizers run in between. */
+export async function collectGarbage(): Promise<void> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) return;
+  for (let i = 0; i < 3; i++) {
+    gc();
+    await sleep(20);
+  }
+}
+
+/** Heap used and RSS in MiB, after a full GC. */
+export async function memoryAfterGc(): Promise<{ heapMb: number; rssMb: number }> {
+  await collectGarbage();
+  const m = process.memoryUsage();
+  return { heapMb: m.heapUsed / 2 ** 20, rssMb: m.rss / 2 ** 20 };
+}
+
+/** Resolves with the first value of `obs` matching `predicate`; rejects after `ms`. */
+export function until<T>(obs: Observable<T>, predicate: (v: T) => boolean, ms: number): Promise<T> {
+  return firstValueFrom(obs.pipe(filter(predicate), timeout(ms)));
+}
+
+/**
+ * ESTABLISHED TCP connections from process `pid` to local port `port` (IPv4 and IPv6), found by
+ * matching the socket inodes in /proc/<pid>/fd against /proc/net/tcp{,6}. Linux only.
+ */
+export function countEstablished(pid: number, port: number): number {
+  const inodes = new Set<string>();
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const target = readlinkSync(`/proc/${pid}/fd/${fd}`);
+      const m = /^socket:\[(\d+)\]$/.exec(target);
+      if (m) inodes.add(m[1]!);
+    } catch {
+      // fd closed meanwhile
+    }
+  }
+  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+  let count = 0;
+  for (const table of [`/proc/${pid}/net/tcp`, `/proc/${pid}/net/tcp6`]) {
+    let text: string;
+    try {
+      text = readFileSync(table, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const cols = line.trim().split(/\s+/);
+      if (cols.length < 10) continue;
+      const remote = cols[2]!;
+      const state = cols[3]!;
+      const inode = cols[9]!;
+      if (state === '01' && remote.endsWith(`:${hexPort}`) && inodes.has(inode)) count++;
+    }
+  }
+  return count;
+}
+
+/** A bench child process (a Nest app booted by bench/child-app.ts). */
+export interface BenchChild {
+  readonly process: ChildProcess;
+  readonly pid: number;
+  /** Resolves with the first stdout line that starts with `prefix` (rest of the line). */
+  line(prefix: string, ms: number): Promise<string>;
+  /** SIGKILL and wait for exit. */
+  kill(): Promise<void>;
+}
+
+const liveChildren = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of liveChildren) child.kill('SIGKILL');
+});
+
+/** Starts `bench/child-app.ts` with the TypeScript loader and the given environment. */
+export function startChild(env: Record<string, string>): BenchChild {
+  const child = spawn(
+    process.execPath,
+    ['--import', join(BENCH_DIR, 'register.mjs'), join(BENCH_DIR, 'child-app.ts')],
+    { cwd: ROOT_DIR, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  liveChildren.add(child);
+  const exited = new Promise<void>(resolve => {
+    child.once('exit', () => {
+      liveChildren.delete(child);
+      resolve();
+    });
+  });
+  const lines: string[] = [];
+  const waiters: Array<{ prefix: string; resolve: (rest: string) => void }> = [];
+  let stderr = '';
+  child.stderr?.setEncoding('utf8');
+  child.stderr?.on('data', (chunk: string) => {
+    stderr = (stderr + chunk).slice(-4000);
+  });
+  createInterface({ input: child.stdout }).on('line', line => {
+    lines.push(line);
+    for (const w of [...waiters]) {
+      if (line.startsWith(w.prefix)) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(line.slice(w.prefix.length).trim());
+      }
+    }
+  });
+  return {
+    process: child,
+    pid: child.pid!,
+    line(prefix, ms) {
+      const seen = lines.find(l => l.startsWith(prefix));
+      if (seen !== undefined) return Promise.resolve(seen.slice(prefix.length).trim());
+      return new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          reject(
+            new Error(`child ${child.pid} printed no "${prefix}" within ${ms} ms:\n${stderr}`),
+          );
+        }, ms);
+        const done = (rest: string) => {
+          clearTimeout(timer);
+          resolve(rest);
+        };
+        waiters.push({ prefix, resolve: done });
+        void exited.then(() => {
+          clearTimeout(timer);
+          reject(new Error(`child ${child.pid} exited before printing "${prefix}":\n${stderr}`));
+        });
+      });
+    },
+    async kill() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+/**
+ * Config options of the observer apps. Not `config: false`: `@InjectConfig` keys are recorded
+ * process-wide and every `forRoot()` turns them into providers, which throw at boot when the config
+ * center is disabled (see docs/performance.md, "Findings").
+ */
+export const OBSERVER_CONFIG = { prefix: '/bench/observer/config/' } as const;

@@ -1,0 +1,260 @@
+/**
+ * `npm run bench [-- --quick] [-- --only=configRead,propagation] [-- --out=path.json]`
+ *
+ * Starts its own etcd (test/support EtcdServer), runs every scenario against it, measuring the raw
+ * etcd3 client in the same run where there is a baseline, prints a table and writes
+ * bench/results/latest.json (a `--quick` or `--only` run writes bench/results/latest.tmp.json).
+ */
+import 'reflect-metadata';
+import { Logger } from '@nestjs/common';
+import { Etcd3 } from 'etcd3';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, hostname, release, totalmem, type } from 'node:os';
+import { join } from 'node:path';
+import { EtcdServer } from '../test/support/index.js';
+import { type BenchContext, BENCH_DIR, now, round } from './bench-utils.js';
+import { configRead, type ConfigReadResult } from './scenarios/config-read.js';
+import { failureDetection, type FailureDetectionResult } from './scenarios/failure-detection.js';
+import { propagation, type PropagationResult } from './scenarios/propagation.js';
+import { registryConvergence, type RegistryResult } from './scenarios/registry.js';
+import { scale, type ScaleResult } from './scenarios/scale.js';
+import { startup, type StartupResult } from './scenarios/startup.js';
+
+interface Results {
+  machine: string;
+  node: string;
+  etcd: string;
+  date: string;
+  mode: 'full' | 'quick';
+  durationSec?: number;
+  configRead?: ConfigReadResult;
+  propagation?: PropagationResult;
+  registry?: RegistryResult;
+  failureDetection?: FailureDetectionResult;
+  scale?: ScaleResult;
+  startup?: StartupResult;
+  targets?: Record<string, { target: string; value: number; met: boolean }>;
+  errors?: Record<string, string>;
+}
+
+const SCENARIOS = {
+  configRead,
+  propagation,
+  registry: registryConvergence,
+  failureDetection,
+  scale,
+  startup,
+} as const;
+type ScenarioName = keyof typeof SCENARIOS;
+
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const onlyArg = args.find(a => a.startsWith('--only='))?.slice('--only='.length);
+const outArg = args.find(a => a.startsWith('--out='))?.slice('--out='.length);
+const only = onlyArg ? (onlyArg.split(',') as ScenarioName[]) : undefined;
+for (const name of only ?? []) {
+  if (!(name in SCENARIOS)) {
+    console.error(`unknown scenario "${name}"; known: ${Object.keys(SCENARIOS).join(', ')}`);
+    process.exit(2);
+  }
+}
+const outFile =
+  outArg ?? join(BENCH_DIR, 'results', quick || only ? 'latest.tmp.json' : 'latest.json');
+
+// Budget: the whole run must end (and clean up) even if something hangs.
+const budgetMs = quick ? 2 * 60_000 : 10 * 60_000;
+const watchdog = setTimeout(() => {
+  console.error(`bench exceeded its ${budgetMs / 60_000} min budget; stopping`);
+  process.exit(3);
+}, budgetMs - 5_000);
+watchdog.unref();
+// Exit hooks (test/support and bench-utils) kill etcd and child apps; make signals run them.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
+
+function log(message: string): void {
+  process.stderr.write(`${message}\n`);
+}
+
+function machine(): string {
+  const cpu = cpus();
+  return `${hostname()}: ${cpu.length} x ${cpu[0]?.model.trim() ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, ${type()} ${release()}`;
+}
+
+function evaluateTargets(r: Results): NonNullable<Results['targets']> {
+  const t: NonNullable<Results['targets']> = {};
+  const add = (
+    name: string,
+    target: string,
+    value: number | undefined,
+    met: (v: number) => boolean,
+  ) => {
+    if (value !== undefined) t[name] = { target, value: round(value, 3), met: met(value) };
+  };
+  add('configRead.ratio', '>= 1000', r.configRead?.ratio, v => v >= 1000);
+  add('propagation.p50Ratio', '<= 1.2', r.propagation?.p50Ratio, v => v <= 1.2);
+  add('propagation.p99Ratio', '<= 1.5', r.propagation?.p99Ratio, v => v <= 1.5);
+  add('scale.tcpConnections', '== 1', r.scale?.tcpConnections, v => v === 1);
+  add('scale.loadMs', '< 1000 (10k keys)', r.scale?.loadMs, v => v < 1000);
+  add('registry.deregisterP99Ms', '< 50', r.registry?.deregisterP99Ms, v => v < 50);
+  add('startup.overheadMs', '< 50', r.startup?.overheadMs, v => v < 50);
+  return t;
+}
+
+function printTable(r: Results): void {
+  const n = (v: number | undefined, d = 2) => (v === undefined ? '-' : String(round(v, d)));
+  const rows: Array<[string, string, string, string]> = [];
+  const row = (metric: string, module: string, raw: string, note: string) =>
+    rows.push([metric, module, raw, note]);
+  if (r.configRead) {
+    const c = r.configRead;
+    row(
+      'config read ops/s (ConfigValue.value)',
+      n(c.configValueOpsPerSec, 0),
+      n(c.rawOpsPerSec, 0),
+      '',
+    );
+    row('config read ops/s (config.get)', n(c.configGetOpsPerSec, 0), n(c.rawOpsPerSec, 0), '');
+    row('config read ratio (slower of the two)', n(c.ratio, 0), '', 'target >= 1000x');
+  }
+  if (r.propagation) {
+    const p = r.propagation;
+    row(
+      `propagation p50 ms (${p.changes} puts)`,
+      n(p.moduleP50Ms, 3),
+      n(p.rawP50Ms, 3),
+      `ratio ${n(p.p50Ratio)} (<= 1.2)`,
+    );
+    row(
+      'propagation p99 ms',
+      n(p.moduleP99Ms, 3),
+      n(p.rawP99Ms, 3),
+      `ratio ${n(p.p99Ratio)} (<= 1.5)`,
+    );
+  }
+  if (r.registry) {
+    const g = r.registry;
+    row(`registry converge ms (${g.instances} instances)`, n(g.convergeMs, 1), '', '');
+    row(
+      'graceful deregistration p50 / p99 ms',
+      `${n(g.deregisterP50Ms, 2)} / ${n(g.deregisterP99Ms, 2)}`,
+      '',
+      'p99 < 50',
+    );
+  }
+  if (r.failureDetection) {
+    const f = r.failureDetection;
+    row(
+      `failure detection ms (kill -9, ttl ${f.ttlSec}s)`,
+      n(f.detectMs, 0),
+      '',
+      `trials ${f.trialsMs.map(v => Math.round(v)).join(', ')}`,
+    );
+  }
+  if (r.scale) {
+    const s = r.scale;
+    row(
+      `load ${s.keys} keys x ${s.keyBytes} B: boot ms`,
+      n(s.loadMs, 1),
+      n(s.rawListMs, 1),
+      `raw = getAll().prefix(); empty boot ${n(s.emptyBootMs, 1)}; target < 1000`,
+    );
+    row('  heap / RSS growth MiB', `${n(s.heapMb, 1)} / ${n(s.rssMb, 1)}`, '', '');
+    row(
+      `${s.instances} instances / ${s.services} services: heap MiB`,
+      n(s.memMb, 1),
+      '',
+      `RSS ${n(s.registryRssMb, 1)}`,
+    );
+    row(
+      '  update throughput events/s',
+      n(s.eventsPerSec, 0),
+      n(s.writesPerSec, 0),
+      'raw = writer puts/s',
+    );
+    row(
+      `TCP connections (${s.tcpKeys} keys, ${s.tcpServices} services)`,
+      String(s.tcpConnections),
+      '',
+      'target 1',
+    );
+  }
+  if (r.startup) {
+    const s = r.startup;
+    row(
+      'startup ms (create + init)',
+      n(s.withModuleMs, 1),
+      n(s.withoutModuleMs, 1),
+      `overhead ${n(s.overheadMs, 1)} (< 50); no registry ${n(s.withModuleNoRegistryMs, 1)}`,
+    );
+    row('  heap MiB per app', n(s.withModuleHeapMb, 2), n(s.withoutModuleHeapMb, 2), '');
+  }
+  const header: [string, string, string, string] = ['metric', 'nest-etcd', 'raw / without', 'note'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map(r => r[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ');
+  console.log(line(header));
+  console.log(widths.map(w => '-'.repeat(w)).join('-|-'));
+  for (const r of rows) console.log(line(r));
+}
+
+async function main(): Promise<number> {
+  // Nest's own loggers (module internals) stay quiet; the bench prints its own progress.
+  Logger.overrideLogger(['error']);
+  const started = now();
+  log(`nest-etcd bench (${quick ? 'quick' : 'full'}): starting etcd`);
+  const etcd = await EtcdServer.start({ name: 'bench' });
+  const results: Results = {
+    machine: machine(),
+    node: process.version,
+    etcd: '',
+    date: new Date().toISOString(),
+    mode: quick ? 'quick' : 'full',
+  };
+  const errors: Record<string, string> = {};
+  try {
+    const probe = new Etcd3({ hosts: etcd.endpoint });
+    results.etcd = (await probe.maintenance.status()).version;
+    probe.close();
+    const ctx: BenchContext = { quick, endpoint: etcd.endpoint, clientPort: etcd.clientPort, log };
+    for (const name of Object.keys(SCENARIOS) as ScenarioName[]) {
+      if (only && !only.includes(name)) continue;
+      const t = now();
+      log(`- ${name}`);
+      try {
+        const result = await SCENARIOS[name](ctx);
+        (results as unknown as Record<string, unknown>)[name] = result;
+        log(
+          `  done in ${round((now() - t) / 1000, 1)} s: ${JSON.stringify(result, (_k, v: unknown) => (typeof v === 'number' ? round(v, 3) : v))}`,
+        );
+      } catch (err) {
+        errors[name] = err instanceof Error ? (err.stack ?? err.message) : String(err);
+        log(`  FAILED: ${errors[name]}`);
+      }
+    }
+  } finally {
+    await etcd.dispose();
+  }
+  results.durationSec = round((now() - started) / 1000, 1);
+  results.targets = evaluateTargets(results);
+  if (Object.keys(errors).length > 0) results.errors = errors;
+  console.log('');
+  printTable(results);
+  console.log('');
+  for (const [name, t] of Object.entries(results.targets)) {
+    console.log(`${t.met ? 'met   ' : 'MISSED'} ${name} = ${t.value} (target ${t.target})`);
+  }
+  mkdirSync(join(BENCH_DIR, 'results'), { recursive: true });
+  writeFileSync(outFile, `${JSON.stringify(results, null, 2)}\n`);
+  console.log(
+    `\n${results.machine}; node ${results.node}; etcd ${results.etcd}; ${results.durationSec} s`,
+  );
+  console.log(`results written to ${outFile}`);
+  return Object.keys(errors).length > 0 ? 1 : 0;
+}
+
+main().then(
+  code => process.exit(code),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
