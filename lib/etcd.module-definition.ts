@@ -1,6 +1,7 @@
 import { ConfigurableModuleBuilder } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import { hostname, networkInterfaces } from 'node:os';
+import { inspect } from 'node:util';
 import type { EtcdModuleOptions } from './etcd-module-options.interface.js';
 import { InvalidOptionsError } from './invalid-options.error.js';
 
@@ -172,7 +173,7 @@ function resolveAuth(
   if (value === undefined) {
     const username = env.ETCD_USERNAME;
     const password = env.ETCD_PASSWORD;
-    if (username && password !== undefined) return { username, password };
+    if (username && password !== undefined) return hiddenPassword(username, password);
     if (password && !username) {
       throw new InvalidOptionsError(
         'auth.username (from env ETCD_USERNAME)',
@@ -192,7 +193,22 @@ function resolveAuth(
     // never echo anything that might be a secret
     throw new InvalidOptionsError('auth.password', `<${typeof value.password}>`, 'a string');
   }
-  return { username: value.username, password: value.password };
+  return hiddenPassword(value.username, value.password);
+}
+
+/**
+ * The resolved credentials, with the password kept out of `inspect()` (even with `showHidden`),
+ * `console.log` and `JSON.stringify` of every object that holds the resolved options.
+ */
+function hiddenPassword(
+  username: string,
+  password: string,
+): { username: string; password: string } {
+  const auth = { username, password };
+  const redacted = () => ({ username, password: '[hidden]' });
+  Object.defineProperty(auth, inspect.custom, { value: redacted, enumerable: false });
+  Object.defineProperty(auth, 'toJSON', { value: redacted, enumerable: false });
+  return auth;
 }
 
 function resolveCredentials(

@@ -203,6 +203,8 @@ function hideSecrets(client: Etcd3): void {
   for (const [target, label] of targets) {
     if (target) {
       Object.defineProperty(target, inspect.custom, { value: redacted(label), enumerable: false });
+      // JSON loggers (pino, winston) serialize with JSON.stringify, which ignores inspect.custom.
+      Object.defineProperty(target, 'toJSON', { value: redacted(label), enumerable: false });
     }
   }
 }
