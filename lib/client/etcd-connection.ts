@@ -4,6 +4,7 @@ import {
   ExponentialBackoff,
   circuitBreaker,
   handleWhen,
+  isBrokenCircuitError,
   retry,
 } from 'cockatiel';
 import {
@@ -88,7 +89,9 @@ export class EtcdConnection implements OnApplicationShutdown {
       } catch (err) {
         const mapped = this.mapAuthError(err);
         if (mapped) throw mapped;
-        lastError = err;
+        // Once the breaker opens it only says "circuit breaker is open": keep the real cause (TLS,
+        // refused connection, ...) for the EtcdConnectionError message.
+        if (!isBrokenCircuitError(err) || lastError === undefined) lastError = err;
       }
       await sleep(Math.min(250, Math.max(0, deadline - Date.now())));
     }
