@@ -206,7 +206,10 @@ describe('chaos: bad input', () => {
       ['registry.instanceId', { registry: { serviceName: 'a', instanceId: 'x/y' } }],
       ['registry.host', { registry: { serviceName: 'a', host: 'a b' } }],
       ['registry.port', { registry: { serviceName: 'a', port: 70000 } }],
-      ['registry.metadata', { registry: { serviceName: 'a', metadata: [] as unknown as {} } }],
+      [
+        'registry.metadata',
+        { registry: { serviceName: 'a', metadata: [] as unknown as Record<string, unknown> } },
+      ],
       ['registry.weight', { registry: { serviceName: 'a', weight: -1 } }],
       ['registry.ttl', { registry: { serviceName: 'a', ttl: 1 } }],
       [
@@ -214,7 +217,7 @@ describe('chaos: bad input', () => {
         { registry: { serviceName: 'a', autoRegister: 'no' as unknown as boolean } },
       ],
       ['registry.prefix', { registry: { serviceName: 'a', prefix: '' } }],
-      ['retry', { retry: 5 as unknown as {} }],
+      ['retry', { retry: 5 as unknown as EtcdModuleOptions['retry'] }],
       ['retry.initialDelay', { retry: { initialDelay: 0 } }],
       ['retry.maxDelay', { retry: { initialDelay: 500, maxDelay: 100 } }],
       ['watchStallTimeout', { watchStallTimeout: 0 }],

@@ -60,7 +60,6 @@ export class LogCapture {
   }
 
   uninstall(): void {
-    // eslint-disable-next-line no-console
     if (process.env.CHAOS_VERBOSE === '1') console.log(this.text);
     for (const undo of this.restore.splice(0)) undo();
   }
@@ -106,7 +105,11 @@ export async function bootApp(
 
 /** Closes every app, ignoring failures (for finally / afterEach). */
 export async function closeAll(apps: Array<INestApplication | undefined>): Promise<void> {
-  await Promise.all(apps.map(app => app?.close().catch(() => undefined)));
+  await Promise.all(
+    apps.map(async app => {
+      await app?.close().catch(() => undefined);
+    }),
+  );
 }
 
 /** Resolves after `ms`: only to pace writers and to let time pass under a fault, never to synchronize. */

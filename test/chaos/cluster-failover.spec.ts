@@ -229,7 +229,6 @@ describe('chaos: 3-member cluster failover under writes and churn', () => {
       });
     }
     for (const r of recorders) r.subscription.unsubscribe();
-    // eslint-disable-next-line no-console
     console.log(
       `cluster chaos: ${written} numbered writes, ${writeFailures} failed attempts retried, ` +
         `${churnRounds} churn rounds, ${CYCLES} kill cycle(s), ${APPS} apps`,
