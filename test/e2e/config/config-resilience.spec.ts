@@ -225,6 +225,9 @@ describe('config resilience against real etcd: snapshot boot, outages, recovery'
       greeter.greeting.subscribe({ error: e => errors.push(e) }),
     );
 
+    // Make sure the watch stream is established (not only the first list) before the crash.
+    await etcd.put('/config/probe', 'watch is live');
+    await waitFor(() => config.get('probe') === 'watch is live');
     await etcd.kill();
     await nextValue(config.connected$, c => !c, 10_000);
     expect(config.get('greeting')).toBe('before outage');
@@ -266,6 +269,9 @@ describe('config resilience against real etcd: snapshot boot, outages, recovery'
         greeter.greeting.subscribe({ error: e => errors.push(e) }),
       );
 
+      // Make sure the watch stream is established (not only the first list) before cutting it.
+      await etcd.put('/config/probe', 'watch is live');
+      await waitFor(() => config.get('probe') === 'watch is live');
       proxy.blackhole();
       proxy.reset();
       await nextValue(config.connected$.pipe(filter(c => !c)), undefined, 10_000);
@@ -286,11 +292,13 @@ describe('config resilience against real etcd: snapshot boot, outages, recovery'
       expect(config.getAll()).toEqual({
         added: { during: 'partition' },
         greeting: 'changed during partition',
+        probe: 'watch is live',
       });
       expect(changes.map(c => `${c.type} ${c.key}`).sort()).toEqual([
         'delete doomed',
         'put added',
         'put greeting',
+        'put probe',
       ]);
       expect(errors).toEqual([]);
     } finally {
