@@ -9,7 +9,7 @@ import { resolve } from 'node:path';
  * | ---------------------- | ---------------------------------------- |
  * | `PORT`                 | `3000`                                   |
  * | `ETCD_HOSTS`           | `http://127.0.0.1:2379` (read by the module itself) |
- * | `SAMPLE_SNAPSHOT_FILE` | `.etcd/sample-config.snapshot.json`      |
+ * | `SAMPLE_SNAPSHOT_FILE` | `.etcd/sample-config-<port>.snapshot.json` |
  * | `SAMPLE_HOST`          | first non-internal IPv4 (the module's default) |
  * | `SAMPLE_INSTANCE_ID`   | `sample-<hostname>-<port>`               |
  */
@@ -27,7 +27,10 @@ export class SampleSettings {
     this.port = parsePort(env.PORT);
     this.instanceId = env.SAMPLE_INSTANCE_ID || `sample-${hostname()}-${this.port}`;
     this.host = env.SAMPLE_HOST || undefined;
-    this.snapshotFile = resolve(env.SAMPLE_SNAPSHOT_FILE || '.etcd/sample-config.snapshot.json');
+    // One file per port: two instances on one machine each keep their own last-known-good copy.
+    this.snapshotFile = resolve(
+      env.SAMPLE_SNAPSHOT_FILE || `.etcd/sample-config-${this.port}.snapshot.json`,
+    );
   }
 }
 
