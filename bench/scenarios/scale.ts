@@ -60,7 +60,12 @@ export async function scale(ctx: BenchContext): Promise<ScaleResult> {
   const services = 100;
   const perService = 10;
   const instances = services * perService;
-  const client = new Etcd3({ hosts: ctx.endpoint });
+  // The raw baseline needs a bigger receive limit: 10k x 1 KiB in one range response is ~10 MiB,
+  // over grpc-js's default 4 MiB (the module pages its list and raises the limit itself).
+  const client = new Etcd3({
+    hosts: ctx.endpoint,
+    grpcOptions: { 'grpc.max_receive_message_length': 64 * 1024 * 1024 },
+  });
   const configPrefix = '/bench/scale/config/';
   try {
     // ---- 10k config keys ------------------------------------------------------------------------
