@@ -156,7 +156,9 @@ function buildClientOptions(options: ResolvedEtcdOptions): IOptions {
     grpcOptions: {
       'grpc.keepalive_time_ms': options.keepaliveInterval,
       'grpc.keepalive_timeout_ms': options.keepaliveTimeout,
-      'grpc.keepalive_permit_without_calls': 1,
+      // etcd's server policy rejects pings on a connection without an open stream ("too many
+      // pings"); the watch stream is open whenever there is something to watch, so ping only then.
+      'grpc.keepalive_permit_without_calls': 0,
       'grpc.max_receive_message_length': 256 * 1024 * 1024,
       'grpc.initial_reconnect_backoff_ms': options.retry.initialDelay,
       'grpc.max_reconnect_backoff_ms': options.retry.maxDelay,
