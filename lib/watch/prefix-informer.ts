@@ -12,7 +12,24 @@ import type {
 } from './informer.interfaces.js';
 
 /** Why a watch ended: each one leads to a re-list. */
-type WatchEnd = 'stopped' | 'disconnected' | 'canceled' | 'compacted' | 'stalled';
+type WatchEndReason = 'stopped' | 'disconnected' | 'canceled' | 'compacted' | 'stalled';
+
+interface WatchEnd {
+  reason: WatchEndReason;
+  /** etcd acknowledged the watch (created response). */
+  acknowledged: boolean;
+  /** At least one event was applied. */
+  delivered: boolean;
+}
+
+/** The part of etcd3's internal WatchManager used to rebuild a dead stream (not public API). */
+interface WatchManagerInternals {
+  state?: unknown;
+  handleError?: (err: Error) => void;
+}
+
+/** etcd3's `State.Connected` of its WatchManager. */
+const WATCH_MANAGER_CONNECTED = 2;
 
 /**
  * A list-then-watch cache of every key under one prefix.
@@ -44,7 +61,7 @@ export class PrefixInformer {
   private readyPromise: Promise<void>;
   private resolveReady!: () => void;
   private rejectReady!: (err: Error) => void;
-  private lastActivity = 0;
+  private listing = false;
   private outageLogged = false;
   private lastErrorValue: unknown;
 
@@ -77,13 +94,16 @@ export class PrefixInformer {
     return this.stateSubject.getValue();
   }
 
-  /** An immutable copy of the map (copied lazily, once per change). */
+  /**
+   * An immutable copy of the map (copied lazily, once per change): later changes never alter a
+   * snapshot already handed out.
+   */
   get snapshot(): InformerSnapshot {
-    this.cachedSnapshot ??= {
+    this.cachedSnapshot ??= Object.freeze({
       prefix: this.prefix,
       revision: this.revision,
-      entries: new Map(this.entries),
-    };
+      entries: new Map(this.entries) as ReadonlyMap<string, InformerEntry>,
+    });
     return this.cachedSnapshot;
   }
 
@@ -113,26 +133,31 @@ export class PrefixInformer {
     return this.readyPromise;
   }
 
-  /** Stops the loop, cancels the watcher and completes the observables. */
+  /**
+   * Stops the loop, cancels the watcher and completes the observables. Does not wait for a list
+   * request still in flight (closing the client cancels it); its result is discarded.
+   */
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
     this.rejectReady(new Error(`informer on "${this.prefix}" was stopped before its first list`));
     this.sleeper.cancel();
     this.stopWatch?.();
-    await this.running;
+    if (!this.listing) await this.running;
     this.stateSubject.next({ ...this.state, connected: false, reason: 'stopped' });
     this.changesSubject.complete();
     this.stateSubject.complete();
   }
 
   private async run(): Promise<void> {
+    // Backoff attempt of failures (list errors, broken or canceled watches).
     let attempt = 0;
+    // Compaction cancels in a row that delivered nothing: the first is answered at once, repeats back off.
+    let quickCancels = 0;
     while (!this.stopped) {
       let end: WatchEnd | undefined;
       try {
         const listRevision = await this.list();
-        attempt = 0;
         if (this.stopped) break;
         end = await this.watchFrom(listRevision + 1);
       } catch (err) {
@@ -140,9 +165,20 @@ export class PrefixInformer {
         this.lastErrorValue = err;
         this.markDisconnected(`list failed: ${describeCause(err)}`);
       }
-      if (this.stopped) break;
-      // A compaction or stall is answered by an immediate re-list; errors back off.
-      if (end === 'compacted' || end === 'stalled') continue;
+      if (this.stopped || end?.reason === 'stopped') break;
+      if (end?.acknowledged) attempt = 0;
+      if (end?.reason === 'stalled') {
+        // A watch etcd never acknowledged means the shared stream itself is dead: rebuild it.
+        if (!end.acknowledged) this.resetStream();
+        continue;
+      }
+      if (end?.reason === 'compacted') {
+        quickCancels = end.delivered ? 0 : quickCancels + 1;
+        if (quickCancels <= 1) continue;
+        await this.sleeper.sleep(backoffDelay(quickCancels - 2, this.options.retry));
+        continue;
+      }
+      quickCancels = 0;
       await this.sleeper.sleep(backoffDelay(attempt++, this.options.retry));
     }
   }
@@ -150,28 +186,35 @@ export class PrefixInformer {
   /** Lists the prefix at one revision, applies the diff, returns the list revision. */
   private async list(): Promise<number> {
     const pageSize = this.options.pageSize ?? 5000;
-    const timeout = this.options.listTimeout ?? 10_000;
+    // A list is also the probe after a stall: bound it by the stall timeout (1 s to 10 s).
+    const timeout =
+      this.options.listTimeout ?? Math.min(10_000, Math.max(1_000, this.options.stallTimeout));
     const end = Range.prefix(this.prefix).end;
     const fresh = new Map<string, InformerEntry>();
     let start: Buffer = Buffer.from(this.prefix);
     let listRevision: number | undefined;
-    for (;;) {
-      const builder = this.kv
-        .getAll()
-        .inRange(new Range(start, end))
-        .limit(pageSize)
-        .options({ deadline: Date.now() + timeout });
-      if (listRevision !== undefined) builder.revision(listRevision);
-      const res = await builder.exec();
-      listRevision ??= Number(res.header.revision);
-      let last: Buffer | undefined;
-      for (const kv of res.kvs) {
-        const entry = toEntry(kv);
-        fresh.set(entry.key, entry);
-        last = kv.key;
+    this.listing = true;
+    try {
+      for (;;) {
+        const builder = this.kv
+          .getAll()
+          .inRange(new Range(start, end))
+          .limit(pageSize)
+          .options({ deadline: Date.now() + timeout });
+        if (listRevision !== undefined) builder.revision(listRevision);
+        const res = await builder.exec();
+        listRevision ??= Number(res.header.revision);
+        let last: Buffer | undefined;
+        for (const kv of res.kvs) {
+          const entry = toEntry(kv);
+          fresh.set(entry.key, entry);
+          last = kv.key;
+        }
+        if (!res.more || !last) break;
+        start = Buffer.concat([last, Buffer.from([0])]);
       }
-      if (!res.more || !last) break;
-      start = Buffer.concat([last, Buffer.from([0])]);
+    } finally {
+      this.listing = false;
     }
     if (this.stopped) return listRevision;
     this.applyList(fresh, listRevision);
@@ -203,18 +246,18 @@ export class PrefixInformer {
       changes.sort((a, b) => a.revision - b.revision);
     }
     this.entries = fresh;
-    this.revision = listRevision;
+    this.revision = Math.max(this.revision, listRevision);
     this.lastErrorValue = undefined;
     this.cachedSnapshot = undefined;
     for (const change of changes) this.changesSubject.next(change);
     const wasDown = this.outageLogged;
     this.outageLogged = false;
-    this.stateSubject.next({ connected: true, synced: true, revision: listRevision });
+    this.stateSubject.next({ connected: true, synced: true, revision: this.revision });
     if (firstList) {
       this.resolveReady();
-    } else if (wasDown) {
+    } else if (wasDown || changes.length > 0) {
       this.logger.log(
-        `watch on "${this.prefix}" recovered at revision ${listRevision}; ${changes.length} change(s) caught up by re-list`,
+        `watch on "${this.prefix}" re-listed at revision ${listRevision}; ${changes.length} change(s) caught up`,
       );
     }
   }
@@ -228,49 +271,57 @@ export class PrefixInformer {
         .startRevision(String(startRevision))
         .withPreviousKV()
         .watcher();
-      this.lastActivity = Date.now();
+      let lastActivity = Date.now();
       let done = false;
+      let acknowledged = false;
+      let delivered = false;
 
       const onConnected = () => {
-        this.lastActivity = Date.now();
+        lastActivity = Date.now();
+        acknowledged = true;
       };
       const onData = (res: IWatchResponse) => {
-        this.lastActivity = Date.now();
+        // Events and progress notifications alike prove the stream alive.
+        lastActivity = Date.now();
         if (done) return;
         for (const event of res.events) {
-          this.applyEvent(event.type, event.kv, event.prev_kv);
+          if (this.applyEvent(event.type, event.kv, event.prev_kv, startRevision)) delivered = true;
         }
       };
       const onDisconnected = (err: unknown) => {
+        this.lastErrorValue = err;
         this.markDisconnected(`watch stream broke: ${describeCause(err)}`);
-        finish('disconnected');
+        finish('disconnected', false);
       };
+      // etcd canceled the watch. etcd3 has already dropped the watcher: cancelling it again would
+      // send a cancel request whose answer etcd3 cannot route (it throws from the stream handler).
       const onError = (err: unknown) => {
         const message = describeCause(err);
-        // etcd 3.4 cancels a compacted watch with an empty cancel_reason (only compact_revision is
-        // set, which etcd3 drops): "Watcher canceled: " is a compaction too.
-        if (/compact/i.test(message) || /^Watcher canceled:\s*$/.test(message)) {
+        // A compaction cancel carries no reason ("Watcher canceled: "); newer etcd may name it.
+        if (/compact/i.test(message) || /watcher canceled:\s*$/i.test(message)) {
           this.logger.warn(
             `watch on "${this.prefix}" from revision ${startRevision} was compacted; re-listing`,
           );
-          finish('compacted');
+          finish('compacted', false);
         } else {
+          this.lastErrorValue = err;
           this.markDisconnected(`watch canceled: ${message}`);
-          finish('canceled');
+          finish('canceled', false);
         }
       };
-      const checkInterval = Math.max(50, Math.min(5000, this.options.stallTimeout / 4));
+      const checkInterval = Math.max(20, Math.min(5000, this.options.stallTimeout / 4));
       const stallTimer = setInterval(() => {
-        if (Date.now() - this.lastActivity > this.options.stallTimeout) {
+        if (Date.now() - lastActivity > this.options.stallTimeout) {
           this.logger.warn(
-            `watch on "${this.prefix}" silent for over ${this.options.stallTimeout} ms; rebuilding it`,
+            `watch on "${this.prefix}" silent for over ${this.options.stallTimeout} ms` +
+              `${acknowledged ? '' : ' (never acknowledged)'}; rebuilding it`,
           );
-          finish('stalled');
+          finish('stalled', true);
         }
       }, checkInterval);
       stallTimer.unref();
 
-      const finish = (reason: WatchEnd) => {
+      const finish = (reason: WatchEndReason, cancel: boolean) => {
         if (done) return;
         done = true;
         clearInterval(stallTimer);
@@ -281,22 +332,33 @@ export class PrefixInformer {
         watcher.off('error', onError);
         // Swallow anything the detached watcher still emits.
         watcher.on('error', () => undefined);
-        watcher.cancel().catch(() => undefined);
-        resolve(reason);
+        // After a disconnect etcd3 is idle and cancel() only forgets the watcher.
+        if (cancel || reason === 'disconnected') watcher.cancel().catch(() => undefined);
+        resolve({ reason, acknowledged, delivered });
       };
 
       watcher.on('connected', onConnected);
       watcher.on('data', onData);
       watcher.on('disconnected', onDisconnected);
       watcher.on('error', onError);
-      this.stopWatch = () => finish('stopped');
+      this.stopWatch = () => finish('stopped', true);
     });
   }
 
-  private applyEvent(type: 'Put' | 'Delete', kv: IKeyValue, prevKv: IKeyValue | undefined): void {
+  /**
+   * Applies one watch event. Events of one revision (a transaction, a range delete) share the
+   * revision, so only events older than the watch start are dropped as already listed.
+   * @returns whether a change was emitted
+   */
+  private applyEvent(
+    type: 'Put' | 'Delete',
+    kv: IKeyValue,
+    prevKv: IKeyValue | undefined,
+    startRevision: number,
+  ): boolean {
     const key = kv.key.toString();
     const revision = Number(kv.mod_revision);
-    if (revision <= this.revision) return; // already known from a list: never a duplicate
+    if (revision < startRevision || revision < this.revision) return false;
     const previous = this.entries.get(key);
     let change: InformerChange;
     if (type === 'Put') {
@@ -304,11 +366,9 @@ export class PrefixInformer {
       this.entries.set(key, entry);
       change = { type: 'put', key, entry, previous, revision, resync: false };
     } else {
-      if (!this.entries.delete(key) && !prevKv) {
-        this.revision = revision;
-        this.cachedSnapshot = undefined;
-        return;
-      }
+      this.revision = revision;
+      this.cachedSnapshot = undefined;
+      if (!this.entries.delete(key) && !prevKv) return false;
       change = { type: 'delete', key, previous, revision, resync: false };
     }
     this.revision = revision;
@@ -317,6 +377,19 @@ export class PrefixInformer {
       this.stateSubject.next({ connected: true, synced: true, revision });
     }
     this.changesSubject.next(change);
+    return true;
+  }
+
+  /**
+   * Rebuilds etcd3's shared watch stream (every watcher on it gets `disconnected` and re-lists).
+   * Used only when a new watch was not even acknowledged within the stall bound.
+   */
+  private resetStream(): void {
+    const manager = (this.kv as unknown as { watchManager?: WatchManagerInternals }).watchManager;
+    if (manager?.state === WATCH_MANAGER_CONNECTED && typeof manager.handleError === 'function') {
+      this.logger.warn(`watch stream unresponsive; rebuilding it`);
+      manager.handleError(new Error('nest-etcd: watch stream stalled'));
+    }
   }
 
   private markDisconnected(reason: string): void {
@@ -335,12 +408,12 @@ export class PrefixInformer {
 }
 
 function toEntry(kv: IKeyValue): InformerEntry {
-  return {
+  return Object.freeze({
     key: kv.key.toString(),
     value: kv.value,
     modRevision: Number(kv.mod_revision),
     createRevision: Number(kv.create_revision),
     version: Number(kv.version),
     lease: String(kv.lease),
-  };
+  });
 }

@@ -1,0 +1,126 @@
+import { Etcd3 } from 'etcd3';
+import { firstValueFrom, filter, type Subscription } from 'rxjs';
+import { EtcdConnection } from '../../../lib/client/etcd-connection.js';
+import { resolveEtcdOptions } from '../../../lib/etcd.module-definition.js';
+import type { InformerChange, InformerEntry } from '../../../lib/watch/informer.interfaces.js';
+import type { PrefixInformer } from '../../../lib/watch/prefix-informer.js';
+import { waitFor } from '../../support/index.js';
+
+/** Shared helpers of the informer e2e specs (real etcd only). */
+
+/** An `EtcdConnection` with fast retries, as the informer specs use it. */
+export function openConnection(
+  hosts: string | string[],
+  extra: { watchStallTimeout?: number; keepaliveInterval?: number; keepaliveTimeout?: number } = {},
+): EtcdConnection {
+  return new EtcdConnection(
+    resolveEtcdOptions({
+      hosts,
+      retry: { initialDelay: 50, maxDelay: 500 },
+      watchStallTimeout: extra.watchStallTimeout ?? 30_000,
+      keepaliveInterval: extra.keepaliveInterval,
+      keepaliveTimeout: extra.keepaliveTimeout,
+      connectTimeout: 3_000,
+    }),
+  );
+}
+
+/** A plain etcd3 client for writes made behind the informer's back. */
+export function writerClient(hosts: string | string[]): Etcd3 {
+  return new Etcd3({ hosts, dialTimeout: 2_000 });
+}
+
+/** Records every change the informer emits, from now on. */
+export class ChangeLog {
+  readonly changes: InformerChange[] = [];
+  private readonly subscription: Subscription;
+
+  constructor(informer: PrefixInformer) {
+    this.subscription = informer.changes$.subscribe(change => this.changes.push(change));
+  }
+
+  /** Changes recorded after index `from`. */
+  since(from: number): InformerChange[] {
+    return this.changes.slice(from);
+  }
+
+  close(): void {
+    this.subscription.unsubscribe();
+  }
+}
+
+/** Key → value (utf8) of a map of entries. */
+export function asStrings(entries: ReadonlyMap<string, InformerEntry>): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const [key, entry] of entries) out.set(key, entry.value.toString());
+  return out;
+}
+
+/** Sorted array form of a key → value map, for readable `toEqual` diffs. */
+export function sorted(map: ReadonlyMap<string, string>): Array<[string, string]> {
+  return [...map.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+/** Applies `changes` in order over `base` (key → value). */
+export function replay(
+  base: ReadonlyMap<string, string>,
+  changes: readonly InformerChange[],
+): Map<string, string> {
+  const out = new Map(base);
+  for (const change of changes) {
+    if (change.type === 'put') out.set(change.key, change.entry!.value.toString());
+    else out.delete(change.key);
+  }
+  return out;
+}
+
+/** Waits until the informer is connected and has applied `revision`. */
+export async function caughtUp(
+  informer: PrefixInformer,
+  revision: number,
+  timeout = 15_000,
+): Promise<void> {
+  await waitFor(
+    () =>
+      informer.state.connected && informer.state.synced && informer.snapshot.revision >= revision,
+    { timeout, message: `informer on ${informer.prefix} never reached revision ${revision}` },
+  );
+}
+
+/** Resolves when `connected$` emits `value`. */
+export function connectedIs(informer: PrefixInformer, value: boolean): Promise<boolean> {
+  return firstValueFrom(informer.connected$.pipe(filter(c => c === value)));
+}
+
+/** Reads one gauge of etcd's Prometheus metrics (sum over label sets). */
+export async function etcdMetric(clientPort: number, name: string): Promise<number> {
+  const res = await fetch(`http://127.0.0.1:${clientPort}/metrics`);
+  const text = await res.text();
+  let total = 0;
+  let found = false;
+  for (const line of text.split('\n')) {
+    if (line.startsWith(`${name} `) || line.startsWith(`${name}{`)) {
+      total += Number(line.slice(line.lastIndexOf(' ') + 1));
+      found = true;
+    }
+  }
+  if (!found) throw new Error(`metric ${name} not found`);
+  return total;
+}
+
+/** Asserts the change log has each revision of (from, to] exactly once, in increasing order. */
+export function revisionsOf(changes: readonly InformerChange[]): number[] {
+  return changes.map(c => c.revision);
+}
+
+/** A small seeded PRNG (mulberry32). */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
