@@ -76,9 +76,10 @@ export function until<T>(obs: Observable<T>, predicate: (v: T) => boolean, ms: n
 
 /**
  * ESTABLISHED TCP connections from process `pid` to local port `port` (IPv4 and IPv6), found by
- * matching the socket inodes in /proc/<pid>/fd against /proc/net/tcp{,6}. Linux only.
+ * matching the socket inodes in /proc/<pid>/fd against /proc/net/tcp{,6}. Linux only (NaN elsewhere).
  */
 export function countEstablished(pid: number, port: number): number {
+  if (process.platform !== 'linux') return Number.NaN;
   const inodes = new Set<string>();
   for (const fd of readdirSync(`/proc/${pid}/fd`)) {
     try {
@@ -191,3 +192,25 @@ export function startChild(env: Record<string, string>): BenchChild {
  * center is disabled (see docs/performance.md, "Findings").
  */
 export const OBSERVER_CONFIG = { prefix: '/bench/observer/config/' } as const;
+
+let interruptedBy: string | undefined;
+
+/** The signal that interrupted the run, if any (results must not be written then). */
+export function interrupted(): string | undefined {
+  return interruptedBy;
+}
+
+/**
+ * On SIGINT / SIGTERM: dispose the etcd (kill it, delete its data dir) within 3 s, then exit 130.
+ * The process exit hooks kill child apps and any etcd still running.
+ */
+export function onSignalDispose(current: () => { dispose(): Promise<void> } | undefined): void {
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      interruptedBy = signal;
+      process.stderr.write(`${signal}: stopping etcd and child apps\n`);
+      setTimeout(() => process.exit(130), 3000).unref();
+      void Promise.resolve(current()?.dispose()).finally(() => process.exit(130));
+    });
+  }
+}

@@ -12,7 +12,14 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, hostname, release, totalmem, type } from 'node:os';
 import { join } from 'node:path';
 import { EtcdServer } from '../test/support/index.js';
-import { type BenchContext, BENCH_DIR, now, round } from './bench-utils.js';
+import {
+  type BenchContext,
+  BENCH_DIR,
+  interrupted,
+  now,
+  onSignalDispose,
+  round,
+} from './bench-utils.js';
 import { configRead, type ConfigReadResult } from './scenarios/config-read.js';
 import { failureDetection, type FailureDetectionResult } from './scenarios/failure-detection.js';
 import { propagation, type PropagationResult } from './scenarios/propagation.js';
@@ -69,7 +76,8 @@ const watchdog = setTimeout(() => {
 }, budgetMs - 5_000);
 watchdog.unref();
 // Exit hooks (test/support and bench-utils) kill etcd and child apps; make signals run them.
-for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
+let etcdServer: EtcdServer | undefined;
+onSignalDispose(() => etcdServer);
 
 function log(message: string): void {
   process.stderr.write(`${message}\n`);
@@ -202,6 +210,7 @@ async function main(): Promise<number> {
   const started = now();
   log(`nest-etcd bench (${quick ? 'quick' : 'full'}): starting etcd`);
   const etcd = await EtcdServer.start({ name: 'bench' });
+  etcdServer = etcd;
   const results: Results = {
     machine: machine(),
     node: process.version,
@@ -241,6 +250,10 @@ async function main(): Promise<number> {
   console.log('');
   for (const [name, t] of Object.entries(results.targets)) {
     console.log(`${t.met ? 'met   ' : 'MISSED'} ${name} = ${t.value} (target ${t.target})`);
+  }
+  if (interrupted()) {
+    console.log(`interrupted by ${interrupted()}: results not written`);
+    return 130;
   }
   mkdirSync(join(BENCH_DIR, 'results'), { recursive: true });
   writeFileSync(outFile, `${JSON.stringify(results, null, 2)}\n`);

@@ -19,7 +19,7 @@ import {
   type ServiceInstance,
 } from '../lib/index.js';
 import { EtcdServer } from '../test/support/index.js';
-import { BENCH_DIR, memoryAfterGc, now, round, sleep } from './bench-utils.js';
+import { BENCH_DIR, memoryAfterGc, now, onSignalDispose, round, sleep } from './bench-utils.js';
 import { instanceValue } from './scenarios/registry.js';
 
 const minutes = Number(process.env.SOAK_MINUTES ?? '3');
@@ -55,6 +55,7 @@ function countHandles(): Record<string, number> {
 async function main(): Promise<number> {
   const deadline = now() + minutes * 60_000;
   const etcd = await EtcdServer.start({ name: 'soak' });
+  etcdServer = etcd;
   const writer = new Etcd3({ hosts: etcd.endpoint });
   let stopping = false;
   try {
@@ -162,7 +163,8 @@ async function main(): Promise<number> {
   }
 }
 
-for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
+let etcdServer: EtcdServer | undefined;
+onSignalDispose(() => etcdServer);
 main().then(
   code => process.exit(code),
   (err: unknown) => {
