@@ -155,7 +155,7 @@ function withCoreProviders(base: DynamicModule): DynamicModule {
 function configValueProvider(key: string, options: ConfigValueOptions<unknown>): Provider {
   return {
     provide: getConfigToken(key),
-    useFactory: (config: EtcdConfigService) => config.getConfigValue(key, options),
+    useFactory: (config: EtcdConfigService) => config.injectedValue(key, options),
     inject: [EtcdConfigService],
   };
 }

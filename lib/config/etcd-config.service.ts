@@ -195,6 +195,27 @@ export class EtcdConfigService implements OnModuleDestroy {
     return value as unknown as ConfigValue<T>;
   }
 
+  /**
+   * The value behind `@InjectConfig(key)`. Keys are recorded process-wide, so an app with the config
+   * center off may be handed a key another app injects: that must not break its boot, only its use.
+   * @internal
+   */
+  injectedValue<T>(key: string, options: ConfigValueOptions<T>): ConfigValue<T> {
+    if (this.enabled) return this.getConfigValue(key, options);
+    const disabled = () =>
+      new Error(
+        `nest-etcd: config key "${key}" is injected but the config center is disabled (config: false)`,
+      );
+    return Object.defineProperties(new Observable<T>(subscriber => subscriber.error(disabled())), {
+      key: { value: key, enumerable: true },
+      value: {
+        get: () => {
+          throw disabled();
+        },
+      },
+    }) as ConfigValue<T>;
+  }
+
   /** Writes a key: strings are stored as-is, anything else as JSON. */
   async set(key: string, value: unknown): Promise<void> {
     this.assertEnabled(key);

@@ -7,6 +7,7 @@ import {
   EtcdModule,
   EtcdRegistryService,
   InjectConfig,
+  getConfigToken,
   type ConfigValue,
 } from '../../lib/index.js';
 import { EtcdServer, nextValue } from '../support/index.js';
@@ -59,5 +60,21 @@ describe('smoke', () => {
     expect([...raw.values()].map(v => JSON.parse(v).host)).toEqual(['127.0.0.1']);
     await app.close();
     expect((await etcd.getPrefix('/services/smoke/')).size).toBe(0);
+  });
+
+  it('boots a discovery-only app (config: false) although another app injects config keys', async () => {
+    @Module({ imports: [EtcdModule.forRoot({ hosts: etcd.endpoint, config: false })] })
+    class DiscoveryOnlyModule {}
+    const moduleRef = await Test.createTestingModule({ imports: [DiscoveryOnlyModule] }).compile();
+    const app = moduleRef.createNestApplication();
+    await app.init();
+    try {
+      const injected = app.get<ConfigValue<string>>(getConfigToken('greeting'));
+      expect(injected.key).toBe('greeting');
+      expect(() => injected.value).toThrow(/config center is disabled/);
+      expect(() => app.get(EtcdConfigService).get('greeting')).not.toThrow();
+    } finally {
+      await app.close();
+    }
   });
 });
