@@ -10,7 +10,7 @@ import {
   type EtcdModuleOptions,
 } from '../../lib/index.js';
 import { EtcdServer, waitFor } from '../support/index.js';
-import { FAST_TIMINGS, LogCapture, bootApp, closeAll } from './chaos-helpers.js';
+import { ETCD_ARGS, FAST_TIMINGS, LogCapture, bootApp, closeAll } from './chaos-helpers.js';
 
 /**
  * Hostile values in etcd (config and registry) and invalid module options: nothing crashes, each bad
@@ -33,7 +33,7 @@ describe('chaos: bad input', () => {
 
   beforeAll(async () => {
     logs.install();
-    etcd = await EtcdServer.start();
+    etcd = await EtcdServer.start({ extraArgs: ETCD_ARGS });
     raw = new Etcd3({ hosts: etcd.endpoint });
     app = await bootApp({ hosts: etcd.endpoint, ...FAST_TIMINGS });
     config = app.get(EtcdConfigService);

@@ -23,6 +23,13 @@ export const FAST_TIMINGS: Pick<
   connectTimeout: 5000,
 };
 
+/**
+ * etcd flags for servers that chaos apps talk to: FAST_TIMINGS pings every second, and etcd's default
+ * `--grpc-keepalive-min-time` (5 s) answers that with GOAWAY "too many pings" (a dropped connection
+ * that is not the fault under test).
+ */
+export const ETCD_ARGS = ['--grpc-keepalive-min-time=500ms'];
+
 /** One line written through Nest's `Logger`. */
 export interface CapturedLine {
   level: string;

@@ -4,7 +4,15 @@ import { Etcd3 } from 'etcd3';
 import { filter, firstValueFrom, type Subscription } from 'rxjs';
 import { type ConfigChange, EtcdConfigService, EtcdRegistryService } from '../../lib/index.js';
 import { EtcdCluster, type EtcdServer, waitFor } from '../support/index.js';
-import { FAST_TIMINGS, LogCapture, bootApp, closeAll, pause, profile } from './chaos-helpers.js';
+import {
+  ETCD_ARGS,
+  FAST_TIMINGS,
+  LogCapture,
+  bootApp,
+  closeAll,
+  pause,
+  profile,
+} from './chaos-helpers.js';
 
 /**
  * 3-member cluster: kill the leader, then a follower (quorum lost), restart both, under continuous
@@ -63,7 +71,7 @@ describe('chaos: 3-member cluster failover under writes and churn', () => {
 
   beforeAll(async () => {
     logs.install();
-    cluster = await EtcdCluster.start(3);
+    cluster = await EtcdCluster.start(3, { extraArgs: ETCD_ARGS });
     raw = new Etcd3({ hosts: cluster.hosts });
   });
 

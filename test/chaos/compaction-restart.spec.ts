@@ -13,7 +13,15 @@ import {
   EtcdRegistryService,
 } from '../../lib/index.js';
 import { EtcdServer, TcpProxy, freePort, nextValue, waitFor } from '../support/index.js';
-import { FAST_TIMINGS, LogCapture, bootApp, closeAll, pause, profile } from './chaos-helpers.js';
+import {
+  ETCD_ARGS,
+  FAST_TIMINGS,
+  LogCapture,
+  bootApp,
+  closeAll,
+  pause,
+  profile,
+} from './chaos-helpers.js';
 
 /**
  * Compaction while a watcher is behind, etcd restarted with its data dir, and etcd down at boot with
@@ -31,7 +39,7 @@ describe('chaos: compaction, restart, boot while etcd is down', () => {
   beforeAll(async () => {
     logs.install();
     dir = await mkdtemp(join(tmpdir(), 'nest-etcd-chaos-'));
-    etcd = await EtcdServer.start();
+    etcd = await EtcdServer.start({ extraArgs: ETCD_ARGS });
     raw = new Etcd3({ hosts: etcd.endpoint });
   });
 

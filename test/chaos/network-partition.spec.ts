@@ -3,7 +3,15 @@ import type { INestApplication } from '@nestjs/common';
 import { Etcd3 } from 'etcd3';
 import { EtcdConfigService, EtcdRegistryService } from '../../lib/index.js';
 import { EtcdServer, TcpProxy, nextValue, waitFor } from '../support/index.js';
-import { FAST_TIMINGS, LogCapture, bootApp, closeAll, pause, profile } from './chaos-helpers.js';
+import {
+  ETCD_ARGS,
+  FAST_TIMINGS,
+  LogCapture,
+  bootApp,
+  closeAll,
+  pause,
+  profile,
+} from './chaos-helpers.js';
 
 /**
  * Partition (blackhole), connection resets and added latency between the app and etcd, through a TCP
@@ -57,7 +65,7 @@ describe('chaos: network partition and slowness (TcpProxy)', () => {
 
   beforeAll(async () => {
     logs.install();
-    etcd = await EtcdServer.start();
+    etcd = await EtcdServer.start({ extraArgs: ETCD_ARGS });
     proxy = await TcpProxy.start({ host: '127.0.0.1', port: etcd.clientPort });
     raw = new Etcd3({ hosts: etcd.endpoint });
     await raw.put('/config/counter').value('0');

@@ -11,7 +11,7 @@ import {
   EtcdRegistryService,
 } from '../../lib/index.js';
 import { EtcdServer, nextValue, waitFor } from '../support/index.js';
-import { FAST_TIMINGS, LogCapture, bootApp, closeAll } from './chaos-helpers.js';
+import { ETCD_ARGS, FAST_TIMINGS, LogCapture, bootApp, closeAll } from './chaos-helpers.js';
 
 /**
  * etcd with auth and RBAC: least-privilege users, wrong passwords, and no password in any log line,
@@ -46,7 +46,7 @@ describe('chaos: auth, RBAC and secrets', () => {
 
   beforeAll(async () => {
     logs.install();
-    etcd = await EtcdServer.start({ auth: { rootPassword: ROOT_PASSWORD } });
+    etcd = await EtcdServer.start({ auth: { rootPassword: ROOT_PASSWORD }, extraArgs: ETCD_ARGS });
     const ctl = (...args: string[]) => etcd.etcdctl(args);
     await ctl('role', 'add', 'app-a-reader');
     await ctl(

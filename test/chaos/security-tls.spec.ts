@@ -11,7 +11,7 @@ import {
   nextValue,
   waitFor,
 } from '../support/index.js';
-import { FAST_TIMINGS, LogCapture, bootApp, closeAll } from './chaos-helpers.js';
+import { ETCD_ARGS, FAST_TIMINGS, LogCapture, bootApp, closeAll } from './chaos-helpers.js';
 
 /** TLS with client certificates works; a server certificate from an unknown CA is refused clearly. */
 describe('chaos: TLS', () => {
@@ -23,7 +23,7 @@ describe('chaos: TLS', () => {
   beforeAll(async () => {
     logs.install();
     [tls, rogue] = await Promise.all([generateTlsMaterial(), generateRogueCa()]);
-    etcd = await EtcdServer.start({ tls });
+    etcd = await EtcdServer.start({ tls, extraArgs: ETCD_ARGS });
     await etcd.put('/config/tls/greeting', 'over tls');
   });
 
