@@ -1,6 +1,7 @@
 /**
  * etcd could not be reached: nothing answered on the configured hosts within the connect timeout, or
- * the TLS handshake failed. The message names the hosts, the timeout and the underlying cause.
+ * the TLS handshake failed. The message names the hosts, the timeout, the underlying cause and what
+ * to check.
  */
 export class EtcdConnectionError extends Error {
   override readonly name = 'EtcdConnectionError';
@@ -14,18 +15,42 @@ export class EtcdConnectionError extends Error {
     override readonly cause?: unknown,
   ) {
     super(
-      `Cannot reach etcd at ${hosts.join(', ')} within ${timeout} ms: ${describeCause(cause)}. ` +
-        'Is etcd running (scripts/etcd.sh start) and are ETCD_HOSTS / hosts right?',
+      isTlsError(cause)
+        ? `TLS handshake with etcd at ${hosts.join(', ')} failed: ${describeCause(cause)}. ` +
+            'Check that credentials.rootCertificate is the CA that signed the etcd server ' +
+            'certificate, that the certificate is valid for this host name or IP, and, when etcd ' +
+            'requires client certificates, that credentials.privateKey / certChain are signed by a ' +
+            'CA etcd trusts.'
+        : `Cannot reach etcd at ${hosts.join(', ')} within ${timeout} ms: ${describeCause(cause)}. ` +
+            'Is etcd running (scripts/etcd.sh start) and are ETCD_HOSTS / hosts right?',
     );
   }
+}
+
+/**
+ * Whether an error from the client is a TLS certificate / handshake failure, which retrying does not
+ * fix. @internal
+ */
+export function isTlsError(cause: unknown): boolean {
+  if (!(cause instanceof Error)) return false;
+  const code = (cause as { code?: unknown }).code;
+  if (typeof code === 'string' && /CERT|SSL|TLS/i.test(code)) return true;
+  return /certificate|self[- ]signed|SSL routines|TLS handshake|ERR_SSL|ERR_TLS/i.test(
+    cause.message,
+  );
 }
 
 /** One readable line for an error from the etcd client or gRPC. @internal */
 export function describeCause(cause: unknown): string {
   if (cause instanceof Error) {
-    const message = cause.message.split('\n')[0] ?? '';
+    const message = (cause.message.split('\n')[0] ?? '')
+      // gRPC wraps the socket error: "14 UNAVAILABLE: No connection established. Last error:
+      // Error: connect ECONNREFUSED 127.0.0.1:2379. Resolution note: ."
+      .replace(/\s*Resolution note:\s*\.?\s*$/, '')
+      .replace(/Last error: Error: /, 'last error: ')
+      .replace(/\.$/, '');
     return message.length > 0 ? message : cause.name;
   }
   if (cause === undefined) return 'no answer';
-  return typeof cause === 'string' ? cause : JSON.stringify(cause) ?? typeof cause;
+  return typeof cause === 'string' ? cause : (JSON.stringify(cause) ?? typeof cause);
 }

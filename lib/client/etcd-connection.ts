@@ -19,12 +19,15 @@ import {
 import { inspect } from 'node:util';
 import type { ResolvedEtcdOptions } from '../etcd.module-definition.js';
 import { EtcdAuthError } from './etcd-auth.error.js';
-import { EtcdConnectionError, describeCause } from './etcd-connection.error.js';
+import { EtcdConnectionError, describeCause, isTlsError } from './etcd-connection.error.js';
 import { EtcdPermissionError } from './etcd-permission.error.js';
 import { InformerPool } from '../watch/informer-pool.js';
 
 /** Deadline of ordinary (unary) etcd calls, so a partitioned etcd never makes a call hang for ever. */
 const REQUEST_TIMEOUT_MS = 10_000;
+
+/** Key read once at boot when no user is configured, to detect an etcd that requires auth. */
+const AUTH_PROBE_KEY = 'health';
 
 /**
  * Owns the module's single `Etcd3` client: builds it from the resolved options (hosts, auth, TLS,
@@ -70,8 +73,10 @@ export class EtcdConnection implements OnApplicationShutdown {
 
   /**
    * Asks etcd for its status until it answers or `connectTimeout` passes.
-   * @throws EtcdAuthError when the credentials are refused (at once, no retry).
-   * @throws EtcdConnectionError when nothing answered in time.
+   * @throws EtcdAuthError when the credentials are refused, or etcd requires auth and no user is
+   *   configured (at once, no retry).
+   * @throws EtcdConnectionError when nothing answered in time, or at once when the TLS handshake
+   *   fails on a certificate.
    */
   async connect(): Promise<void> {
     const { hosts, connectTimeout } = this.options;
@@ -85,10 +90,17 @@ export class EtcdConnection implements OnApplicationShutdown {
           this.client.maintenance.status({ deadline: Date.now() + remaining }),
           remaining,
         );
+        if (!this.options.auth) {
+          // Status needs no auth: read one key so an etcd with auth on fails boot now, clearly,
+          // instead of when the config is first listed.
+          await withTimeout(this.client.get(AUTH_PROBE_KEY).exists(), remaining);
+        }
         return;
       } catch (err) {
         const mapped = this.mapAuthError(err);
         if (mapped) throw mapped;
+        // a certificate the client does not trust will not become trusted by retrying
+        if (isTlsError(err)) throw new EtcdConnectionError(hosts, connectTimeout, err);
         // Once the breaker opens it only says "circuit breaker is open": keep the real cause (TLS,
         // refused connection, ...) for the EtcdConnectionError message.
         if (!isBrokenCircuitError(err) || lastError === undefined) lastError = err;
@@ -131,6 +143,13 @@ export class EtcdConnection implements OnApplicationShutdown {
 
   private mapAuthError(err: unknown): EtcdAuthError | undefined {
     const username = this.options.auth?.username;
+    if (
+      username === undefined &&
+      err instanceof Error &&
+      err.message.includes('etcdserver: user name is empty')
+    ) {
+      return new EtcdAuthError(undefined, this.options.hosts);
+    }
     if (
       username !== undefined &&
       (err instanceof EtcdAuthenticationFailedError || err instanceof EtcdUserNotFoundError)
