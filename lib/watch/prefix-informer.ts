@@ -102,7 +102,7 @@ export class PrefixInformer {
     this.cachedSnapshot ??= Object.freeze({
       prefix: this.prefix,
       revision: this.revision,
-      entries: new Map(this.entries) as ReadonlyMap<string, InformerEntry>,
+      entries: new Map(this.entries),
     });
     return this.cachedSnapshot;
   }
@@ -312,10 +312,11 @@ export class PrefixInformer {
       const checkInterval = Math.max(20, Math.min(5000, this.options.stallTimeout / 4));
       const stallTimer = setInterval(() => {
         if (Date.now() - lastActivity > this.options.stallTimeout) {
-          this.logger.warn(
-            `watch on "${this.prefix}" silent for over ${this.options.stallTimeout} ms` +
-              `${acknowledged ? '' : ' (never acknowledged)'}; rebuilding it`,
-          );
+          // A quiet prefix is silent too (etcd's progress notifications are minutes apart): a
+          // rebuild of an acknowledged watch is routine; the re-list reports anything it missed.
+          const message = `watch on "${this.prefix}" silent for over ${this.options.stallTimeout} ms`;
+          if (acknowledged) this.logger.debug(`${message}; rebuilding it`);
+          else this.logger.warn(`${message} and never acknowledged; rebuilding the stream`);
           finish('stalled', true);
         }
       }, checkInterval);
