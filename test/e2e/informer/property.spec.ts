@@ -38,7 +38,7 @@ describe('PrefixInformer property: any mix of writes and faults converges (real 
   });
 
   /** Retries a write while the writer's own channel reconnects after a restart. */
-  async function write(op: () => Promise<unknown>): Promise<void> {
+  async function write(op: () => PromiseLike<unknown>): Promise<void> {
     await waitFor(
       async () => {
         await op();
