@@ -38,7 +38,7 @@ describe('PrefixInformer property: any mix of writes and faults converges (real 
   });
 
   /** Retries a write while the writer's own channel reconnects after a restart. */
-  async function write(op: () => PromiseLike<unknown>): Promise<void> {
+  async function write(op: () => Promise<unknown>): Promise<void> {
     await waitFor(
       async () => {
         await op();
@@ -52,7 +52,7 @@ describe('PrefixInformer property: any mix of writes and faults converges (real 
     const random = seededRandom(SEED);
     const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
     const key = () => `${PREFIX}k${Math.floor(random() * 12)}`;
-    for (let i = 0; i < 5; i++) await write(() => writer.put(key()).value(`init-${i}`));
+    for (let i = 0; i < 5; i++) await write(() => writer.put(key()).value(`init-${i}`).exec());
 
     const informer = connection.informers.acquire(PREFIX).informer;
     const log = new ChangeLog(informer);
@@ -67,7 +67,7 @@ describe('PrefixInformer property: any mix of writes and faults converges (real 
         if (roll < 0.5) {
           const k = key();
           trace.push(`put ${k}`);
-          await write(() => writer.put(k).value(`v${i}`));
+          await write(() => writer.put(k).value(`v${i}`).exec());
         } else if (roll < 0.72) {
           const k = key();
           trace.push(`del ${k}`);
@@ -94,7 +94,7 @@ describe('PrefixInformer property: any mix of writes and faults converges (real 
             // Cut the informer off, write behind its back, compact past it, heal.
             proxy.blackhole();
             proxy.reset();
-            await write(() => writer.put(key()).value(`p${i}`));
+            await write(() => writer.put(key()).value(`p${i}`).exec());
             await write(() => writer.delete().key(key()).exec());
             await etcd.compact();
             proxy.heal();
