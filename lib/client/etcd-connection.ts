@@ -22,6 +22,7 @@ import { EtcdAuthError } from './etcd-auth.error.js';
 import { EtcdConnectionError, describeCause, isTlsError } from './etcd-connection.error.js';
 import { EtcdPermissionError } from './etcd-permission.error.js';
 import { InformerPool } from '../watch/informer-pool.js';
+import { SharedChannelPool } from './shared-channel-pool.js';
 
 /** Deadline of ordinary (unary) etcd calls, so a partitioned etcd never makes a call hang for ever. */
 const REQUEST_TIMEOUT_MS = 10_000;
@@ -42,13 +43,15 @@ export class EtcdConnection implements OnApplicationShutdown {
   readonly kv: Namespace;
   /** The shared informers (one per prefix) of this module. */
   readonly informers: InformerPool;
+  /** The shared gRPC channels behind the client (one connection per etcd host). */
+  readonly channels = new SharedChannelPool();
   /** True when etcd was unreachable at boot and the app started from a config snapshot. */
   bootedOffline = false;
   private closed = false;
   private readonly logger = new Logger('EtcdClient');
 
   constructor(readonly options: ResolvedEtcdOptions) {
-    this.client = new Etcd3(buildClientOptions(options));
+    this.client = new Etcd3(buildClientOptions(options, this.channels));
     hideSecrets(this.client);
     this.kv = options.namespace ? this.client.namespace(options.namespace) : this.client;
     this.informers = new InformerPool(this.kv, {
@@ -138,6 +141,7 @@ export class EtcdConnection implements OnApplicationShutdown {
     if (this.closed) return;
     this.closed = true;
     this.client.close();
+    this.channels.close();
     this.logger.debug('etcd client closed');
   }
 
@@ -160,7 +164,7 @@ export class EtcdConnection implements OnApplicationShutdown {
   }
 }
 
-function buildClientOptions(options: ResolvedEtcdOptions): IOptions {
+function buildClientOptions(options: ResolvedEtcdOptions, channels: SharedChannelPool): IOptions {
   const retryBackoff = new ExponentialBackoff({
     initialDelay: options.retry.initialDelay,
     maxDelay: options.retry.maxDelay,
@@ -172,7 +176,11 @@ function buildClientOptions(options: ResolvedEtcdOptions): IOptions {
       : undefined,
     credentials: options.credentials,
     dialTimeout: options.connectTimeout,
-    grpcOptions: {
+    // One shared channel (one TCP connection) per host for all of etcd3's service clients. Each
+    // generation of it has its own subchannel pool: grpc-js has no timeout on a connection whose
+    // HTTP/2 handshake was swallowed (a partition that accepts TCP but drops bytes), and a new
+    // generation after etcd3's reset dials afresh instead of reusing that stuck connection.
+    grpcOptions: channels.wrapOptions({
       'grpc.keepalive_time_ms': options.keepaliveInterval,
       'grpc.keepalive_timeout_ms': options.keepaliveTimeout,
       // etcd's server policy rejects pings on a connection without an open stream ("too many
@@ -181,12 +189,7 @@ function buildClientOptions(options: ResolvedEtcdOptions): IOptions {
       'grpc.max_receive_message_length': 256 * 1024 * 1024,
       'grpc.initial_reconnect_backoff_ms': options.retry.initialDelay,
       'grpc.max_reconnect_backoff_ms': options.retry.maxDelay,
-      // grpc-js has no timeout on a connection whose HTTP/2 handshake was swallowed (a partition
-      // that accepts TCP but drops bytes); with the process-wide subchannel pool every new channel
-      // etcd3 builds after an error would reuse that stuck connection for ever. A pool per channel
-      // lets etcd3's reset dial afresh once the network heals.
-      'grpc.use_local_subchannel_pool': 1,
-    },
+    }),
     defaultCallOptions: context =>
       context.isStream ? {} : { deadline: Date.now() + REQUEST_TIMEOUT_MS },
     faultHandling: {

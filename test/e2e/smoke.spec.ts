@@ -10,6 +10,7 @@ import {
   getConfigToken,
   type ConfigValue,
 } from '../../lib/index.js';
+import { EtcdConnection } from '../../lib/client/etcd-connection.js';
 import { EtcdServer, nextValue } from '../support/index.js';
 
 @Injectable()
@@ -56,6 +57,8 @@ describe('smoke', () => {
     await firstValueFrom(registry.status$.pipe(filter(s => s === 'registered')));
     const list = await registry.getInstances('smoke');
     expect(list.map(i => i.port)).toEqual([4000]);
+    // every gRPC service client (KV, Watch, Lease, Maintenance) shares one channel: one connection
+    expect(app.get(EtcdConnection).channels.openChannels).toBe(1);
     const raw = await etcd.getPrefix('/services/smoke/');
     expect([...raw.values()].map(v => JSON.parse(v).host)).toEqual(['127.0.0.1']);
     await app.close();
