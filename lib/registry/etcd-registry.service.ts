@@ -44,7 +44,7 @@ const SHUTDOWN_TIMEOUT_MS = 3000;
  */
 export class EtcdRegistryService implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger('EtcdRegistry');
-  private readonly statusSubject = new BehaviorSubject<RegistryStatus>('deregistered');
+  private readonly statusSubject: BehaviorSubject<RegistryStatus>;
   private readonly streams = new Map<string, Observable<ServiceInstance[]>>();
   private readonly latest = new Map<string, ServiceInstance[]>();
   private readonly cacheSubscriptions = new Map<string, Subscription>();
@@ -56,15 +56,25 @@ export class EtcdRegistryService implements OnApplicationBootstrap, OnModuleDest
   private listeningPort: number | undefined;
   private shuttingDown = false;
 
-  /** This app's registration state: `registering`, `registered`, `lost` or `deregistered`. */
-  readonly status$: Observable<RegistryStatus> = this.statusSubject.pipe(distinctUntilChanged());
+  /**
+   * This app's registration state, current value first: `registering` (from the start when it
+   * registers automatically, until etcd confirmed the key), `registered`, `lost` (healing) and
+   * `deregistered` (after shutdown, or from the start when it does not register itself).
+   */
+  readonly status$: Observable<RegistryStatus>;
 
   /** @internal Created by EtcdModule; use injection. */
   constructor(
     private readonly connection: EtcdConnection,
     private readonly options: ResolvedEtcdOptions,
     private readonly httpAdapterHost?: HttpAdapterHost,
-  ) {}
+  ) {
+    const autoRegister = options.registry !== false && options.registry.autoRegister;
+    this.statusSubject = new BehaviorSubject<RegistryStatus>(
+      autoRegister ? 'registering' : 'deregistered',
+    );
+    this.status$ = this.statusSubject.pipe(distinctUntilChanged());
+  }
 
   /** This app's registration, once registered (`undefined` before and after). */
   get self(): ServiceInstance | undefined {
@@ -153,7 +163,9 @@ export class EtcdRegistryService implements OnApplicationBootstrap, OnModuleDest
         new InvalidOptionsError(
           'registry.port',
           undefined,
-          'a port number: this app has no HTTP server listening (standalone application context)',
+          this.httpServer()
+            ? 'a port number, or a call after app.listen(): the HTTP server does not listen yet'
+            : 'a port number: this is a standalone application context without an HTTP server',
         ),
       );
     }

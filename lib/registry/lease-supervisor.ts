@@ -62,9 +62,13 @@ export class LeaseSupervisor {
   /** The key was deleted from outside: put it again now. */
   repair(): void {
     if (this.stopped || this.needsPut) return;
-    this.options.logger.warn(
-      `registration key ${this.options.key} was deleted from outside; putting it back`,
-    );
+    // Already lost (e.g. the lease expired during an outage and the re-list now shows the key
+    // gone): the loss was logged once, and the retry loop puts the key back anyway.
+    if (this.status !== 'lost') {
+      this.options.logger.warn(
+        `registration key ${this.options.key} was deleted from outside; putting it back`,
+      );
+    }
     this.needsPut = true;
     this.setStatus('lost');
     this.schedule(0);
@@ -203,10 +207,12 @@ export class LeaseSupervisor {
     });
   }
 
+  /** One warning line per loss; the retries that follow stay quiet until it is registered again. */
   private markLost(reason: string): void {
     if (this.status !== 'lost') {
       this.options.logger.warn(`registration ${this.options.key} lost: ${reason}`);
     }
+    this.firstFailureLogged = true;
     this.setStatus('lost');
   }
 

@@ -1,4 +1,4 @@
-import { type INestApplication, Module } from '@nestjs/common';
+import { type INestApplication, type LoggerService, Module } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import {
   EtcdModule,
@@ -19,6 +19,8 @@ export interface TestAppOptions {
   listen?: boolean;
   /** Anything else for `forRoot`. */
   extra?: Partial<EtcdModuleOptions>;
+  /** A logger for the app (default: errors and warnings to the console). */
+  logger?: LoggerService;
 }
 
 /** An in-process Nest app with EtcdModule; the caller closes it. */
@@ -36,7 +38,7 @@ export async function startApp(options: TestAppOptions): Promise<INestApplicatio
   })
   class RegistryTestModule {}
   const moduleRef = await Test.createTestingModule({ imports: [RegistryTestModule] }).compile();
-  const app = moduleRef.createNestApplication({ logger: ['error', 'warn'] });
+  const app = moduleRef.createNestApplication({ logger: options.logger ?? ['error', 'warn'] });
   try {
     if (options.listen === false) await app.init();
     else await app.listen(0, '127.0.0.1');
@@ -55,4 +57,34 @@ export function registryOf(app: INestApplication): EtcdRegistryService {
 /** Closes every app given, ignoring the ones already closed. */
 export async function closeAll(apps: INestApplication[]): Promise<void> {
   await Promise.allSettled(apps.splice(0).map(app => app.close()));
+}
+
+/** A Nest logger that records every line (and prints nothing), to assert on warnings. */
+export class CapturingLogger implements LoggerService {
+  readonly lines: Array<{ level: string; context: string; message: string }> = [];
+
+  log(message: unknown, context?: string): void {
+    this.record('log', message, context);
+  }
+  warn(message: unknown, context?: string): void {
+    this.record('warn', message, context);
+  }
+  error(message: unknown, ...rest: unknown[]): void {
+    this.record('error', message, typeof rest.at(-1) === 'string' ? (rest.at(-1) as string) : '');
+  }
+  debug(): void {}
+  verbose(): void {}
+
+  /** Lines of one level (and context, when given) whose message matches `pattern`. */
+  find(level: string, pattern: RegExp, context?: string): string[] {
+    return this.lines
+      .filter(
+        l => l.level === level && (!context || l.context === context) && pattern.test(l.message),
+      )
+      .map(l => l.message);
+  }
+
+  private record(level: string, message: unknown, context?: string): void {
+    this.lines.push({ level, context: context ?? '', message: String(message) });
+  }
 }
