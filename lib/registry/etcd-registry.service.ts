@@ -241,7 +241,7 @@ export class EtcdRegistryService implements OnApplicationBootstrap, OnModuleDest
     const onListening = () => {
       const address = server.address();
       if (address && typeof address === 'object') {
-        this.listeningPort = (address).port;
+        this.listeningPort = address.port;
         if (!this.shuttingDown) this.register().catch(err => this.logger.error(String(err)));
       }
     };
