@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -51,7 +51,22 @@ async function build(): Promise<string> {
   } finally {
     await rm(temp, { recursive: true, force: true });
   }
+  await pruneOldBuilds(target);
   return target;
+}
+
+/** Removes builds of older sources (untouched for a day), so the cache does not grow for ever. */
+async function pruneOldBuilds(keep: string): Promise<void> {
+  const dayAgo = Date.now() - 24 * 3600 * 1000;
+  for (const name of await readdir(CACHE_DIR).catch(() => [] as string[])) {
+    const path = join(CACHE_DIR, name);
+    if (path === keep) continue;
+    try {
+      if ((await stat(path)).mtimeMs < dayAgo) await rm(path, { recursive: true, force: true });
+    } catch {
+      // another worker removed it first
+    }
+  }
 }
 
 function runTsc(outDir: string): Promise<void> {

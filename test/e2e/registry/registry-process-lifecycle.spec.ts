@@ -45,9 +45,10 @@ describe('registry: instances in child processes (SIGTERM, kill -9)', () => {
     const exit = await child.exited;
     // Nest re-raises the signal after its shutdown hooks ran: proof that the hooks completed.
     expect(exit.signal ?? exit.code).toBe('SIGTERM');
-    // The last status the child reported, after being registered, is its deregistration.
-    const statuses = child.lines.filter(line => line.startsWith('STATUS '));
-    expect(statuses.slice(statuses.indexOf('STATUS registered'))).toEqual([
+    // Every status the child reported, in order: registering from the start, then registered,
+    // and its deregistration last.
+    expect(child.lines.filter(line => line.startsWith('STATUS '))).toEqual([
+      'STATUS registering',
       'STATUS registered',
       'STATUS deregistered',
     ]);
