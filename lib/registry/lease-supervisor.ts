@@ -130,7 +130,10 @@ export class LeaseSupervisor {
 
   private async step(): Promise<void> {
     const { ttl } = this.options;
-    const callTimeout = Math.max(1000, (ttl * 1000) / 3);
+    // Heartbeat every ttl/3; give each call up to half the TTL (at least 2 s) so a slow etcd (a
+    // busy disk delays every write) does not turn a merely slow registration into a failed one.
+    const interval = Math.max(500, (ttl * 1000) / 3);
+    const callTimeout = Math.max(2000, (ttl * 1000) / 2);
     const callOptions = () => ({ deadline: Date.now() + callTimeout });
     try {
       if (!this.leaseId) {
@@ -161,7 +164,7 @@ export class LeaseSupervisor {
         );
       }
       this.setStatus('registered');
-      this.schedule(callTimeout);
+      this.schedule(interval);
     } catch (err) {
       if (this.stopped) return;
       if (err instanceof LeaseGoneError || err instanceof EtcdLeaseInvalidError) {
@@ -179,7 +182,7 @@ export class LeaseSupervisor {
         this.firstFailureLogged = true;
         this.options.logger.warn(`heartbeat of ${this.options.key} failed (${reason}); retrying`);
       }
-      this.schedule(Math.min(backoffDelay(this.failures, this.options.retry), callTimeout));
+      this.schedule(Math.min(backoffDelay(this.failures, this.options.retry), interval));
     }
   }
 

@@ -118,7 +118,10 @@ describe('registry: registration, wire format, port detection, graceful close', 
       registry: { serviceName: 'leaving', instanceId: 'leaving-1', host: '127.0.0.1', ttl: 60 },
     });
     const instances$ = registryOf(observer).instances$('leaving');
+    // The observer's watch can deliver the key before the put's own response reaches the app:
+    // wait for both, so the status history below starts at 'registered'.
     await nextValue(instances$, list => ids(list).includes('leaving-1'), 10_000);
+    await nextValue(registryOf(leaving).status$, s => s === 'registered', 10_000);
     const statuses: string[] = [];
     registryOf(leaving).status$.subscribe(s => statuses.push(s));
 
