@@ -1,4 +1,4 @@
-import { Logger, type OnApplicationShutdown } from '@nestjs/common';
+import { type OnApplicationShutdown } from '@nestjs/common';
 import {
   ConsecutiveBreaker,
   ExponentialBackoff,
@@ -48,7 +48,6 @@ export class EtcdConnection implements OnApplicationShutdown {
   /** True when etcd was unreachable at boot and the app started from a config snapshot. */
   bootedOffline = false;
   private closed = false;
-  private readonly logger = new Logger('EtcdClient');
 
   constructor(readonly options: ResolvedEtcdOptions) {
     this.client = new Etcd3(buildClientOptions(options, this.channels));
@@ -142,7 +141,6 @@ export class EtcdConnection implements OnApplicationShutdown {
     this.closed = true;
     this.client.close();
     this.channels.close();
-    this.logger.debug('etcd client closed');
   }
 
   private mapAuthError(err: unknown): EtcdAuthError | undefined {
