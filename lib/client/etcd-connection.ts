@@ -23,6 +23,7 @@ import { EtcdConnectionError, describeCause, isTlsError } from './etcd-connectio
 import { EtcdPermissionError } from './etcd-permission.error.js';
 import { InformerPool } from '../watch/informer-pool.js';
 import { SharedChannelPool } from './shared-channel-pool.js';
+import { within } from '../timing.js';
 
 /** Deadline of ordinary (unary) etcd calls, so a partitioned etcd never makes a call hang for ever. */
 const REQUEST_TIMEOUT_MS = 10_000;
@@ -87,15 +88,17 @@ export class EtcdConnection implements OnApplicationShutdown {
     while (!this.closed) {
       const remaining = deadline - Date.now();
       if (remaining <= 0) break;
+      const answered = async (call: Promise<unknown>) => {
+        if (!(await within(call, remaining)).settled) {
+          throw new Error(`no answer within ${remaining} ms`);
+        }
+      };
       try {
-        await withTimeout(
-          this.client.maintenance.status({ deadline: Date.now() + remaining }),
-          remaining,
-        );
+        await answered(this.client.maintenance.status({ deadline: Date.now() + remaining }));
         if (!this.options.auth) {
           // Status needs no auth: read one key so an etcd with auth on fails boot now, clearly,
           // instead of when the config is first listed.
-          await withTimeout(this.client.get(AUTH_PROBE_KEY).exists(), remaining);
+          await answered(this.client.get(AUTH_PROBE_KEY).exists());
         }
         return;
       } catch (err) {
@@ -232,22 +235,6 @@ function hideSecrets(client: Etcd3): void {
       Object.defineProperty(target, 'toJSON', { value: redacted(label), enumerable: false });
     }
   }
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-    promise.then(
-      value => {
-        clearTimeout(timer);
-        resolve(value);
-      },
-      (err: unknown) => {
-        clearTimeout(timer);
-        reject(err instanceof Error ? err : new Error(String(err)));
-      },
-    );
-  });
 }
 
 function sleep(ms: number): Promise<void> {

@@ -11,6 +11,7 @@ import {
 } from 'rxjs';
 import { EtcdConnectionError, describeCause } from '../client/etcd-connection.error.js';
 import type { EtcdConnection } from '../client/etcd-connection.js';
+import { within } from '../timing.js';
 import type { ResolvedEtcdOptions } from '../etcd.module-definition.js';
 import type { InformerHandle } from '../watch/informer-pool.js';
 import type { InformerChange } from '../watch/informer.interfaces.js';
@@ -114,7 +115,10 @@ export class EtcdConfigService implements OnModuleDestroy {
 
     const offline = this.connection.bootedOffline;
     const timeout = offline ? 0 : this.options.connectTimeout;
-    const loaded = await waitFor(informer.ready(), timeout);
+    const loaded = await within(informer.ready(), timeout).then(
+      result => result.settled,
+      () => false,
+    );
     if (loaded || this.synced) return;
     const snapshot = config.snapshotFile
       ? ConfigSnapshotStore.read(config.snapshotFile, source)
@@ -404,21 +408,4 @@ class LiveConfigValue<T> extends Observable<T> implements ConfigValue<T> {
 
 function sameOptions(a: ConfigValueOptions<unknown>, b: ConfigValueOptions<unknown>): boolean {
   return a.default === b.default && a.parse === b.parse && a.schema === b.schema;
-}
-
-/** Resolves true when `promise` settles successfully within `ms`, false otherwise. */
-function waitFor(promise: Promise<void>, ms: number): Promise<boolean> {
-  return new Promise<boolean>(resolve => {
-    const timer = setTimeout(() => resolve(false), ms);
-    promise.then(
-      () => {
-        clearTimeout(timer);
-        resolve(true);
-      },
-      () => {
-        clearTimeout(timer);
-        resolve(false);
-      },
-    );
-  });
 }

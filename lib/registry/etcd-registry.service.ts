@@ -19,6 +19,7 @@ import { InvalidOptionsError } from '../invalid-options.error.js';
 import type { InformerHandle } from '../watch/informer-pool.js';
 import type { InformerChange } from '../watch/informer.interfaces.js';
 import type { PrefixInformer } from '../watch/prefix-informer.js';
+import { within } from '../timing.js';
 import { LeaseSupervisor } from './lease-supervisor.js';
 import { LoadBalancer } from './load-balancer.js';
 import { parseInstance, serializeInstance } from './service-instance.codec.js';
@@ -259,14 +260,8 @@ export class EtcdRegistryService implements OnApplicationBootstrap, OnModuleDest
   }
 
   private async registerWithinBootBudget(): Promise<void> {
-    const registered = this.register();
-    let timer: NodeJS.Timeout | undefined;
-    const gaveUp = new Promise<false>(resolve => {
-      timer = setTimeout(() => resolve(false), this.options.connectTimeout);
-    });
-    const result = await Promise.race([registered.then(() => true), gaveUp]);
-    clearTimeout(timer);
-    if (!result) {
+    const result = await within(this.register(), this.options.connectTimeout);
+    if (!result.settled) {
       this.logger.warn(
         'etcd did not confirm the registration at boot; it keeps trying in the background',
       );

@@ -2,6 +2,7 @@ import type { Logger } from '@nestjs/common';
 import { EtcdLeaseInvalidError, type Namespace } from 'etcd3';
 import { BehaviorSubject, type Observable } from 'rxjs';
 import { describeCause } from '../client/etcd-connection.error.js';
+import { within } from '../timing.js';
 import { backoffDelay } from '../watch/backoff.js';
 import type { RegistryStatus } from './service-instance.interface.js';
 
@@ -84,12 +85,12 @@ export class LeaseSupervisor {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     const deadline = Date.now() + timeoutMs;
-    if (this.inflight) await raceTimeout(this.inflight, timeoutMs);
+    if (this.inflight) await within(this.inflight, timeoutMs);
     const leaseId = this.leaseId;
     if (revoke && leaseId) {
       const remaining = Math.max(200, deadline - Date.now());
       try {
-        await raceTimeout(
+        await within(
           this.kv.leaseClient.leaseRevoke({ ID: leaseId }, { deadline: Date.now() + remaining }),
           remaining,
         );
@@ -224,20 +225,4 @@ export class LeaseSupervisor {
       this.statusSubject.next(status);
     }
   }
-}
-
-function raceTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
-  return new Promise<T | undefined>((resolve, reject) => {
-    const timer = setTimeout(() => resolve(undefined), ms);
-    promise.then(
-      value => {
-        clearTimeout(timer);
-        resolve(value);
-      },
-      (err: unknown) => {
-        clearTimeout(timer);
-        reject(err instanceof Error ? err : new Error(String(err)));
-      },
-    );
-  });
 }
