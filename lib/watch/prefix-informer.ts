@@ -310,15 +310,40 @@ export class PrefixInformer {
         }
       };
       const checkInterval = Math.max(20, Math.min(5000, this.options.stallTimeout / 4));
+      let probing = false;
       const stallTimer = setInterval(() => {
-        if (Date.now() - lastActivity > this.options.stallTimeout) {
-          // A quiet prefix is silent too (etcd's progress notifications are minutes apart): a
-          // rebuild of an acknowledged watch is routine; the re-list reports anything it missed.
-          const message = `watch on "${this.prefix}" silent for over ${this.options.stallTimeout} ms`;
-          if (acknowledged) this.logger.debug(`${message}; rebuilding it`);
-          else this.logger.warn(`${message} and never acknowledged; rebuilding the stream`);
+        if (done || probing || Date.now() - lastActivity <= this.options.stallTimeout) return;
+        const message = `watch on "${this.prefix}" silent for over ${this.options.stallTimeout} ms`;
+        if (!acknowledged) {
+          this.logger.warn(`${message} and never acknowledged; rebuilding the stream`);
           finish('stalled', true);
+          return;
         }
+        // A quiet prefix is silent too (etcd's progress notifications are minutes apart). Rather
+        // than re-list everything, ask etcd whether anything changed that the watch did not
+        // deliver: a count and a keys-only range of newer keys, a few bytes whatever the prefix holds.
+        probing = true;
+        this.probeConsistent().then(
+          consistent => {
+            probing = false;
+            if (done) return;
+            if (consistent) {
+              lastActivity = Date.now();
+              this.logger.debug(
+                `${message}; etcd agrees with revision ${this.revision}, keeping it`,
+              );
+            } else {
+              this.logger.warn(`${message} but etcd has changes it did not deliver; rebuilding it`);
+              finish('stalled', true);
+            }
+          },
+          (err: unknown) => {
+            probing = false;
+            if (done) return;
+            this.logger.debug(`${message}; probe failed (${describeCause(err)}); rebuilding it`);
+            finish('stalled', true);
+          },
+        );
       }, checkInterval);
       stallTimer.unref();
 
@@ -379,6 +404,27 @@ export class PrefixInformer {
     }
     this.changesSubject.next(change);
     return true;
+  }
+
+  /**
+   * True when etcd's keys under the prefix match the map: the same number of keys, and none
+   * modified after the informer's revision (the count and a keys-only range, both tiny). A missed put (new or updated key) shows as a newer
+   * key, a missed delete as a smaller count.
+   */
+  private async probeConsistent(): Promise<boolean> {
+    const timeout = Math.min(10_000, Math.max(1_000, this.options.stallTimeout));
+    const options = () => ({ deadline: Date.now() + timeout });
+    const total = await this.kv.getAll().prefix(this.prefix).options(options()).count();
+    if (total !== this.entries.size) return false;
+    // etcd applies mod-revision filters after counting, so ask for the (keys-only) keys themselves:
+    // normally none.
+    const newer = await this.kv
+      .getAll()
+      .prefix(this.prefix)
+      .minModRevision(this.revision + 1)
+      .options(options())
+      .keyBuffers();
+    return newer.length === 0;
   }
 
   /**
