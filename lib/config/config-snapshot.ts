@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 
@@ -120,15 +120,5 @@ export class ConfigSnapshotStore {
       this.logger.warn(`could not write config snapshot ${this.file}: ${(err as Error).message}`);
       await rm(temp, { force: true }).catch(() => undefined);
     }
-  }
-}
-
-/** Reads a snapshot file without warnings about absence (for the boot decision). @internal */
-export async function snapshotExists(file: string): Promise<boolean> {
-  try {
-    await readFile(file);
-    return true;
-  } catch {
-    return false;
   }
 }
