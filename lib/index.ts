@@ -17,6 +17,7 @@ export type {
   ConfigValue,
   ConfigValueOptions,
   ConfigChange,
+  ConfigRejection,
 } from './config/config-value.interface.js';
 export { EtcdRegistryService } from './registry/etcd-registry.service.js';
 export type {
@@ -31,4 +32,5 @@ export type {
   InformerSnapshot,
   InformerState,
   InformerOptions,
+  InformerResync,
 } from './watch/informer.interfaces.js';

@@ -34,3 +34,13 @@ export interface ConfigChange {
   /** etcd revision of the change. */
   revision: number;
 }
+
+/** A value the config center refused (the last good value is kept). */
+export interface ConfigRejection {
+  /** Key relative to the config prefix. */
+  key: string;
+  /** etcd revision of the refused value. */
+  revision: number;
+  /** Why it was refused (invalid UTF-8, `parse` or `schema` error). */
+  reason: string;
+}

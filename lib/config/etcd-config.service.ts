@@ -19,7 +19,12 @@ import type { PrefixInformer } from '../watch/prefix-informer.js';
 import { ConfigKeyNotFoundError } from './config-key-not-found.error.js';
 import { decodeDefault, decodeText, decodeWith, encodeValue } from './config-codec.js';
 import { ConfigSnapshotStore, type ConfigSnapshotData } from './config-snapshot.js';
-import type { ConfigChange, ConfigValue, ConfigValueOptions } from './config-value.interface.js';
+import type {
+  ConfigChange,
+  ConfigRejection,
+  ConfigValue,
+  ConfigValueOptions,
+} from './config-value.interface.js';
 
 /** What the service holds for one key. */
 interface Held {
@@ -54,6 +59,7 @@ export class EtcdConfigService implements OnModuleDestroy {
   private readonly logger = new Logger('EtcdConfig');
   private readonly held = new Map<string, Held>();
   private readonly changesSubject = new Subject<ConfigChange>();
+  private readonly rejectionsSubject = new Subject<ConfigRejection>();
   private readonly updates = new Subject<KeyUpdate>();
   private readonly values = new Map<string, LiveConfigValue<unknown>>();
   private handle: InformerHandle | undefined;
@@ -62,6 +68,12 @@ export class EtcdConfigService implements OnModuleDestroy {
   private readonly connectedSubject = new BehaviorSubject<boolean>(false);
   private readonly subscriptions: Array<{ unsubscribe(): void }> = [];
   private readonly enabled: boolean;
+
+  /**
+   * Every value rejected (not UTF-8, or failing `parse` / `schema`) while the last good value is kept:
+   * `{ key, revision, reason }`, one per key revision and injected value. Metrics count these.
+   */
+  readonly rejections$: Observable<ConfigRejection> = this.rejectionsSubject.asObservable();
 
   /** Every change under the prefix: `{ key, value, previousValue, type, revision }`. */
   readonly changes$: Observable<ConfigChange> = this.changesSubject.asObservable();
@@ -192,7 +204,9 @@ export class EtcdConfigService implements OnModuleDestroy {
       }
       return existing as unknown as ConfigValue<T>;
     }
-    const value = new LiveConfigValue<unknown>(key, options, this.logger);
+    const value = new LiveConfigValue<unknown>(key, options, this.logger, rejection =>
+      this.rejectionsSubject.next(rejection),
+    );
     const held = this.held.get(key);
     value.update(held?.raw, held?.revision ?? this.revision);
     this.values.set(key, value);
@@ -249,6 +263,7 @@ export class EtcdConfigService implements OnModuleDestroy {
     await this.snapshotStore?.flush();
     for (const value of this.values.values()) value.complete();
     this.changesSubject.complete();
+    this.rejectionsSubject.complete();
     this.updates.complete();
     this.connectedSubject.complete();
   }
@@ -308,6 +323,7 @@ export class EtcdConfigService implements OnModuleDestroy {
       this.logger.warn(
         `config "${key}" at revision ${revision} rejected: ${text.reason}; keeping the last good value`,
       );
+      this.rejectionsSubject.next({ key, revision, reason: text.reason });
       return;
     }
     const previous = this.held.get(key);
@@ -370,6 +386,7 @@ class LiveConfigValue<T> extends Observable<T> implements ConfigValue<T> {
     readonly key: string,
     readonly options: ConfigValueOptions<T>,
     private readonly logger: Logger,
+    private readonly onReject: (rejection: ConfigRejection) => void,
   ) {
     const subject = new BehaviorSubject<T>(options.default as T);
     super(subscriber => subject.subscribe(subscriber));
@@ -395,6 +412,7 @@ class LiveConfigValue<T> extends Observable<T> implements ConfigValue<T> {
       this.logger.warn(
         `config "${this.key}" at revision ${revision} rejected: ${decoded.reason}; keeping the last good value`,
       );
+      this.onReject({ key: this.key, revision, reason: decoded.reason });
       return;
     }
     this.lastText = text;

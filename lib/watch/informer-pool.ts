@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import type { Namespace } from 'etcd3';
-import { Observable } from 'rxjs';
-import type { InformerOptions } from './informer.interfaces.js';
+import { Observable, Subject } from 'rxjs';
+import type { InformerOptions, InformerResync } from './informer.interfaces.js';
 import { PrefixInformer } from './prefix-informer.js';
 
 interface PoolEntry {
@@ -26,6 +26,10 @@ export class InformerPool {
   private readonly entries = new Map<string, PoolEntry>();
   private closed = false;
   private readonly logger = new Logger('EtcdInformer');
+  private readonly resyncsSubject = new Subject<InformerResync>();
+
+  /** Every re-list (after the first) of every informer of this pool, for metrics. */
+  readonly resyncs$: Observable<InformerResync> = this.resyncsSubject.asObservable();
 
   constructor(
     private readonly kv: Namespace,
@@ -56,6 +60,7 @@ export class InformerPool {
         pinned: false,
       };
       this.entries.set(prefix, entry);
+      entry.informer.resyncs$.subscribe(resync => this.resyncsSubject.next(resync));
       entry.informer.start();
     }
     entry.refs++;
@@ -96,6 +101,7 @@ export class InformerPool {
   /** Stops every informer. */
   async close(): Promise<void> {
     this.closed = true;
+    this.resyncsSubject.complete();
     const informers = [...this.entries.values()].map(entry => entry.informer);
     this.entries.clear();
     await Promise.all(informers.map(informer => informer.stop()));

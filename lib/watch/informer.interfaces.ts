@@ -24,6 +24,16 @@ export interface InformerChange {
   readonly resync: boolean;
 }
 
+/** One re-list after the first (after a reconnect, a compaction or a stall), as counted by metrics. */
+export interface InformerResync {
+  /** The informer's prefix (inside the module's namespace). */
+  readonly prefix: string;
+  /** The revision of the re-list. */
+  readonly revision: number;
+  /** How many changes the diff found (0 when nothing was missed). */
+  readonly changes: number;
+}
+
 /** An immutable copy of the informer's map at a revision. */
 export interface InformerSnapshot {
   readonly prefix: string;

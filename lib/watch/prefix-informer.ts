@@ -7,6 +7,7 @@ import type {
   InformerChange,
   InformerEntry,
   InformerOptions,
+  InformerResync,
   InformerSnapshot,
   InformerState,
 } from './informer.interfaces.js';
@@ -48,6 +49,7 @@ export class PrefixInformer {
   private revision = 0;
   private cachedSnapshot: InformerSnapshot | undefined;
   private readonly changesSubject = new Subject<InformerChange>();
+  private readonly resyncsSubject = new Subject<InformerResync>();
   private readonly stateSubject = new BehaviorSubject<InformerState>({
     connected: false,
     synced: false,
@@ -67,6 +69,8 @@ export class PrefixInformer {
 
   /** Every change, in revision order, as it is applied. */
   readonly changes$: Observable<InformerChange> = this.changesSubject.asObservable();
+  /** One event per re-list after the first (reconnect, compaction, stall), after its changes. */
+  readonly resyncs$: Observable<InformerResync> = this.resyncsSubject.asObservable();
   /** Connection state; replays the current state to new subscribers. */
   readonly state$: Observable<InformerState> = this.stateSubject.asObservable();
   /** `true` while the watch is healthy; replays the current value; no repeats. */
@@ -146,6 +150,7 @@ export class PrefixInformer {
     if (!this.listing) await this.running;
     this.stateSubject.next({ ...this.state, connected: false, reason: 'stopped' });
     this.changesSubject.complete();
+    this.resyncsSubject.complete();
     this.stateSubject.complete();
   }
 
@@ -253,6 +258,13 @@ export class PrefixInformer {
     const wasDown = this.outageLogged;
     this.outageLogged = false;
     this.stateSubject.next({ connected: true, synced: true, revision: this.revision });
+    if (!firstList) {
+      this.resyncsSubject.next({
+        prefix: this.prefix,
+        revision: listRevision,
+        changes: changes.length,
+      });
+    }
     if (firstList) {
       this.resolveReady();
     } else if (wasDown || changes.length > 0) {
