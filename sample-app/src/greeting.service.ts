@@ -11,8 +11,12 @@ export class GreetingService {
     @InjectConfig('greeting', { default: 'Hello' }) private readonly greeting: ConfigValue<string>,
   ) {}
 
-  /** The current greeting (`Hello` while the key is not set). */
+  /**
+   * The current greeting (`Hello` while the key is not set). A value written as JSON (an object,
+   * a number) is shown as its JSON text, never as `[object Object]`.
+   */
   get current(): string {
-    return String(this.greeting.value);
+    const value: unknown = this.greeting.value;
+    return typeof value === 'string' ? value : JSON.stringify(value);
   }
 }

@@ -1,9 +1,9 @@
 import 'reflect-metadata';
 import type { INestApplication } from '@nestjs/common';
 import { Etcd3 } from 'etcd3';
-import { filter, firstValueFrom, type Subscription } from 'rxjs';
+import { type Subscription } from 'rxjs';
 import { type ConfigChange, EtcdConfigService, EtcdRegistryService } from '../../lib/index.js';
-import { EtcdCluster, type EtcdServer, waitFor } from '../support/index.js';
+import { EtcdCluster, type EtcdServer, nextValue, waitFor } from '../support/index.js';
 import {
   ETCD_ARGS,
   FAST_TIMINGS,
@@ -232,7 +232,7 @@ describe('chaos: 3-member cluster failover under writes and churn', () => {
               .join(',') === expectedInstances.join(','),
           { timeout: 30_000, message: `app-${i} churn list differs from etcd` },
         );
-        await firstValueFrom(registry.status$.pipe(filter(s => s === 'registered')));
+        await nextValue(registry.status$, s => s === 'registered', 30_000, `app-${i} registered`);
         await waitFor(
           async () => (await raw.get(`/services/chaos-app/app-${i}`).string()) !== null,
           {

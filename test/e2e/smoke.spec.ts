@@ -1,7 +1,6 @@
 import 'reflect-metadata';
 import { Injectable, Module } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
-import { firstValueFrom, filter } from 'rxjs';
 import {
   EtcdConfigService,
   EtcdModule,
@@ -54,7 +53,7 @@ describe('smoke', () => {
     await nextValue(greeter.greeting, v => v === 'Yo', 5000);
     expect(config.get('greeting')).toBe('Yo');
     const registry = app.get(EtcdRegistryService);
-    await firstValueFrom(registry.status$.pipe(filter(s => s === 'registered')));
+    await nextValue(registry.status$, s => s === 'registered', 10_000, 'registry registered');
     const list = await registry.getInstances('smoke');
     expect(list.map(i => i.port)).toEqual([4000]);
     // every gRPC service client (KV, Watch, Lease, Maintenance) shares one channel: one connection

@@ -1,24 +1,56 @@
-import { connect } from 'node:net';
+import { existsSync, readFileSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
 import { Subject } from 'rxjs';
 import {
   EtcdCluster,
   EtcdServer,
   TcpProxy,
   disposeTlsMaterial,
+  canBind,
+  ephemeralRangeStart,
   freePort,
+  freePorts,
   generateRogueCa,
   generateTlsMaterial,
   nextValue,
   waitFor,
+  within,
   type RogueCa,
   type TlsMaterial,
 } from '../support/index.js';
 
 describe('freePort', () => {
-  it('returns a usable loopback port', async () => {
+  it('returns a bindable loopback port below the kernel ephemeral range', async () => {
+    const ports = await freePorts(20);
+    expect(new Set(ports).size).toBe(20);
+    for (const port of ports) {
+      expect(port).toBeGreaterThanOrEqual(20_000);
+      expect(port).toBeLessThan(ephemeralRangeStart());
+    }
     const port = await freePort();
-    expect(port).toBeGreaterThan(0);
-    expect(port).toBeLessThan(65536);
+    expect(await canBind(port)).toBe(true);
+    const holder = createServer();
+    await within(
+      new Promise<void>(resolve => holder.listen({ host: '127.0.0.1', port }, resolve)),
+      5_000,
+      'test listener bound',
+    );
+    try {
+      expect(await canBind(port)).toBe(false);
+    } finally {
+      await within(
+        new Promise<void>(resolve => holder.close(() => resolve())),
+        5_000,
+        'test listener closed',
+      );
+    }
+  });
+
+  it('the ephemeral range start matches the kernel setting', () => {
+    const range = existsSync('/proc/sys/net/ipv4/ip_local_port_range')
+      ? readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8')
+      : '32768 60999';
+    expect(ephemeralRangeStart()).toBe(Number(range.trim().split(/\s+/)[0]));
   });
 });
 
@@ -38,6 +70,17 @@ describe('jest helpers', () => {
     subject.next(2);
     await expect(next).resolves.toBe(2);
     await expect(nextValue(subject, () => true, 20)).rejects.toThrow(/within 20 ms/);
+    await expect(nextValue(subject, () => true, 20, 'greeting "Hola"')).rejects.toThrow(
+      'greeting "Hola" within 20 ms',
+    );
+  });
+
+  it('within passes a settled promise through and names what timed out', async () => {
+    await expect(within(Promise.resolve(7), 1_000, 'seven')).resolves.toBe(7);
+    await expect(within(Promise.reject(new Error('boom')), 1_000, 'boom')).rejects.toThrow('boom');
+    await expect(within(new Promise(() => undefined), 20, 'the socket close')).rejects.toThrow(
+      'the socket close did not happen within 20 ms',
+    );
   });
 });
 
@@ -280,17 +323,33 @@ describe('TcpProxy', () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(300);
     proxy.heal();
 
-    // a raw client holds a connection open; reset() kills it with an RST and the proxy keeps accepting
+    // a raw client holds a connection open; reset() kills it with an RST and the proxy keeps
+    // accepting. Wait for the proxy to have accepted THIS socket (etcdctl's connections may still
+    // be closing, so connectionCount alone proves nothing), and bound every wait.
+    const acceptedBefore = proxy.acceptedCount;
     const socket = connect({ host: '127.0.0.1', port: proxy.port });
-    const closed = new Promise<string>(resolve => {
-      socket.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
-      socket.on('close', () => resolve('closed'));
-    });
-    await waitFor(() => proxy.connectionCount > 0, { message: 'raw client connected' });
-    proxy.reset();
-    expect(proxy.connectionCount).toBe(0);
-    await expect(closed).resolves.toMatch(/ECONNRESET|closed/);
-    socket.destroy();
+    try {
+      const closed = new Promise<string>(resolve => {
+        socket.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
+        socket.on('close', () => resolve('closed'));
+      });
+      await within(
+        new Promise<void>(resolve => socket.once('connect', () => resolve())),
+        5_000,
+        'raw client connected to the proxy',
+      );
+      await waitFor(() => proxy.acceptedCount > acceptedBefore, {
+        timeout: 5_000,
+        message: 'proxy accepted the raw client',
+      });
+      proxy.reset();
+      expect(proxy.connectionCount).toBe(0);
+      await expect(within(closed, 5_000, 'raw client closed by reset()')).resolves.toMatch(
+        /ECONNRESET|closed/,
+      );
+    } finally {
+      socket.destroy();
+    }
     expect(await viaProxy(['get', 'p/k', '--print-value-only'])).toBe('v\n');
   });
 });

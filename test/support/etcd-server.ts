@@ -4,6 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { freePorts } from './free-port.js';
+import { within } from './jest-helpers.js';
 import { delay, envWithout, runCommand } from './process-utils.js';
 import { type TlsMaterial } from './tls-certs.js';
 
@@ -341,7 +342,7 @@ export class EtcdServer {
     let lastError = '';
     for (;;) {
       if (!this.running) {
-        await this.exited;
+        await this.exitedWithin(5_000, 'exit during startup');
         const log = this.stderr;
         throw new EtcdStartError(
           `etcd ${this.name} exited during startup (client ${this.clientPort}, peer ${this.peerPort}):\n${log}`,
@@ -429,15 +430,20 @@ export class EtcdServer {
     }
   }
 
-  /** SIGKILL; resolves once the process has exited. */
+  /** Waits for the process (and its stderr pipe) to close; rejects after `ms` naming `what`. */
+  private exitedWithin(ms: number, what: string): Promise<void> {
+    return within(this.exited, ms, `etcd ${this.name} (pid ${this.child?.pid}) ${what}`);
+  }
+
+  /** SIGKILL; resolves once the process has exited (rejects if it has not within 10 s). */
   async kill(): Promise<void> {
     if (this.running) this.child?.kill('SIGKILL');
-    await this.exited;
+    await this.exitedWithin(10_000, 'exit after SIGKILL');
   }
 
   /** SIGTERM (SIGKILL after 5 s); resolves once the process has exited. */
   async stop(): Promise<void> {
-    if (!this.running) return this.exited;
+    if (!this.running) return this.exitedWithin(10_000, 'exit');
     this.child?.kill('SIGTERM');
     let timer: NodeJS.Timeout | undefined;
     const forced = new Promise<void>(resolve => {
@@ -448,7 +454,7 @@ export class EtcdServer {
     });
     await Promise.race([this.exited, forced]);
     clearTimeout(timer);
-    await this.exited;
+    await this.exitedWithin(10_000, 'exit after SIGTERM then SIGKILL');
   }
 
   /** Starts again with the same ports and data dir (stopping first if running); waits healthy. */

@@ -1,4 +1,4 @@
-export { freePort, freePorts } from './free-port.js';
+export { canBind, ephemeralRangeStart, freePort, freePorts } from './free-port.js';
 export {
   EtcdServer,
   EtcdStartError,
@@ -14,4 +14,4 @@ export {
   type TlsMaterial,
 } from './tls-certs.js';
 export { TcpProxy } from './tcp-proxy.js';
-export { nextValue, waitFor, type WaitForOptions } from './jest-helpers.js';
+export { nextValue, waitFor, within, type WaitForOptions } from './jest-helpers.js';

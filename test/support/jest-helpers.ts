@@ -50,12 +50,14 @@ function safeString(v: unknown): string {
 
 /**
  * Resolves with the first value of `obs` matching `predicate` (default: any value); rejects after
- * `timeoutMs` (default 10 s). Unsubscribes and clears its timer either way.
+ * `timeoutMs` (default 10 s) with `message` (what was awaited) in the error. Unsubscribes and
+ * clears its timer either way.
  */
 export function nextValue<T>(
   obs: Observable<T>,
   predicate: (value: T) => boolean = () => true,
   timeoutMs = 10_000,
+  message = 'nextValue: no matching value',
 ): Promise<T> {
   return firstValueFrom(
     obs.pipe(
@@ -63,9 +65,25 @@ export function nextValue<T>(
       timeout({
         first: timeoutMs,
         with: () => {
-          throw new Error(`nextValue: no matching value within ${timeoutMs} ms`);
+          throw new Error(`${message} within ${timeoutMs} ms`);
         },
       }),
     ),
   );
+}
+
+/**
+ * Bounds any promise: resolves or rejects as `promise` does, or rejects after `timeoutMs` with
+ * "`what` did not happen within N ms". For events that have no observable (a socket's `close`, a
+ * child's `exit`, a callback). The timer is always cleared.
+ */
+export function within<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`${what} did not happen within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+  });
+  return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
 }

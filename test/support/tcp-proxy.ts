@@ -1,4 +1,5 @@
 import { type Server, type Socket, connect, createServer } from 'node:net';
+import { freePort } from './free-port.js';
 
 interface Pending {
   due: number;
@@ -82,6 +83,7 @@ export class TcpProxy {
 
   private readonly connections = new Set<Connection>();
   private closed = false;
+  private accepted = 0;
 
   private constructor(
     private readonly server: Server,
@@ -93,19 +95,31 @@ export class TcpProxy {
     this.endpoint = `http://127.0.0.1:${this.port}`;
   }
 
-  /** Listens on a free 127.0.0.1 port and forwards every connection to `target`. */
+  /**
+   * Listens on a free 127.0.0.1 port below the ephemeral range (see {@link freePort}; retries
+   * with another port when someone took it meanwhile) and forwards every connection to `target`.
+   */
   static async start(target: { host: string; port: number }): Promise<TcpProxy> {
-    const server = createServer({ noDelay: true });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen({ host: '127.0.0.1', port: 0 }, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    const proxy = new TcpProxy(server, target);
-    server.on('connection', socket => proxy.accept(socket));
-    return proxy;
+    for (let attempt = 1; ; attempt++) {
+      const server = createServer({ noDelay: true });
+      const port = await freePort();
+      try {
+        await new Promise<void>((resolve, reject) => {
+          server.once('error', reject);
+          server.listen({ host: '127.0.0.1', port, exclusive: true }, () => {
+            server.off('error', reject);
+            resolve();
+          });
+        });
+      } catch (e) {
+        server.close();
+        if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE' && attempt < 5) continue;
+        throw e;
+      }
+      const proxy = new TcpProxy(server, target);
+      server.on('connection', socket => proxy.accept(socket));
+      return proxy;
+    }
   }
 
   /** Number of client connections currently open through the proxy. */
@@ -113,11 +127,20 @@ export class TcpProxy {
     return this.connections.size;
   }
 
+  /**
+   * Number of client connections accepted since the proxy started (never decreases): wait for it
+   * to grow to know that the proxy has taken YOUR connection, whatever other clients do.
+   */
+  get acceptedCount(): number {
+    return this.accepted;
+  }
+
   private accept(client: Socket): void {
     if (this.closed) {
       client.destroy();
       return;
     }
+    this.accepted++;
     const upstream = connect({ host: this.target.host, port: this.target.port, noDelay: true });
     const toUpstream = new Pipe(this, upstream);
     const toClient = new Pipe(this, client);

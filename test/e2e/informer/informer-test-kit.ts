@@ -1,10 +1,10 @@
 import { Etcd3 } from 'etcd3';
-import { firstValueFrom, filter, type Subscription } from 'rxjs';
+import { type Subscription } from 'rxjs';
 import { EtcdConnection } from '../../../lib/client/etcd-connection.js';
 import { resolveEtcdOptions } from '../../../lib/etcd.module-definition.js';
 import type { InformerChange, InformerEntry } from '../../../lib/watch/informer.interfaces.js';
 import type { PrefixInformer } from '../../../lib/watch/prefix-informer.js';
-import { waitFor } from '../../support/index.js';
+import { nextValue, waitFor } from '../../support/index.js';
 
 /** Shared helpers of the informer e2e specs (real etcd only). */
 
@@ -87,9 +87,18 @@ export async function caughtUp(
   );
 }
 
-/** Resolves when `connected$` emits `value`. */
-export function connectedIs(informer: PrefixInformer, value: boolean): Promise<boolean> {
-  return firstValueFrom(informer.connected$.pipe(filter(c => c === value)));
+/** Resolves when `connected$` emits `value`; rejects after `timeoutMs` (default 30 s). */
+export function connectedIs(
+  informer: PrefixInformer,
+  value: boolean,
+  timeoutMs = 30_000,
+): Promise<boolean> {
+  return nextValue(
+    informer.connected$,
+    c => c === value,
+    timeoutMs,
+    `informer on ${informer.prefix} connected$ = ${value}`,
+  );
 }
 
 /** Reads one gauge of etcd's Prometheus metrics (sum over label sets). */

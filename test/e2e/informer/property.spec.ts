@@ -1,7 +1,6 @@
 import type { Etcd3 } from 'etcd3';
-import { firstValueFrom, filter } from 'rxjs';
 import type { EtcdConnection } from '../../../lib/client/etcd-connection.js';
-import { EtcdServer, TcpProxy, waitFor } from '../../support/index.js';
+import { EtcdServer, TcpProxy, nextValue, waitFor } from '../../support/index.js';
 import {
   ChangeLog,
   asStrings,
@@ -56,7 +55,7 @@ describe('PrefixInformer property: any mix of writes and faults converges (real 
 
     const informer = connection.informers.acquire(PREFIX).informer;
     const log = new ChangeLog(informer);
-    await firstValueFrom(informer.state$.pipe(filter(s => s.synced)));
+    await nextValue(informer.state$, s => s.synced, 15_000, 'informer first sync');
     const first = asStrings(informer.snapshot.entries);
     const trace: string[] = [];
     let restarts = 0;

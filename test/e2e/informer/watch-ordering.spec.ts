@@ -1,8 +1,7 @@
 import type { Etcd3 } from 'etcd3';
-import { firstValueFrom, filter } from 'rxjs';
 import type { EtcdConnection } from '../../../lib/client/etcd-connection.js';
 import { PrefixInformer } from '../../../lib/watch/prefix-informer.js';
-import { EtcdServer } from '../../support/index.js';
+import { EtcdServer, nextValue, waitFor } from '../../support/index.js';
 import {
   ChangeLog,
   asStrings,
@@ -53,20 +52,24 @@ describe('PrefixInformer: list, then watch from R + 1 (real etcd)', () => {
     })();
 
     // Let the writer get going, then start the informer in the middle of the storm.
-    while (writes < 30) await new Promise<void>(resolve => setImmediate(resolve));
+    await waitFor(() => writes >= 30, { timeout: 15_000, interval: 5, message: '30 writes done' });
     const informer = new PrefixInformer(connection.kv, prefix, {
       stallTimeout: 30_000,
       retry: { initialDelay: 50, maxDelay: 500 },
     });
     const log = new ChangeLog(informer);
-    const firstSync = firstValueFrom(informer.state$.pipe(filter(s => s.synced)));
+    const firstSync = nextValue(informer.state$, s => s.synced, 15_000, 'informer first sync');
     informer.start();
     try {
       const first = await firstSync;
       const firstSnapshot = asStrings(informer.snapshot.entries);
       // Keep writing for a while after the first list.
       const target = writes + 150;
-      while (writes < target) await new Promise<void>(resolve => setTimeout(resolve, 10));
+      await waitFor(() => writes >= target, {
+        timeout: 30_000,
+        interval: 10,
+        message: `${target} writes done`,
+      });
       stopWriter = true;
       await writing;
       const finalRevision = await etcd.revision();

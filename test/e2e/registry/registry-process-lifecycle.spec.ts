@@ -3,7 +3,7 @@ import type { INestApplication } from '@nestjs/common';
 import type { ServiceInstance } from '../../../lib/index.js';
 import { ChildApp } from '../../fixtures/registry/child-app.launcher.js';
 import { buildLibOnce } from '../../support/build-lib.js';
-import { EtcdServer, nextValue, waitFor } from '../../support/index.js';
+import { EtcdServer, nextValue, waitFor, within } from '../../support/index.js';
 import { closeAll, registryOf, startApp } from './registry-test-app.js';
 
 // Apps run as child processes here, because a process has to die (SIGTERM, kill -9).
@@ -42,7 +42,7 @@ describe('registry: instances in child processes (SIGTERM, kill -9)', () => {
 
     const removed = nextValue(instances$, list => !ids(list).includes('term-1'), 8_000);
     child.signal('SIGTERM');
-    const exit = await child.exited;
+    const exit = await within(child.exited, 15_000, 'child exit after SIGTERM');
     // Nest re-raises the signal after its shutdown hooks ran: proof that the hooks completed.
     expect(exit.signal ?? exit.code).toBe('SIGTERM');
     // Every status the child reported, in order: registering from the start, then registered,
@@ -77,7 +77,9 @@ describe('registry: instances in child processes (SIGTERM, kill -9)', () => {
     const removed = nextValue(instances$, list => ids(list).join() === 'survivor', bound + 1000);
     victim.signal('SIGKILL');
     const killedAt = Date.now();
-    expect((await victim.exited).signal).toBe('SIGKILL');
+    expect((await within(victim.exited, 10_000, 'victim exit after SIGKILL')).signal).toBe(
+      'SIGKILL',
+    );
     await waitFor(async () => (await etcd.get('/services/crash-svc/victim')) === undefined, {
       timeout: bound - (Date.now() - killedAt),
       interval: 100,

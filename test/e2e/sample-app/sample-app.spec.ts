@@ -3,7 +3,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { EtcdServer, freePort, waitFor } from '../../support/index.js';
+import { EtcdServer, freePort, waitFor, within } from '../../support/index.js';
 
 /**
  * The sample app as a user runs it: compiled with tsc, started as two real processes (PORT,
@@ -217,7 +217,7 @@ describe('sample app (two processes, real etcd)', () => {
         return app;
       } catch (err) {
         app.kill();
-        await app.exited;
+        await within(app.exited, 10_000, `sample ${name} exit after SIGKILL`);
         if (attempt >= 3 || !app.logs.includes('EADDRINUSE')) throw err;
       }
     }
@@ -225,7 +225,7 @@ describe('sample app (two processes, real etcd)', () => {
 
   afterAll(async () => {
     for (const app of [a, b]) app?.kill();
-    await Promise.all([a?.exited, b?.exited]);
+    await within(Promise.all([a?.exited, b?.exited]), 10_000, 'sample apps exit after SIGKILL');
     await etcd?.dispose();
     if (workDir) await rm(workDir, { recursive: true, force: true });
   });
@@ -259,6 +259,22 @@ describe('sample app (two processes, real etcd)', () => {
       await waitFor(async () => (await app.get<Hello>('/')).greeting === 'Hola', {
         timeout: 5000,
         message: `${app.name} kept the old greeting`,
+      });
+    }
+  });
+
+  it('shows a JSON greeting as JSON text, not [object Object]', async () => {
+    await etcd.put('/config/sample/greeting', '{"text":"Hallo","lang":"de"}');
+    await waitFor(async () => (await a.get<Hello>('/')).greeting !== 'Hola', {
+      timeout: 5000,
+      message: 'a shows the JSON greeting',
+    });
+    expect((await a.get<Hello>('/')).greeting).toBe('{"text":"Hallo","lang":"de"}');
+    await etcd.put('/config/sample/greeting', 'Hola');
+    for (const app of [a, b]) {
+      await waitFor(async () => (await app.get<Hello>('/')).greeting === 'Hola', {
+        timeout: 5000,
+        message: `${app.name} shows Hola again`,
       });
     }
   });
@@ -331,7 +347,10 @@ describe('sample app (two processes, real etcd)', () => {
   it('deregisters on SIGTERM: the other instance stops listing it', async () => {
     b.child.kill('SIGTERM');
     // Nest's shutdown hooks re-raise the signal once the app is closed, so the exit is by SIGTERM.
-    expect(await b.exited).toEqual({ code: null, signal: 'SIGTERM' });
+    expect(await within(b.exited, 15_000, 'sample b exit after SIGTERM')).toEqual({
+      code: null,
+      signal: 'SIGTERM',
+    });
     expect(b.logs).toContain('deregistered sample');
     // Lease revoked on shutdown: gone at once, not after the 10 s TTL.
     expect([...(await etcd.getPrefix('/services/sample/')).keys()]).toEqual([
