@@ -1,23 +1,15 @@
-import { Module, type DynamicModule, type Provider } from '@nestjs/common';
-import { HttpAdapterHost } from '@nestjs/core';
-import { EtcdConnectionError } from './client/etcd-connection.error.js';
-import { EtcdConnection } from './client/etcd-connection.js';
+import { Module, type DynamicModule } from '@nestjs/common';
 import type { ConfigValueOptions } from './config/config-value.interface.js';
-import { ConfigSnapshotStore } from './config/config-snapshot.js';
 import { EtcdConfigService } from './config/etcd-config.service.js';
-import { getConfigToken, recordedConfigKeys } from './config/inject-config.decorator.js';
-import { ETCD_CLIENT, ETCD_RESOLVED_OPTIONS } from './etcd.constants.js';
-import type { EtcdModuleOptions } from './etcd-module-options.interface.js';
+import { recordedConfigKeys } from './config/inject-config.decorator.js';
+import { ETCD_CLIENT } from './etcd.constants.js';
 import {
   ETCD_ASYNC_OPTIONS_TYPE,
-  ETCD_MODULE_OPTIONS,
   ETCD_OPTIONS_TYPE,
   EtcdConfigurableModuleClass,
-  resolveEtcdOptions,
-  type ResolvedEtcdOptions,
 } from './etcd.module-definition.js';
+import { configValueProvider, createEtcdProviders } from './etcd.providers.js';
 import { EtcdRegistryService } from './registry/etcd-registry.service.js';
-
 /** A key for `EtcdModule.forFeature()`: its name, or its name with `@InjectConfig` options. */
 export type EtcdFeatureKey<T = unknown> = string | ({ key: string } & ConfigValueOptions<T>);
 
@@ -96,52 +88,9 @@ function withCoreProviders(base: DynamicModule): DynamicModule {
   const configProviders = [...recordedConfigKeys()].map(([key, options]) =>
     configValueProvider(key, options),
   );
-  const providers: Provider[] = [
-    ...(base.providers ?? []),
-    {
-      provide: ETCD_RESOLVED_OPTIONS,
-      useFactory: (raw: EtcdModuleOptions) => resolveEtcdOptions(raw),
-      inject: [ETCD_MODULE_OPTIONS],
-    },
-    {
-      provide: EtcdConnection,
-      useFactory: openConnection,
-      inject: [ETCD_RESOLVED_OPTIONS],
-    },
-    {
-      provide: ETCD_CLIENT,
-      useFactory: (connection: EtcdConnection) => connection.client,
-      inject: [EtcdConnection],
-    },
-    {
-      provide: EtcdConfigService,
-      useFactory: async (connection: EtcdConnection, options: ResolvedEtcdOptions) => {
-        const service = new EtcdConfigService(connection, options);
-        try {
-          await service.init();
-        } catch (err) {
-          await service.onModuleDestroy();
-          await connection.onApplicationShutdown();
-          throw err;
-        }
-        return service;
-      },
-      inject: [EtcdConnection, ETCD_RESOLVED_OPTIONS],
-    },
-    {
-      provide: EtcdRegistryService,
-      useFactory: (
-        connection: EtcdConnection,
-        options: ResolvedEtcdOptions,
-        http?: HttpAdapterHost,
-      ) => new EtcdRegistryService(connection, options, http),
-      inject: [EtcdConnection, ETCD_RESOLVED_OPTIONS, { token: HttpAdapterHost, optional: true }],
-    },
-    ...configProviders,
-  ];
   return {
     ...base,
-    providers,
+    providers: [...(base.providers ?? []), ...createEtcdProviders(), ...configProviders],
     exports: [
       ...(base.exports ?? []),
       ETCD_CLIENT,
@@ -150,35 +99,4 @@ function withCoreProviders(base: DynamicModule): DynamicModule {
       ...configProviders,
     ],
   };
-}
-
-function configValueProvider(key: string, options: ConfigValueOptions<unknown>): Provider {
-  return {
-    provide: getConfigToken(key),
-    useFactory: (config: EtcdConfigService) => config.injectedValue(key, options),
-    inject: [EtcdConfigService],
-  };
-}
-
-/** Builds the client and checks the connection; with etcd down, a valid config snapshot lets boot go on. */
-async function openConnection(options: ResolvedEtcdOptions): Promise<EtcdConnection> {
-  const connection = new EtcdConnection(options);
-  try {
-    await connection.connect();
-  } catch (err) {
-    const snapshotFile = options.config === false ? undefined : options.config.snapshotFile;
-    const source = options.config === false ? '' : `${options.namespace}${options.config.prefix}`;
-    if (
-      err instanceof EtcdConnectionError &&
-      snapshotFile &&
-      ConfigSnapshotStore.read(snapshotFile, source)
-    ) {
-      // EtcdConfigService logs the one warning line (with the snapshot's revision and age).
-      connection.bootedOffline = true;
-      return connection;
-    }
-    await connection.onApplicationShutdown();
-    throw err;
-  }
-  return connection;
 }

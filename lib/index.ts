@@ -5,14 +5,18 @@ export type {
   EtcdRegistryOptions,
   EtcdRetryOptions,
 } from './etcd-module-options.interface.js';
-export { InvalidOptionsError } from './invalid-options.error.js';
-export { EtcdConnectionError } from './client/etcd-connection.error.js';
-export { EtcdAuthError } from './client/etcd-auth.error.js';
-export { EtcdPermissionError } from './client/etcd-permission.error.js';
+export { NestEtcdError } from './errors/nest-etcd.error.js';
+export { InvalidOptionsError } from './errors/invalid-options.error.js';
+export { EtcdConnectionError } from './errors/etcd-connection.error.js';
+export { EtcdAuthError } from './errors/etcd-auth.error.js';
+export { EtcdPermissionError } from './errors/etcd-permission.error.js';
+export { EtcdStoppedError } from './errors/etcd-stopped.error.js';
+export { EtcdWatchStalledError } from './errors/etcd-watch-stalled.error.js';
+export { ConfigDisabledError } from './errors/config-disabled.error.js';
+export { ConfigKeyNotFoundError } from './errors/config-key-not-found.error.js';
 export { InjectEtcdClient } from './client/inject-etcd-client.decorator.js';
 export { EtcdConfigService } from './config/etcd-config.service.js';
 export { InjectConfig, getConfigToken } from './config/inject-config.decorator.js';
-export { ConfigKeyNotFoundError } from './config/config-key-not-found.error.js';
 export type {
   ConfigValue,
   ConfigValueOptions,

@@ -17,13 +17,13 @@ import {
   type Namespace,
 } from 'etcd3';
 import { inspect } from 'node:util';
-import type { ResolvedEtcdOptions } from '../etcd.module-definition.js';
-import { EtcdAuthError } from './etcd-auth.error.js';
-import { EtcdConnectionError, describeCause, isTlsError } from './etcd-connection.error.js';
-import { EtcdPermissionError } from './etcd-permission.error.js';
-import { InformerPool } from '../watch/informer-pool.js';
+import { describeCause, isTlsError } from '../common/describe-cause.js';
+import { within } from '../common/timing.js';
+import { EtcdAuthError } from '../errors/etcd-auth.error.js';
+import { EtcdConnectionError } from '../errors/etcd-connection.error.js';
+import { EtcdPermissionError } from '../errors/etcd-permission.error.js';
+import type { ResolvedEtcdOptions } from '../etcd-options.resolver.js';
 import { SharedChannelPool } from './shared-channel-pool.js';
-import { within } from '../timing.js';
 
 /** Deadline of ordinary (unary) etcd calls, so a partitioned etcd never makes a call hang for ever. */
 const REQUEST_TIMEOUT_MS = 10_000;
@@ -42,8 +42,6 @@ export class EtcdConnection implements OnApplicationShutdown {
   readonly client: Etcd3;
   /** The client scoped to `options.namespace`: every key the module touches goes through it. */
   readonly kv: Namespace;
-  /** The shared informers (one per prefix) of this module. */
-  readonly informers: InformerPool;
   /** The shared gRPC channels behind the client (one connection per etcd host). */
   readonly channels = new SharedChannelPool();
   /** True when etcd was unreachable at boot and the app started from a config snapshot. */
@@ -54,19 +52,16 @@ export class EtcdConnection implements OnApplicationShutdown {
     this.client = new Etcd3(buildClientOptions(options, this.channels));
     hideSecrets(this.client);
     this.kv = options.namespace ? this.client.namespace(options.namespace) : this.client;
-    this.informers = new InformerPool(this.kv, {
-      stallTimeout: options.watchStallTimeout,
-      retry: options.retry,
-    });
   }
 
-  /** Stops every informer, then closes the client (after the registry deregistered). @internal */
-  async onApplicationShutdown(): Promise<void> {
-    // Stop the informers first (cancelling their watchers), then close the client, which also
-    // aborts any list still in flight so a dead etcd never delays shutdown.
-    const stopping = this.informers.close();
+  /**
+   * Closes the client, last: after the registry deregistered (`onModuleDestroy`) and the informers
+   * stopped (`beforeApplicationShutdown`). Closing also aborts any call still in flight, so a dead
+   * etcd never delays shutdown. @internal
+   */
+  onApplicationShutdown(): Promise<void> {
     this.close();
-    await stopping;
+    return Promise.resolve();
   }
 
   /** Whether {@link close} was called. */
@@ -131,11 +126,6 @@ export class EtcdConnection implements OnApplicationShutdown {
     }
     if (err instanceof Error) return err;
     return new Error(describeCause(err));
-  }
-
-  /** One readable line for a failure, for log messages. */
-  describe(err: unknown): string {
-    return describeCause(err);
   }
 
   /** Closes the client. Safe to call twice. */

@@ -9,14 +9,16 @@ import {
   map,
   startWith,
 } from 'rxjs';
-import { EtcdConnectionError, describeCause } from '../client/etcd-connection.error.js';
 import type { EtcdConnection } from '../client/etcd-connection.js';
-import { within } from '../timing.js';
-import type { ResolvedEtcdOptions } from '../etcd.module-definition.js';
-import type { InformerHandle } from '../watch/informer-pool.js';
+import { describeCause } from '../common/describe-cause.js';
+import { within } from '../common/timing.js';
+import { ConfigDisabledError } from '../errors/config-disabled.error.js';
+import { ConfigKeyNotFoundError } from '../errors/config-key-not-found.error.js';
+import { EtcdConnectionError } from '../errors/etcd-connection.error.js';
+import type { ResolvedEtcdOptions } from '../etcd-options.resolver.js';
+import type { InformerHandle, InformerPool } from '../watch/informer-pool.js';
 import type { InformerChange } from '../watch/informer.interfaces.js';
 import type { PrefixInformer } from '../watch/prefix-informer.js';
-import { ConfigKeyNotFoundError } from './config-key-not-found.error.js';
 import { decodeDefault, decodeText, decodeWith, encodeValue } from './config-codec.js';
 import { ConfigSnapshotStore, type ConfigSnapshotData } from './config-snapshot.js';
 import type {
@@ -83,6 +85,7 @@ export class EtcdConfigService implements OnModuleDestroy {
   /** @internal Created by EtcdModule; use injection. */
   constructor(
     private readonly connection: EtcdConnection,
+    private readonly informers: InformerPool,
     private readonly options: ResolvedEtcdOptions,
   ) {
     this.enabled = options.config !== false;
@@ -114,7 +117,7 @@ export class EtcdConfigService implements OnModuleDestroy {
         config.snapshotDebounce,
       );
     }
-    this.handle = this.connection.informers.acquire(config.prefix, { pinned: true });
+    this.handle = this.informers.acquire(config.prefix, { pinned: true });
     const informer = this.handle.informer;
     this.subscriptions.push(
       informer.changes$.subscribe(change => this.applyChange(change)),
@@ -220,10 +223,7 @@ export class EtcdConfigService implements OnModuleDestroy {
    */
   injectedValue<T>(key: string, options: ConfigValueOptions<T>): ConfigValue<T> {
     if (this.enabled) return this.getConfigValue(key, options);
-    const disabled = () =>
-      new Error(
-        `nest-etcd: config key "${key}" is injected but the config center is disabled (config: false)`,
-      );
+    const disabled = () => new ConfigDisabledError(key, 'injected');
     return Object.defineProperties(new Observable<T>(subscriber => subscriber.error(disabled())), {
       key: { value: key, enumerable: true },
       value: {
@@ -279,9 +279,7 @@ export class EtcdConfigService implements OnModuleDestroy {
 
   private assertEnabled(key: string): void {
     if (!this.enabled) {
-      throw new Error(
-        `nest-etcd: config key "${key}" was requested but the config center is disabled (config: false)`,
-      );
+      throw new ConfigDisabledError(key, 'requested');
     }
   }
 

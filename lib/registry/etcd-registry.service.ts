@@ -12,14 +12,15 @@ import {
   timeout,
   type Subscription,
 } from 'rxjs';
-import { EtcdConnectionError } from '../client/etcd-connection.error.js';
 import type { EtcdConnection } from '../client/etcd-connection.js';
-import type { ResolvedEtcdOptions } from '../etcd.module-definition.js';
-import { InvalidOptionsError } from '../invalid-options.error.js';
-import type { InformerHandle } from '../watch/informer-pool.js';
+import { within } from '../common/timing.js';
+import { EtcdConnectionError } from '../errors/etcd-connection.error.js';
+import { EtcdStoppedError } from '../errors/etcd-stopped.error.js';
+import { InvalidOptionsError } from '../errors/invalid-options.error.js';
+import type { ResolvedEtcdOptions } from '../etcd-options.resolver.js';
+import type { InformerHandle, InformerPool } from '../watch/informer-pool.js';
 import type { InformerChange } from '../watch/informer.interfaces.js';
 import type { PrefixInformer } from '../watch/prefix-informer.js';
-import { within } from '../timing.js';
 import { LeaseSupervisor } from './lease-supervisor.js';
 import { LoadBalancer } from './load-balancer.js';
 import { parseInstance, serializeInstance } from './service-instance.codec.js';
@@ -67,6 +68,7 @@ export class EtcdRegistryService implements OnApplicationBootstrap, OnModuleDest
   /** @internal Created by EtcdModule; use injection. */
   constructor(
     private readonly connection: EtcdConnection,
+    private readonly informers: InformerPool,
     private readonly options: ResolvedEtcdOptions,
     private readonly httpAdapterHost?: HttpAdapterHost,
   ) {
@@ -96,7 +98,7 @@ export class EtcdRegistryService implements OnApplicationBootstrap, OnModuleDest
     let stream = this.streams.get(serviceName);
     if (!stream) {
       const prefix = this.servicePrefix(serviceName);
-      stream = this.connection.informers
+      stream = this.informers
         .observe(prefix, informer => this.instanceList(serviceName, informer))
         .pipe(shareReplay({ bufferSize: 1, refCount: true }));
       this.streams.set(serviceName, stream);
@@ -123,7 +125,7 @@ export class EtcdRegistryService implements OnApplicationBootstrap, OnModuleDest
         this.instances$(serviceName).pipe(take(1), timeout(this.options.connectTimeout)),
       );
     } catch {
-      const informer = this.connection.informers.peek(this.servicePrefix(serviceName));
+      const informer = this.informers.peek(this.servicePrefix(serviceName));
       throw new EtcdConnectionError(
         this.options.hosts,
         this.options.connectTimeout,
@@ -197,7 +199,8 @@ export class EtcdRegistryService implements OnApplicationBootstrap, OnModuleDest
           this.statusSubject.next(status);
           if (status === 'registered') resolve(instance);
         },
-        complete: () => reject(new Error(`registration of ${key} was stopped before it completed`)),
+        complete: () =>
+          reject(new EtcdStoppedError(`registration of ${key}`, 'before it completed')),
       });
     });
     registered.catch(() => undefined);
@@ -286,7 +289,7 @@ export class EtcdRegistryService implements OnApplicationBootstrap, OnModuleDest
   private watchOwnKey(key: string, supervisor: LeaseSupervisor): void {
     const registry = this.options.registry;
     if (registry === false) return;
-    const handle = this.connection.informers.acquire(this.servicePrefix(registry.serviceName));
+    const handle = this.informers.acquire(this.servicePrefix(registry.serviceName));
     const subscription = handle.informer.changes$
       .pipe(filter(change => change.key === key && change.type === 'delete'))
       .subscribe(() => supervisor.repair());

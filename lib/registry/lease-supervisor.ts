@@ -1,9 +1,9 @@
 import type { Logger } from '@nestjs/common';
 import { EtcdLeaseInvalidError, type Namespace } from 'etcd3';
 import { BehaviorSubject, type Observable } from 'rxjs';
-import { describeCause } from '../client/etcd-connection.error.js';
-import { within } from '../timing.js';
-import { backoffDelay } from '../watch/backoff.js';
+import { backoffDelay } from '../common/backoff.js';
+import { describeCause } from '../common/describe-cause.js';
+import { within } from '../common/timing.js';
 import type { RegistryStatus } from './service-instance.interface.js';
 
 /** Thrown internally when etcd says the lease no longer exists. */

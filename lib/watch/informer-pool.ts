@@ -1,6 +1,7 @@
-import { Logger } from '@nestjs/common';
+import { Logger, type BeforeApplicationShutdown } from '@nestjs/common';
 import type { Namespace } from 'etcd3';
 import { Observable, Subject } from 'rxjs';
+import { EtcdStoppedError } from '../errors/etcd-stopped.error.js';
 import type { InformerOptions, InformerResync } from './informer.interfaces.js';
 import { PrefixInformer } from './prefix-informer.js';
 
@@ -20,9 +21,11 @@ export interface InformerHandle {
  * Keeps one {@link PrefixInformer} per prefix, shared by every subscriber and ref-counted: the first
  * hold starts it, the last release stops it (cancelling its etcd watcher) unless it is pinned. All
  * informers use the module's one client, so etcd3 multiplexes their watchers over one gRPC stream.
+ *
+ * A provider of its own, built on the connection: it stops every informer before the client closes.
  * @internal
  */
-export class InformerPool {
+export class InformerPool implements BeforeApplicationShutdown {
   private readonly entries = new Map<string, PoolEntry>();
   private closed = false;
   private readonly logger = new Logger('EtcdInformer');
@@ -51,7 +54,9 @@ export class InformerPool {
    * until the pool closes.
    */
   acquire(prefix: string, options: { pinned?: boolean } = {}): InformerHandle {
-    if (this.closed) throw new Error('nest-etcd: the etcd module is shut down');
+    if (this.closed) {
+      throw new EtcdStoppedError(`watch on "${prefix}"`, 'because the etcd module is shut down');
+    }
     let entry = this.entries.get(prefix);
     if (!entry) {
       entry = {
@@ -96,6 +101,14 @@ export class InformerPool {
         handle.release();
       };
     });
+  }
+
+  /**
+   * Stops every informer after the services released theirs (`onModuleDestroy`) and before the
+   * connection closes the client (`onApplicationShutdown`). @internal
+   */
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.close();
   }
 
   /** Stops every informer. */

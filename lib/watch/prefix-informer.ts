@@ -1,8 +1,10 @@
 import { Logger } from '@nestjs/common';
 import { Range, type IKeyValue, type IWatchResponse, type Namespace, type Watcher } from 'etcd3';
 import { BehaviorSubject, type Observable, Subject, distinctUntilChanged, map } from 'rxjs';
-import { describeCause } from '../client/etcd-connection.error.js';
-import { Sleeper, backoffDelay } from './backoff.js';
+import { Sleeper, backoffDelay } from '../common/backoff.js';
+import { describeCause } from '../common/describe-cause.js';
+import { EtcdStoppedError } from '../errors/etcd-stopped.error.js';
+import { EtcdWatchStalledError } from '../errors/etcd-watch-stalled.error.js';
 import type {
   InformerChange,
   InformerEntry,
@@ -144,7 +146,7 @@ export class PrefixInformer {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    this.rejectReady(new Error(`informer on "${this.prefix}" was stopped before its first list`));
+    this.rejectReady(new EtcdStoppedError(`informer on "${this.prefix}"`, 'before its first list'));
     this.sleeper.cancel();
     this.stopWatch?.();
     if (!this.listing) await this.running;
@@ -447,7 +449,7 @@ export class PrefixInformer {
     const manager = (this.kv as unknown as { watchManager?: WatchManagerInternals }).watchManager;
     if (manager?.state === WATCH_MANAGER_CONNECTED && typeof manager.handleError === 'function') {
       this.logger.warn(`watch stream unresponsive; rebuilding it`);
-      manager.handleError(new Error('nest-etcd: watch stream stalled'));
+      manager.handleError(new EtcdWatchStalledError());
     }
   }
 

@@ -1,4 +1,4 @@
-import { Sleeper, backoffDelay } from '../../lib/watch/backoff.js';
+import { Sleeper, backoffDelay } from '../../lib/common/backoff.js';
 
 describe('backoffDelay', () => {
   const retry = { initialDelay: 100, maxDelay: 1_000 };

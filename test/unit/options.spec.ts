@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { Module } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { EtcdModule, InvalidOptionsError, type EtcdModuleOptions } from '../../lib/index.js';
-import { resolveEtcdOptions } from '../../lib/etcd.module-definition.js';
+import { resolveEtcdOptions } from '../../lib/etcd-options.resolver.js';
 
 /** An environment with none of the ETCD_* variables, so the tests do not depend on the shell. */
 const NO_ENV: NodeJS.ProcessEnv = {};
@@ -378,7 +378,7 @@ describe('resolveEtcdOptions: defaults', () => {
       NO_ENV,
     );
     expect(resolved.config).toMatchObject({ prefix: '/cfg/' });
-    expect(resolved.registry).toMatchObject({ prefix: '/svc/', ttl: 10, weight: 1 });
+    expect(resolved.registry).toMatchObject({ ttl: 10, weight: 1 });
     expect(resolved.registryPrefix).toBe('/svc/');
   });
 });

@@ -1,5 +1,4 @@
 import type { Etcd3 } from 'etcd3';
-import type { EtcdConnection } from '../../../lib/client/etcd-connection.js';
 import type { PrefixInformer } from '../../../lib/watch/prefix-informer.js';
 import { EtcdCluster, type EtcdServer, waitFor } from '../../support/index.js';
 import {
@@ -9,13 +8,14 @@ import {
   openConnection,
   sorted,
   writerClient,
+  type TestConnection,
 } from './informer-test-kit.js';
 
 const PREFIX = '/cluster/';
 
 describe('PrefixInformer on a 3-member cluster (real etcd)', () => {
   let cluster: EtcdCluster;
-  let connection: EtcdConnection;
+  let connection: TestConnection;
   let writer: Etcd3;
 
   beforeAll(async () => {

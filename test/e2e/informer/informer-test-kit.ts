@@ -1,19 +1,42 @@
 import { Etcd3 } from 'etcd3';
+import type { Namespace } from 'etcd3';
 import { type Subscription } from 'rxjs';
 import { EtcdConnection } from '../../../lib/client/etcd-connection.js';
-import { resolveEtcdOptions } from '../../../lib/etcd.module-definition.js';
+import { createInformerPool } from '../../../lib/etcd.providers.js';
+import { resolveEtcdOptions } from '../../../lib/etcd-options.resolver.js';
+import type { InformerPool } from '../../../lib/watch/informer-pool.js';
 import type { InformerChange, InformerEntry } from '../../../lib/watch/informer.interfaces.js';
 import type { PrefixInformer } from '../../../lib/watch/prefix-informer.js';
 import { nextValue, waitFor } from '../../support/index.js';
 
 /** Shared helpers of the informer e2e specs (real etcd only). */
 
-/** An `EtcdConnection` with fast retries, as the informer specs use it. */
+/** A connection and its informer pool, wired as EtcdModule wires them. */
+export class TestConnection {
+  readonly informers: InformerPool;
+
+  constructor(readonly connection: EtcdConnection) {
+    this.informers = createInformerPool(connection);
+  }
+
+  /** The connection's namespaced client. */
+  get kv(): Namespace {
+    return this.connection.kv;
+  }
+
+  /** Shuts down in the module's order: informers first, then the client. */
+  async onApplicationShutdown(): Promise<void> {
+    await this.informers.beforeApplicationShutdown();
+    await this.connection.onApplicationShutdown();
+  }
+}
+
+/** An `EtcdConnection` (with its informer pool) with fast retries, as the informer specs use it. */
 export function openConnection(
   hosts: string | string[],
   extra: { watchStallTimeout?: number; keepaliveInterval?: number; keepaliveTimeout?: number } = {},
-): EtcdConnection {
-  return new EtcdConnection(
+): TestConnection {
+  const connection = new EtcdConnection(
     resolveEtcdOptions({
       hosts,
       retry: { initialDelay: 50, maxDelay: 500 },
@@ -23,6 +46,7 @@ export function openConnection(
       connectTimeout: 3_000,
     }),
   );
+  return new TestConnection(connection);
 }
 
 /** A plain etcd3 client for writes made behind the informer's back. */

@@ -1,6 +1,5 @@
 import { jest } from '@jest/globals';
 import { Logger } from '@nestjs/common';
-import type { EtcdConnection } from '../../../lib/client/etcd-connection.js';
 import type { InformerChange } from '../../../lib/watch/informer.interfaces.js';
 import { EtcdServer, TcpProxy, nextValue, waitFor } from '../../support/index.js';
 import {
@@ -10,6 +9,7 @@ import {
   connectedIs,
   openConnection,
   sorted,
+  type TestConnection,
 } from './informer-test-kit.js';
 
 const summary = (changes: readonly InformerChange[]) =>
@@ -18,7 +18,7 @@ const summary = (changes: readonly InformerChange[]) =>
 describe('PrefixInformer across outages (real etcd)', () => {
   let etcd: EtcdServer;
   let proxy: TcpProxy;
-  let connection: EtcdConnection | undefined;
+  let connection: TestConnection | undefined;
 
   beforeAll(async () => {
     etcd = await EtcdServer.start();

@@ -1,5 +1,4 @@
 import type { Etcd3 } from 'etcd3';
-import type { EtcdConnection } from '../../../lib/client/etcd-connection.js';
 import { EtcdServer, TcpProxy, nextValue, waitFor } from '../../support/index.js';
 import {
   ChangeLog,
@@ -10,6 +9,7 @@ import {
   seededRandom,
   sorted,
   writerClient,
+  type TestConnection,
 } from './informer-test-kit.js';
 
 const SEED = process.env.SEED ? Number(process.env.SEED) : Math.floor(Math.random() * 2 ** 31);
@@ -20,7 +20,7 @@ const MAX_RESTARTS = 3;
 describe('PrefixInformer property: any mix of writes and faults converges (real etcd)', () => {
   let etcd: EtcdServer;
   let proxy: TcpProxy;
-  let connection: EtcdConnection;
+  let connection: TestConnection;
   let writer: Etcd3;
 
   beforeAll(async () => {

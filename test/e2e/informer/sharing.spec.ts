@@ -1,14 +1,13 @@
 import type { Subscription } from 'rxjs';
-import type { EtcdConnection } from '../../../lib/client/etcd-connection.js';
 import { EtcdServer, waitFor } from '../../support/index.js';
-import { etcdMetric, openConnection } from './informer-test-kit.js';
+import { etcdMetric, openConnection, type TestConnection } from './informer-test-kit.js';
 
 const WATCHERS = 'etcd_debugging_mvcc_watcher_total';
 const STREAMS = 'etcd_debugging_mvcc_watch_stream_total';
 
 describe('InformerPool: one informer and one etcd watcher per prefix (real etcd)', () => {
   let etcd: EtcdServer;
-  let connection: EtcdConnection;
+  let connection: TestConnection;
 
   beforeAll(async () => {
     etcd = await EtcdServer.start();

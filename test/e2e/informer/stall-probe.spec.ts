@@ -1,9 +1,8 @@
 import { jest } from '@jest/globals';
 import { Logger } from '@nestjs/common';
-import type { EtcdConnection } from '../../../lib/client/etcd-connection.js';
 import type { PrefixInformer } from '../../../lib/watch/prefix-informer.js';
 import { EtcdServer, nextValue, waitFor } from '../../support/index.js';
-import { asStrings, openConnection, sorted } from './informer-test-kit.js';
+import { asStrings, openConnection, sorted, type TestConnection } from './informer-test-kit.js';
 
 /**
  * A watch that stays connected but stops delivering (a server-side stall) is only found by the
@@ -12,7 +11,7 @@ import { asStrings, openConnection, sorted } from './informer-test-kit.js';
  */
 describe('PrefixInformer stall probe (real etcd)', () => {
   let etcd: EtcdServer;
-  let connection: EtcdConnection | undefined;
+  let connection: TestConnection | undefined;
 
   beforeAll(async () => {
     etcd = await EtcdServer.start();

@@ -1,5 +1,4 @@
 import type { Etcd3 } from 'etcd3';
-import type { EtcdConnection } from '../../../lib/client/etcd-connection.js';
 import { PrefixInformer } from '../../../lib/watch/prefix-informer.js';
 import { EtcdServer, nextValue, waitFor } from '../../support/index.js';
 import {
@@ -11,11 +10,12 @@ import {
   revisionsOf,
   sorted,
   writerClient,
+  type TestConnection,
 } from './informer-test-kit.js';
 
 describe('PrefixInformer: list, then watch from R + 1 (real etcd)', () => {
   let etcd: EtcdServer;
-  let connection: EtcdConnection;
+  let connection: TestConnection;
   let writer: Etcd3;
 
   beforeAll(async () => {

@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import type { INestApplication } from '@nestjs/common';
-import { EtcdConnection } from '../../../lib/client/etcd-connection.js';
+import { InformerPool } from '../../../lib/watch/informer-pool.js';
 import type { ServiceInstance } from '../../../lib/index.js';
 import { EtcdServer, TcpProxy, nextValue, waitFor } from '../../support/index.js';
 import { CapturingLogger, closeAll, registryOf, startApp } from './registry-test-app.js';
@@ -98,7 +98,7 @@ describe('registry: discovery (plain writers, malformed values, shared informers
   it('one shared informer per service, current list first to every new subscriber', async () => {
     await etcd.put('/services/shared/a', '{"host":"127.0.0.1","port":1001}');
     const { app, registry } = await observer();
-    const pool = app.get(EtcdConnection).informers;
+    const pool = app.get(InformerPool);
     const first = registry.instances$('shared').subscribe();
     const second = registry.instances$('shared').subscribe();
     try {
@@ -125,7 +125,7 @@ describe('registry: discovery (plain writers, malformed values, shared informers
     const sub = registry.instances$('flaky').subscribe(list => seen.push(list));
     try {
       await waitFor(() => ids(seen.at(-1) ?? []).join() === 'a,b', { timeout: 5_000 });
-      const informer = app.get(EtcdConnection).informers.peek('/services/flaky/');
+      const informer = app.get(InformerPool).peek('/services/flaky/');
       expect(informer).toBeDefined();
       // Make sure the watch stream is established (not only the first list) before cutting it.
       await etcd.put('/services/flaky/c', '{"host":"127.0.0.1","port":2003}');

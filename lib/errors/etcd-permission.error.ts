@@ -1,8 +1,10 @@
+import { NestEtcdError } from './nest-etcd.error.js';
+
 /**
  * etcd authenticated the user but its roles do not allow the operation (RBAC). The message names the
  * user, the operation and the key.
  */
-export class EtcdPermissionError extends Error {
+export class EtcdPermissionError extends NestEtcdError {
   override readonly name = 'EtcdPermissionError';
 
   constructor(

@@ -1,8 +1,10 @@
+import { NestEtcdError } from './nest-etcd.error.js';
+
 /**
  * Thrown at startup when an {@link EtcdModuleOptions} value is not acceptable.
  * The message names the option, the value that was given and what is allowed.
  */
-export class InvalidOptionsError extends Error {
+export class InvalidOptionsError extends NestEtcdError {
   override readonly name = 'InvalidOptionsError';
 
   constructor(

@@ -1,5 +1,7 @@
+import { NestEtcdError } from './nest-etcd.error.js';
+
 /** Thrown by `EtcdConfigService.getOrThrow()` when a key has no value. */
-export class ConfigKeyNotFoundError extends Error {
+export class ConfigKeyNotFoundError extends NestEtcdError {
   override readonly name = 'ConfigKeyNotFoundError';
 
   constructor(

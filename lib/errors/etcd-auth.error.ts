@@ -1,8 +1,10 @@
+import { NestEtcdError } from './nest-etcd.error.js';
+
 /**
  * etcd refused the credentials (wrong user name or password), or it has auth enabled and no user was
  * given. The message names the user, never the password.
  */
-export class EtcdAuthError extends Error {
+export class EtcdAuthError extends NestEtcdError {
   override readonly name = 'EtcdAuthError';
 
   constructor(

@@ -1,0 +1,27 @@
+/**
+ * Whether an error from the client is a TLS certificate / handshake failure, which retrying does not
+ * fix. @internal
+ */
+export function isTlsError(cause: unknown): boolean {
+  if (!(cause instanceof Error)) return false;
+  const code = (cause as { code?: unknown }).code;
+  if (typeof code === 'string' && /CERT|SSL|TLS/i.test(code)) return true;
+  return /certificate|self[- ]signed|SSL routines|TLS handshake|ERR_SSL|ERR_TLS/i.test(
+    cause.message,
+  );
+}
+
+/** One readable line for an error from the etcd client or gRPC. @internal */
+export function describeCause(cause: unknown): string {
+  if (cause instanceof Error) {
+    const message = (cause.message.split('\n')[0] ?? '')
+      // gRPC wraps the socket error: "14 UNAVAILABLE: No connection established. Last error:
+      // Error: connect ECONNREFUSED 127.0.0.1:2379. Resolution note: ."
+      .replace(/\s*Resolution note:\s*\.?\s*$/, '')
+      .replace(/Last error: Error: /, 'last error: ')
+      .replace(/\.$/, '');
+    return message.length > 0 ? message : cause.name;
+  }
+  if (cause === undefined) return 'no answer';
+  return typeof cause === 'string' ? cause : (JSON.stringify(cause) ?? typeof cause);
+}

@@ -1,0 +1,360 @@
+import { randomBytes } from 'node:crypto';
+import { hostname, networkInterfaces } from 'node:os';
+import { inspect } from 'node:util';
+import { InvalidOptionsError } from './errors/invalid-options.error.js';
+import type { EtcdModuleOptions } from './etcd-module-options.interface.js';
+
+/*
+ * Option resolution: defaults (including the environment) and validation of EtcdModuleOptions.
+ *
+ * To add an option:
+ * 1. declare it, with TSDoc and `@default`, in etcd-module-options.interface.ts;
+ * 2. add its resolved form to ResolvedEtcdOptions below;
+ * 3. validate it and apply its default in resolveEtcdOptions() (or the resolveX() of its group),
+ *    throwing InvalidOptionsError(option path, given value, what is allowed) on a bad value;
+ * 4. add a case to test/unit/options.spec.ts.
+ */
+
+/** Options after defaults and validation: what the rest of the module works with. @internal */
+export interface ResolvedEtcdOptions {
+  hosts: string[];
+  auth?: { username: string; password: string };
+  credentials?: { rootCertificate: Buffer; privateKey?: Buffer; certChain?: Buffer };
+  namespace: string;
+  connectTimeout: number;
+  config: false | { prefix: string; snapshotFile?: string; snapshotDebounce: number };
+  registry:
+    | false
+    | {
+        serviceName: string;
+        instanceId: string;
+        host: string;
+        port?: number;
+        metadata: Record<string, unknown>;
+        weight: number;
+        ttl: number;
+        autoRegister: boolean;
+      };
+  /** Prefix of the registry (`registry.prefix`), also when this app does not register itself. */
+  registryPrefix: string;
+  retry: { initialDelay: number; maxDelay: number };
+  watchStallTimeout: number;
+  keepaliveInterval: number;
+  keepaliveTimeout: number;
+}
+
+const DEFAULT_HOST = 'http://127.0.0.1:2379';
+
+/**
+ * Applies defaults (including the `ETCD_HOSTS`, `ETCD_USERNAME`, `ETCD_PASSWORD` environment variables)
+ * and validates every option, throwing {@link InvalidOptionsError} on the first bad one.
+ * @internal
+ */
+export function resolveEtcdOptions(
+  raw: EtcdModuleOptions | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): ResolvedEtcdOptions {
+  if (raw !== undefined && (raw === null || typeof raw !== 'object')) {
+    throw new InvalidOptionsError('options', raw, 'an options object');
+  }
+  const options: EtcdModuleOptions = raw ?? {};
+
+  const hosts = resolveHosts(options.hosts, env);
+  const auth = resolveAuth(options.auth, env);
+  const credentials = resolveCredentials(options.credentials);
+  const namespace = optionalString('namespace', options.namespace) ?? '';
+  const connectTimeout = positiveNumber('connectTimeout', options.connectTimeout, 5000);
+
+  const config = resolveConfig(options.config);
+  const registryPrefix =
+    options.registry &&
+    typeof options.registry === 'object' &&
+    options.registry.prefix !== undefined
+      ? prefixString('registry.prefix', options.registry.prefix)
+      : '/services/';
+  const registry = resolveRegistry(options.registry);
+
+  if (
+    options.retry !== undefined &&
+    (options.retry === null || typeof options.retry !== 'object')
+  ) {
+    throw new InvalidOptionsError('retry', options.retry, 'an object { initialDelay?, maxDelay? }');
+  }
+  const initialDelay = positiveNumber('retry.initialDelay', options.retry?.initialDelay, 100);
+  const maxDelay = positiveNumber('retry.maxDelay', options.retry?.maxDelay, 3000);
+  if (maxDelay < initialDelay) {
+    throw new InvalidOptionsError(
+      'retry.maxDelay',
+      maxDelay,
+      `a number >= retry.initialDelay (${initialDelay})`,
+    );
+  }
+
+  return {
+    hosts,
+    auth,
+    credentials,
+    namespace,
+    connectTimeout,
+    config,
+    registry,
+    registryPrefix,
+    retry: { initialDelay, maxDelay },
+    watchStallTimeout: positiveNumber('watchStallTimeout', options.watchStallTimeout, 60_000),
+    keepaliveInterval: positiveNumber('keepaliveInterval', options.keepaliveInterval, 10_000),
+    keepaliveTimeout: positiveNumber('keepaliveTimeout', options.keepaliveTimeout, 5_000),
+  };
+}
+
+function resolveHosts(value: unknown, env: NodeJS.ProcessEnv): string[] {
+  let list: unknown[];
+  let option = 'hosts';
+  if (value === undefined) {
+    const fromEnv = env.ETCD_HOSTS?.trim();
+    if (!fromEnv) return [DEFAULT_HOST];
+    option = 'hosts (from env ETCD_HOSTS)';
+    list = fromEnv.split(',').map(h => h.trim());
+  } else if (typeof value === 'string') {
+    list = [value];
+  } else if (Array.isArray(value)) {
+    list = value;
+  } else {
+    throw new InvalidOptionsError(
+      'hosts',
+      value,
+      "a URL string or an array of URLs like 'http://127.0.0.1:2379'",
+    );
+  }
+  if (list.length === 0) {
+    throw new InvalidOptionsError(option, value, "at least one URL like 'http://127.0.0.1:2379'");
+  }
+  return list.map(host => {
+    if (typeof host !== 'string' || host.length === 0) {
+      throw new InvalidOptionsError(
+        option,
+        value,
+        "non-empty URL strings like 'http://127.0.0.1:2379'",
+      );
+    }
+    const withScheme = /^[a-z]+:\/\//i.test(host) ? host : `http://${host}`;
+    let url: URL;
+    try {
+      url = new URL(withScheme);
+    } catch {
+      throw new InvalidOptionsError(option, host, "a URL like 'http://127.0.0.1:2379'");
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      throw new InvalidOptionsError(option, host, 'an http:// or https:// URL');
+    }
+    if (!url.hostname || (url.pathname !== '/' && url.pathname !== '')) {
+      throw new InvalidOptionsError(
+        option,
+        host,
+        "a URL with a host and port only, like 'http://127.0.0.1:2379'",
+      );
+    }
+    const port = url.port || '2379';
+    return `${url.protocol}//${url.hostname}:${port}`;
+  });
+}
+
+function resolveAuth(
+  value: EtcdModuleOptions['auth'] | undefined,
+  env: NodeJS.ProcessEnv,
+): ResolvedEtcdOptions['auth'] {
+  if (value === undefined) {
+    const username = env.ETCD_USERNAME;
+    const password = env.ETCD_PASSWORD;
+    if (username && password !== undefined) return hiddenPassword(username, password);
+    if (password && !username) {
+      throw new InvalidOptionsError(
+        'auth.username (from env ETCD_USERNAME)',
+        username,
+        'a user name when ETCD_PASSWORD is set',
+      );
+    }
+    return undefined;
+  }
+  if (value === null || typeof value !== 'object') {
+    throw new InvalidOptionsError('auth', value, 'an object { username, password }');
+  }
+  if (typeof value.username !== 'string' || value.username.length === 0) {
+    throw new InvalidOptionsError('auth.username', value.username, 'a non-empty string');
+  }
+  if (typeof value.password !== 'string') {
+    // never echo anything that might be a secret
+    throw new InvalidOptionsError('auth.password', `<${typeof value.password}>`, 'a string');
+  }
+  return hiddenPassword(value.username, value.password);
+}
+
+/**
+ * The resolved credentials, with the password kept out of `inspect()` (even with `showHidden`),
+ * `console.log` and `JSON.stringify` of every object that holds the resolved options.
+ */
+function hiddenPassword(
+  username: string,
+  password: string,
+): { username: string; password: string } {
+  const auth = { username, password };
+  const redacted = () => ({ username, password: '[hidden]' });
+  Object.defineProperty(auth, inspect.custom, { value: redacted, enumerable: false });
+  Object.defineProperty(auth, 'toJSON', { value: redacted, enumerable: false });
+  return auth;
+}
+
+function resolveCredentials(
+  value: EtcdModuleOptions['credentials'],
+): ResolvedEtcdOptions['credentials'] {
+  if (value === undefined) return undefined;
+  if (value === null || typeof value !== 'object') {
+    throw new InvalidOptionsError(
+      'credentials',
+      value,
+      'an object { rootCertificate, privateKey?, certChain? } of Buffers',
+    );
+  }
+  if (!Buffer.isBuffer(value.rootCertificate)) {
+    throw new InvalidOptionsError(
+      'credentials.rootCertificate',
+      value.rootCertificate,
+      'a Buffer holding a PEM CA certificate',
+    );
+  }
+  for (const field of ['privateKey', 'certChain'] as const) {
+    if (value[field] !== undefined && !Buffer.isBuffer(value[field])) {
+      throw new InvalidOptionsError(
+        `credentials.${field}`,
+        `<${typeof value[field]}>`,
+        'a Buffer holding PEM data',
+      );
+    }
+  }
+  if ((value.privateKey === undefined) !== (value.certChain === undefined)) {
+    throw new InvalidOptionsError(
+      value.privateKey === undefined ? 'credentials.privateKey' : 'credentials.certChain',
+      undefined,
+      'both privateKey and certChain for a client certificate, or neither',
+    );
+  }
+  return {
+    rootCertificate: value.rootCertificate,
+    privateKey: value.privateKey,
+    certChain: value.certChain,
+  };
+}
+
+function resolveConfig(value: EtcdModuleOptions['config']): ResolvedEtcdOptions['config'] {
+  if (value === false) return false;
+  if (value === undefined) return { prefix: '/config/', snapshotDebounce: 1000 };
+  if (value === null || typeof value !== 'object') {
+    throw new InvalidOptionsError('config', value, 'false or an object { prefix?, snapshotFile? }');
+  }
+  const prefix =
+    value.prefix === undefined ? '/config/' : prefixString('config.prefix', value.prefix);
+  const snapshotFile = optionalString('config.snapshotFile', value.snapshotFile);
+  if (snapshotFile === '') {
+    throw new InvalidOptionsError('config.snapshotFile', snapshotFile, 'a file path');
+  }
+  const snapshotDebounce = nonNegativeNumber(
+    'config.snapshotDebounce',
+    value.snapshotDebounce,
+    1000,
+  );
+  return { prefix, snapshotFile, snapshotDebounce };
+}
+
+function resolveRegistry(value: EtcdModuleOptions['registry']): ResolvedEtcdOptions['registry'] {
+  if (value === undefined || value === false) return false;
+  if (value === null || typeof value !== 'object') {
+    throw new InvalidOptionsError('registry', value, 'false or an object { serviceName, ... }');
+  }
+  const { serviceName } = value;
+  if (typeof serviceName !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(serviceName)) {
+    throw new InvalidOptionsError(
+      'registry.serviceName',
+      serviceName,
+      'a non-empty name of letters, digits, ".", "_" or "-" (no "/")',
+    );
+  }
+  let instanceId = value.instanceId;
+  if (instanceId === undefined) {
+    instanceId = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`.replace(
+      /[^A-Za-z0-9._-]/g,
+      '-',
+    );
+  } else if (typeof instanceId !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._:-]*$/.test(instanceId)) {
+    throw new InvalidOptionsError(
+      'registry.instanceId',
+      instanceId,
+      'a non-empty id of letters, digits, ".", "_", ":" or "-" (no "/")',
+    );
+  }
+  const host = value.host === undefined ? defaultHost() : value.host;
+  if (typeof host !== 'string' || host.length === 0 || /[\s/]/.test(host)) {
+    throw new InvalidOptionsError('registry.host', host, 'a host name or IP address');
+  }
+  const port = value.port;
+  if (port !== undefined && (!Number.isInteger(port) || port < 1 || port > 65535)) {
+    throw new InvalidOptionsError(
+      'registry.port',
+      port,
+      'an integer from 1 to 65535 (or omit it to use the HTTP port)',
+    );
+  }
+  const metadata = value.metadata ?? {};
+  if (metadata === null || typeof metadata !== 'object' || Array.isArray(metadata)) {
+    throw new InvalidOptionsError('registry.metadata', metadata, 'a plain object');
+  }
+  const weight = value.weight ?? 1;
+  if (typeof weight !== 'number' || !Number.isFinite(weight) || weight < 0) {
+    throw new InvalidOptionsError('registry.weight', weight, 'a finite number >= 0');
+  }
+  const ttl = value.ttl ?? 10;
+  if (!Number.isInteger(ttl) || ttl < 2) {
+    throw new InvalidOptionsError('registry.ttl', ttl, 'an integer number of seconds >= 2');
+  }
+  const autoRegister = value.autoRegister ?? true;
+  if (typeof autoRegister !== 'boolean') {
+    throw new InvalidOptionsError('registry.autoRegister', autoRegister, 'true or false');
+  }
+  return { serviceName, instanceId, host, port, metadata, weight, ttl, autoRegister };
+}
+
+function defaultHost(): string {
+  for (const addresses of Object.values(networkInterfaces())) {
+    for (const address of addresses ?? []) {
+      if (address.family === 'IPv4' && !address.internal) return address.address;
+    }
+  }
+  return '127.0.0.1';
+}
+
+function optionalString(option: string, value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string') throw new InvalidOptionsError(option, value, 'a string');
+  return value;
+}
+
+function prefixString(option: string, value: unknown): string {
+  if (typeof value !== 'string' || value.length === 0) {
+    throw new InvalidOptionsError(option, value, "a non-empty key prefix such as '/config/'");
+  }
+  return value.endsWith('/') ? value : `${value}/`;
+}
+
+function positiveNumber(option: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    throw new InvalidOptionsError(option, value, 'a positive number of milliseconds');
+  }
+  return value;
+}
+
+function nonNegativeNumber(option: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new InvalidOptionsError(option, value, 'a number of milliseconds >= 0');
+  }
+  return value;
+}

@@ -1,0 +1,127 @@
+import type { Provider } from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
+import { EtcdConnection } from './client/etcd-connection.js';
+import type { ConfigValueOptions } from './config/config-value.interface.js';
+import { ConfigSnapshotStore } from './config/config-snapshot.js';
+import { EtcdConfigService } from './config/etcd-config.service.js';
+import { getConfigToken } from './config/inject-config.decorator.js';
+import { EtcdConnectionError } from './errors/etcd-connection.error.js';
+import { ETCD_CLIENT, ETCD_RESOLVED_OPTIONS } from './etcd.constants.js';
+import type { EtcdModuleOptions } from './etcd-module-options.interface.js';
+import { ETCD_MODULE_OPTIONS } from './etcd.module-definition.js';
+import { resolveEtcdOptions, type ResolvedEtcdOptions } from './etcd-options.resolver.js';
+import { EtcdRegistryService } from './registry/etcd-registry.service.js';
+import { InformerPool } from './watch/informer-pool.js';
+
+/*
+ * The provider factories of EtcdModule. Lifecycle (see docs/architecture.md):
+ * - EtcdConnection: built and checked first; closes the client in onApplicationShutdown.
+ * - InformerPool: built on the connection; stops every informer in beforeApplicationShutdown, that
+ *   is after the services released them (onModuleDestroy) and before the client closes.
+ * - EtcdConfigService / EtcdRegistryService: built on both.
+ */
+
+/** The providers every `forRoot` / `forRootAsync` module gets. @internal */
+export function createEtcdProviders(): Provider[] {
+  return [
+    {
+      provide: ETCD_RESOLVED_OPTIONS,
+      useFactory: (raw: EtcdModuleOptions) => resolveEtcdOptions(raw),
+      inject: [ETCD_MODULE_OPTIONS],
+    },
+    {
+      provide: EtcdConnection,
+      useFactory: openConnection,
+      inject: [ETCD_RESOLVED_OPTIONS],
+    },
+    {
+      provide: ETCD_CLIENT,
+      useFactory: (connection: EtcdConnection) => connection.client,
+      inject: [EtcdConnection],
+    },
+    {
+      provide: InformerPool,
+      useFactory: createInformerPool,
+      inject: [EtcdConnection],
+    },
+    {
+      provide: EtcdConfigService,
+      useFactory: createConfigService,
+      inject: [EtcdConnection, InformerPool, ETCD_RESOLVED_OPTIONS],
+    },
+    {
+      provide: EtcdRegistryService,
+      useFactory: (
+        connection: EtcdConnection,
+        informers: InformerPool,
+        options: ResolvedEtcdOptions,
+        http?: HttpAdapterHost,
+      ) => new EtcdRegistryService(connection, informers, options, http),
+      inject: [
+        EtcdConnection,
+        InformerPool,
+        ETCD_RESOLVED_OPTIONS,
+        { token: HttpAdapterHost, optional: true },
+      ],
+    },
+  ];
+}
+
+/** The `ConfigValue` provider of one `@InjectConfig` key. @internal */
+export function configValueProvider(key: string, options: ConfigValueOptions<unknown>): Provider {
+  return {
+    provide: getConfigToken(key),
+    useFactory: (config: EtcdConfigService) => config.injectedValue(key, options),
+    inject: [EtcdConfigService],
+  };
+}
+
+/** The module's shared informers (one per prefix), on the connection's namespaced client. @internal */
+export function createInformerPool(connection: EtcdConnection): InformerPool {
+  const { options } = connection;
+  return new InformerPool(connection.kv, {
+    stallTimeout: options.watchStallTimeout,
+    retry: options.retry,
+  });
+}
+
+/** Builds the client and checks the connection; with etcd down, a valid config snapshot lets boot go on. */
+async function openConnection(options: ResolvedEtcdOptions): Promise<EtcdConnection> {
+  const connection = new EtcdConnection(options);
+  try {
+    await connection.connect();
+  } catch (err) {
+    const snapshotFile = options.config === false ? undefined : options.config.snapshotFile;
+    const source = options.config === false ? '' : `${options.namespace}${options.config.prefix}`;
+    if (
+      err instanceof EtcdConnectionError &&
+      snapshotFile &&
+      ConfigSnapshotStore.read(snapshotFile, source)
+    ) {
+      // EtcdConfigService logs the one warning line (with the snapshot's revision and age).
+      connection.bootedOffline = true;
+      return connection;
+    }
+    await connection.onApplicationShutdown();
+    throw err;
+  }
+  return connection;
+}
+
+/** Loads the config before any provider that injects it is built; a failed boot releases everything. */
+async function createConfigService(
+  connection: EtcdConnection,
+  informers: InformerPool,
+  options: ResolvedEtcdOptions,
+): Promise<EtcdConfigService> {
+  const service = new EtcdConfigService(connection, informers, options);
+  try {
+    await service.init();
+  } catch (err) {
+    await service.onModuleDestroy();
+    await informers.close();
+    await connection.onApplicationShutdown();
+    throw err;
+  }
+  return service;
+}

@@ -1,0 +1,55 @@
+import * as api from '../../lib/index.js';
+import {
+  ConfigDisabledError,
+  ConfigKeyNotFoundError,
+  EtcdAuthError,
+  EtcdConnectionError,
+  EtcdPermissionError,
+  EtcdStoppedError,
+  EtcdWatchStalledError,
+  InvalidOptionsError,
+  NestEtcdError,
+} from '../../lib/index.js';
+
+describe('errors: one home, one base class', () => {
+  const samples: Error[] = [
+    new ConfigDisabledError('greeting', 'requested'),
+    new ConfigKeyNotFoundError('greeting', '/config/'),
+    new EtcdAuthError('app', ['http://127.0.0.1:2379']),
+    new EtcdConnectionError(['http://127.0.0.1:2379'], 5000, new Error('connect ECONNREFUSED')),
+    new EtcdPermissionError('set', '/config/greeting', 'app'),
+    new EtcdStoppedError('registration of "/services/a/1"', 'before it completed'),
+    new EtcdWatchStalledError(),
+    new InvalidOptionsError('registry.ttl', 1, 'an integer number of seconds >= 2'),
+  ];
+
+  it.each(samples.map(error => [error.name, error] as const))(
+    '%s is a NestEtcdError and an Error, named after its class',
+    (name, error) => {
+      expect(error).toBeInstanceOf(NestEtcdError);
+      expect(error).toBeInstanceOf(Error);
+      expect(error.constructor.name).toBe(name);
+      expect(error.message.length).toBeGreaterThan(10);
+    },
+  );
+
+  it('every error class exported by the package extends NestEtcdError', () => {
+    const errorClasses = Object.entries(api).filter(
+      ([, value]) => typeof value === 'function' && value.prototype instanceof Error,
+    );
+    expect(errorClasses.length).toBeGreaterThanOrEqual(samples.length + 1);
+    for (const [name, value] of errorClasses) {
+      const prototype = (value as { prototype: object }).prototype;
+      expect([name, prototype instanceof NestEtcdError || value === NestEtcdError]).toEqual([
+        name,
+        true,
+      ]);
+    }
+  });
+
+  it('tells a package user what to check when etcd is unreachable, not a repository script', () => {
+    const error = new EtcdConnectionError(['http://127.0.0.1:2379'], 5000, new Error('refused'));
+    expect(error.message).not.toMatch(/scripts\//);
+    expect(error.message).toMatch(/ETCD_HOSTS/);
+  });
+});
