@@ -2,10 +2,8 @@ import { Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nest
 import type { HttpAdapterHost } from '@nestjs/core';
 import type { AddressInfo } from 'node:net';
 import {
-  BehaviorSubject,
   Observable,
-  distinctUntilChanged,
-  filter,
+  TimeoutError,
   firstValueFrom,
   shareReplay,
   take,
@@ -14,15 +12,18 @@ import {
 } from 'rxjs';
 import type { EtcdConnection } from '../client/etcd-connection.js';
 import { within } from '../common/timing.js';
+import { EtcdAuthError } from '../errors/etcd-auth.error.js';
 import { EtcdConnectionError } from '../errors/etcd-connection.error.js';
+import { EtcdPermissionError } from '../errors/etcd-permission.error.js';
 import { EtcdStoppedError } from '../errors/etcd-stopped.error.js';
 import { InvalidOptionsError } from '../errors/invalid-options.error.js';
 import type { ResolvedEtcdOptions } from '../etcd-options.resolver.js';
-import type { InformerHandle, InformerPool } from '../watch/informer-pool.js';
+import type { InformerPool } from '../watch/informer-pool.js';
 import type { InformerChange } from '../watch/informer.interfaces.js';
 import type { PrefixInformer } from '../watch/prefix-informer.js';
-import { LeaseSupervisor } from './lease-supervisor.js';
+import { etcdRegistrationPort } from './etcd-registration-port.js';
 import { LoadBalancer } from './load-balancer.js';
+import { SelfRegistration } from './self-registration.js';
 import { parseInstance, serializeInstance } from './service-instance.codec.js';
 import type {
   LoadBalancingStrategy,
@@ -46,15 +47,10 @@ const SHUTDOWN_TIMEOUT_MS = 3000;
  */
 export class EtcdRegistryService implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger('EtcdRegistry');
-  private readonly statusSubject: BehaviorSubject<RegistryStatus>;
-  private readonly streams = new Map<string, Observable<ServiceInstance[]>>();
-  private readonly latest = new Map<string, ServiceInstance[]>();
-  private readonly cacheSubscriptions = new Map<string, Subscription>();
+  /** One entry per discovered service: its shared stream and, once asked for, its cached list. */
+  private readonly services = new Map<string, ServiceCache>();
   private readonly balancer = new LoadBalancer();
-  private supervisor: LeaseSupervisor | undefined;
-  private selfInstance: ServiceInstance | undefined;
-  private selfWatch: { handle: InformerHandle; subscription: Subscription } | undefined;
-  private registering: Promise<ServiceInstance> | undefined;
+  private readonly registration: SelfRegistration | undefined;
   private listeningPort: number | undefined;
   private shuttingDown = false;
 
@@ -72,21 +68,35 @@ export class EtcdRegistryService implements OnApplicationBootstrap, OnModuleDest
     private readonly options: ResolvedEtcdOptions,
     private readonly httpAdapterHost?: HttpAdapterHost,
   ) {
-    const autoRegister = options.registry !== false && options.registry.autoRegister;
-    this.statusSubject = new BehaviorSubject<RegistryStatus>(
-      autoRegister ? 'registering' : 'deregistered',
+    const registry = options.registry;
+    if (registry === false) {
+      this.status$ = new Observable<RegistryStatus>(subscriber => {
+        subscriber.next('deregistered');
+        subscriber.complete();
+      });
+      return;
+    }
+    const key = this.ownKey();
+    this.registration = new SelfRegistration(
+      etcdRegistrationPort(connection, informers, this.servicePrefix(registry.serviceName), key),
+      {
+        ttl: registry.ttl,
+        retry: options.retry,
+        logger: this.logger,
+        initialStatus: registry.autoRegister ? 'registering' : 'deregistered',
+      },
     );
-    this.status$ = this.statusSubject.pipe(distinctUntilChanged());
+    this.status$ = this.registration.status$;
   }
 
-  /** This app's registration, once registered (`undefined` before and after). */
+  /** This app's registration once etcd holds its key (kept while healing); `undefined` before and after. */
   get self(): ServiceInstance | undefined {
-    return this.selfInstance;
+    return this.registration?.self;
   }
 
   /** The current registration state. */
   get status(): RegistryStatus {
-    return this.statusSubject.getValue();
+    return this.registration?.status ?? 'deregistered';
   }
 
   /**
@@ -94,43 +104,37 @@ export class EtcdRegistryService implements OnApplicationBootstrap, OnModuleDest
    * etcd watch per service however many subscribers; a disconnect never empties the list.
    */
   instances$(serviceName: string): Observable<ServiceInstance[]> {
-    assertServiceName(serviceName);
-    let stream = this.streams.get(serviceName);
-    if (!stream) {
-      const prefix = this.servicePrefix(serviceName);
-      stream = this.informers
-        .observe(prefix, informer => this.instanceList(serviceName, informer))
-        .pipe(shareReplay({ bufferSize: 1, refCount: true }));
-      this.streams.set(serviceName, stream);
-    }
-    return stream;
+    return this.cacheOf(serviceName).stream;
   }
 
   /**
    * The live instances of a service. The first call for a service loads it (bounded by
    * `connectTimeout`) and keeps it cached and watched for the rest of the app's life.
    * @throws EtcdConnectionError when the list cannot be loaded in time.
+   * @throws EtcdPermissionError when the user may not read the service's prefix.
    */
   async getInstances(serviceName: string): Promise<ServiceInstance[]> {
-    const cached = this.latest.get(serviceName);
-    if (cached) return cached;
-    if (!this.cacheSubscriptions.has(serviceName)) {
-      this.cacheSubscriptions.set(
-        serviceName,
-        this.instances$(serviceName).subscribe(list => this.latest.set(serviceName, list)),
-      );
+    const cache = this.cacheOf(serviceName);
+    if (cache.latest) return cache.latest;
+    if (!cache.pin) {
+      cache.pin = cache.stream.subscribe({
+        next: list => (cache.latest = list),
+        // A failed service is forgotten: the next call tries again.
+        error: () => {
+          if (this.services.get(serviceName) === cache) this.services.delete(serviceName);
+        },
+      });
     }
     try {
-      return await firstValueFrom(
-        this.instances$(serviceName).pipe(take(1), timeout(this.options.connectTimeout)),
-      );
-    } catch {
-      const informer = this.informers.peek(this.servicePrefix(serviceName));
-      throw new EtcdConnectionError(
-        this.options.hosts,
-        this.options.connectTimeout,
-        informer?.lastError,
-      );
+      return await firstValueFrom(cache.stream.pipe(take(1), timeout(this.options.connectTimeout)));
+    } catch (err) {
+      if (!(err instanceof TimeoutError)) throw err;
+      const prefix = this.servicePrefix(serviceName);
+      const cause = this.informers.peek(prefix)?.lastError;
+      const mapped =
+        cause === undefined ? undefined : this.connection.mapError(cause, 'read', prefix);
+      if (mapped instanceof EtcdPermissionError || mapped instanceof EtcdAuthError) throw mapped;
+      throw new EtcdConnectionError(this.options.hosts, this.options.connectTimeout, cause);
     }
   }
 
@@ -149,9 +153,8 @@ export class EtcdRegistryService implements OnApplicationBootstrap, OnModuleDest
    * @throws InvalidOptionsError when no `registry` options are set or no port is known.
    */
   register(): Promise<ServiceInstance> {
-    if (this.registering && this.supervisor) return this.registering;
     const registry = this.options.registry;
-    if (registry === false) {
+    if (registry === false || !this.registration) {
       return Promise.reject(
         new InvalidOptionsError(
           'registry',
@@ -172,6 +175,8 @@ export class EtcdRegistryService implements OnApplicationBootstrap, OnModuleDest
         ),
       );
     }
+    const pending = this.registration.pending;
+    if (pending) return pending;
     const instance: ServiceInstance = {
       serviceName: registry.serviceName,
       instanceId: registry.instanceId,
@@ -181,46 +186,14 @@ export class EtcdRegistryService implements OnApplicationBootstrap, OnModuleDest
       weight: registry.weight,
       registeredAt: new Date().toISOString(),
     };
-    const key = `${this.servicePrefix(registry.serviceName)}${registry.instanceId}`;
-    const supervisor = new LeaseSupervisor(this.connection.kv, {
-      key,
-      value: serializeInstance(instance),
-      ttl: registry.ttl,
-      retry: this.options.retry,
-      logger: this.logger,
-      mapError: err => this.connection.mapError(err, 'register', key),
-    });
-    this.supervisor = supervisor;
-    this.watchOwnKey(key, supervisor);
-    const registered = new Promise<ServiceInstance>((resolve, reject) => {
-      supervisor.status$.subscribe({
-        next: status => {
-          this.selfInstance = status === 'deregistered' ? undefined : instance;
-          this.statusSubject.next(status);
-          if (status === 'registered') resolve(instance);
-        },
-        complete: () =>
-          reject(new EtcdStoppedError(`registration of ${key}`, 'before it completed')),
-      });
-    });
-    registered.catch(() => undefined);
-    supervisor.start();
-    this.registering = registered;
-    return registered;
+    return this.registration.start(instance, this.ownKey(), serializeInstance(instance));
   }
 
   /** Deregisters this app: revokes its lease, which deletes the key (automatic on shutdown). */
   async deregister(): Promise<void> {
-    const supervisor = this.supervisor;
-    this.supervisor = undefined;
-    this.registering = undefined;
-    this.selfWatch?.subscription.unsubscribe();
-    this.selfWatch?.handle.release();
-    this.selfWatch = undefined;
-    if (!supervisor) return;
-    await supervisor.stop(true, SHUTDOWN_TIMEOUT_MS);
-    this.selfInstance = undefined;
-    this.statusSubject.next('deregistered');
+    const registration = this.registration;
+    if (!registration?.active) return;
+    await registration.stop(true, SHUTDOWN_TIMEOUT_MS);
     this.logger.log(
       `deregistered ${this.options.registry ? this.options.registry.serviceName : ''}`,
     );
@@ -246,7 +219,7 @@ export class EtcdRegistryService implements OnApplicationBootstrap, OnModuleDest
       const address = server.address();
       if (address && typeof address === 'object') {
         this.listeningPort = address.port;
-        if (!this.shuttingDown) this.register().catch(err => this.logger.error(String(err)));
+        if (!this.shuttingDown) this.register().catch(err => this.onRegisterFailure(err));
       }
     };
     if (server.listening) onListening();
@@ -257,18 +230,31 @@ export class EtcdRegistryService implements OnApplicationBootstrap, OnModuleDest
   async onModuleDestroy(): Promise<void> {
     this.shuttingDown = true;
     await this.deregister();
-    for (const subscription of this.cacheSubscriptions.values()) subscription.unsubscribe();
-    this.cacheSubscriptions.clear();
-    this.statusSubject.complete();
+    for (const cache of this.services.values()) cache.pin?.unsubscribe();
+    this.services.clear();
+    this.registration?.complete();
   }
 
+  /**
+   * Waits up to `connectTimeout` for the first registration. A shutdown meanwhile (SIGTERM during
+   * boot) ends the wait quietly: stopping is never a boot failure.
+   */
   private async registerWithinBootBudget(): Promise<void> {
-    const result = await within(this.register(), this.options.connectTimeout);
+    const registration = this.registration;
+    if (!registration) return;
+    this.register().catch(err => this.onRegisterFailure(err));
+    const result = await within(registration.outcome(), this.options.connectTimeout);
     if (!result.settled) {
       this.logger.warn(
         'etcd did not confirm the registration at boot; it keeps trying in the background',
       );
     }
+  }
+
+  /** A registration stopped by shutdown is normal; anything else is one error line. */
+  private onRegisterFailure(err: unknown): void {
+    if (err instanceof EtcdStoppedError || this.shuttingDown) return;
+    this.logger.error(String(err));
   }
 
   private httpServer():
@@ -285,15 +271,19 @@ export class EtcdRegistryService implements OnApplicationBootstrap, OnModuleDest
     };
   }
 
-  /** Puts the key back when someone deletes it while we are registered. */
-  private watchOwnKey(key: string, supervisor: LeaseSupervisor): void {
-    const registry = this.options.registry;
-    if (registry === false) return;
-    const handle = this.informers.acquire(this.servicePrefix(registry.serviceName));
-    const subscription = handle.informer.changes$
-      .pipe(filter(change => change.key === key && change.type === 'delete'))
-      .subscribe(() => supervisor.repair());
-    this.selfWatch = { handle, subscription };
+  private cacheOf(serviceName: string): ServiceCache {
+    assertServiceName(serviceName);
+    let cache = this.services.get(serviceName);
+    if (!cache) {
+      const stream = this.informers
+        .observe(this.servicePrefix(serviceName), informer =>
+          this.instanceList(serviceName, informer),
+        )
+        .pipe(shareReplay({ bufferSize: 1, refCount: true }));
+      cache = { stream };
+      this.services.set(serviceName, cache);
+    }
+    return cache;
   }
 
   private instanceList(
@@ -321,9 +311,22 @@ export class EtcdRegistryService implements OnApplicationBootstrap, OnModuleDest
     });
   }
 
+  private ownKey(): string {
+    const registry = this.options.registry;
+    if (registry === false) return '';
+    return `${this.servicePrefix(registry.serviceName)}${registry.instanceId}`;
+  }
+
   private servicePrefix(serviceName: string): string {
     return `${this.options.registryPrefix}${serviceName}/`;
   }
+}
+
+/** One discovered service: the shared stream, and the list kept by `getInstances`. */
+interface ServiceCache {
+  readonly stream: Observable<ServiceInstance[]>;
+  latest?: ServiceInstance[];
+  pin?: Subscription;
 }
 
 /** The parsed instances of one service, updated change by change. */
