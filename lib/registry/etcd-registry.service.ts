@@ -87,6 +87,11 @@ export class EtcdRegistryService implements OnApplicationBootstrap, OnModuleDest
       },
     );
     this.status$ = this.registration.status$;
+    const firstRegistered = this.status$.subscribe(status => {
+      if (status !== 'registered') return;
+      queueMicrotask(() => firstRegistered.unsubscribe());
+      this.warnWithoutShutdownHooks(key, registry.ttl);
+    });
   }
 
   /** This app's registration once etcd holds its key (kept while healing); `undefined` before and after. */
@@ -249,6 +254,21 @@ export class EtcdRegistryService implements OnApplicationBootstrap, OnModuleDest
         'etcd did not confirm the registration at boot; it keeps trying in the background',
       );
     }
+  }
+
+  /**
+   * Without `app.enableShutdownHooks()` (or a SIGTERM handler of the app's own), a SIGTERM or Ctrl-C
+   * kills the process before `onModuleDestroy`, so the key outlives it by up to one TTL. Nest adds
+   * its signal listeners when `enableShutdownHooks()` is called, so none at the first registration
+   * (after `listen()`) means nobody will deregister on a signal: one warning line says so.
+   */
+  private warnWithoutShutdownHooks(key: string, ttl: number): void {
+    if (process.listenerCount('SIGTERM') > 0) return;
+    this.logger.warn(
+      `app.enableShutdownHooks() was not called: after SIGTERM or Ctrl-C the key ${key} stays in etcd ` +
+        `until its lease expires (up to ${ttl}s) and callers keep choosing a dead instance. ` +
+        'Fix: call app.enableShutdownHooks() before app.listen()',
+    );
   }
 
   /** A registration stopped by shutdown is normal; anything else is one error line. */

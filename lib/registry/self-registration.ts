@@ -14,6 +14,7 @@ import type { RegistryStatus, ServiceInstance } from './service-instance.interfa
 
 /** The log lines a {@link SelfRegistration} writes. @internal */
 export interface RegistrationLogger {
+  debug(message: string): void;
   log(message: string): void;
   warn(message: string): void;
   error(message: string): void;
@@ -133,6 +134,7 @@ export class SelfRegistration {
     this.failures = 0;
     this.quiet = false;
     this.setStatus('registering');
+    this.options.logger.debug(`registering ${key} (ttl ${this.options.ttl}s)`);
     this.watchSubscription = this.port.watch(key).subscribe(event => this.onKeyEvent(event));
     this.schedule(0);
     return registered;

@@ -133,6 +133,9 @@ class FakePort implements RegistrationPort {
 
 class RecordingLogger implements RegistrationLogger {
   readonly lines: string[] = [];
+  debug(message: string): void {
+    this.lines.push(`debug ${message}`);
+  }
   log(message: string): void {
     this.lines.push(`log ${message}`);
   }
