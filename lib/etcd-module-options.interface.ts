@@ -1,3 +1,5 @@
+import type { PassiveHealthOptions } from './discovery/discovery.interfaces.js';
+
 /**
  * Options of the configuration center. Pass `false` to turn the config center off.
  */
@@ -65,6 +67,12 @@ export interface EtcdRegistryOptions {
    * @default true
    */
   autoRegister?: boolean;
+  /**
+   * This app's zone (availability zone, rack, data center): published as `metadata.zone`, and
+   * `choose()` / `fetch()` prefer instances of the same zone while any is available.
+   * @default env `ETCD_ZONE` (none when unset)
+   */
+  zone?: string;
 }
 
 /** Retry timing for re-listing after a broken watch and for re-registering after a lost lease. */
@@ -111,6 +119,13 @@ export interface EtcdModuleOptions {
   config?: false | EtcdConfigOptions;
   /** Service registry options; omitted or `false`: this app does not register itself. */
   registry?: false | EtcdRegistryOptions;
+  /**
+   * Passive health of calls through the registry (`registry.fetch()`, `EtcdClientProxy`): an
+   * instance whose calls fail at the connection level `failures` times in a row is left out of
+   * `choose()` and `fetch()` for `ejectFor` ms (never every instance of a service at once).
+   * @default { failures: 3, ejectFor: 10000 }
+   */
+  passiveHealth?: PassiveHealthOptions;
   /** Backoff for re-list and re-register loops. */
   retry?: EtcdRetryOptions;
   /**

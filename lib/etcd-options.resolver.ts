@@ -1,6 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { hostname, networkInterfaces } from 'node:os';
 import { inspect } from 'node:util';
+import {
+  resolveDiscoveryOptions,
+  type ResolvedDiscoveryOptions,
+} from './discovery/discovery-options.js';
 import { InvalidOptionsError } from './errors/invalid-options.error.js';
 import type { EtcdModuleOptions } from './etcd-module-options.interface.js';
 
@@ -37,6 +41,8 @@ export interface ResolvedEtcdOptions {
       };
   /** Prefix of the registry (`registry.prefix`), also when this app does not register itself. */
   registryPrefix: string;
+  /** Zone (`registry.zone`, env `ETCD_ZONE`) and passive health of calls through the registry. */
+  discovery: ResolvedDiscoveryOptions;
   retry: { initialDelay: number; maxDelay: number };
   watchStallTimeout: number;
   keepaliveInterval: number;
@@ -99,6 +105,7 @@ export function resolveEtcdOptions(
     config,
     registry,
     registryPrefix,
+    discovery: resolveDiscoveryOptions(options, env),
     retry: { initialDelay, maxDelay },
     watchStallTimeout: positiveNumber('watchStallTimeout', options.watchStallTimeout, 60_000),
     keepaliveInterval: positiveNumber('keepaliveInterval', options.keepaliveInterval, 10_000),

@@ -29,6 +29,14 @@ export type {
   RegistryStatus,
   LoadBalancingStrategy,
 } from './registry/service-instance.interface.js';
+export type {
+  ChooseOptions,
+  InstanceFilter,
+  PassiveHealthOptions,
+  RegistryFetchInit,
+} from './discovery/discovery.interfaces.js';
+export { NoInstanceAvailableError } from './errors/no-instance-available.error.js';
+export { ServiceCallError, type FailedAttempt } from './errors/service-call.error.js';
 export { PrefixInformer } from './watch/prefix-informer.js';
 export type {
   InformerChange,
