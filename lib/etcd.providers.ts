@@ -11,6 +11,7 @@ import type { EtcdModuleOptions } from './etcd-module-options.interface.js';
 import { ETCD_MODULE_OPTIONS } from './etcd.module-definition.js';
 import { resolveEtcdOptions, type ResolvedEtcdOptions } from './etcd-options.resolver.js';
 import { EtcdRegistryService } from './registry/etcd-registry.service.js';
+import { EtcdInformerPort } from './watch/etcd-informer-port.js';
 import { InformerPool } from './watch/informer-pool.js';
 
 /*
@@ -79,7 +80,11 @@ export function configValueProvider(key: string, options: ConfigValueOptions<unk
 /** The module's shared informers (one per prefix), on the connection's namespaced client. @internal */
 export function createInformerPool(connection: EtcdConnection): InformerPool {
   const { options } = connection;
-  return new InformerPool(connection.kv, {
+  const port = new EtcdInformerPort(connection.kv, {
+    namespace: options.namespace,
+    username: options.auth?.username,
+  });
+  return new InformerPool(port, {
     stallTimeout: options.watchStallTimeout,
     retry: options.retry,
   });

@@ -1,9 +1,9 @@
 import { Logger, type BeforeApplicationShutdown } from '@nestjs/common';
-import type { Namespace } from 'etcd3';
 import { Observable, Subject } from 'rxjs';
 import { EtcdStoppedError } from '../errors/etcd-stopped.error.js';
+import type { InformerPort } from './informer-port.interface.js';
 import type { InformerOptions, InformerResync } from './informer.interfaces.js';
-import { PrefixInformer } from './prefix-informer.js';
+import { PrefixInformer, type InformerDependencies } from './prefix-informer.js';
 
 interface PoolEntry {
   informer: PrefixInformer;
@@ -35,8 +35,9 @@ export class InformerPool implements BeforeApplicationShutdown {
   readonly resyncs$: Observable<InformerResync> = this.resyncsSubject.asObservable();
 
   constructor(
-    private readonly kv: Namespace,
+    private readonly port: InformerPort,
     private readonly options: InformerOptions,
+    private readonly dependencies: InformerDependencies = {},
   ) {}
 
   /** Number of live informers. */
@@ -60,7 +61,7 @@ export class InformerPool implements BeforeApplicationShutdown {
     let entry = this.entries.get(prefix);
     if (!entry) {
       entry = {
-        informer: new PrefixInformer(this.kv, prefix, this.options),
+        informer: new PrefixInformer(this.port, prefix, this.options, this.dependencies),
         refs: 0,
         pinned: false,
       };
@@ -90,12 +91,20 @@ export class InformerPool implements BeforeApplicationShutdown {
 
   /**
    * An observable that holds the informer of `prefix` for as long as it is subscribed and emits what
-   * `project` derives from it.
+   * `project` derives from it. It errors with the informer's {@link PrefixInformer.failure} when etcd
+   * refuses the first list (permission denied), so a subscriber hears at once instead of waiting.
    */
   observe<T>(prefix: string, project: (informer: PrefixInformer) => Observable<T>): Observable<T> {
     return new Observable<T>(subscriber => {
       const handle = this.acquire(prefix);
-      const subscription = project(handle.informer).subscribe(subscriber);
+      const informer = handle.informer;
+      const subscription = project(informer).subscribe(subscriber);
+      if (!informer.state.synced) {
+        informer.ready().catch(() => {
+          const failure = informer.failure;
+          if (failure && !informer.state.synced) subscriber.error(failure);
+        });
+      }
       return () => {
         subscription.unsubscribe();
         handle.release();

@@ -1,10 +1,16 @@
 import { Logger } from '@nestjs/common';
-import { Range, type IKeyValue, type IWatchResponse, type Namespace, type Watcher } from 'etcd3';
 import { BehaviorSubject, type Observable, Subject, distinctUntilChanged, map } from 'rxjs';
-import { Sleeper, backoffDelay } from '../common/backoff.js';
+import { backoffDelay } from '../common/backoff.js';
 import { describeCause } from '../common/describe-cause.js';
+import { EtcdPermissionError } from '../errors/etcd-permission.error.js';
 import { EtcdStoppedError } from '../errors/etcd-stopped.error.js';
-import { EtcdWatchStalledError } from '../errors/etcd-watch-stalled.error.js';
+import { printableKey } from './etcd-key.js';
+import {
+  systemClock,
+  type InformerClock,
+  type InformerPort,
+  type WatchEvent,
+} from './informer-port.interface.js';
 import type {
   InformerChange,
   InformerEntry,
@@ -13,26 +19,17 @@ import type {
   InformerSnapshot,
   InformerState,
 } from './informer.interfaces.js';
+import { WatchSession, type WatchEnd } from './watch-session.js';
 
-/** Why a watch ended: each one leads to a re-list. */
-type WatchEndReason = 'stopped' | 'disconnected' | 'canceled' | 'compacted' | 'stalled';
+/** Keys fetched per range request while listing. */
+const PAGE_SIZE = 5000;
 
-interface WatchEnd {
-  reason: WatchEndReason;
-  /** etcd acknowledged the watch (created response). */
-  acknowledged: boolean;
-  /** At least one event was applied. */
-  delivered: boolean;
+/** What the informer needs besides the port; tests pass a fake clock and a fixed jitter. @internal */
+export interface InformerDependencies {
+  readonly clock?: InformerClock;
+  /** Jitter source of the backoff, in [0, 1). */
+  readonly random?: () => number;
 }
-
-/** The part of etcd3's internal WatchManager used to rebuild a dead stream (not public API). */
-interface WatchManagerInternals {
-  state?: unknown;
-  handleError?: (err: Error) => void;
-}
-
-/** etcd3's `State.Connected` of its WatchManager. */
-const WATCH_MANAGER_CONNECTED = 2;
 
 /**
  * A list-then-watch cache of every key under one prefix.
@@ -57,17 +54,20 @@ export class PrefixInformer {
     synced: false,
     revision: 0,
   });
-  private readonly sleeper = new Sleeper();
   private readonly logger = new Logger('EtcdInformer');
+  private readonly clock: InformerClock;
+  private readonly random: () => number;
   private running: Promise<void> | undefined;
   private stopped = false;
-  private stopWatch: (() => void) | undefined;
-  private readyPromise: Promise<void>;
+  private session: WatchSession | undefined;
+  private wake: (() => void) | undefined;
+  private readonly readyPromise: Promise<void>;
   private resolveReady!: () => void;
   private rejectReady!: (err: Error) => void;
   private listing = false;
   private outageLogged = false;
   private lastErrorValue: unknown;
+  private failureValue: Error | undefined;
 
   /** Every change, in revision order, as it is applied. */
   readonly changes$: Observable<InformerChange> = this.changesSubject.asObservable();
@@ -82,11 +82,14 @@ export class PrefixInformer {
   );
 
   constructor(
-    private readonly kv: Namespace,
+    private readonly port: InformerPort,
     /** The watched prefix (inside the client's namespace). */
     readonly prefix: string,
     private readonly options: InformerOptions,
+    dependencies: InformerDependencies = {},
   ) {
+    this.clock = dependencies.clock ?? systemClock;
+    this.random = dependencies.random ?? Math.random;
     this.readyPromise = new Promise<void>((resolve, reject) => {
       this.resolveReady = resolve;
       this.rejectReady = reject;
@@ -123,6 +126,14 @@ export class PrefixInformer {
     return this.lastErrorValue;
   }
 
+  /**
+   * Set while etcd refuses the first list (permission denied); {@link ready} then rejects with it.
+   * Cleared by a successful list.
+   */
+  get failure(): Error | undefined {
+    return this.failureValue;
+  }
+
   /** Number of keys held. */
   get size(): number {
     return this.entries.size;
@@ -134,7 +145,10 @@ export class PrefixInformer {
     this.running = this.run();
   }
 
-  /** Resolves once the first list succeeded; rejects when the informer is stopped before that. */
+  /**
+   * Resolves once the first list succeeded; rejects when the informer is stopped before that, or
+   * with the {@link failure} when etcd refused it.
+   */
   ready(): Promise<void> {
     return this.readyPromise;
   }
@@ -147,8 +161,8 @@ export class PrefixInformer {
     if (this.stopped) return;
     this.stopped = true;
     this.rejectReady(new EtcdStoppedError(`informer on "${this.prefix}"`, 'before its first list'));
-    this.sleeper.cancel();
-    this.stopWatch?.();
+    this.wake?.();
+    this.session?.stop();
     if (!this.listing) await this.running;
     this.stateSubject.next({ ...this.state, connected: false, reason: 'stopped' });
     this.changesSubject.complete();
@@ -170,55 +184,74 @@ export class PrefixInformer {
       } catch (err) {
         if (this.stopped) break;
         this.lastErrorValue = err;
+        if (!this.state.synced && err instanceof EtcdPermissionError) this.refused(err);
         this.markDisconnected(`list failed: ${describeCause(err)}`);
       }
       if (this.stopped || end?.reason === 'stopped') break;
       if (end?.acknowledged) attempt = 0;
+      if (end?.reason === 'broken' || end?.reason === 'canceled') {
+        this.lastErrorValue = end.error;
+        const what = end.reason === 'broken' ? 'watch stream broke' : 'watch canceled';
+        this.markDisconnected(`${what}: ${describeCause(end.error)}`);
+      }
       if (end?.reason === 'stalled') {
         // A watch etcd never acknowledged means the shared stream itself is dead: rebuild it.
-        if (!end.acknowledged) this.resetStream();
+        if (!end.acknowledged) {
+          this.logger.warn(`watch stream unresponsive; rebuilding it`);
+          this.port.resetStream();
+        }
         continue;
       }
       if (end?.reason === 'compacted') {
         quickCancels = end.delivered ? 0 : quickCancels + 1;
         if (quickCancels <= 1) continue;
-        await this.sleeper.sleep(backoffDelay(quickCancels - 2, this.options.retry));
+        await this.sleep(backoffDelay(quickCancels - 2, this.options.retry, this.random));
         continue;
       }
       quickCancels = 0;
-      await this.sleeper.sleep(backoffDelay(attempt++, this.options.retry));
+      await this.sleep(backoffDelay(attempt++, this.options.retry, this.random));
     }
+  }
+
+  /** Watches from `startRevision` until the watch ends. */
+  private watchFrom(startRevision: number): Promise<WatchEnd> {
+    const session = new WatchSession(
+      this.port,
+      this.prefix,
+      startRevision,
+      {
+        apply: (events, start) => this.applyEvents(events, start),
+        consistent: () => this.consistent(),
+        currentRevision: () => this.revision,
+      },
+      { clock: this.clock, stallTimeout: this.options.stallTimeout, logger: this.logger },
+    );
+    this.session = session;
+    return session.ended.finally(() => {
+      if (this.session === session) this.session = undefined;
+    });
   }
 
   /** Lists the prefix at one revision, applies the diff, returns the list revision. */
   private async list(): Promise<number> {
-    const pageSize = this.options.pageSize ?? 5000;
-    // A list is also the probe after a stall: bound it by the stall timeout (1 s to 10 s).
-    const timeout =
-      this.options.listTimeout ?? Math.min(10_000, Math.max(1_000, this.options.stallTimeout));
-    const end = Range.prefix(this.prefix).end;
+    const timeout = this.requestTimeout();
     const fresh = new Map<string, InformerEntry>();
-    let start: Buffer = Buffer.from(this.prefix);
+    let startAfter: string | undefined;
     let listRevision: number | undefined;
     this.listing = true;
     try {
       for (;;) {
-        const builder = this.kv
-          .getAll()
-          .inRange(new Range(start, end))
-          .limit(pageSize)
-          .options({ deadline: Date.now() + timeout });
-        if (listRevision !== undefined) builder.revision(listRevision);
-        const res = await builder.exec();
-        listRevision ??= Number(res.header.revision);
-        let last: Buffer | undefined;
-        for (const kv of res.kvs) {
-          const entry = toEntry(kv);
-          fresh.set(entry.key, entry);
-          last = kv.key;
-        }
-        if (!res.more || !last) break;
-        start = Buffer.concat([last, Buffer.from([0])]);
+        const page = await this.port.listPage(this.prefix, {
+          limit: PAGE_SIZE,
+          revision: listRevision,
+          startAfter,
+          timeout,
+        });
+        listRevision ??= page.revision;
+        for (const entry of page.entries) fresh.set(entry.key, entry);
+        const last = page.entries[page.entries.length - 1];
+        if (!page.more || !last) break;
+        startAfter = last.key;
       }
     } finally {
       this.listing = false;
@@ -255,6 +288,7 @@ export class PrefixInformer {
     this.entries = fresh;
     this.revision = Math.max(this.revision, listRevision);
     this.lastErrorValue = undefined;
+    this.failureValue = undefined;
     this.cachedSnapshot = undefined;
     for (const change of changes) this.changesSubject.next(change);
     const wasDown = this.outageLogged;
@@ -276,181 +310,79 @@ export class PrefixInformer {
     }
   }
 
-  /** Watches from `startRevision` until the watch breaks; resolves with the reason. */
-  private watchFrom(startRevision: number): Promise<WatchEnd> {
-    return new Promise<WatchEnd>(resolve => {
-      const watcher: Watcher = this.kv
-        .watch()
-        .prefix(this.prefix)
-        .startRevision(String(startRevision))
-        .withPreviousKV()
-        .watcher();
-      let lastActivity = Date.now();
-      let done = false;
-      let acknowledged = false;
-      let delivered = false;
-
-      const onConnected = () => {
-        lastActivity = Date.now();
-        acknowledged = true;
-      };
-      const onData = (res: IWatchResponse) => {
-        // Events and progress notifications alike prove the stream alive.
-        lastActivity = Date.now();
-        if (done) return;
-        for (const event of res.events) {
-          if (this.applyEvent(event.type, event.kv, event.prev_kv, startRevision)) delivered = true;
-        }
-      };
-      const onDisconnected = (err: unknown) => {
-        this.lastErrorValue = err;
-        this.markDisconnected(`watch stream broke: ${describeCause(err)}`);
-        finish('disconnected', false);
-      };
-      // etcd canceled the watch. etcd3 has already dropped the watcher: cancelling it again would
-      // send a cancel request whose answer etcd3 cannot route (it throws from the stream handler).
-      const onError = (err: unknown) => {
-        const message = describeCause(err);
-        // A compaction cancel carries no reason ("Watcher canceled: "); newer etcd may name it.
-        if (/compact/i.test(message) || /watcher canceled:\s*$/i.test(message)) {
-          this.logger.warn(
-            `watch on "${this.prefix}" from revision ${startRevision} was compacted; re-listing`,
-          );
-          finish('compacted', false);
-        } else {
-          this.lastErrorValue = err;
-          this.markDisconnected(`watch canceled: ${message}`);
-          finish('canceled', false);
-        }
-      };
-      const checkInterval = Math.max(20, Math.min(5000, this.options.stallTimeout / 4));
-      let probing = false;
-      const stallTimer = setInterval(() => {
-        if (done || probing || Date.now() - lastActivity <= this.options.stallTimeout) return;
-        const message = `watch on "${this.prefix}" silent for over ${this.options.stallTimeout} ms`;
-        if (!acknowledged) {
-          this.logger.warn(`${message} and never acknowledged; rebuilding the stream`);
-          finish('stalled', true);
-          return;
-        }
-        // A quiet prefix is silent too (etcd's progress notifications are minutes apart). Rather
-        // than re-list everything, ask etcd whether anything changed that the watch did not
-        // deliver: a count and a keys-only range of newer keys, a few bytes whatever the prefix holds.
-        probing = true;
-        this.probeConsistent().then(
-          consistent => {
-            probing = false;
-            if (done) return;
-            if (consistent) {
-              lastActivity = Date.now();
-              this.logger.debug(
-                `${message}; etcd agrees with revision ${this.revision}, keeping it`,
-              );
-            } else {
-              this.logger.warn(`${message} but etcd has changes it did not deliver; rebuilding it`);
-              finish('stalled', true);
-            }
-          },
-          (err: unknown) => {
-            probing = false;
-            if (done) return;
-            this.logger.debug(`${message}; probe failed (${describeCause(err)}); rebuilding it`);
-            finish('stalled', true);
-          },
-        );
-      }, checkInterval);
-      stallTimer.unref();
-
-      const finish = (reason: WatchEndReason, cancel: boolean) => {
-        if (done) return;
-        done = true;
-        clearInterval(stallTimer);
-        this.stopWatch = undefined;
-        watcher.off('connected', onConnected);
-        watcher.off('data', onData);
-        watcher.off('disconnected', onDisconnected);
-        watcher.off('error', onError);
-        // Swallow anything the detached watcher still emits.
-        watcher.on('error', () => undefined);
-        // After a disconnect etcd3 is idle and cancel() only forgets the watcher.
-        if (cancel || reason === 'disconnected') watcher.cancel().catch(() => undefined);
-        resolve({ reason, acknowledged, delivered });
-      };
-
-      watcher.on('connected', onConnected);
-      watcher.on('data', onData);
-      watcher.on('disconnected', onDisconnected);
-      watcher.on('error', onError);
-      this.stopWatch = () => finish('stopped', true);
-    });
-  }
-
   /**
-   * Applies one watch event. Events of one revision (a transaction, a range delete) share the
-   * revision, so only events older than the watch start are dropped as already listed.
+   * Applies the events of one watch response, in order. Events of one revision (a transaction, a
+   * range delete) share the revision, so only events older than the watch start (or than what was
+   * applied) are dropped as already listed. A delete of a key the map does not hold changes nothing.
    * @returns whether a change was emitted
    */
-  private applyEvent(
-    type: 'Put' | 'Delete',
-    kv: IKeyValue,
-    prevKv: IKeyValue | undefined,
-    startRevision: number,
-  ): boolean {
-    const key = kv.key.toString();
-    const revision = Number(kv.mod_revision);
-    if (revision < startRevision || revision < this.revision) return false;
-    const previous = this.entries.get(key);
-    let change: InformerChange;
-    if (type === 'Put') {
-      const entry = toEntry(kv);
-      this.entries.set(key, entry);
-      change = { type: 'put', key, entry, previous, revision, resync: false };
-    } else {
+  private applyEvents(events: readonly WatchEvent[], startRevision: number): boolean {
+    let emitted = false;
+    for (const event of events) {
+      const key = event.type === 'put' ? event.entry.key : event.key;
+      const revision = event.type === 'put' ? event.entry.modRevision : event.revision;
+      if (revision < startRevision || revision < this.revision) continue;
       this.revision = revision;
       this.cachedSnapshot = undefined;
-      if (!this.entries.delete(key) && !prevKv) return false;
-      change = { type: 'delete', key, previous, revision, resync: false };
+      const previous = this.entries.get(key);
+      let change: InformerChange;
+      if (event.type === 'put') {
+        this.entries.set(key, event.entry);
+        change = { type: 'put', key, entry: event.entry, previous, revision, resync: false };
+      } else {
+        if (!previous) continue;
+        this.entries.delete(key);
+        change = { type: 'delete', key, previous, revision, resync: false };
+      }
+      if (!this.state.connected) {
+        this.stateSubject.next({ connected: true, synced: true, revision });
+      }
+      this.changesSubject.next(change);
+      emitted = true;
     }
-    this.revision = revision;
-    this.cachedSnapshot = undefined;
-    if (!this.state.connected) {
-      this.stateSubject.next({ connected: true, synced: true, revision });
-    }
-    this.changesSubject.next(change);
-    return true;
+    return emitted;
   }
 
   /**
    * True when etcd's keys under the prefix match the map: the same number of keys, and none
-   * modified after the informer's revision (the count and a keys-only range, both tiny). A missed put (new or updated key) shows as a newer
-   * key, a missed delete as a smaller count.
+   * modified after the informer's revision. A missed put (new or updated key) shows as a newer key,
+   * a missed delete as a smaller count.
    */
-  private async probeConsistent(): Promise<boolean> {
-    const timeout = Math.min(10_000, Math.max(1_000, this.options.stallTimeout));
-    const options = () => ({ deadline: Date.now() + timeout });
-    const total = await this.kv.getAll().prefix(this.prefix).options(options()).count();
-    if (total !== this.entries.size) return false;
-    // etcd applies mod-revision filters after counting, so ask for the (keys-only) keys themselves:
-    // normally none.
-    const newer = await this.kv
-      .getAll()
-      .prefix(this.prefix)
-      .minModRevision(this.revision + 1)
-      .options(options())
-      .keyBuffers();
-    return newer.length === 0;
+  private async consistent(): Promise<boolean> {
+    const probe = await this.port.probe(this.prefix, this.revision, this.requestTimeout());
+    return probe.count === this.entries.size && probe.newer === 0;
+  }
+
+  /** Deadline of a list page or a probe: the stall bound, within 1 s to 10 s. */
+  private requestTimeout(): number {
+    return Math.min(10_000, Math.max(1_000, this.options.stallTimeout));
   }
 
   /**
-   * Rebuilds etcd3's shared watch stream (every watcher on it gets `disconnected` and re-lists).
-   * Used only when a new watch was not even acknowledged within the stall bound.
+   * etcd refused the first list (permission denied): nothing can be served, so whoever waits for
+   * it hears at once. The informer keeps retrying with backoff (a role may be granted later).
    */
-  private resetStream(): void {
-    const manager = (this.kv as unknown as { watchManager?: WatchManagerInternals }).watchManager;
-    if (manager?.state === WATCH_MANAGER_CONNECTED && typeof manager.handleError === 'function') {
-      this.logger.warn(`watch stream unresponsive; rebuilding it`);
-      manager.handleError(new EtcdWatchStalledError());
+  private refused(err: EtcdPermissionError): void {
+    if (!this.failureValue) {
+      this.logger.warn(`watch on "${printableKey(this.prefix)}" refused: ${err.message}`);
     }
+    this.failureValue = err;
+    this.rejectReady(err);
+  }
+
+  /** Waits `ms` (cut short by {@link stop}). */
+  private sleep(ms: number): Promise<void> {
+    return new Promise<void>(resolve => {
+      const done = () => {
+        this.wake = undefined;
+        resolve();
+      };
+      const cancel = this.clock.setTimer(done, ms);
+      this.wake = () => {
+        cancel();
+        done();
+      };
+    });
   }
 
   private markDisconnected(reason: string): void {
@@ -466,15 +398,4 @@ export class PrefixInformer {
       this.stateSubject.next({ ...this.state, connected: false, reason });
     }
   }
-}
-
-function toEntry(kv: IKeyValue): InformerEntry {
-  return Object.freeze({
-    key: kv.key.toString(),
-    value: kv.value,
-    modRevision: Number(kv.mod_revision),
-    createRevision: Number(kv.create_revision),
-    version: Number(kv.version),
-    lease: String(kv.lease),
-  });
 }

@@ -1,4 +1,5 @@
 import type { Etcd3 } from 'etcd3';
+import { EtcdInformerPort } from '../../../lib/watch/etcd-informer-port.js';
 import { PrefixInformer } from '../../../lib/watch/prefix-informer.js';
 import { EtcdServer, nextValue, waitFor } from '../../support/index.js';
 import {
@@ -53,7 +54,7 @@ describe('PrefixInformer: list, then watch from R + 1 (real etcd)', () => {
 
     // Let the writer get going, then start the informer in the middle of the storm.
     await waitFor(() => writes >= 30, { timeout: 15_000, interval: 5, message: '30 writes done' });
-    const informer = new PrefixInformer(connection.kv, prefix, {
+    const informer = new PrefixInformer(new EtcdInformerPort(connection.kv), prefix, {
       stallTimeout: 30_000,
       retry: { initialDelay: 50, maxDelay: 500 },
     });
@@ -97,7 +98,7 @@ describe('PrefixInformer: list, then watch from R + 1 (real etcd)', () => {
 
   it('applies every event of one transaction and of a range delete', async () => {
     const prefix = '/txn/';
-    const informer = new PrefixInformer(connection.kv, prefix, {
+    const informer = new PrefixInformer(new EtcdInformerPort(connection.kv), prefix, {
       stallTimeout: 30_000,
       retry: { initialDelay: 50, maxDelay: 500 },
     });
@@ -134,7 +135,7 @@ describe('PrefixInformer: list, then watch from R + 1 (real etcd)', () => {
   it('hands out immutable snapshots stamped with their revision', async () => {
     const prefix = '/immutable/';
     await writer.put(`${prefix}x`).value('1');
-    const informer = new PrefixInformer(connection.kv, prefix, {
+    const informer = new PrefixInformer(new EtcdInformerPort(connection.kv), prefix, {
       stallTimeout: 30_000,
       retry: { initialDelay: 50, maxDelay: 500 },
     });

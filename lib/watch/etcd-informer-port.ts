@@ -1,0 +1,154 @@
+import {
+  EtcdPermissionDeniedError,
+  Range,
+  type IKeyValue,
+  type IWatchResponse,
+  type Namespace,
+} from 'etcd3';
+import { EtcdPermissionError } from '../errors/etcd-permission.error.js';
+import { EtcdWatchStalledError } from '../errors/etcd-watch-stalled.error.js';
+import { decodeKey, encodeKey } from './etcd-key.js';
+import type { InformerEntry } from './informer.interfaces.js';
+import type {
+  InformerPort,
+  ListPage,
+  ListPageRequest,
+  ProbeResult,
+  WatchEvent,
+  WatchHandle,
+  WatchListener,
+} from './informer-port.interface.js';
+
+/** The part of etcd3's internal WatchManager used to rebuild a dead stream (not public API). */
+interface WatchManagerInternals {
+  state?: unknown;
+  handleError?: (err: Error) => void;
+}
+
+/** etcd3's `State.Connected` of its WatchManager. */
+const WATCH_MANAGER_CONNECTED = 2;
+
+/**
+ * The informer's port onto the etcd3 client, through the module's namespaced view (keys are
+ * relative to the namespace; error messages name the full key). etcd's "permission denied" becomes
+ * an {@link EtcdPermissionError} naming the prefix and user.
+ * @internal
+ */
+export class EtcdInformerPort implements InformerPort {
+  constructor(
+    private readonly kv: Namespace,
+    private readonly context: { namespace: string; username?: string } = { namespace: '' },
+  ) {}
+
+  async listPage(prefix: string, request: ListPageRequest): Promise<ListPage> {
+    const start = request.startAfter
+      ? Buffer.concat([encodeKey(request.startAfter), Buffer.from([0])])
+      : encodeKey(prefix);
+    const builder = this.kv
+      .getAll()
+      .inRange(new Range(start, Range.prefix(encodeKey(prefix)).end))
+      .limit(request.limit)
+      .options({ deadline: Date.now() + request.timeout });
+    if (request.revision !== undefined) builder.revision(request.revision);
+    try {
+      const res = await builder.exec();
+      return {
+        revision: Number(res.header.revision),
+        entries: res.kvs.map(toEntry),
+        more: res.more,
+      };
+    } catch (err) {
+      throw this.mapError(err, 'list', prefix);
+    }
+  }
+
+  watch(prefix: string, startRevision: number, listener: WatchListener): WatchHandle {
+    // No previous values: the informer's map already holds them, and they would double the bytes
+    // of every event on the wire and in memory.
+    const watcher = this.kv
+      .watch()
+      .prefix(encodeKey(prefix))
+      .startRevision(String(startRevision))
+      .watcher();
+    let canceledByEtcd = false;
+    const onConnected = () => listener.acknowledged();
+    const onData = (res: IWatchResponse) => listener.events(res.events.map(toEvent));
+    const onDisconnected = (err: unknown) => listener.broken(err);
+    // etcd canceled the watch. etcd3 has already dropped the watcher: cancelling it again would
+    // send a cancel request whose answer etcd3 cannot route (it throws from the stream handler).
+    const onError = (err: unknown) => {
+      canceledByEtcd = true;
+      listener.canceled(this.mapError(err, 'watch', prefix));
+    };
+    watcher.on('connected', onConnected);
+    watcher.on('data', onData);
+    watcher.on('disconnected', onDisconnected);
+    watcher.on('error', onError);
+    return {
+      close: ({ cancel }) => {
+        watcher.off('connected', onConnected);
+        watcher.off('data', onData);
+        watcher.off('disconnected', onDisconnected);
+        watcher.off('error', onError);
+        // Swallow anything the detached watcher still emits.
+        watcher.on('error', () => undefined);
+        // After a disconnect etcd3 is idle and cancel() only forgets the watcher.
+        if (cancel && !canceledByEtcd) watcher.cancel().catch(() => undefined);
+      },
+    };
+  }
+
+  async probe(prefix: string, afterRevision: number, timeout: number): Promise<ProbeResult> {
+    const options = () => ({ deadline: Date.now() + timeout });
+    const key = encodeKey(prefix);
+    try {
+      const count = await this.kv.getAll().prefix(key).options(options()).count();
+      // etcd applies mod-revision filters after counting, so ask for the (keys-only) keys
+      // themselves: normally none.
+      const newer = await this.kv
+        .getAll()
+        .prefix(key)
+        .minModRevision(afterRevision + 1)
+        .options(options())
+        .keyBuffers();
+      return { count, newer: newer.length };
+    } catch (err) {
+      throw this.mapError(err, 'probe', prefix);
+    }
+  }
+
+  resetStream(): void {
+    const manager = (this.kv as unknown as { watchManager?: WatchManagerInternals }).watchManager;
+    if (manager?.state === WATCH_MANAGER_CONNECTED && typeof manager.handleError === 'function') {
+      manager.handleError(new EtcdWatchStalledError());
+    }
+  }
+
+  private mapError(err: unknown, operation: string, prefix: string): unknown {
+    if (err instanceof EtcdPermissionDeniedError) {
+      return new EtcdPermissionError(
+        operation,
+        this.context.namespace + prefix,
+        this.context.username,
+      );
+    }
+    return err;
+  }
+}
+
+function toEntry(kv: IKeyValue): InformerEntry {
+  return Object.freeze({
+    key: decodeKey(kv.key),
+    value: kv.value,
+    modRevision: Number(kv.mod_revision),
+    createRevision: Number(kv.create_revision),
+    version: Number(kv.version),
+    lease: String(kv.lease),
+  });
+}
+
+function toEvent(event: IWatchResponse['events'][number]): WatchEvent {
+  return event.type === 'Put'
+    ? { type: 'put', entry: toEntry(event.kv) }
+    : { type: 'delete', key: decodeKey(event.kv.key), revision: Number(event.kv.mod_revision) };
+}

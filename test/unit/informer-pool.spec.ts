@@ -1,0 +1,109 @@
+import { jest } from '@jest/globals';
+import { Logger } from '@nestjs/common';
+import { filter, firstValueFrom, map } from 'rxjs';
+import { EtcdPermissionError } from '../../lib/errors/etcd-permission.error.js';
+import { InformerPool } from '../../lib/watch/informer-pool.js';
+import { FakeClock, FakeEtcd, settle } from '../support/fake-informer-port.js';
+
+/** The pool's sharing and ref-counting against a fake port (etcd watcher counts: sharing.spec.ts). */
+describe('InformerPool (fake port)', () => {
+  let etcd: FakeEtcd;
+  let clock: FakeClock;
+  let pool: InformerPool;
+
+  beforeEach(() => {
+    jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    etcd = new FakeEtcd();
+    clock = new FakeClock();
+    pool = new InformerPool(
+      etcd,
+      { stallTimeout: 1_000, retry: { initialDelay: 100, maxDelay: 1_000 } },
+      { clock, random: () => 0 },
+    );
+  });
+  afterEach(async () => {
+    await pool.close();
+    jest.restoreAllMocks();
+  });
+
+  it('shares one informer (one watch) per prefix and stops it at the last release', async () => {
+    const a = pool.acquire('/s/');
+    const b = pool.acquire('/s/');
+    const other = pool.acquire('/t/');
+    expect(a.informer).toBe(b.informer);
+    expect(pool.size).toBe(2);
+    await a.informer.ready();
+    await settle();
+    expect(etcd.liveWatches().filter(w => w.prefix === '/s/')).toHaveLength(1);
+
+    a.release();
+    a.release(); // a second release of one hold is ignored
+    expect(pool.peek('/s/')).toBe(b.informer);
+    b.release();
+    await settle();
+    expect(pool.peek('/s/')).toBeUndefined();
+    expect(etcd.liveWatches().map(w => w.prefix)).toEqual(['/t/']);
+    expect(b.informer.state.reason).toBe('stopped');
+
+    const again = pool.acquire('/s/');
+    expect(again.informer).not.toBe(b.informer); // a fresh one
+    other.release();
+    again.release();
+  });
+
+  it('keeps a pinned informer after its holds are released, until the pool closes', async () => {
+    const pinned = pool.acquire('/config/', { pinned: true });
+    await pinned.informer.ready();
+    pinned.release();
+    await settle();
+    expect(pool.peek('/config/')).toBe(pinned.informer);
+    expect(etcd.liveWatches()).toHaveLength(1);
+    await pool.close();
+    expect(etcd.liveWatches()).toHaveLength(0);
+    expect(() => pool.acquire('/x/')).toThrow(/shut down/);
+    expect(clock.pending).toBe(0);
+  });
+
+  it('observe(): holds the informer while subscribed, one watch for every subscriber', async () => {
+    etcd.put('/s/a', '1');
+    const sizes = pool.observe('/s/', informer => informer.state$.pipe(map(() => informer.size)));
+    const seen1: number[] = [];
+    const seen2: number[] = [];
+    const sub1 = sizes.subscribe(n => seen1.push(n));
+    const sub2 = sizes.subscribe(n => seen2.push(n));
+    await settle();
+    expect(pool.size).toBe(1);
+    expect(etcd.liveWatches()).toHaveLength(1);
+    expect(seen1.at(-1)).toBe(1);
+    expect(seen2.at(-1)).toBe(1);
+    sub1.unsubscribe();
+    expect(pool.size).toBe(1);
+    sub2.unsubscribe();
+    await settle();
+    expect(pool.size).toBe(0);
+    expect(etcd.liveWatches()).toHaveLength(0);
+  });
+
+  it('observe(): errors at once with EtcdPermissionError when etcd refuses the first list', async () => {
+    const denied = new EtcdPermissionError('list', '/s/', 'reader');
+    etcd.listError = denied;
+    const seen = await new Promise<unknown>(resolve =>
+      pool.observe('/s/', informer => informer.state$).subscribe({ error: resolve }),
+    );
+    expect(seen).toBe(denied);
+    await settle();
+    expect(pool.size).toBe(0); // released: the next subscriber asks etcd again
+
+    etcd.listError = undefined;
+    etcd.put('/s/a', '1');
+    const synced = await firstValueFrom(
+      pool.observe('/s/', i =>
+        i.state$.pipe(
+          filter(s => s.synced),
+          map(() => i.size),
+        ),
+      ),
+    );
+    expect(synced).toBe(1);
+  });
+});

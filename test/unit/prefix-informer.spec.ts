@@ -1,0 +1,346 @@
+import { jest } from '@jest/globals';
+import { Logger } from '@nestjs/common';
+import { EtcdPermissionError } from '../../lib/errors/etcd-permission.error.js';
+import type { InformerChange, InformerOptions } from '../../lib/watch/informer.interfaces.js';
+import { PrefixInformer } from '../../lib/watch/prefix-informer.js';
+import { FakeClock, FakeEtcd, settle } from '../support/fake-informer-port.js';
+
+/**
+ * The informer's engine against a fake port and a fake clock (no etcd, no real time). The wiring to
+ * etcd itself is proven by test/e2e/informer/.
+ */
+
+const OPTIONS: InformerOptions = {
+  stallTimeout: 1_000,
+  retry: { initialDelay: 100, maxDelay: 1_000 },
+};
+
+const summary = (changes: readonly InformerChange[]) =>
+  changes.map(c => [c.type, c.key, c.entry?.value.toString(), c.revision, c.resync]);
+
+const values = (informer: PrefixInformer) =>
+  new Map([...informer.snapshot.entries].map(([k, e]) => [k, e.value.toString()]));
+
+describe('PrefixInformer (fake port)', () => {
+  let etcd: FakeEtcd;
+  let clock: FakeClock;
+  let informer: PrefixInformer;
+  let changes: InformerChange[];
+
+  beforeEach(() => {
+    jest.spyOn(Logger.prototype, 'log').mockImplementation(() => undefined);
+    jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    jest.spyOn(Logger.prototype, 'debug').mockImplementation(() => undefined);
+    etcd = new FakeEtcd();
+    clock = new FakeClock();
+  });
+  afterEach(async () => {
+    await informer?.stop();
+    jest.restoreAllMocks();
+  });
+
+  /** Starts an informer on `prefix` (lowest jitter: each backoff is half its base). */
+  async function start(prefix = '/p/', options = OPTIONS): Promise<PrefixInformer> {
+    informer = new PrefixInformer(etcd, prefix, options, { clock, random: () => 0 });
+    changes = [];
+    informer.changes$.subscribe(c => changes.push(c));
+    informer.start();
+    await settle();
+    return informer;
+  }
+
+  describe('list, then watch from R + 1', () => {
+    it('lists every page at the first page revision, then watches from R + 1 without a gap', async () => {
+      for (const k of ['a', 'b', 'c', 'd', 'e']) etcd.put(`/p/${k}`, '1');
+      etcd.put('/other/x', 'not mine');
+      const listRevision = etcd.revision;
+      // A writer races the list: changes made between pages are not in the list, but arrive
+      // through the watch, in order.
+      let page = 0;
+      etcd.beforePage = () => {
+        if (page++ === 1) {
+          etcd.put('/p/a', '2');
+          etcd.del('/p/e');
+          etcd.put('/p/f', '1');
+        }
+      };
+      await start();
+      await informer.ready();
+
+      expect(etcd.lists.length).toBe(3);
+      expect(etcd.lists.slice(1).every(l => l.revision === listRevision)).toBe(true);
+      expect(etcd.watches[0]?.startRevision).toBe(listRevision + 1);
+      expect(summary(changes)).toEqual([
+        ['put', '/p/a', '2', listRevision + 1, false],
+        ['delete', '/p/e', undefined, listRevision + 2, false],
+        ['put', '/p/f', '1', listRevision + 3, false],
+      ]);
+      expect(values(informer)).toEqual(etcd.contents('/p/'));
+      expect(informer.snapshot.revision).toBe(etcd.revision);
+    });
+
+    it('applies every event of one revision (a transaction, a range delete), in order', async () => {
+      await start();
+      await informer.ready();
+      const txn = etcd.txn([
+        { key: '/p/a', value: '1' },
+        { key: '/p/b', value: '2' },
+        { key: '/other/c', value: '3' },
+      ]);
+      const del = etcd.txn([{ key: '/p/a' }, { key: '/p/b' }]);
+      expect(summary(changes)).toEqual([
+        ['put', '/p/a', '1', txn, false],
+        ['put', '/p/b', '2', txn, false],
+        ['delete', '/p/a', undefined, del, false],
+        ['delete', '/p/b', undefined, del, false],
+      ]);
+      expect(changes[2]?.previous?.value.toString()).toBe('1');
+      expect(informer.size).toBe(0);
+      expect(informer.snapshot.revision).toBe(del);
+    });
+
+    it('hands out frozen snapshots that later changes never alter', async () => {
+      etcd.put('/p/x', '1');
+      await start();
+      await informer.ready();
+      const before = informer.snapshot;
+      expect(informer.snapshot).toBe(before); // copied once per change, not per read
+      etcd.put('/p/y', '2');
+      expect([...before.entries.keys()]).toEqual(['/p/x']);
+      expect([...informer.snapshot.entries.keys()]).toEqual(['/p/x', '/p/y']);
+      expect(Object.isFrozen(before)).toBe(true);
+    });
+  });
+
+  describe('re-list after a broken stream', () => {
+    it('emits only the real differences, flagged resync, in revision order, after the backoff', async () => {
+      for (const k of ['same', 'changed', 'gone']) etcd.put(`/p/${k}`, '1');
+      await start();
+      await informer.ready();
+      const states: boolean[] = [];
+      informer.connected$.subscribe(c => states.push(c));
+
+      etcd.breakStream();
+      etcd.delivering = false; // nothing reaches the informer while it is cut off
+      const gone = etcd.del('/p/gone');
+      const changed = etcd.put('/p/changed', '2');
+      const added = etcd.put('/p/added', '1');
+      etcd.delivering = true;
+      await settle();
+      expect(informer.state.connected).toBe(false);
+      expect(values(informer).get('/p/gone')).toBe('1'); // the last map is served meanwhile
+      expect(changes).toEqual([]);
+
+      await clock.advance(50); // first retry: initialDelay / 2 with the lowest jitter
+      expect(summary(changes)).toEqual([
+        ['put', '/p/changed', '2', changed, true],
+        ['put', '/p/added', '1', added, true],
+        ['delete', '/p/gone', undefined, etcd.revision, true],
+      ]);
+      expect(gone).toBeLessThan(changed);
+      expect(values(informer)).toEqual(etcd.contents('/p/'));
+      expect(states).toEqual([true, false, true]);
+      expect(etcd.liveWatches()).toHaveLength(1);
+      expect(etcd.liveWatches()[0]?.startRevision).toBe(etcd.revision + 1);
+    });
+
+    it('backs off exponentially while the list fails, and resets once a watch is acknowledged', async () => {
+      await start();
+      await informer.ready();
+      etcd.listError = new Error('14 UNAVAILABLE: connect ECONNREFUSED');
+      etcd.breakStream();
+      await clock.advance(5_000);
+      // bases 100, 200, 400, 800, 1000 (capped); the lowest jitter halves each
+      expect(clock.sleeps.slice(0, 6)).toEqual([50, 100, 200, 400, 500, 500]);
+      expect(informer.state.connected).toBe(false);
+      expect(informer.state.reason).toMatch(/list failed: .*ECONNREFUSED/);
+      expect(informer.lastError).toBe(etcd.listError);
+
+      etcd.listError = undefined;
+      await clock.advance(500);
+      expect(informer.state.connected).toBe(true);
+      expect(informer.lastError).toBeUndefined();
+      const before = clock.sleeps.length;
+      etcd.breakStream();
+      await clock.advance(50);
+      expect(clock.sleeps.slice(before)).toEqual([50]); // attempt counter reset
+      expect(informer.state.connected).toBe(true);
+    });
+
+    it('treats a cancel by etcd (not compaction) as a disconnect with backoff', async () => {
+      await start();
+      await informer.ready();
+      etcd.cancelWatches(new Error('Watcher canceled: etcdserver: some refusal'));
+      await settle();
+      expect(informer.state.connected).toBe(false);
+      expect(informer.state.reason).toBe(
+        'watch canceled: Watcher canceled: etcdserver: some refusal',
+      );
+      const lists = etcd.lists.length;
+      await clock.advance(49);
+      expect(etcd.lists.length).toBe(lists); // not before the backoff
+      await clock.advance(1);
+      expect(etcd.lists.length).toBe(lists + 1);
+      expect(informer.state.connected).toBe(true);
+    });
+  });
+
+  describe('compaction', () => {
+    it('re-lists at once after a compaction cancel, and backs off when cancels repeat', async () => {
+      etcd.put('/p/a', '1');
+      await start();
+      await informer.ready();
+      const lists = () => etcd.lists.length;
+      const afterFirst = lists();
+
+      // Every new watch is canceled as compacted: a loop unless guarded.
+      const sleeps = clock.sleeps.length;
+      etcd.compact(Number.MAX_SAFE_INTEGER);
+      etcd.cancelWatches(new Error('Watcher canceled: '));
+      await settle();
+      expect(lists()).toBe(afterFirst + 1); // the first is answered at once
+      expect(informer.state.connected).toBe(true); // a compaction is no disconnect
+      await clock.advance(2_000);
+      // then each repeat backs off (wakes at 50, 150, 350, 750, 1250, 1750 ms): never a loop
+      expect(clock.sleeps.slice(sleeps, sleeps + 6)).toEqual([50, 100, 200, 400, 500, 500]);
+      expect(lists()).toBe(afterFirst + 1 + 6);
+
+      etcd.compact(0);
+      etcd.put('/p/b', '2');
+      await clock.advance(1_000);
+      expect(values(informer)).toEqual(etcd.contents('/p/'));
+      expect(etcd.liveWatches()).toHaveLength(1);
+    });
+  });
+
+  describe('stall detection', () => {
+    it('keeps a quiet watch that etcd vouches for (probe), without re-listing', async () => {
+      etcd.put('/p/a', '1');
+      await start();
+      await informer.ready();
+      const lists = etcd.lists.length;
+      await clock.advance(3_500);
+      expect(etcd.probes).toBe(3);
+      expect(etcd.lists.length).toBe(lists);
+      expect(informer.state.connected).toBe(true);
+    });
+
+    it('does not probe while events or progress notifications arrive', async () => {
+      await start();
+      await informer.ready();
+      for (let i = 0; i < 10; i++) {
+        await clock.advance(600);
+        if (i % 2) etcd.progress();
+        else etcd.put('/p/a', String(i));
+      }
+      expect(etcd.probes).toBe(0);
+    });
+
+    it('rebuilds a silently stalled watch when the probe shows missed changes', async () => {
+      etcd.put('/p/a', '1');
+      await start();
+      await informer.ready();
+      etcd.delivering = false;
+      const missed = etcd.put('/p/b', '2');
+      etcd.delivering = true;
+      await clock.advance(1_100);
+      expect(summary(changes)).toEqual([['put', '/p/b', '2', missed, true]]);
+      expect(etcd.watches.filter(w => w.closed)).toHaveLength(1);
+      expect(etcd.liveWatches()[0]?.startRevision).toBe(missed + 1);
+      expect(etcd.resets).toBe(0);
+    });
+
+    it('rebuilds the whole stream when a new watch is never acknowledged', async () => {
+      etcd.autoAcknowledge = false;
+      await start();
+      await informer.ready();
+      await clock.advance(1_100);
+      expect(etcd.resets).toBe(1);
+      expect(etcd.probes).toBe(0);
+    });
+
+    it('rebuilds the watch when the probe fails', async () => {
+      await start();
+      await informer.ready();
+      etcd.probe = () => Promise.reject(new Error('deadline exceeded'));
+      const lists = etcd.lists.length;
+      await clock.advance(1_100);
+      expect(etcd.lists.length).toBe(lists + 1);
+    });
+  });
+
+  describe('keys are bytes', () => {
+    it('keeps keys that differ only in non-UTF-8 bytes apart, and deletes only the one deleted', async () => {
+      const ff = '/p/\udcff';
+      const fe = '/p/\udcfe';
+      etcd.put(ff, 'ff');
+      etcd.put(fe, 'fe');
+      await start();
+      await informer.ready();
+      expect(informer.size).toBe(2);
+      etcd.del(ff);
+      expect(informer.get(fe)?.value.toString()).toBe('fe');
+      expect(informer.size).toBe(1);
+      // the stall probe agrees with the map (no re-list loop)
+      const lists = etcd.lists.length;
+      await clock.advance(3_500);
+      expect(etcd.lists.length).toBe(lists);
+    });
+  });
+
+  describe('permission denied', () => {
+    const denied = new EtcdPermissionError('list', '/p/', 'reader');
+
+    it('rejects ready() at once with the error naming the prefix, and keeps retrying', async () => {
+      etcd.listError = denied;
+      await start();
+      await expect(informer.ready()).rejects.toBe(denied);
+      expect(informer.failure).toBe(denied);
+      expect(informer.state).toMatchObject({ connected: false, synced: false });
+
+      etcd.listError = undefined; // a role was granted
+      etcd.put('/p/a', '1');
+      await clock.advance(1_000);
+      expect(informer.state.synced).toBe(true);
+      expect(informer.failure).toBeUndefined();
+      expect(values(informer)).toEqual(new Map([['/p/a', '1']]));
+    });
+
+    it('after the first list, a refusal is an outage: the last map is served', async () => {
+      etcd.put('/p/a', '1');
+      await start();
+      await informer.ready();
+      etcd.listError = denied;
+      etcd.breakStream();
+      await clock.advance(200);
+      expect(informer.failure).toBeUndefined();
+      expect(informer.state.connected).toBe(false);
+      expect(informer.lastError).toBe(denied);
+      expect(values(informer)).toEqual(new Map([['/p/a', '1']]));
+    });
+  });
+
+  describe('stop', () => {
+    it('cancels the watch, clears every timer and completes the observables', async () => {
+      await start();
+      await informer.ready();
+      let completed = 0;
+      informer.changes$.subscribe({ complete: () => completed++ });
+      informer.state$.subscribe({ complete: () => completed++ });
+      await informer.stop();
+      expect(etcd.liveWatches()).toHaveLength(0);
+      expect(clock.pending).toBe(0);
+      expect(completed).toBe(2);
+      expect(informer.state).toMatchObject({ connected: false, reason: 'stopped' });
+    });
+
+    it('cuts a backoff sleep short and rejects ready() when stopped before the first list', async () => {
+      etcd.listError = new Error('unreachable');
+      await start();
+      const ready = informer.ready();
+      await informer.stop();
+      await expect(ready).rejects.toThrow(/stopped before its first list/);
+      expect(clock.pending).toBe(0);
+    });
+  });
+});
