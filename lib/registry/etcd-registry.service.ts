@@ -22,7 +22,8 @@ import type { InformerPool } from '../watch/informer-pool.js';
 import type { InformerChange } from '../watch/informer.interfaces.js';
 import type { PrefixInformer } from '../watch/prefix-informer.js';
 import { etcdRegistrationPort } from './etcd-registration-port.js';
-import { LoadBalancer } from './load-balancer.js';
+import { DiscoveryClient } from '../discovery/discovery-client.js';
+import type { ChooseOptions, RegistryFetchInit } from '../discovery/discovery.interfaces.js';
 import { SelfRegistration } from './self-registration.js';
 import { parseInstance, serializeInstance } from './service-instance.codec.js';
 import type {
@@ -49,7 +50,7 @@ export class EtcdRegistryService implements OnApplicationBootstrap, OnModuleDest
   private readonly logger = new Logger('EtcdRegistry');
   /** One entry per discovered service: its shared stream and, once asked for, its cached list. */
   private readonly services = new Map<string, ServiceCache>();
-  private readonly balancer = new LoadBalancer();
+  private readonly discoveryClient: DiscoveryClient;
   private readonly registration: SelfRegistration | undefined;
   private listeningPort: number | undefined;
   private shuttingDown = false;
@@ -68,6 +69,10 @@ export class EtcdRegistryService implements OnApplicationBootstrap, OnModuleDest
     private readonly options: ResolvedEtcdOptions,
     private readonly httpAdapterHost?: HttpAdapterHost,
   ) {
+    this.discoveryClient = new DiscoveryClient(this, {
+      zone: options.discovery.zone,
+      health: options.discovery.passiveHealth,
+    });
     const registry = options.registry;
     if (registry === false) {
       this.status$ = new Observable<RegistryStatus>(subscriber => {
@@ -92,6 +97,16 @@ export class EtcdRegistryService implements OnApplicationBootstrap, OnModuleDest
       queueMicrotask(() => firstRegistered.unsubscribe());
       this.warnWithoutShutdownHooks(key, registry.ttl);
     });
+  }
+
+  /** @internal Picking and passive health, shared with `EtcdClientProxy`. */
+  get discovery(): DiscoveryClient {
+    return this.discoveryClient;
+  }
+
+  /** This app's zone (`registry.zone`, else env `ETCD_ZONE`), when it has one. */
+  get zone(): string | undefined {
+    return this.options.discovery.zone;
   }
 
   /** This app's registration once etcd holds its key (kept while healing); `undefined` before and after. */
@@ -143,13 +158,49 @@ export class EtcdRegistryService implements OnApplicationBootstrap, OnModuleDest
     }
   }
 
-  /** Picks one live instance (`undefined` when there is none). */
+  /**
+   * Picks one live instance (`undefined` when none matches): `filter` first, then passive health
+   * (ejected instances are left out while others remain), then the caller's zone, then the
+   * strategy. `choose(name, 'random')` is `choose(name, { strategy: 'random' })`.
+   *
+   * @example
+   * ```ts
+   * await registry.choose('orders'); // round-robin
+   * await registry.choose('orders', 'weighted');
+   * await registry.choose('orders', { filter: { version: '2.0.0' }, zone: 'eu-1' });
+   * ```
+   */
   async choose(
     serviceName: string,
-    strategy: LoadBalancingStrategy = 'round-robin',
+    strategy?: LoadBalancingStrategy | ChooseOptions,
   ): Promise<ServiceInstance | undefined> {
-    const instances = await this.getInstances(serviceName);
-    return this.balancer.pick(serviceName, instances, strategy);
+    return this.discoveryClient.choose(serviceName, strategy);
+  }
+
+  /**
+   * The global `fetch` to a live instance of a service: `path` is appended to
+   * `http://<host>:<port>`. Picks like {@link choose} (`strategy`, `filter`, `zone` in `init`);
+   * a connection-level failure (refused, reset, timeout) counts against the instance (passive
+   * health), and GET, HEAD, PUT, DELETE and OPTIONS are retried on another instance (`retries`,
+   * default 2; POST and PATCH only with `retryNonIdempotent`). `timeout` (default 10 s) bounds
+   * each attempt's wait for the response headers. Any HTTP status is an answer, returned as-is.
+   *
+   * @throws NoInstanceAvailableError when the service has no live instance (matching `filter`).
+   * @throws ServiceCallError when every attempt failed at the connection level.
+   *
+   * @example
+   * ```ts
+   * const res = await registry.fetch('orders', '/orders/42');
+   * const created = await registry.fetch('orders', '/orders', {
+   *   method: 'POST',
+   *   headers: { 'content-type': 'application/json' },
+   *   body: JSON.stringify({ item: 'book' }),
+   *   filter: { version: '2.0.0' },
+   * });
+   * ```
+   */
+  async fetch(serviceName: string, path: string, init?: RegistryFetchInit): Promise<Response> {
+    return this.discoveryClient.fetch(serviceName, path, init);
   }
 
   /**
@@ -187,7 +238,9 @@ export class EtcdRegistryService implements OnApplicationBootstrap, OnModuleDest
       instanceId: registry.instanceId,
       host: registry.host,
       port,
-      metadata: registry.metadata,
+      // registry.zone (or env ETCD_ZONE) is published as metadata.zone
+      metadata:
+        this.zone === undefined ? registry.metadata : { ...registry.metadata, zone: this.zone },
       weight: registry.weight,
       registeredAt: new Date().toISOString(),
     };

@@ -1,0 +1,108 @@
+import 'reflect-metadata';
+import type { INestApplication } from '@nestjs/common';
+import type { ServiceInstance } from '../../../lib/index.js';
+import { EchoApp } from '../../fixtures/discovery/echo-app.launcher.js';
+import { buildLibOnce } from '../../support/build-lib.js';
+import { EtcdServer, nextValue, waitFor } from '../../support/index.js';
+import { closeAll, registryOf, startApp } from '../registry/registry-test-app.js';
+
+/** Requests per second the caller keeps sending during the restart. */
+const RATE = 100;
+
+// Instances are child processes (each one is stopped with SIGTERM); the caller is in-process.
+describe('zero-error rolling restart through registry.fetch', () => {
+  let etcd: EtcdServer;
+  const apps: INestApplication[] = [];
+
+  beforeAll(async () => {
+    [etcd] = await Promise.all([EtcdServer.start(), buildLibOnce()]);
+  });
+  afterEach(async () => {
+    await EchoApp.disposeAll();
+    await closeAll(apps);
+  });
+  afterAll(async () => {
+    await etcd?.dispose();
+  });
+
+  it('3 instances replaced one at a time under >= 50 requests/s: 0 failed requests', async () => {
+    const service = 'rolling';
+    const caller = await startApp({ hosts: etcd.endpoint });
+    apps.push(caller);
+    const registry = registryOf(caller);
+    const instances$ = registry.instances$(service);
+    const ids = (list: ServiceInstance[]) => list.map(i => i.instanceId).sort();
+    const start = (id: string) =>
+      EchoApp.start({ hosts: etcd.endpoint, serviceName: service, instanceId: id });
+
+    let old = await Promise.all(['old-1', 'old-2', 'old-3'].map(start));
+    await nextValue(instances$, list => ids(list).join() === 'old-1,old-2,old-3', 10_000);
+
+    // The load: RATE requests/s, paced on elapsed time (a late timer tick catches up), each one
+    // a GET through registry.fetch that must come back 200 with the answering instance's id.
+    const answeredBy = new Map<string, number>();
+    const failures: string[] = [];
+    const inFlight = new Set<Promise<void>>();
+    let sent = 0;
+    const loadStart = Date.now();
+    const one = async () => {
+      try {
+        const res = await registry.fetch(service, '/', { timeout: 5000 });
+        const text = await res.text();
+        if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${text.slice(0, 200)}`);
+        const id = (JSON.parse(text) as { instanceId: string }).instanceId;
+        answeredBy.set(id, (answeredBy.get(id) ?? 0) + 1);
+      } catch (err) {
+        failures.push(err instanceof Error ? err.message : String(err));
+      }
+    };
+    const ticker = setInterval(() => {
+      const due = Math.floor(((Date.now() - loadStart) * RATE) / 1000);
+      while (sent < due) {
+        sent++;
+        const p = one().finally(() => inFlight.delete(p));
+        inFlight.add(p);
+      }
+    }, 5);
+
+    try {
+      const replacements: EchoApp[] = [];
+      for (let i = 0; i < old.length; i++) {
+        const victim = old[i]!;
+        const next = await start(`new-${i + 1}`);
+        replacements.push(next);
+        await nextValue(instances$, list => ids(list).includes(next.instanceId), 10_000);
+        const gone = nextValue(instances$, list => !ids(list).includes(victim.instanceId), 10_000);
+        victim.terminate();
+        const exit = await victim.exited;
+        // Nest re-raises the signal once its shutdown hooks ran: a graceful stop, not a crash.
+        expect(exit.signal ?? exit.code).toBe('SIGTERM');
+        await gone;
+      }
+      old = replacements;
+      // keep the load on the new set until each new instance has answered part of it
+      await waitFor(() => old.every(app => (answeredBy.get(app.instanceId) ?? 0) > 0), {
+        timeout: 10_000,
+        message: 'every new instance answering a request',
+      });
+    } finally {
+      clearInterval(ticker);
+      await Promise.all(inFlight);
+    }
+    const seconds = (Date.now() - loadStart) / 1000;
+
+    expect(failures).toEqual([]);
+    expect(sent / seconds).toBeGreaterThanOrEqual(50);
+    expect(sent).toBeGreaterThanOrEqual(100);
+    // every instance of both generations answered part of the load
+    expect([...answeredBy.keys()].sort()).toEqual([
+      'new-1',
+      'new-2',
+      'new-3',
+      'old-1',
+      'old-2',
+      'old-3',
+    ]);
+    expect([...answeredBy.values()].reduce((a, b) => a + b, 0)).toBe(sent);
+  });
+});
