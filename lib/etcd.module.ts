@@ -10,6 +10,7 @@ import {
 } from './etcd.module-definition.js';
 import { configValueProvider, createEtcdProviders } from './etcd.providers.js';
 import { EtcdRegistryService } from './registry/etcd-registry.service.js';
+import { EtcdWatchService } from './watch/etcd-watch.service.js';
 /** A key for `EtcdModule.forFeature()`: its name, or its name with `@InjectConfig` options. */
 export type EtcdFeatureKey<T = unknown> = string | ({ key: string } & ConfigValueOptions<T>);
 
@@ -96,6 +97,7 @@ function withCoreProviders(base: DynamicModule): DynamicModule {
       ETCD_CLIENT,
       EtcdConfigService,
       EtcdRegistryService,
+      EtcdWatchService,
       ...configProviders,
     ],
   };

@@ -12,6 +12,7 @@ import { ETCD_MODULE_OPTIONS } from './etcd.module-definition.js';
 import { resolveEtcdOptions, type ResolvedEtcdOptions } from './etcd-options.resolver.js';
 import { EtcdRegistryService } from './registry/etcd-registry.service.js';
 import { EtcdInformerPort } from './watch/etcd-informer-port.js';
+import { EtcdWatchService } from './watch/etcd-watch.service.js';
 import { InformerPool } from './watch/informer-pool.js';
 
 /*
@@ -20,6 +21,7 @@ import { InformerPool } from './watch/informer-pool.js';
  * - InformerPool: built on the connection; stops every informer in beforeApplicationShutdown, that
  *   is after the services released them (onModuleDestroy) and before the client closes.
  * - EtcdConfigService / EtcdRegistryService: built on both.
+ * - EtcdWatchService: built on the pool (public watchPrefix()).
  */
 
 /** The providers every `forRoot` / `forRootAsync` module gets. @internal */
@@ -44,6 +46,11 @@ export function createEtcdProviders(): Provider[] {
       provide: InformerPool,
       useFactory: createInformerPool,
       inject: [EtcdConnection],
+    },
+    {
+      provide: EtcdWatchService,
+      useFactory: (informers: InformerPool) => new EtcdWatchService(informers),
+      inject: [InformerPool],
     },
     {
       provide: EtcdConfigService,

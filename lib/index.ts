@@ -37,12 +37,11 @@ export type {
 } from './discovery/discovery.interfaces.js';
 export { NoInstanceAvailableError } from './errors/no-instance-available.error.js';
 export { ServiceCallError, type FailedAttempt } from './errors/service-call.error.js';
-export { PrefixInformer } from './watch/prefix-informer.js';
+export { EtcdWatchService, type PrefixUpdate } from './watch/etcd-watch.service.js';
 export type {
   InformerChange,
   InformerEntry,
   InformerSnapshot,
   InformerState,
-  InformerOptions,
   InformerResync,
 } from './watch/informer.interfaces.js';
