@@ -22,7 +22,7 @@ import {
   timeout,
 } from 'rxjs';
 import type { ServiceInstance } from '../registry/service-instance.interface.js';
-import { failureReason } from './connection-failure.js';
+import { failureReason, isConnectionFailure } from './connection-failure.js';
 import type { ChooseOptions, InstanceFilter } from './discovery.interfaces.js';
 import { NoInstanceAvailableError } from '../errors/no-instance-available.error.js';
 import { PassiveHealth } from './passive-health.js';
@@ -54,6 +54,15 @@ export interface EtcdClientProxyOptions {
    * @default 2
    */
   retries?: number;
+  /**
+   * Also retry on another instance when the connection is lost with the message under way (reset,
+   * closed by a stopping instance). Nest's TCP transport closes its server before the app
+   * deregisters, so this is what keeps a stopping instance from failing calls; but an instance
+   * that handled a message and died before answering sees it twice. Set `false` for patterns that
+   * must not run twice: then only refused connections (never delivered) are retried.
+   * @default true
+   */
+  retryOnConnectionLoss?: boolean;
   /**
    * How long (ms) `connect()` and the first message wait for the service's list to load.
    * @default 5000
@@ -102,6 +111,7 @@ export class EtcdClientProxy extends ClientProxy {
   private readonly serviceName: string;
   private readonly choice: ChooseOptions;
   private readonly retries: number;
+  private readonly retryOnConnectionLoss: boolean;
   private readonly loadTimeout: number;
   private readonly tcpOptions: EtcdClientProxyOptions['tcp'];
   private readonly connections = new Map<string, Connection>();
@@ -123,6 +133,7 @@ export class EtcdClientProxy extends ClientProxy {
     this.serviceName = options.serviceName;
     this.choice = { strategy: options.strategy, filter: options.filter, zone: options.zone };
     this.retries = options.retries ?? 2;
+    this.retryOnConnectionLoss = options.retryOnConnectionLoss ?? true;
     this.loadTimeout = options.loadTimeout ?? 5000;
     this.tcpOptions = options.tcp;
   }
@@ -222,7 +233,9 @@ export class EtcdClientProxy extends ClientProxy {
               if (connection.retired && connection.inflight === 0) connection.client.close();
             }),
             catchError((err: unknown) => {
-              if (!isRefused(err)) return throwError(() => err);
+              const retryable =
+                isRefused(err) || (this.retryOnConnectionLoss && isConnectionLoss(err));
+              if (!retryable) return throwError(() => err);
               this.registry.discovery.reportFailure(connection.instance, err);
               this.drop(connection);
               tried.add(PassiveHealth.keyOf(connection.instance));
@@ -274,4 +287,33 @@ export class EtcdClientProxy extends ClientProxy {
 
 function isRefused(err: unknown): boolean {
   return failureReason(err) === 'ECONNREFUSED';
+}
+
+/** The connection broke with the message under way (or written to a socket the peer had ended). */
+function isConnectionLoss(err: unknown): boolean {
+  if (isConnectionFailure(err)) return true;
+  const { message, code } = (err ?? {}) as { message?: unknown; code?: unknown };
+  return (
+    message === 'Connection closed' ||
+    code === 'ERR_STREAM_DESTROYED' ||
+    code === 'ERR_STREAM_WRITE_AFTER_END'
+  );
+}
+
+/**
+ * Nest's TCP client for one instance; a broken connection is one warning line naming the
+ * instance (the proxy retries elsewhere), not an ERROR with a stack.
+ */
+class InstanceClient extends ClientTCP {
+  constructor(
+    options: NonNullable<TcpClientOptions['options']>,
+    private readonly proxyLogger: Logger,
+    private readonly label: string,
+  ) {
+    super(options);
+  }
+
+  override handleError(err: unknown): void {
+    this.proxyLogger.warn(`connection to ${this.label} failed: ${failureReason(err)}`);
+  }
 }

@@ -1,0 +1,163 @@
+import 'reflect-metadata';
+import {
+  Controller,
+  type INestApplicationContext,
+  type INestMicroservice,
+  Module,
+} from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import {
+  type ClientProxy,
+  ClientsModule,
+  EventPattern,
+  MessagePattern,
+  Transport,
+} from '@nestjs/microservices';
+import { firstValueFrom } from 'rxjs';
+import { EtcdModule, EtcdRegistryService, type ServiceInstance } from '../../../lib/index.js';
+import { EtcdClientProxy } from '../../../lib/microservices.js';
+import { EtcdServer, freePort, nextValue, waitFor } from '../../support/index.js';
+
+// Real etcd; real Nest TCP microservices on loopback, each registered with its transport port.
+describe('EtcdClientProxy: Nest microservices over TCP through the registry', () => {
+  let etcd: EtcdServer;
+  const contexts: Array<INestApplicationContext | INestMicroservice> = [];
+  /** Events the microservices received, as `<instanceId>:<n>`. */
+  const received: string[] = [];
+
+  beforeAll(async () => {
+    etcd = await EtcdServer.start();
+  });
+  afterEach(async () => {
+    await Promise.allSettled(contexts.splice(0).map(c => c.close()));
+  });
+  afterAll(async () => {
+    await etcd?.dispose();
+  });
+
+  /** A microservice answering `whoami` and `sum`, registered as `calc/<id>` with its TCP port. */
+  async function startCalc(id: string): Promise<INestMicroservice> {
+    const port = await freePort();
+    @Controller()
+    class CalcController {
+      @MessagePattern({ cmd: 'whoami' })
+      whoami(): string {
+        return id;
+      }
+      @EventPattern('recorded')
+      record(data: { n: number }): void {
+        received.push(`${id}:${data.n}`);
+      }
+      @MessagePattern({ cmd: 'sum' })
+      sum(values: number[]): number {
+        return values.reduce((a, b) => a + b, 0);
+      }
+    }
+    @Module({
+      imports: [
+        EtcdModule.forRoot({
+          hosts: etcd.endpoint,
+          config: false,
+          registry: { serviceName: 'calc', instanceId: id, host: '127.0.0.1', port },
+        }),
+      ],
+      controllers: [CalcController],
+    })
+    class CalcModule {}
+    const app = await NestFactory.createMicroservice(CalcModule, {
+      transport: Transport.TCP,
+      options: { host: '127.0.0.1', port },
+      logger: ['error'],
+    });
+    contexts.push(app);
+    await app.listen();
+    return app;
+  }
+
+  /** The caller: ClientsModule with EtcdClientProxy as customClass, injected by name. */
+  async function startCaller(): Promise<{ client: ClientProxy; registry: EtcdRegistryService }> {
+    @Module({
+      imports: [
+        EtcdModule.forRoot({ hosts: etcd.endpoint, config: false }),
+        ClientsModule.registerAsync([
+          {
+            name: 'CALC',
+            inject: [EtcdRegistryService],
+            useFactory: (registry: EtcdRegistryService) => ({
+              customClass: EtcdClientProxy,
+              options: { registry, serviceName: 'calc' },
+            }),
+          },
+        ]),
+      ],
+    })
+    class CallerModule {}
+    const app = await NestFactory.createApplicationContext(CallerModule, {
+      logger: ['error'],
+    });
+    contexts.push(app);
+    return { client: app.get<ClientProxy>('CALC'), registry: app.get(EtcdRegistryService) };
+  }
+
+  const ids = (list: ServiceInstance[]) =>
+    list
+      .map(i => i.instanceId)
+      .sort()
+      .join();
+  const whoami = (client: ClientProxy) =>
+    firstValueFrom(client.send<string, object>({ cmd: 'whoami' }, {}));
+
+  async function tally(client: ClientProxy, times: number): Promise<Record<string, number>> {
+    const counts: Record<string, number> = {};
+    for (let i = 0; i < times; i++) {
+      const id = await whoami(client);
+      counts[id] = (counts[id] ?? 0) + 1;
+    }
+    return counts;
+  }
+
+  it('send() reaches every live instance, balanced, and follows the registry (never a removed instance)', async () => {
+    const calcs = await Promise.all(['calc-1', 'calc-2', 'calc-3'].map(startCalc));
+    const { client, registry } = await startCaller();
+    const instances$ = registry.instances$('calc');
+    await nextValue(instances$, list => ids(list) === 'calc-1,calc-2,calc-3', 10_000);
+
+    expect(await tally(client, 9)).toEqual({ 'calc-1': 3, 'calc-2': 3, 'calc-3': 3 });
+    expect(await firstValueFrom(client.send<number, number[]>({ cmd: 'sum' }, [1, 2, 3]))).toBe(6);
+
+    // calc-2 leaves the registry while its server still answers: it gets no message any more
+    await calcs[1]!.get(EtcdRegistryService).deregister();
+    await nextValue(instances$, list => ids(list) === 'calc-1,calc-3', 10_000);
+    expect(await tally(client, 8)).toEqual({ 'calc-1': 4, 'calc-3': 4 });
+
+    // a new instance joins: it takes its share
+    await startCalc('calc-4');
+    await nextValue(instances$, list => ids(list) === 'calc-1,calc-3,calc-4', 10_000);
+    expect(await tally(client, 9)).toEqual({ 'calc-1': 3, 'calc-3': 3, 'calc-4': 3 });
+
+    // an instance stops for good (its transport closes first, then its key goes): no message lost
+    await calcs[0]!.close();
+    const afterStop = await tally(client, 6);
+    expect(Object.values(afterStop).reduce((a, b) => a + b, 0)).toBe(6);
+    await nextValue(instances$, list => ids(list) === 'calc-3,calc-4', 10_000);
+    expect(await tally(client, 4)).toEqual({ 'calc-3': 2, 'calc-4': 2 });
+  });
+
+  it('emit() delivers events to a live instance; no instance at all is a clear error', async () => {
+    const { client, registry } = await startCaller();
+    await expect(whoami(client)).rejects.toThrow(/no live instance of service "calc"/);
+    await startCalc('calc-solo');
+    await nextValue(registry.instances$('calc'), list => ids(list) === 'calc-solo', 10_000);
+    await expect(whoami(client)).resolves.toBe('calc-solo');
+    client.emit('recorded', { n: 1 });
+    client.emit('recorded', { n: 2 });
+    await waitFor(() => received.length === 2, { message: 'both events received' });
+    expect(received.sort()).toEqual(['calc-solo:1', 'calc-solo:2']);
+  });
+
+  it('a bad customClass options object is a readable error at startup', () => {
+    expect(() => new EtcdClientProxy({} as never)).toThrow(
+      /options\.registry must be the app's EtcdRegistryService/,
+    );
+  });
+});
