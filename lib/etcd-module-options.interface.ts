@@ -73,6 +73,13 @@ export interface EtcdRegistryOptions {
    * @default env `ETCD_ZONE` (none when unset)
    */
   zone?: string;
+  /**
+   * Draining, in ms: on shutdown the key is removed first, then the app waits this long before its
+   * servers close, so callers stop routing to it before it stops answering (requests in flight
+   * finish as usual). Set it to how long your callers take to see a removal, e.g. `2000`.
+   * @default 0
+   */
+  drainDelay?: number;
 }
 
 /** Retry timing for re-listing after a broken watch and for re-registering after a lost lease. */

@@ -38,6 +38,7 @@ export interface ResolvedEtcdOptions {
         weight: number;
         ttl: number;
         autoRegister: boolean;
+        drainDelay: number;
       };
   /** Prefix of the registry (`registry.prefix`), also when this app does not register itself. */
   registryPrefix: string;
@@ -325,7 +326,15 @@ function resolveRegistry(value: EtcdModuleOptions['registry']): ResolvedEtcdOpti
   if (typeof autoRegister !== 'boolean') {
     throw new InvalidOptionsError('registry.autoRegister', autoRegister, 'true or false');
   }
-  return { serviceName, instanceId, host, port, metadata, weight, ttl, autoRegister };
+  const drainDelay = value.drainDelay ?? 0;
+  if (typeof drainDelay !== 'number' || !Number.isInteger(drainDelay) || drainDelay < 0) {
+    throw new InvalidOptionsError(
+      'registry.drainDelay',
+      drainDelay,
+      'an integer number of ms >= 0',
+    );
+  }
+  return { serviceName, instanceId, host, port, metadata, weight, ttl, autoRegister, drainDelay };
 }
 
 function defaultHost(): string {

@@ -287,7 +287,14 @@ export class EtcdRegistryService implements OnApplicationBootstrap, OnModuleDest
   /** @internal Deregisters before the client closes. */
   async onModuleDestroy(): Promise<void> {
     this.shuttingDown = true;
+    const published = this.registration?.self !== undefined;
     await this.deregister();
+    const drainDelay = this.options.registry === false ? 0 : this.options.registry.drainDelay;
+    if (published && drainDelay > 0) {
+      // The key is gone: callers stop choosing this instance while its servers still answer.
+      this.logger.log(`draining: waiting ${drainDelay} ms before the servers close`);
+      await new Promise<void>(resolve => setTimeout(resolve, drainDelay));
+    }
     for (const cache of this.services.values()) cache.pin?.unsubscribe();
     this.services.clear();
     this.registration?.complete();

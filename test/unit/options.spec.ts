@@ -248,6 +248,13 @@ const cases: Case[] = [
     allowed: /true or false/,
   },
   {
+    title: 'a negative registry.drainDelay',
+    options: { registry: { serviceName: 'orders', drainDelay: -5 } },
+    option: 'registry.drainDelay',
+    shows: '-5',
+    allowed: /integer number of ms >= 0/,
+  },
+  {
     title: 'retry.maxDelay below retry.initialDelay',
     options: { retry: { initialDelay: 500, maxDelay: 100 } },
     option: 'retry.maxDelay',
@@ -378,7 +385,7 @@ describe('resolveEtcdOptions: defaults', () => {
       NO_ENV,
     );
     expect(resolved.config).toMatchObject({ prefix: '/cfg/' });
-    expect(resolved.registry).toMatchObject({ ttl: 10, weight: 1 });
+    expect(resolved.registry).toMatchObject({ ttl: 10, weight: 1, drainDelay: 0 });
     expect(resolved.registryPrefix).toBe('/svc/');
   });
 });

@@ -1,0 +1,73 @@
+import 'reflect-metadata';
+import type { INestApplication } from '@nestjs/common';
+import { ChildApp } from '../../fixtures/registry/child-app.launcher.js';
+import { buildLibOnce } from '../../support/build-lib.js';
+import { EtcdServer, nextValue } from '../../support/index.js';
+import { closeAll, registryOf, startApp } from './registry-test-app.js';
+
+// registry.drainDelay (issue 15 #5): deregister first, keep answering, then close.
+describe('registry: draining on shutdown (registry.drainDelay)', () => {
+  let etcd: EtcdServer;
+  const apps: INestApplication[] = [];
+
+  beforeAll(async () => {
+    [etcd] = await Promise.all([EtcdServer.start(), buildLibOnce()]);
+  });
+  afterEach(async () => {
+    await ChildApp.disposeAll();
+    await closeAll(apps);
+  });
+  afterAll(async () => {
+    await etcd?.dispose();
+  });
+
+  it('after SIGTERM the key disappears at once while the server still answers for drainDelay; in-flight requests finish', async () => {
+    const drainDelay = 4_000;
+    const observer = await startApp({ hosts: etcd.endpoint });
+    apps.push(observer);
+    const instances$ = registryOf(observer).instances$('drain-svc');
+    const child = await ChildApp.start({
+      hosts: etcd.endpoint,
+      serviceName: 'drain-svc',
+      instanceId: 'd-1',
+      ttl: 30, // only the revoke on shutdown can remove the key within the bounds below
+      env: { CHILD_DRAIN_DELAY: String(drainDelay) },
+    });
+    await nextValue(instances$, list => list.some(i => i.instanceId === 'd-1'), 10_000);
+    const base = `http://127.0.0.1:${child.port}`;
+    const inflight = fetch(`${base}/slow?ms=1500`);
+
+    const removed = nextValue(instances$, list => list.length === 0, 5_000);
+    child.signal('SIGTERM');
+    await removed;
+    expect(await etcd.get('/services/drain-svc/d-1')).toBeUndefined();
+    // The key is gone, the server still answers: callers that have not seen the removal yet are
+    // served, not refused.
+    const ping = await fetch(`${base}/ping`);
+    expect(await ping.text()).toBe('pong');
+    expect(child.running).toBe(true);
+    // A request that was in flight when the signal came finishes normally.
+    const slow = await inflight;
+    expect(slow.status).toBe(200);
+    expect(await slow.text()).toBe('slow');
+
+    const exit = await child.exited;
+    expect(exit.signal).toBe('SIGTERM');
+    expect(
+      child.lines.filter(line => line.includes(`draining: waiting ${drainDelay} ms`)),
+    ).toHaveLength(1);
+  });
+
+  it('without drainDelay the server closes right after the key is removed (no drain line)', async () => {
+    const child = await ChildApp.start({
+      hosts: etcd.endpoint,
+      serviceName: 'drain-svc',
+      instanceId: 'd-2',
+      ttl: 30,
+    });
+    child.signal('SIGTERM');
+    expect((await child.exited).signal).toBe('SIGTERM');
+    expect(await etcd.get('/services/drain-svc/d-2')).toBeUndefined();
+    expect(child.log).not.toMatch(/draining/);
+  });
+});
