@@ -1,4 +1,5 @@
 import { Module, type DynamicModule } from '@nestjs/common';
+import { DiscoveryModule } from '@nestjs/core';
 import type { ConfigValueOptions } from './config/config-value.interface.js';
 import { EtcdConfigService } from './config/etcd-config.service.js';
 import { recordedConfigKeys } from './config/inject-config.decorator.js';
@@ -11,6 +12,8 @@ import {
 import { configValueProvider, createEtcdProviders } from './etcd.providers.js';
 import { EtcdRegistryService } from './registry/etcd-registry.service.js';
 import { EtcdWatchService } from './watch/etcd-watch.service.js';
+import { EtcdElectionService } from './election/etcd-election.service.js';
+import { EtcdLockService } from './lock/etcd-lock.service.js';
 /** A key for `EtcdModule.forFeature()`: its name, or its name with `@InjectConfig` options. */
 export type EtcdFeatureKey<T = unknown> = string | ({ key: string } & ConfigValueOptions<T>);
 
@@ -91,6 +94,8 @@ function withCoreProviders(base: DynamicModule): DynamicModule {
   );
   return {
     ...base,
+    // DiscoveryModule: EtcdElectionService finds the @LeaderOnly methods of the app's providers.
+    imports: [...(base.imports ?? []), DiscoveryModule],
     providers: [...(base.providers ?? []), ...createEtcdProviders(), ...configProviders],
     exports: [
       ...(base.exports ?? []),
@@ -98,6 +103,8 @@ function withCoreProviders(base: DynamicModule): DynamicModule {
       EtcdConfigService,
       EtcdRegistryService,
       EtcdWatchService,
+      EtcdElectionService,
+      EtcdLockService,
       ...configProviders,
     ],
   };

@@ -1,5 +1,5 @@
 import type { Provider } from '@nestjs/common';
-import { HttpAdapterHost } from '@nestjs/core';
+import { DiscoveryService, HttpAdapterHost, MetadataScanner } from '@nestjs/core';
 import { EtcdConnection } from './client/etcd-connection.js';
 import type { ConfigValueOptions } from './config/config-value.interface.js';
 import { ConfigSnapshotStore } from './config/config-snapshot.js';
@@ -13,6 +13,8 @@ import { resolveEtcdOptions, type ResolvedEtcdOptions } from './etcd-options.res
 import { EtcdRegistryService } from './registry/etcd-registry.service.js';
 import { EtcdInformerPort } from './watch/etcd-informer-port.js';
 import { EtcdWatchService } from './watch/etcd-watch.service.js';
+import { EtcdElectionService } from './election/etcd-election.service.js';
+import { EtcdLockService } from './lock/etcd-lock.service.js';
 import { InformerPool } from './watch/informer-pool.js';
 
 /*
@@ -71,6 +73,32 @@ export function createEtcdProviders(): Provider[] {
         ETCD_RESOLVED_OPTIONS,
         { token: HttpAdapterHost, optional: true },
       ],
+    },
+    {
+      provide: EtcdElectionService,
+      useFactory: (
+        connection: EtcdConnection,
+        informers: InformerPool,
+        options: ResolvedEtcdOptions,
+        discovery: DiscoveryService,
+        scanner: MetadataScanner,
+      ) => new EtcdElectionService(connection, informers, options, discovery, scanner),
+      inject: [
+        EtcdConnection,
+        InformerPool,
+        ETCD_RESOLVED_OPTIONS,
+        DiscoveryService,
+        MetadataScanner,
+      ],
+    },
+    {
+      provide: EtcdLockService,
+      useFactory: (
+        connection: EtcdConnection,
+        informers: InformerPool,
+        options: ResolvedEtcdOptions,
+      ) => new EtcdLockService(connection, informers, options),
+      inject: [EtcdConnection, InformerPool, ETCD_RESOLVED_OPTIONS],
     },
   ];
 }

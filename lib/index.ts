@@ -14,6 +14,8 @@ export { EtcdStoppedError } from './errors/etcd-stopped.error.js';
 export { EtcdWatchStalledError } from './errors/etcd-watch-stalled.error.js';
 export { ConfigDisabledError } from './errors/config-disabled.error.js';
 export { ConfigKeyNotFoundError } from './errors/config-key-not-found.error.js';
+export { EtcdLockTimeoutError } from './errors/etcd-lock-timeout.error.js';
+export { EtcdLockLostError } from './errors/etcd-lock-lost.error.js';
 export { InjectEtcdClient } from './client/inject-etcd-client.decorator.js';
 export { EtcdConfigService } from './config/etcd-config.service.js';
 export { InjectConfig, getConfigToken } from './config/inject-config.decorator.js';
@@ -38,6 +40,9 @@ export type {
 export { NoInstanceAvailableError } from './errors/no-instance-available.error.js';
 export { ServiceCallError, type FailedAttempt } from './errors/service-call.error.js';
 export { EtcdWatchService, type PrefixUpdate } from './watch/etcd-watch.service.js';
+export { EtcdElectionService } from './election/etcd-election.service.js';
+export { LeaderOnly } from './election/leader-only.decorator.js';
+export { EtcdLockService, type WithLockOptions } from './lock/etcd-lock.service.js';
 export type {
   InformerChange,
   InformerEntry,

@@ -1,0 +1,77 @@
+/** Metadata key under which `@LeaderOnly` records its election name on the wrapped method. @internal */
+export const LEADER_ONLY_METADATA = 'nest-etcd:leader-only';
+
+/** Property (on each provider instance) holding the guard that `@LeaderOnly` methods consult. @internal */
+export const LEADER_GUARD = Symbol('nest-etcd:leader-guard');
+
+/** What a `@LeaderOnly` method asks before it runs. @internal */
+export interface LeaderGuard {
+  /** Whether this instance leads `name` now (`undefined`: the default election). */
+  mayRun(name: string | undefined, target: string): boolean;
+}
+
+/** The election name a `@LeaderOnly` method recorded (`null` for the default election). @internal */
+export function leaderOnlyName(method: unknown): string | null | undefined {
+  if (typeof method !== 'function') return undefined;
+  return Reflect.getMetadata(LEADER_ONLY_METADATA, method) as string | null | undefined;
+}
+
+/**
+ * Runs the decorated method only while this instance leads the election `name` (default: the
+ * registry's `serviceName`, or `'default'` when the app does not register itself). On other
+ * instances, and on this one while it does not lead, a call returns `undefined` without running the
+ * method. Every election named by `@LeaderOnly` is joined on application bootstrap and resigned on
+ * shutdown, so the next instance takes over at once.
+ *
+ * Works on any provider or controller method, typically a `@nestjs/schedule` job, with the two
+ * decorators in either order. Leadership is checked when the method is called: a long run should
+ * check `EtcdElectionService.isLeader(name)` between steps.
+ *
+ * @example
+ * ```ts
+ * import { Injectable } from '@nestjs/common';
+ * import { Cron } from '@nestjs/schedule';
+ * import { LeaderOnly } from 'nest-etcd';
+ *
+ * @Injectable()
+ * export class ReportJob {
+ *   @Cron('0 * * * * *')
+ *   @LeaderOnly('reports')
+ *   async sendReport(): Promise<void> {
+ *     // runs on one instance of the service at a time
+ *   }
+ * }
+ * ```
+ */
+export function LeaderOnly(name?: string): MethodDecorator {
+  if (name !== undefined) assertElectionName(name);
+  return (target, propertyKey, descriptor) => {
+    const original = descriptor.value as unknown;
+    if (typeof original !== 'function') {
+      throw new TypeError(`@LeaderOnly() can only decorate a method (${String(propertyKey)})`);
+    }
+    const label = `${(target as { constructor: { name: string } }).constructor.name}.${String(propertyKey)}`;
+    const wrapped = function (this: Record<symbol, LeaderGuard | undefined>, ...args: unknown[]) {
+      const guard = this?.[LEADER_GUARD];
+      if (!guard?.mayRun(name, label)) return undefined;
+      return (original as (...a: unknown[]) => unknown).apply(this, args);
+    };
+    // Keep what other decorators (e.g. @Cron) recorded on the original, whatever the order.
+    for (const key of Reflect.getOwnMetadataKeys(original)) {
+      Reflect.defineMetadata(key, Reflect.getOwnMetadata(key, original), wrapped);
+    }
+    Object.defineProperty(wrapped, 'name', { value: (original as { name: string }).name });
+    Reflect.defineMetadata(LEADER_ONLY_METADATA, name ?? null, wrapped);
+    descriptor.value = wrapped as typeof descriptor.value;
+    return descriptor;
+  };
+}
+
+/** Election and lock names: one etcd key segment. @internal */
+export function assertElectionName(name: string, what = 'election'): void {
+  if (typeof name !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._:-]*$/.test(name)) {
+    throw new TypeError(
+      `${what} name ${JSON.stringify(name)} is not valid: use letters, digits, ".", "_", ":" or "-" (no "/")`,
+    );
+  }
+}

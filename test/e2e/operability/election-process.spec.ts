@@ -1,0 +1,71 @@
+import 'reflect-metadata';
+import type { INestApplicationContext } from '@nestjs/common';
+import { OpsChild } from '../../fixtures/operability/ops-child.launcher.js';
+import { buildLibOnce } from '../../support/build-lib.js';
+import { EtcdServer, nextValue } from '../../support/index.js';
+import { closeAll, electionOf, startOpsApp } from './ops-test-kit.js';
+
+// Candidates run as child processes here, because a leader has to die (kill -9, SIGTERM).
+describe('leader election across processes (kill -9, SIGTERM)', () => {
+  let etcd: EtcdServer;
+  const observers: INestApplicationContext[] = [];
+
+  beforeAll(async () => {
+    [etcd] = await Promise.all([EtcdServer.start(), buildLibOnce()]);
+  });
+  afterEach(async () => {
+    await OpsChild.disposeAll();
+    await closeAll(observers);
+  });
+  afterAll(async () => {
+    await etcd?.dispose();
+  });
+
+  /** Starts two candidates and an observer; resolves once one of them leads. */
+  async function twoCandidates(election: string, ttl: number) {
+    const observer = await startOpsApp({ hosts: etcd.endpoint, instanceId: `obs-${election}` });
+    observers.push(observer);
+    const leader$ = electionOf(observer).leader$(election);
+    const children = await Promise.all(
+      ['c-1', 'c-2'].map(id =>
+        OpsChild.start({ hosts: etcd.endpoint, mode: 'election', id, ttl, election }),
+      ),
+    );
+    const leaderId = await nextValue(leader$, id => id === 'c-1' || id === 'c-2', 10_000);
+    const leader = children.find(c => c.id === leaderId)!;
+    const follower = children.find(c => c.id !== leaderId)!;
+    await leader.waitForLine(line => line.startsWith('LEADER 1 '), 5_000);
+    expect(follower.lines.filter(line => line.startsWith('LEADER 1 '))).toEqual([]);
+    return { leader$, leader, follower };
+  }
+
+  it('kill -9 of the leader: the other instance leads within TTL + 2 s', async () => {
+    const ttl = 3;
+    const { leader$, leader, follower } = await twoCandidates('crash-election', ttl);
+    const bound = (ttl + 2) * 1000;
+    const next = nextValue(leader$, id => id === follower.id, bound);
+    leader.signal('SIGKILL');
+    const killedAt = Date.now();
+    expect((await leader.exited).signal).toBe('SIGKILL');
+    expect(await next).toBe(follower.id);
+    const line = await follower.waitForLine(l => l.startsWith('LEADER 1 '), bound);
+    const ledAt = Number(line.split(' ')[2]);
+    expect(ledAt - killedAt).toBeLessThan(bound);
+    expect(ledAt).toBeGreaterThan(killedAt);
+  });
+
+  it('SIGTERM: the leader resigns on shutdown and the other instance leads within 1 s', async () => {
+    // A TTL far above the bound: only the resignation (lease revoked) can pass this test.
+    const { leader$, leader, follower } = await twoCandidates('term-election', 10);
+    const next = nextValue(leader$, id => id === follower.id, 5_000);
+    leader.signal('SIGTERM');
+    const exit = await leader.exited;
+    expect(exit.signal ?? exit.code).toBe('SIGTERM');
+    expect(await next).toBe(follower.id);
+    const resigned = leader.lines.find(l => l.startsWith('LEADER 0 '));
+    const led = await follower.waitForLine(l => l.startsWith('LEADER 1 '), 5_000);
+    expect(resigned).toBeDefined();
+    expect(Number(led.split(' ')[2]) - Number(resigned!.split(' ')[2])).toBeLessThan(1_000);
+    expect(leader.log).toContain('resigned leadership of "term-election"');
+  });
+});

@@ -1,0 +1,173 @@
+import 'reflect-metadata';
+import type { INestApplicationContext } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
+import { Cron, ScheduleModule } from '@nestjs/schedule';
+import { EtcdElectionService, LeaderOnly } from '../../../lib/index.js';
+import { EtcdServer, TcpProxy, nextValue, waitFor } from '../../support/index.js';
+import { LeaderSampler, closeAll, electionOf, startOpsApp } from './ops-test-kit.js';
+
+@Injectable()
+class TickJob {
+  readonly ticks: number[] = [];
+
+  // every second; runs only on the leader of 'ticker'
+  @Cron('* * * * * *')
+  @LeaderOnly('ticker')
+  tick(): void {
+    this.ticks.push(Date.now());
+  }
+}
+
+describe('EtcdElectionService (in-process instances, real etcd)', () => {
+  let etcd: EtcdServer;
+  const apps: INestApplicationContext[] = [];
+  const proxies: TcpProxy[] = [];
+  const samplers: LeaderSampler[] = [];
+
+  beforeAll(async () => {
+    etcd = await EtcdServer.start();
+  });
+  afterEach(async () => {
+    samplers.splice(0).forEach(s => s.stop());
+    await closeAll(apps);
+    await Promise.all(proxies.splice(0).map(p => p.close()));
+  });
+  afterAll(async () => {
+    await etcd?.dispose();
+  });
+
+  async function start(
+    id: string,
+    hosts = etcd.endpoint,
+    extra: Parameters<typeof startOpsApp>[0] = { hosts, instanceId: id },
+  ) {
+    const app = await startOpsApp({ ...extra, hosts, instanceId: id });
+    apps.push(app);
+    return electionOf(app);
+  }
+
+  it('elects exactly one leader; every instance sees its id on leader$; resign hands over within 1 s', async () => {
+    const ids = ['e-a', 'e-b', 'e-c'];
+    const elections = new Map<string, EtcdElectionService>();
+    for (const id of ids) elections.set(id, await start(id));
+    const sampler = new LeaderSampler(elections, 'jobs');
+    samplers.push(sampler);
+    await waitFor(() => sampler.current.length === 1, {
+      timeout: 10_000,
+      message: 'no single leader of "jobs" was elected',
+    });
+    const leader = sampler.current[0]!;
+    for (const election of elections.values()) {
+      expect(await nextValue(election.leader$('jobs'), id => id === leader, 5_000)).toBe(leader);
+    }
+    const [key] = [...(await etcd.getPrefix('/elections/jobs/')).keys()];
+    expect(key).toBe('/elections/jobs/leader');
+
+    const resignedAt = Date.now();
+    await elections.get(leader)!.resign('jobs');
+    expect(elections.get(leader)!.isLeader('jobs')).toBe(false);
+    // isLeader() above joined again: the resigned instance is a candidate like the others.
+    await waitFor(() => sampler.current.length === 1 && sampler.current[0] !== leader, {
+      timeout: 1_000,
+      interval: 10,
+      message: 'no other instance took over within 1 s of resign()',
+    });
+    expect(Date.now() - resignedAt).toBeLessThan(1_000 + 100);
+    expect(sampler.overlaps()).toEqual([]);
+  });
+
+  it('a leader cut off from etcd steps down before its lease can expire; a new one follows; never two at once', async () => {
+    const ttl = 3;
+    const proxy = await TcpProxy.start({ host: '127.0.0.1', port: etcd.clientPort });
+    proxies.push(proxy);
+    const elections = new Map<string, EtcdElectionService>();
+    // p-a reaches etcd only through the proxy and campaigns first, so it becomes the leader.
+    elections.set(
+      'p-a',
+      await start('p-a', proxy.endpoint, { hosts: proxy.endpoint, instanceId: 'p-a', ttl }),
+    );
+    const sampler = new LeaderSampler(elections, 'partitioned');
+    samplers.push(sampler);
+    await waitFor(() => sampler.current.join() === 'p-a', {
+      timeout: 10_000,
+      message: 'p-a did not become leader',
+    });
+    for (const id of ['p-b', 'p-c']) {
+      elections.set(
+        id,
+        await start(id, etcd.endpoint, { hosts: etcd.endpoint, instanceId: id, ttl }),
+      );
+    }
+    // the followers campaign (their first isLeader() call is in the sampler) and see p-a leading
+    for (const id of ['p-b', 'p-c']) {
+      await nextValue(elections.get(id)!.leader$('partitioned'), l => l === 'p-a', 5_000);
+    }
+    expect(sampler.current).toEqual(['p-a']);
+
+    const cutAt = Date.now();
+    proxy.blackhole();
+    await waitFor(() => sampler.current.length === 1 && sampler.current[0] !== 'p-a', {
+      timeout: (ttl + 2) * 1000,
+      interval: 20,
+      message: 'no new leader within TTL + 2 s of the partition',
+    });
+    const stepDown = sampler.firstAfter(cutAt, s => !s.leaders.includes('p-a'))!;
+    const takeover = sampler.firstAfter(cutAt, s => s.leaders.some(id => id !== 'p-a'))!;
+    // The partitioned leader stopped before anyone else started, and before its lease (ttl from
+    // its last renewal, which was before the cut) could have expired.
+    expect(stepDown.at).toBeLessThan(takeover.at);
+    expect(stepDown.at - cutAt).toBeLessThan(ttl * 1000);
+    expect(sampler.overlaps()).toEqual([]);
+
+    // Healed: p-a comes back as a follower; still exactly one leader.
+    const newLeader = sampler.current[0]!;
+    proxy.heal();
+    proxy.reset();
+    await nextValue(elections.get('p-a')!.leader$('partitioned'), l => l === newLeader, 15_000);
+    expect(sampler.current).toEqual([newLeader]);
+    expect(sampler.overlaps()).toEqual([]);
+  });
+
+  it('@LeaderOnly on a @Cron method runs only on the leader; the follower takes over when the leader closes', async () => {
+    const first = await startOpsApp({
+      hosts: etcd.endpoint,
+      instanceId: 'cron-a',
+      imports: [ScheduleModule.forRoot()],
+      providers: [TickJob],
+    });
+    apps.push(first);
+    await waitFor(() => electionOf(first).isLeader('ticker'), {
+      timeout: 10_000,
+      message: 'cron-a did not lead "ticker" after bootstrap',
+    });
+    const second = await startOpsApp({
+      hosts: etcd.endpoint,
+      instanceId: 'cron-b',
+      imports: [ScheduleModule.forRoot()],
+      providers: [TickJob],
+    });
+    apps.push(second);
+    const jobA = first.get(TickJob);
+    const jobB = second.get(TickJob);
+    const from = jobA.ticks.length;
+    await waitFor(() => jobA.ticks.length >= from + 2, {
+      timeout: 5_000,
+      message: 'the leader did not run its cron job twice',
+    });
+    expect(jobB.ticks).toEqual([]);
+    expect(electionOf(second).isLeader('ticker')).toBe(false);
+
+    const closedAt = Date.now();
+    await first.close();
+    await waitFor(() => electionOf(second).isLeader('ticker'), {
+      timeout: 1_000 + (Date.now() - closedAt),
+      interval: 10,
+      message: 'cron-b did not take over within 1 s of cron-a closing',
+    });
+    await waitFor(() => jobB.ticks.length >= 1, {
+      timeout: 3_000,
+      message: 'the new leader did not run the cron job',
+    });
+    expect(jobB.ticks.every(t => t >= closedAt)).toBe(true);
+  });
+});
