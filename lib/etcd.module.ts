@@ -14,6 +14,7 @@ import { EtcdRegistryService } from './registry/etcd-registry.service.js';
 import { EtcdWatchService } from './watch/etcd-watch.service.js';
 import { EtcdElectionService } from './election/etcd-election.service.js';
 import { EtcdLockService } from './lock/etcd-lock.service.js';
+import { EtcdConnectivity } from './health/etcd-connectivity.js';
 /** A key for `EtcdModule.forFeature()`: its name, or its name with `@InjectConfig` options. */
 export type EtcdFeatureKey<T = unknown> = string | ({ key: string } & ConfigValueOptions<T>);
 
@@ -105,6 +106,8 @@ function withCoreProviders(base: DynamicModule): DynamicModule {
       EtcdWatchService,
       EtcdElectionService,
       EtcdLockService,
+      // for EtcdHealthIndicator (nest-etcd/terminus), which apps list in their own providers
+      EtcdConnectivity,
       ...configProviders,
     ],
   };

@@ -15,6 +15,7 @@ import { EtcdInformerPort } from './watch/etcd-informer-port.js';
 import { EtcdWatchService } from './watch/etcd-watch.service.js';
 import { EtcdElectionService } from './election/etcd-election.service.js';
 import { EtcdLockService } from './lock/etcd-lock.service.js';
+import { EtcdConnectivity } from './health/etcd-connectivity.js';
 import { InformerPool } from './watch/informer-pool.js';
 
 /*
@@ -90,6 +91,11 @@ export function createEtcdProviders(): Provider[] {
         DiscoveryService,
         MetadataScanner,
       ],
+    },
+    {
+      provide: EtcdConnectivity,
+      useFactory: (connection: EtcdConnection) => new EtcdConnectivity(connection),
+      inject: [EtcdConnection],
     },
     {
       provide: EtcdLockService,

@@ -1,0 +1,110 @@
+import { Injectable } from '@nestjs/common';
+import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/terminus';
+import { EtcdConfigService } from '../config/etcd-config.service.js';
+import { EtcdRegistryService } from '../registry/etcd-registry.service.js';
+import { EtcdConnectivity } from './etcd-connectivity.js';
+
+/** Options of {@link EtcdHealthIndicator.isHealthy}. */
+export interface EtcdHealthCheckOptions {
+  /**
+   * Down once etcd has been unreachable for longer than this (ms). Below it the check stays up,
+   * with the outage in its details: the module serves its last good config and registry meanwhile.
+   * @default 30000
+   */
+  maxStalenessMs?: number;
+  /**
+   * Down while this app's registration is not `registered` (lost, still registering, deregistered).
+   * @default false
+   */
+  requireRegistered?: boolean;
+  /**
+   * Longest wait (ms) for etcd's answer to the probe this check makes.
+   * @default 1000
+   */
+  timeout?: number;
+}
+
+/**
+ * A `@nestjs/terminus` health indicator for etcd (import it from `nest-etcd/terminus`). List it in
+ * the `providers` of the module that imports `TerminusModule`.
+ *
+ * Each check probes etcd (bounded by `timeout`) and reports `down` when etcd has been unreachable
+ * for longer than `maxStalenessMs`, or when `requireRegistered` is set and this app's registration
+ * is not `registered`. Details always say why: `connected`, `disconnectedSince`, `lastContactAt`,
+ * `registration`, `configRevision`.
+ *
+ * @example
+ * ```ts
+ * import { Controller, Get, Module } from '@nestjs/common';
+ * import { HealthCheck, HealthCheckService, TerminusModule } from '@nestjs/terminus';
+ * import { EtcdModule } from 'nest-etcd';
+ * import { EtcdHealthIndicator } from 'nest-etcd/terminus';
+ *
+ * @Controller('health')
+ * class HealthController {
+ *   constructor(
+ *     private readonly health: HealthCheckService,
+ *     private readonly etcd: EtcdHealthIndicator,
+ *   ) {}
+ *
+ *   @Get()
+ *   @HealthCheck()
+ *   check() {
+ *     return this.health.check([
+ *       () => this.etcd.isHealthy('etcd', { maxStalenessMs: 30_000, requireRegistered: true }),
+ *     ]);
+ *   }
+ * }
+ *
+ * @Module({
+ *   imports: [EtcdModule.forRoot({ registry: { serviceName: 'orders' } }), TerminusModule],
+ *   controllers: [HealthController],
+ *   providers: [EtcdHealthIndicator],
+ * })
+ * export class AppModule {}
+ * ```
+ */
+@Injectable()
+export class EtcdHealthIndicator {
+  constructor(
+    private readonly indicators: HealthIndicatorService,
+    private readonly connectivity: EtcdConnectivity,
+    private readonly registry: EtcdRegistryService,
+    private readonly config: EtcdConfigService,
+  ) {}
+
+  /** Checks etcd; see the class documentation. */
+  async isHealthy<const Key extends string = 'etcd'>(
+    key: Key = 'etcd' as Key,
+    options: EtcdHealthCheckOptions = {},
+  ): Promise<HealthIndicatorResult<Key>> {
+    const maxStalenessMs = options.maxStalenessMs ?? 30_000;
+    const session = this.indicators.check(key);
+    const state = await this.connectivity.probe(options.timeout ?? 1000);
+    const now = Date.now();
+    const registration = this.registry.status;
+    const details: Record<string, unknown> = {
+      connected: state.connected,
+      lastContactAt: state.lastContactAt ? new Date(state.lastContactAt).toISOString() : null,
+      registration,
+      instanceId: this.registry.self?.instanceId ?? null,
+      configRevision: this.config.prefix ? this.config.currentRevision : null,
+    };
+    const problems: string[] = [];
+    if (!state.connected) {
+      const since = state.disconnectedSince ?? now;
+      details.disconnectedSince = new Date(since).toISOString();
+      details.reason = state.reason;
+      if (now - since > maxStalenessMs) {
+        problems.push(
+          `etcd unreachable since ${new Date(since).toISOString()} (${now - since} ms > ${maxStalenessMs} ms): ${state.reason ?? 'no answer'}`,
+        );
+      }
+    }
+    if (options.requireRegistered && registration !== 'registered') {
+      problems.push(`registration is ${registration}`);
+    }
+    if (problems.length > 0) return session.down({ ...details, message: problems.join('; ') });
+    return session.up(details);
+  }
+}
