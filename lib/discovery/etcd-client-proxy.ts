@@ -254,11 +254,11 @@ export class EtcdClientProxy extends ClientProxy {
     const key = PassiveHealth.keyOf(instance);
     let connection = this.connections.get(key);
     if (!connection) {
-      const client = new ClientTCP({
-        ...this.tcpOptions,
-        host: instance.host,
-        port: instance.port,
-      });
+      const client = new InstanceClient(
+        { ...this.tcpOptions, host: instance.host, port: instance.port },
+        this.logger,
+        `${instance.instanceId} (${instance.host}:${instance.port})`,
+      );
       if (this.onDispatchHook) client.setOnDispatchHook(this.onDispatchHook);
       connection = { instance, client, inflight: 0, retired: false };
       this.connections.set(key, connection);
