@@ -1,35 +1,34 @@
 import { type OnApplicationShutdown } from '@nestjs/common';
-import {
-  ConsecutiveBreaker,
-  ExponentialBackoff,
-  circuitBreaker,
-  handleWhen,
-  isBrokenCircuitError,
-  retry,
-} from 'cockatiel';
-import {
-  Etcd3,
-  EtcdAuthenticationFailedError,
-  EtcdPermissionDeniedError,
-  EtcdUserNotFoundError,
-  isRecoverableError,
-  type IOptions,
-  type Namespace,
-} from 'etcd3';
+import { isBrokenCircuitError } from 'cockatiel';
+import { Etcd3, type IOptions, type Namespace } from 'etcd3';
 import { inspect } from 'node:util';
 import { describeCause, isTlsError } from '../common/describe-cause.js';
 import { within } from '../common/timing.js';
+import { EtcdAuthTokenExpiredError } from '../errors/etcd-auth-token-expired.error.js';
 import { EtcdAuthError } from '../errors/etcd-auth.error.js';
 import { EtcdConnectionError } from '../errors/etcd-connection.error.js';
 import { EtcdPermissionError } from '../errors/etcd-permission.error.js';
+import { EtcdRequestRejectedError } from '../errors/etcd-request-rejected.error.js';
+import { EtcdUnavailableError } from '../errors/etcd-unavailable.error.js';
 import type { ResolvedEtcdOptions } from '../etcd-options.resolver.js';
+import {
+  interceptWatchCancels,
+  invalidateAuthToken,
+  objectsHoldingOptions,
+  rebuildWatchStream,
+} from './etcd3-internals.adapter.js';
+import { classifyEtcdError, type EtcdFailure } from './etcd-errors.classifier.js';
 import { SharedChannelPool } from './shared-channel-pool.js';
+import { TransportPolicy } from './transport-policy.js';
 
 /** Deadline of ordinary (unary) etcd calls, so a partitioned etcd never makes a call hang for ever. */
 const REQUEST_TIMEOUT_MS = 10_000;
 
 /** Key read once at boot when no user is configured, to detect an etcd that requires auth. */
 const AUTH_PROBE_KEY = 'health';
+
+/** At most one re-authentication of the watch stream per this many ms (a misbehaving etcd). */
+const REAUTH_MIN_INTERVAL_MS = 1000;
 
 /**
  * Owns the module's single `Etcd3` client: builds it from the resolved options (hosts, auth, TLS,
@@ -47,11 +46,26 @@ export class EtcdConnection implements OnApplicationShutdown {
   /** True when etcd was unreachable at boot and the app started from a config snapshot. */
   bootedOffline = false;
   private closed = false;
+  private readonly policy: TransportPolicy;
+  private reauthTimer: NodeJS.Timeout | undefined;
+  private lastReauth = 0;
 
   constructor(readonly options: ResolvedEtcdOptions) {
-    this.client = new Etcd3(buildClientOptions(options, this.channels));
+    this.policy = new TransportPolicy(options);
+    this.client = new Etcd3(buildClientOptions(options, this.channels, this.policy));
     hideSecrets(this.client);
     this.kv = options.namespace ? this.client.namespace(options.namespace) : this.client;
+    // etcd checks the token of a watch stream when a watch is created on it: after the token
+    // expired, every new watch on the old stream is cancelled with "invalid auth token". Swallow
+    // that cancel (the watcher stays attached), authenticate again and reopen the stream, which
+    // re-creates every watcher on it.
+    interceptWatchCancels(this.kv, reason => {
+      if (classifyEtcdError(reason).kind !== 'answer' || !/invalid auth token/i.test(reason)) {
+        return 'forward';
+      }
+      this.reauthenticateWatchStream();
+      return 'swallow';
+    });
   }
 
   /**
@@ -62,6 +76,17 @@ export class EtcdConnection implements OnApplicationShutdown {
   onApplicationShutdown(): Promise<void> {
     this.close();
     return Promise.resolve();
+  }
+
+  /**
+   * One readable line for a failed call, for log messages: etcd's reason for an answer (through
+   * {@link mapError}), the real cause for a transport failure (never "circuit breaker is open").
+   */
+  describeFailure(err: unknown, operation: string, key: string): string {
+    const mapped = this.mapError(err, operation, key);
+    return mapped instanceof EtcdUnavailableError
+      ? describeCause(mapped.cause)
+      : describeCause(mapped);
   }
 
   /** Whether {@link close} was called. */
@@ -111,55 +136,86 @@ export class EtcdConnection implements OnApplicationShutdown {
   }
 
   /**
-   * Maps an error from the etcd client to one a person can act on. Returns the original error when no
-   * better one applies.
+   * Classifies an error from the etcd client once and maps it to one a person can act on:
+   * {@link EtcdAuthError}, {@link EtcdPermissionError}, {@link EtcdRequestRejectedError} (etcd's
+   * reason), {@link EtcdUnavailableError} (etcd not reached; the real cause, never "circuit breaker
+   * is open"). An expired auth token is forgotten, so the next call authenticates again. etcd3's
+   * lease-not-found error is returned as it is (the lease supervisor acts on it).
    */
   mapError(err: unknown, operation: string, key: string): Error {
-    const auth = this.mapAuthError(err);
-    if (auth) return auth;
-    if (err instanceof EtcdPermissionDeniedError) {
-      return new EtcdPermissionError(
-        operation,
-        this.options.namespace + key,
-        this.options.auth?.username,
-      );
+    const failure = classifyEtcdError(err);
+    const fullKey = this.options.namespace + key;
+    if (failure.kind === 'answer') return this.mapAnswer(err, failure, operation, fullKey);
+    if (failure.kind === 'transport') {
+      const cause = failure.breakerOpen ? (this.policy.lastTransportFailure ?? err) : err;
+      return new EtcdUnavailableError(operation, fullKey, this.options.hosts, cause);
     }
-    if (err instanceof Error) return err;
-    return new Error(describeCause(err));
+    return err instanceof Error ? err : new Error(describeCause(err));
   }
 
   /** Closes the client. Safe to call twice. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.reauthTimer);
     this.client.close();
     this.channels.close();
   }
 
-  private mapAuthError(err: unknown): EtcdAuthError | undefined {
+  private mapAnswer(
+    err: unknown,
+    failure: Extract<EtcdFailure, { kind: 'answer' }>,
+    operation: string,
+    key: string,
+  ): Error {
     const username = this.options.auth?.username;
-    if (
-      username === undefined &&
-      err instanceof Error &&
-      err.message.includes('etcdserver: user name is empty')
-    ) {
-      return new EtcdAuthError(undefined, this.options.hosts);
+    switch (failure.code) {
+      case 'auth-failed':
+        return this.mapAuthError(err) ?? new EtcdAuthError(username, this.options.hosts);
+      case 'permission-denied':
+        return new EtcdPermissionError(operation, key, username);
+      case 'invalid-auth-token':
+        // Only a stream can get here (etcd3 retries unary calls itself): the next call authenticates.
+        invalidateAuthToken(this.client);
+        return new EtcdRequestRejectedError(operation, key, failure.reason);
+      case 'lease-not-found':
+        return err instanceof Error
+          ? err
+          : new EtcdRequestRejectedError(operation, key, failure.reason);
+      default:
+        return new EtcdRequestRejectedError(operation, key, failure.reason);
     }
-    if (
-      username !== undefined &&
-      (err instanceof EtcdAuthenticationFailedError || err instanceof EtcdUserNotFoundError)
-    ) {
-      return new EtcdAuthError(username, this.options.hosts);
-    }
-    return undefined;
+  }
+
+  private mapAuthError(err: unknown): EtcdAuthError | undefined {
+    const failure = classifyEtcdError(err);
+    if (failure.kind !== 'answer' || failure.code !== 'auth-failed') return undefined;
+    const username = this.options.auth?.username;
+    if (username === undefined && !/user name is empty/i.test(failure.reason)) return undefined;
+    return new EtcdAuthError(username, this.options.hosts);
+  }
+
+  /** Authenticates again and reopens the watch stream, at most once per second. */
+  private reauthenticateWatchStream(): void {
+    if (this.reauthTimer || this.closed) return;
+    const wait = Math.max(0, this.lastReauth + REAUTH_MIN_INTERVAL_MS - Date.now());
+    // Never synchronously: etcd3 is in the middle of handling the stream's message.
+    this.reauthTimer = setTimeout(() => {
+      this.reauthTimer = undefined;
+      if (this.closed) return;
+      this.lastReauth = Date.now();
+      invalidateAuthToken(this.client);
+      rebuildWatchStream(this.kv, new EtcdAuthTokenExpiredError());
+    }, wait);
+    this.reauthTimer.unref();
   }
 }
 
-function buildClientOptions(options: ResolvedEtcdOptions, channels: SharedChannelPool): IOptions {
-  const retryBackoff = new ExponentialBackoff({
-    initialDelay: options.retry.initialDelay,
-    maxDelay: options.retry.maxDelay,
-  });
+function buildClientOptions(
+  options: ResolvedEtcdOptions,
+  channels: SharedChannelPool,
+  policy: TransportPolicy,
+): IOptions {
   return {
     hosts: options.hosts,
     auth: options.auth
@@ -183,23 +239,8 @@ function buildClientOptions(options: ResolvedEtcdOptions, channels: SharedChanne
     }),
     defaultCallOptions: context =>
       context.isStream ? {} : { deadline: Date.now() + REQUEST_TIMEOUT_MS },
-    faultHandling: {
-      // One attempt per host: our own loops (informer, lease supervisor) own the retrying, with
-      // backoff, so a failure is reported promptly instead of being hidden behind retries.
-      global: retry(handleWhen(isRecoverableError), {
-        maxAttempts: Math.max(0, options.hosts.length - 1),
-      }),
-      // A short breaker so a recovered etcd is used again within a second.
-      host: () =>
-        circuitBreaker(handleWhen(isRecoverableError), {
-          halfOpenAfter: Math.min(1000, options.retry.maxDelay),
-          breaker: new ConsecutiveBreaker(3),
-        }),
-      // etcd3 drives the cockatiel backoff factory itself (its default is the same class).
-      watchBackoff: retryBackoff as unknown as NonNullable<
-        NonNullable<IOptions['faultHandling']>['watchBackoff']
-      >,
-    },
+    // Only transport failures count against a host; answers from etcd reach the caller as they are.
+    faultHandling: policy.faultHandling(),
   };
 }
 
@@ -209,21 +250,10 @@ function buildClientOptions(options: ResolvedEtcdOptions, channels: SharedChanne
  */
 function hideSecrets(client: Etcd3): void {
   const redacted = (label: string) => () => `${label} { [options hidden by nest-etcd] }`;
-  const internals = client as unknown as {
-    pool?: { options?: unknown; authenticator?: object };
-    options?: unknown;
-  };
-  const targets: Array<[object | undefined, string]> = [
-    [client, 'Etcd3'],
-    [internals.pool, 'ConnectionPool'],
-    [internals.pool?.authenticator, 'Authenticator'],
-  ];
-  for (const [target, label] of targets) {
-    if (target) {
-      Object.defineProperty(target, inspect.custom, { value: redacted(label), enumerable: false });
-      // JSON loggers (pino, winston) serialize with JSON.stringify, which ignores inspect.custom.
-      Object.defineProperty(target, 'toJSON', { value: redacted(label), enumerable: false });
-    }
+  for (const { target, label } of objectsHoldingOptions(client)) {
+    Object.defineProperty(target, inspect.custom, { value: redacted(label), enumerable: false });
+    // JSON loggers (pino, winston) serialize with JSON.stringify, which ignores inspect.custom.
+    Object.defineProperty(target, 'toJSON', { value: redacted(label), enumerable: false });
   }
 }
 

@@ -1,4 +1,5 @@
 import { Channel, type ChannelCredentials, type ChannelOptions } from '@grpc/grpc-js';
+import { withChannelFactory } from './etcd3-internals.adapter.js';
 
 /** One real gRPC channel shared by every service client (KV, Watch, Lease, ...) of one etcd host. */
 interface Generation {
@@ -33,19 +34,11 @@ export class SharedChannelPool {
     return this.current.size;
   }
 
-  /**
-   * Wraps `options` so that every grpc-js client built from them takes its channel from this pool.
-   * grpc-js deletes `channelFactoryOverride` from the options it is given, and etcd3 hands the same
-   * object to every client, so the factory is kept in place through a proxy.
-   */
+  /** Wraps `options` so that every grpc-js client built from them takes its channel from this pool. */
   wrapOptions(options: ChannelOptions): ChannelOptions {
-    const factory = (target: string, credentials: ChannelCredentials, rest: ChannelOptions) =>
-      this.handle(target, credentials, rest);
-    const base: ChannelOptions = { ...options, channelFactoryOverride: factory };
-    return new Proxy(base, {
-      deleteProperty: (target, property) =>
-        property === 'channelFactoryOverride' ? true : Reflect.deleteProperty(target, property),
-    });
+    return withChannelFactory(options, (target, credentials, rest) =>
+      this.handle(target, credentials, rest),
+    );
   }
 
   /** Closes every channel (the module is shutting down). */

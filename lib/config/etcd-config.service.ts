@@ -15,6 +15,7 @@ import { within } from '../common/timing.js';
 import { ConfigDisabledError } from '../errors/config-disabled.error.js';
 import { ConfigKeyNotFoundError } from '../errors/config-key-not-found.error.js';
 import { EtcdConnectionError } from '../errors/etcd-connection.error.js';
+import { EtcdUnavailableError } from '../errors/etcd-unavailable.error.js';
 import type { ResolvedEtcdOptions } from '../etcd-options.resolver.js';
 import type { InformerHandle, InformerPool } from '../watch/informer-pool.js';
 import type { InformerChange } from '../watch/informer.interfaces.js';
@@ -143,8 +144,12 @@ export class EtcdConfigService implements OnModuleDestroy {
       return;
     }
     const cause = informer.lastError;
-    throw cause instanceof Error && !(cause instanceof EtcdConnectionError)
-      ? this.connection.mapError(cause, 'read config', config.prefix)
+    const mapped =
+      cause instanceof Error && !(cause instanceof EtcdConnectionError)
+        ? this.connection.mapError(cause, 'read config', config.prefix)
+        : undefined;
+    throw mapped && !(mapped instanceof EtcdUnavailableError)
+      ? mapped
       : new EtcdConnectionError(this.options.hosts, this.options.connectTimeout, cause);
   }
 

@@ -106,7 +106,7 @@ export function etcdRegistrationPort(
 
     describe(err) {
       if (err instanceof LeaseGoneError) return err.message;
-      return describeCause(connection.mapError(err, 'register', operationKey));
+      return connection.describeFailure(err, 'register', operationKey);
     },
   };
 }

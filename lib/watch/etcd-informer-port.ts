@@ -5,6 +5,7 @@ import {
   type IWatchResponse,
   type Namespace,
 } from 'etcd3';
+import { rebuildWatchStream } from '../client/etcd3-internals.adapter.js';
 import { EtcdPermissionError } from '../errors/etcd-permission.error.js';
 import { EtcdWatchStalledError } from '../errors/etcd-watch-stalled.error.js';
 import { decodeKey, encodeKey } from './etcd-key.js';
@@ -18,15 +19,6 @@ import type {
   WatchHandle,
   WatchListener,
 } from './informer-port.interface.js';
-
-/** The part of etcd3's internal WatchManager used to rebuild a dead stream (not public API). */
-interface WatchManagerInternals {
-  state?: unknown;
-  handleError?: (err: Error) => void;
-}
-
-/** etcd3's `State.Connected` of its WatchManager. */
-const WATCH_MANAGER_CONNECTED = 2;
 
 /**
  * The informer's port onto the etcd3 client, through the module's namespaced view (keys are
@@ -118,10 +110,7 @@ export class EtcdInformerPort implements InformerPort {
   }
 
   resetStream(): void {
-    const manager = (this.kv as unknown as { watchManager?: WatchManagerInternals }).watchManager;
-    if (manager?.state === WATCH_MANAGER_CONNECTED && typeof manager.handleError === 'function') {
-      manager.handleError(new EtcdWatchStalledError());
-    }
+    rebuildWatchStream(this.kv, new EtcdWatchStalledError());
   }
 
   private mapError(err: unknown, operation: string, prefix: string): unknown {

@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import { BehaviorSubject, type Observable, Subject, distinctUntilChanged, map } from 'rxjs';
 import { backoffDelay } from '../common/backoff.js';
 import { describeCause } from '../common/describe-cause.js';
+import { EtcdAuthTokenExpiredError } from '../errors/etcd-auth-token-expired.error.js';
 import { EtcdPermissionError } from '../errors/etcd-permission.error.js';
 import { EtcdStoppedError } from '../errors/etcd-stopped.error.js';
 import { printableKey } from './etcd-key.js';
@@ -192,7 +193,10 @@ export class PrefixInformer {
       if (end?.reason === 'broken' || end?.reason === 'canceled') {
         this.lastErrorValue = end.error;
         const what = end.reason === 'broken' ? 'watch stream broke' : 'watch canceled';
-        this.markDisconnected(`${what}: ${describeCause(end.error)}`);
+        // Transport hook: etcd's auth token expired and the transport reopens the stream with a
+        // new one. Routine, not an outage: re-list and re-watch without a warning.
+        const routine = end.error instanceof EtcdAuthTokenExpiredError;
+        this.markDisconnected(`${what}: ${describeCause(end.error)}`, routine);
       }
       if (end?.reason === 'stalled') {
         // A watch etcd never acknowledged means the shared stream itself is dead: rebuild it.
@@ -385,10 +389,10 @@ export class PrefixInformer {
     });
   }
 
-  private markDisconnected(reason: string): void {
+  private markDisconnected(reason: string, routine = false): void {
     // Before the first list there is nothing being served: whoever awaits ready() reports that
     // failure (e.g. the config center's one "booting from snapshot" line).
-    if (!this.outageLogged && !this.stopped && this.state.synced) {
+    if (!routine && !this.outageLogged && !this.stopped && this.state.synced) {
       this.outageLogged = true;
       this.logger.warn(
         `watch on "${this.prefix}" lost (${reason}); serving the last ${this.entries.size} key(s) at revision ${this.revision} and retrying`,

@@ -1,6 +1,9 @@
 import * as api from '../../lib/index.js';
 import {
   ConfigDisabledError,
+  EtcdAuthTokenExpiredError,
+  EtcdRequestRejectedError,
+  EtcdUnavailableError,
   ConfigKeyNotFoundError,
   EtcdAuthError,
   EtcdConnectionError,
@@ -21,6 +24,14 @@ describe('errors: one home, one base class', () => {
     new EtcdStoppedError('registration of "/services/a/1"', 'before it completed'),
     new EtcdWatchStalledError(),
     new InvalidOptionsError('registry.ttl', 1, 'an integer number of seconds >= 2'),
+    new EtcdRequestRejectedError('set', '/config/big', 'etcdserver: request is too large'),
+    new EtcdUnavailableError(
+      'set',
+      '/config/a',
+      ['http://127.0.0.1:2379'],
+      new Error('ECONNRESET'),
+    ),
+    new EtcdAuthTokenExpiredError(),
   ];
 
   it.each(samples.map(error => [error.name, error] as const))(

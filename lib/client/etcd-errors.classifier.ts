@@ -1,0 +1,94 @@
+import { isBrokenCircuitError } from 'cockatiel';
+import { ClientClosedError, EtcdLeaseInvalidError } from 'etcd3';
+import { describeCause } from '../common/describe-cause.js';
+
+/**
+ * What an answer from etcd (a request etcd received and refused) means. Never a reason to distrust
+ * the connection.
+ * @internal
+ */
+export type EtcdAnswerCode =
+  | 'permission-denied'
+  | 'auth-failed'
+  | 'invalid-auth-token'
+  | 'too-large'
+  | 'no-space'
+  | 'lease-not-found'
+  | 'compacted'
+  | 'rejected';
+
+/**
+ * One failed etcd call, classified once:
+ * - `transport`: etcd was not reached, or not in a state to answer (refused / reset connection,
+ *   deadline, no leader, server stopping, our own circuit breaker open). Counts against the host.
+ * - `answer`: etcd received the request and refused it, with a reason. Never counts against the
+ *   host, never resets the channel; the caller gets a named error carrying etcd's reason.
+ * - `closed`: the module closed the client (shutdown).
+ * @internal
+ */
+export type EtcdFailure =
+  | { kind: 'transport'; reason: string; breakerOpen: boolean }
+  | { kind: 'answer'; code: EtcdAnswerCode; reason: string }
+  | { kind: 'closed'; reason: string };
+
+/** etcd's own messages ("etcdserver: …") that say the server cannot answer right now. */
+const UNAVAILABLE_SERVER =
+  /etcdserver: (no leader|not leader|leader changed|server stopped|request timed out|unhealthy cluster|corrupt cluster|too many requests|not capable|rpc not supported for learner)/i;
+
+/** etcd's answers, most specific first. */
+const ANSWERS: Array<[RegExp, EtcdAnswerCode]> = [
+  [/invalid auth token/i, 'invalid-auth-token'],
+  [/permission denied|role is not granted|permission is not granted/i, 'permission-denied'],
+  [/authentication failed|user name not found|user name is empty/i, 'auth-failed'],
+  [/database space exceeded|NOSPACE/i, 'no-space'],
+  [/request is too large|larger than max/i, 'too-large'],
+  [/requested lease not found|lease .* is expired or revoked/i, 'lease-not-found'],
+  [/required revision has been compacted/i, 'compacted'],
+];
+
+/** gRPC status codes that are the server's answer to the request itself. */
+const ANSWER_STATUS = new Set([3, 5, 6, 7, 8, 9, 11, 12, 16]);
+
+/**
+ * Classifies an error from the etcd client (etcd3 or grpc-js). Pure: no side effects.
+ * @internal
+ */
+export function classifyEtcdError(err: unknown): EtcdFailure {
+  const reason = describeCause(err);
+  if (err instanceof ClientClosedError) return { kind: 'closed', reason };
+  if (isBrokenCircuitError(err)) return { kind: 'transport', reason, breakerOpen: true };
+  if (err instanceof EtcdLeaseInvalidError) {
+    return { kind: 'answer', code: 'lease-not-found', reason };
+  }
+  const message = err instanceof Error ? err.message : typeof err === 'string' ? err : '';
+  if (UNAVAILABLE_SERVER.test(message)) return { kind: 'transport', reason, breakerOpen: false };
+  for (const [pattern, code] of ANSWERS) {
+    if (pattern.test(message)) return { kind: 'answer', code, reason };
+  }
+  const status = grpcStatus(err, message);
+  if (/etcdserver:/.test(message) || (status !== undefined && ANSWER_STATUS.has(status))) {
+    return { kind: 'answer', code: 'rejected', reason };
+  }
+  return { kind: 'transport', reason, breakerOpen: false };
+}
+
+/** Whether the error is an answer from etcd (see {@link classifyEtcdError}). @internal */
+export function isEtcdAnswer(err: unknown): boolean {
+  return classifyEtcdError(err).kind === 'answer';
+}
+
+/** Whether the error means etcd was not reached (see {@link classifyEtcdError}). @internal */
+export function isTransportFailure(err: unknown): boolean {
+  return classifyEtcdError(err).kind === 'transport';
+}
+
+/**
+ * The gRPC status code: grpc-js puts it in `code` and at the start of the message
+ * ("8 RESOURCE_EXHAUSTED: …"); etcd3 re-creates errors without `code`, so the message is read too.
+ */
+function grpcStatus(err: unknown, message: string): number | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === 'number') return code;
+  const match = /^(\d{1,2}) [A-Z_]+:/.exec(message);
+  return match ? Number(match[1]) : undefined;
+}

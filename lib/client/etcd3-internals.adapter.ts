@@ -1,0 +1,169 @@
+import type { ChannelCredentials, ChannelOptions, Channel } from '@grpc/grpc-js';
+import { RecoverableError, type Etcd3, type Namespace } from 'etcd3';
+import type { EventEmitter } from 'node:events';
+
+/*
+ * THE ONE PLACE where nest-etcd reaches past the public typings of etcd3 and @grpc/grpc-js.
+ *
+ * Every function below depends on how the installed versions work inside; test/unit/
+ * etcd3-internals.spec.ts pins each of them against the installed packages, so an upgrade that
+ * changes one fails that test loudly instead of degrading the product quietly. Nothing else in lib/
+ * may cast an etcd3 or grpc-js object to reach a member its typings do not declare.
+ *
+ * Pinned against: etcd3 1.1.2, @grpc/grpc-js 1.14.x (see ETCD3_INTERNALS_PINNED).
+ */
+
+/** The versions the internals below were read from (the unit test checks the installed ones). @internal */
+export const ETCD3_INTERNALS_PINNED = { etcd3: '1.1.2', grpcJs: '1.14.' } as const;
+
+// ---- grpc-js: one channel for many clients ----------------------------------------------------
+
+/** Builds the channel a grpc-js client uses. @internal */
+export type ChannelFactory = (
+  target: string,
+  credentials: ChannelCredentials,
+  options: ChannelOptions,
+) => Channel;
+
+/**
+ * Makes every grpc-js client built from the returned options take its channel from `factory`.
+ *
+ * Internal behaviour relied on: grpc-js's `Client` constructor reads `channelFactoryOverride` from
+ * the options and then DELETES it from that object, and etcd3 hands the same options object to every
+ * service client it builds; a proxy ignores that delete so the second client still sees the factory.
+ * @internal
+ */
+export function withChannelFactory(
+  options: ChannelOptions,
+  factory: ChannelFactory,
+): ChannelOptions {
+  const base: ChannelOptions = { ...options, channelFactoryOverride: factory };
+  return new Proxy(base, {
+    deleteProperty: (target, property) =>
+      property === 'channelFactoryOverride' ? true : Reflect.deleteProperty(target, property),
+  });
+}
+
+// ---- etcd3: auth token -------------------------------------------------------------------------
+
+/** etcd3's ConnectionPool, as far as we use it (not exported by etcd3's typings). */
+interface ConnectionPoolInternals {
+  options?: unknown;
+  authenticator?: { invalidateMetadata?: () => void };
+}
+
+function poolOf(client: Etcd3): ConnectionPoolInternals | undefined {
+  return (client as unknown as { pool?: ConnectionPoolInternals }).pool;
+}
+
+/**
+ * Forgets the client's cached auth token, so the next call (or the next watch stream) authenticates
+ * again. etcd3 does this by itself only for a unary call answered "invalid auth token"; streams
+ * opened later would keep presenting the expired token.
+ * @returns whether the authenticator was found
+ * @internal
+ */
+export function invalidateAuthToken(client: Etcd3): boolean {
+  const authenticator = poolOf(client)?.authenticator;
+  if (typeof authenticator?.invalidateMetadata !== 'function') return false;
+  authenticator.invalidateMetadata();
+  return true;
+}
+
+/**
+ * The objects inside the client that keep a copy of its options (with the password): the client
+ * itself, its ConnectionPool and the pool's Authenticator.
+ * @internal
+ */
+export function objectsHoldingOptions(client: Etcd3): Array<{ target: object; label: string }> {
+  const pool = poolOf(client);
+  const found: Array<{ target: object; label: string }> = [{ target: client, label: 'Etcd3' }];
+  if (pool) found.push({ target: pool, label: 'ConnectionPool' });
+  if (pool?.authenticator) found.push({ target: pool.authenticator, label: 'Authenticator' });
+  return found;
+}
+
+// ---- etcd3: errors -----------------------------------------------------------------------------
+
+/**
+ * Removes etcd3's "recoverable" mark from an error that is an answer from etcd (a refused request,
+ * not a broken connection). etcd3 sets the `RecoverableError` symbol as an own property in the
+ * constructor of its gRPC error classes (ResourceExhausted among them, which is how etcd says
+ * "database space exceeded" or "request too large"), and resets every service client of the host,
+ * retiring the channel that carries the watch stream, when a call fails with a recoverable error.
+ * @internal
+ */
+export function markNotRecoverable<E>(err: E): E {
+  if (typeof err === 'object' && err !== null && RecoverableError in err) {
+    delete (err as Record<symbol, unknown>)[RecoverableError];
+  }
+  return err;
+}
+
+// ---- etcd3: the shared watch stream ------------------------------------------------------------
+
+/** etcd3's `State.Connected` of its WatchManager. */
+const WATCH_MANAGER_CONNECTED = 2;
+
+/** A cancel answer of etcd's watch stream (etcd3's IWatchResponse, the part used). */
+interface WatchCancelResponse {
+  cancel_reason?: string;
+}
+
+/** etcd3's WatchManager of one namespace, as far as we use it. */
+interface WatchManagerInternals {
+  state?: unknown;
+  watchers?: EventEmitter[];
+  handleError?: (err: Error) => void;
+  handleCancelResponse?: (watcher: EventEmitter, res: WatchCancelResponse) => void;
+}
+
+function watchManagerOf(kv: Namespace): WatchManagerInternals | undefined {
+  return (kv as unknown as { watchManager?: WatchManagerInternals }).watchManager;
+}
+
+/**
+ * Rebuilds the namespace's shared watch stream: every watcher on it gets `disconnected` (with
+ * `reason`) and etcd3 opens a new stream (authenticating again when its token was invalidated).
+ * @returns false when the stream is not connected (nothing to rebuild) or etcd3 changed
+ * @internal
+ */
+export function rebuildWatchStream(kv: Namespace, reason: Error): boolean {
+  const manager = watchManagerOf(kv);
+  if (manager?.state !== WATCH_MANAGER_CONNECTED || typeof manager.handleError !== 'function') {
+    return false;
+  }
+  manager.handleError(reason);
+  return true;
+}
+
+/**
+ * Lets `decide` see every watch cancellation etcd sends on the namespace's stream before the watcher
+ * does. When it returns `'swallow'`, the watcher is not told (it stays attached and is re-created on
+ * the next stream, so `decide` must then rebuild the stream); `'forward'` is etcd3's own handling.
+ * @returns false when etcd3 changed and nothing was installed
+ * @internal
+ */
+export function interceptWatchCancels(
+  kv: Namespace,
+  decide: (reason: string) => 'forward' | 'swallow',
+): boolean {
+  const manager = watchManagerOf(kv);
+  const original = manager?.handleCancelResponse;
+  if (!manager || typeof original !== 'function') return false;
+  manager.handleCancelResponse = function (watcher: EventEmitter, res: WatchCancelResponse) {
+    if (decide(String(res?.cancel_reason ?? '')) === 'swallow') return;
+    original.call(this, watcher, res);
+  };
+  return true;
+}
+
+/**
+ * Detaches every watcher still on the namespace's stream, so that once the stream dies (the client
+ * closed its channels) etcd3 does not schedule a reconnect for them.
+ * @internal
+ */
+export function forgetWatchers(kv: Namespace): void {
+  const manager = watchManagerOf(kv);
+  if (Array.isArray(manager?.watchers)) manager.watchers = [];
+}

@@ -1,0 +1,131 @@
+import { BrokenCircuitError } from 'cockatiel';
+import {
+  ClientClosedError,
+  EtcdError,
+  EtcdInvalidAuthTokenError,
+  EtcdLeaseInvalidError,
+  EtcdPermissionDeniedError,
+  GRPCDeadlineExceededError,
+  GRPCInvalidArgumentError,
+  GRPCResourceExhastedError,
+  GRPCUnavailableError,
+  castGrpcError,
+} from 'etcd3';
+import { classifyEtcdError } from '../../lib/client/etcd-errors.classifier.js';
+
+/** A raw grpc-js error as the transport produces it (before etcd3 casts it). */
+function grpcError(code: number, name: string, details: string): Error {
+  return Object.assign(new Error(`${code} ${name}: ${details}`), { code, details });
+}
+
+describe('classifyEtcdError: transport failure vs answer from etcd, decided once', () => {
+  const answers: Array<[string, unknown, string]> = [
+    [
+      'value over --max-request-bytes',
+      new GRPCInvalidArgumentError('3 INVALID_ARGUMENT: etcdserver: request is too large'),
+      'too-large',
+    ],
+    [
+      'message over the gRPC limit (etcd answers RESOURCE_EXHAUSTED)',
+      castGrpcError(
+        grpcError(
+          8,
+          'RESOURCE_EXHAUSTED',
+          'grpc: received message larger than max (2097175 vs. 2097152)',
+        ),
+      ),
+      'too-large',
+    ],
+    [
+      'NOSPACE alarm',
+      new GRPCResourceExhastedError(
+        '8 RESOURCE_EXHAUSTED: etcdserver: mvcc: database space exceeded',
+      ),
+      'no-space',
+    ],
+    [
+      'permission denied',
+      new EtcdPermissionDeniedError('7 PERMISSION_DENIED: etcdserver: permission denied'),
+      'permission-denied',
+    ],
+    [
+      'wrong password',
+      castGrpcError(
+        grpcError(
+          3,
+          'INVALID_ARGUMENT',
+          'etcdserver: authentication failed, invalid user ID or password',
+        ),
+      ),
+      'auth-failed',
+    ],
+    ['no user given', new EtcdError('etcdserver: user name is empty'), 'auth-failed'],
+    [
+      'expired token',
+      new EtcdInvalidAuthTokenError('3 INVALID_ARGUMENT: etcdserver: invalid auth token'),
+      'invalid-auth-token',
+    ],
+    ['lost lease', new EtcdLeaseInvalidError('7587'), 'lease-not-found'],
+    [
+      'lease not found',
+      castGrpcError(grpcError(5, 'NOT_FOUND', 'etcdserver: requested lease not found')),
+      'lease-not-found',
+    ],
+    [
+      'compacted revision',
+      castGrpcError(
+        grpcError(11, 'OUT_OF_RANGE', 'etcdserver: mvcc: required revision has been compacted'),
+      ),
+      'compacted',
+    ],
+    [
+      'another etcd refusal',
+      castGrpcError(
+        grpcError(3, 'INVALID_ARGUMENT', 'etcdserver: too many operations in txn request'),
+      ),
+      'rejected',
+    ],
+    ['a watch cancel reason (string)', 'etcdserver: invalid auth token', 'invalid-auth-token'],
+  ];
+
+  it.each(answers)('%s is an answer (%#)', (_title, err, code) => {
+    expect(classifyEtcdError(err)).toMatchObject({ kind: 'answer', code });
+  });
+
+  const transport: Array<[string, unknown, boolean]> = [
+    [
+      'refused connection',
+      new GRPCUnavailableError(
+        '14 UNAVAILABLE: No connection established. Last error: Error: connect ECONNREFUSED 127.0.0.1:2379',
+      ),
+      false,
+    ],
+    ['reset connection', castGrpcError(grpcError(14, 'UNAVAILABLE', 'read ECONNRESET')), false],
+    ['deadline', new GRPCDeadlineExceededError('4 DEADLINE_EXCEEDED: Deadline exceeded'), false],
+    ['no leader', castGrpcError(grpcError(14, 'UNAVAILABLE', 'etcdserver: no leader')), false],
+    ['leader changed', new EtcdError('etcdserver: leader changed'), false],
+    ['server timeout', new EtcdError('etcdserver: request timed out'), false],
+    [
+      'overloaded',
+      castGrpcError(grpcError(8, 'RESOURCE_EXHAUSTED', 'etcdserver: too many requests')),
+      false,
+    ],
+    ['our own bounded wait', new Error('no answer within 5000 ms'), false],
+    ['open breaker', new BrokenCircuitError(), true],
+  ];
+
+  it.each(transport)('%s is a transport failure', (_title, err, breakerOpen) => {
+    expect(classifyEtcdError(err)).toMatchObject({ kind: 'transport', breakerOpen });
+  });
+
+  it('a closed client is neither', () => {
+    expect(classifyEtcdError(new ClientClosedError('KV'))).toMatchObject({ kind: 'closed' });
+  });
+
+  it("keeps etcd's reason as one readable line", () => {
+    const failure = classifyEtcdError(
+      new GRPCInvalidArgumentError('3 INVALID_ARGUMENT: etcdserver: request is too large\n  at x'),
+    );
+    expect(failure.reason).toBe('3 INVALID_ARGUMENT: etcdserver: request is too large');
+  });
+});

@@ -1,0 +1,226 @@
+import { Channel, Client, credentials } from '@grpc/grpc-js';
+import {
+  Etcd3,
+  GRPCResourceExhastedError,
+  GRPCUnavailableError,
+  isRecoverableError,
+  type Namespace,
+} from 'etcd3';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { EventEmitter } from 'node:events';
+import {
+  ETCD3_INTERNALS_PINNED,
+  forgetWatchers,
+  interceptWatchCancels,
+  invalidateAuthToken,
+  markNotRecoverable,
+  objectsHoldingOptions,
+  rebuildWatchStream,
+  withChannelFactory,
+} from '../../lib/client/etcd3-internals.adapter.js';
+import { TransportPolicy } from '../../lib/client/transport-policy.js';
+import { resolveEtcdOptions } from '../../lib/etcd-options.resolver.js';
+import { waitFor } from '../support/index.js';
+
+/**
+ * Pins every etcd3 / grpc-js internal that lib/client/etcd3-internals.adapter.ts relies on against
+ * the INSTALLED versions: when an upgrade changes one, this spec fails (read the adapter's comment
+ * on the failing function, adapt it, then bump ETCD3_INTERNALS_PINNED). No etcd is needed.
+ */
+
+const require = createRequire(import.meta.url);
+const versionOf = (pkg: string) =>
+  (JSON.parse(readFileSync(require.resolve(`${pkg}/package.json`), 'utf8')) as { version: string })
+    .version;
+
+/** etcd3's ConnectionPool (not exported by its index). */
+interface PoolInternals {
+  hosts: Array<{ resetAllServices(): void }>;
+  withConnection<T>(service: string, fn: () => Promise<T>): Promise<T>;
+  close(): void;
+}
+const { ConnectionPool } = require('etcd3/lib/connection-pool.js') as {
+  ConnectionPool: new (options: object) => PoolInternals;
+};
+
+/** A stand-in for etcd's watch stream (a grpc-js duplex call). */
+class FakeWatchStream extends EventEmitter {
+  readonly written: unknown[] = [];
+  cancelled = false;
+  write(message: unknown): boolean {
+    this.written.push(message);
+    return true;
+  }
+  cancel(): void {
+    this.cancelled = true;
+  }
+}
+
+/** A namespace whose watch manager talks to a fake stream instead of etcd. */
+function namespaceWithFakeStream(client: Etcd3): { kv: Namespace; stream: FakeWatchStream } {
+  const kv = client.namespace('/pinned/');
+  const stream = new FakeWatchStream();
+  const manager = (kv as unknown as { watchManager: { client: { watch(): Promise<unknown> } } })
+    .watchManager;
+  manager.client.watch = () => Promise.resolve(stream);
+  return { kv, stream };
+}
+
+const flush = () => new Promise(resolve => setImmediate(resolve));
+
+describe('etcd3 / grpc-js internals used by the adapter (pinned)', () => {
+  const clients: Etcd3[] = [];
+  const newClient = (auth = false) => {
+    const client = new Etcd3({
+      hosts: 'http://127.0.0.1:1',
+      auth: auth ? { username: 'u', password: 'p' } : undefined,
+    });
+    clients.push(client);
+    return client;
+  };
+  afterEach(() => {
+    for (const client of clients.splice(0)) client.close();
+  });
+
+  it('the installed versions are the pinned ones', () => {
+    expect(versionOf('etcd3')).toBe(ETCD3_INTERNALS_PINNED.etcd3);
+    expect(versionOf('@grpc/grpc-js').startsWith(ETCD3_INTERNALS_PINNED.grpcJs)).toBe(true);
+  });
+
+  it('withChannelFactory: grpc-js clients built from one options object all use the factory', () => {
+    const channels: Channel[] = [];
+    const options = withChannelFactory(
+      { 'grpc.keepalive_time_ms': 1000 },
+      (target, creds, rest) => {
+        const clean = { ...rest };
+        delete clean.channelFactoryOverride;
+        const channel = new Channel(target, creds, clean);
+        channels.push(channel);
+        return channel;
+      },
+    );
+    const first = new Client('127.0.0.1:1', credentials.createInsecure(), options);
+    const second = new Client('127.0.0.1:1', credentials.createInsecure(), options);
+    try {
+      expect(channels).toHaveLength(2);
+      expect(first.getChannel()).toBe(channels[0]);
+      expect(second.getChannel()).toBe(channels[1]);
+    } finally {
+      first.close();
+      second.close();
+    }
+  });
+
+  it('invalidateAuthToken finds the authenticator; objectsHoldingOptions finds pool and authenticator', () => {
+    const client = newClient(true);
+    expect(invalidateAuthToken(client)).toBe(true);
+    const labels = objectsHoldingOptions(client).map(found => found.label);
+    expect(labels).toEqual(['Etcd3', 'ConnectionPool', 'Authenticator']);
+    // each of them really holds the password (that is why they are hidden)
+    for (const { target } of objectsHoldingOptions(client).slice(1)) {
+      expect(JSON.stringify((target as { options?: unknown }).options)).toContain('"password":"p"');
+    }
+  });
+
+  it('markNotRecoverable removes the mark etcd3 sets in its error constructors', () => {
+    const err = new GRPCResourceExhastedError(
+      '8 RESOURCE_EXHAUSTED: etcdserver: request is too large',
+    );
+    expect(isRecoverableError(err)).toBe(true);
+    expect(isRecoverableError(markNotRecoverable(err))).toBe(false);
+  });
+
+  it('the connection pool resets a host only on recoverable errors, and our policy keeps answers out', async () => {
+    const options = resolveEtcdOptions({ hosts: 'http://127.0.0.1:1' }, {});
+    const pool = new ConnectionPool({
+      hosts: options.hosts,
+      faultHandling: new TransportPolicy(options).faultHandling(),
+    });
+    try {
+      const host = pool.hosts[0]!;
+      let resets = 0;
+      host.resetAllServices = () => {
+        resets++;
+      };
+      const answer = new GRPCResourceExhastedError(
+        '8 RESOURCE_EXHAUSTED: etcdserver: mvcc: database space exceeded',
+      );
+      await expect(pool.withConnection('KV', () => Promise.reject(answer))).rejects.toBe(answer);
+      expect(resets).toBe(0);
+      const transport = new GRPCUnavailableError('14 UNAVAILABLE: read ECONNRESET');
+      await expect(pool.withConnection('KV', () => Promise.reject(transport))).rejects.toBe(
+        transport,
+      );
+      expect(resets).toBe(1);
+    } finally {
+      pool.close();
+    }
+  });
+
+  it('the watch manager: rebuild, cancel interception and forgetting watchers', async () => {
+    const client = newClient();
+    const { kv, stream } = namespaceWithFakeStream(client);
+    // idle (no stream yet): nothing to rebuild
+    expect(rebuildWatchStream(kv, new Error('x'))).toBe(false);
+
+    const reasons: string[] = [];
+    let verdict: 'forward' | 'swallow' = 'swallow';
+    expect(
+      interceptWatchCancels(kv, reason => {
+        reasons.push(reason);
+        return verdict;
+      }),
+    ).toBe(true);
+
+    const watcher = kv.watch().prefix('a').watcher();
+    const errors: unknown[] = [];
+    const disconnects: unknown[] = [];
+    watcher.on('error', err => errors.push(err));
+    watcher.on('disconnected', err => disconnects.push(err));
+    await flush();
+    expect(stream.written).toHaveLength(1); // the create request
+
+    // a cancelled create: swallowed, the watcher is not told
+    stream.emit('data', {
+      created: true,
+      canceled: true,
+      cancel_reason: 'etcdserver: invalid auth token',
+      watch_id: '0',
+      events: [],
+    });
+    expect(reasons).toEqual(['etcdserver: invalid auth token']);
+    expect(errors).toEqual([]);
+
+    // connected: a rebuild disconnects every watcher (which stays attached) and cancels the stream
+    const reason = new Error('rebuild');
+    expect(rebuildWatchStream(kv, reason)).toBe(true);
+    expect(stream.cancelled).toBe(true);
+    expect(disconnects).toEqual([reason]);
+
+    // forwarded cancels reach the watcher as errors (etcd3's own handling)
+    const second = new FakeWatchStream();
+    (
+      kv as unknown as { watchManager: { client: { watch(): Promise<unknown> } } }
+    ).watchManager.client.watch = () => Promise.resolve(second);
+    // after etcd3's reconnect backoff, the watcher is re-created on the new stream
+    await waitFor(() => second.written.length === 1, {
+      timeout: 5_000,
+      message: 'create request on the rebuilt stream',
+    });
+    verdict = 'forward';
+    second.emit('data', {
+      created: true,
+      canceled: true,
+      cancel_reason: 'etcdserver: mvcc: required revision has been compacted',
+      watch_id: '0',
+      events: [],
+    });
+    expect(errors).toHaveLength(1);
+
+    forgetWatchers(kv);
+    expect(
+      (kv as unknown as { watchManager: { watchers: unknown[] } }).watchManager.watchers,
+    ).toEqual([]);
+  });
+});
