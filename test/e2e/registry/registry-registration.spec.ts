@@ -143,6 +143,38 @@ describe('registry: registration, wire format, port detection, graceful close', 
     expect(listeningPort(app)).not.toBe(8123);
   });
 
+  it('self is undefined until etcd holds the key (status registered), then the instance', async () => {
+    const app = await startApp({
+      hosts: etcd.endpoint,
+      registry: {
+        serviceName: 'self-timing',
+        instanceId: 'st-1',
+        host: '127.0.0.1',
+        port: 8124,
+        autoRegister: false,
+      },
+    });
+    apps.push(app);
+    const registry = registryOf(app);
+    const seen: Array<[string, boolean]> = [];
+    const sub = registry.status$.subscribe(s => seen.push([s, registry.self !== undefined]));
+    const pending = registry.register();
+    expect(registry.status).toBe('registering');
+    expect(registry.self).toBeUndefined();
+    const instance = await pending;
+    expect(registry.self).toBe(instance);
+    expect(await etcd.get('/services/self-timing/st-1')).toBeDefined();
+    // At each status change, self was defined exactly when the status was registered.
+    expect(seen).toEqual([
+      ['deregistered', false],
+      ['registering', false],
+      ['registered', true],
+    ]);
+    sub.unsubscribe();
+    await registry.deregister();
+    expect(registry.self).toBeUndefined();
+  });
+
   it('an HTTP app that never listens does not register (no port is known yet)', async () => {
     const app = await startApp({
       hosts: etcd.endpoint,
