@@ -1,22 +1,37 @@
 #!/usr/bin/env bash
-# Local etcd for development: install | start | stop | status.
+# Local etcd for development: start (the default) | stop | status | install.
+#   npm run etcd                 # = bash scripts/etcd.sh start
+#   npm run etcd -- stop         # = bash scripts/etcd.sh stop
 # Runs a single node on 127.0.0.1:2379 (peer 2380) with data in <repo>/.etcd/ (never systemd).
+# The etcd it starts runs in its own session (setsid): Ctrl-C or a closed terminal in the shell
+# that started it (e.g. `npm start`) never reaches it; it lives until `stop`.
+#
+# Environment:
+#   ETCD_HOSTS           endpoint checked by start/status (default http://127.0.0.1:2379); when it
+#                        is one http://127.0.0.1:<port> (or localhost) URL, start listens on <port>
+#   NEST_ETCD_PEER_PORT  peer port of the etcd started here (default 2380)
+#   NEST_ETCD_STATE_DIR  data, log and pid file (default <repo>/.etcd)
 set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$SCRIPT_DIR/.." && pwd)"
-STATE_DIR="$REPO/.etcd"
+STATE_DIR="${NEST_ETCD_STATE_DIR:-$REPO/.etcd}"
 DATA_DIR="$STATE_DIR/data"
 LOG_FILE="$STATE_DIR/etcd.log"
 PID_FILE="$STATE_DIR/etcd.pid"
 HOSTS="${ETCD_HOSTS:-http://127.0.0.1:2379}"
-CLIENT_URL="http://127.0.0.1:2379"
-PEER_URL="http://127.0.0.1:2380"
+CLIENT_PORT=2379
+if [[ "$HOSTS" =~ ^http://(127\.0\.0\.1|localhost):([0-9]+)/?$ ]]; then
+  CLIENT_PORT="${BASH_REMATCH[2]}"
+fi
+CLIENT_URL="http://127.0.0.1:$CLIENT_PORT"
+PEER_URL="http://127.0.0.1:${NEST_ETCD_PEER_PORT:-2380}"
 
 export ETCDCTL_API=3
 
 usage() {
-  echo "usage: $(basename "$0") install|start|stop|status" >&2
+  echo "usage: $(basename "$0") [start|stop|status|install]   (default: start)" >&2
+  echo "  npm run etcd [-- start|stop|status|install]" >&2
   echo "  ETCD_HOSTS (default http://127.0.0.1:2379) is the endpoint checked by start/status." >&2
 }
 
@@ -68,6 +83,21 @@ cmd_install() {
   exit 1
 }
 
+# detached <command...>: replaces the calling (background) shell with the command in a new session
+# (no controlling terminal, own process group): setsid on Linux, perl's POSIX::setsid elsewhere
+# (macOS has no setsid binary). exec matters: a subshell left waiting for etcd would stay in the
+# terminal's process group.
+detached() {
+  if command -v setsid >/dev/null 2>&1; then
+    exec setsid "$@"
+  elif command -v perl >/dev/null 2>&1; then
+    exec perl -MPOSIX -e 'POSIX::setsid(); exec @ARGV or die "exec $ARGV[0]: $!\n"' -- "$@"
+  else
+    echo "neither setsid nor perl found: etcd stays in this terminal's process group (Ctrl-C stops it)" >&2
+    exec nohup "$@"
+  fi
+}
+
 cmd_start() {
   if healthy "$HOSTS"; then
     if pid="$(our_pid)"; then
@@ -87,7 +117,14 @@ cmd_start() {
   mkdir -p "$DATA_DIR"
   chmod 700 "$DATA_DIR"
   echo "Starting etcd on $CLIENT_URL (data: $DATA_DIR, log: $LOG_FILE)"
-  nohup etcd \
+  # etcd reads ETCD_* variables as flags (ETCD_HOSTS, ETCD_USERNAME... are not): keep them out.
+  local unset_env=()
+  local name
+  while IFS= read -r name; do unset_env+=(-u "$name"); done < <(env | grep -oE '^ETCD[A-Z0-9_]*' || true)
+  rm -f "$PID_FILE"
+  # In its own session (setsid), so the terminal's Ctrl-C (SIGINT to the foreground process group)
+  # and SIGHUP never reach it. The child writes its own pid: setsid may fork.
+  detached env ${unset_env[@]+"${unset_env[@]}"} bash -c 'echo $$ >"$0"; exec "$@"' "$PID_FILE" etcd \
     --name=nest-etcd-dev \
     --data-dir="$DATA_DIR" \
     --listen-client-urls="$CLIENT_URL" \
@@ -99,9 +136,16 @@ cmd_start() {
     --logger=zap \
     --log-level=warn \
     >>"$LOG_FILE" 2>&1 </dev/null &
-  local pid=$!
-  echo "$pid" >"$PID_FILE"
-  local i
+  local pid="" i
+  for i in $(seq 1 40); do
+    pid="$(cat "$PID_FILE" 2>/dev/null || true)"
+    [[ "$pid" =~ ^[0-9]+$ ]] && break
+    sleep 0.05
+  done
+  if ! [[ "$pid" =~ ^[0-9]+$ ]]; then
+    echo "etcd did not start (no pid written to $PID_FILE); see $LOG_FILE" >&2
+    exit 1
+  fi
   for i in $(seq 1 40); do
     if healthy "$CLIENT_URL"; then
       echo "etcd is up (pid $pid): $CLIENT_URL"
@@ -151,7 +195,7 @@ cmd_status() {
   fi
 }
 
-case "${1:-}" in
+case "${1:-start}" in
   install) cmd_install ;;
   start) cmd_start ;;
   stop) cmd_stop ;;
