@@ -109,17 +109,18 @@ describe('npm start, then Ctrl-C in its terminal', () => {
       const exited = new Promise<void>(resolve => child.once('exit', () => resolve()));
       const pgid = child.pid!;
 
-      await waitFor(
+      const first = await waitFor(
         async () => {
-          if (child.exitCode !== null || child.signalCode !== null) {
-            throw new Error(`npm start exited (${child.exitCode ?? child.signalCode})`);
-          }
+          // npm start ended (e.g. a compile error): fail now, not at the timeout.
+          if (child.exitCode !== null || child.signalCode !== null) return 'exited';
           const res = await fetch(`${appUrl}/health`, { signal: AbortSignal.timeout(2_000) });
           const body = (await res.json()) as {
             status?: string;
             registry?: { instanceId?: string };
           };
-          return body.status === 'ok' && body.registry?.instanceId === env.SAMPLE_INSTANCE_ID;
+          return body.status === 'ok' && body.registry?.instanceId === env.SAMPLE_INSTANCE_ID
+            ? 'healthy'
+            : undefined;
         },
         {
           timeout: FIRST_ANSWER_TIMEOUT,
@@ -127,6 +128,11 @@ describe('npm start, then Ctrl-C in its terminal', () => {
           message: 'the sample started by npm start answering healthy on /health',
         },
       );
+      if (first === 'exited') {
+        throw new Error(
+          `npm start exited (${child.exitCode ?? child.signalCode}) before answering`,
+        );
+      }
       expect(await etcdctl(['get', '--print-value-only', instanceKey])).toContain(
         `"port":${env.PORT}`,
       );
