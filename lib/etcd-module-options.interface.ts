@@ -151,4 +151,26 @@ export interface EtcdModuleOptions {
    * @default 5000
    */
   keepaliveTimeout?: number;
+  /**
+   * Prometheus metrics (`nest_etcd_*`, see docs/operations.md), published in prom-client's default
+   * registry (`true`) or the given one. Needs the optional peer dependency `prom-client`.
+   * @default false
+   */
+  metrics?: boolean | EtcdMetricsOptions;
+}
+
+/** Where the Prometheus metrics go. */
+export interface EtcdMetricsOptions {
+  /**
+   * A prom-client `Registry`.
+   * @default prom-client's default `register`
+   */
+  registry?: EtcdMetricsRegistry;
+}
+
+/** The part of a prom-client `Registry` the module uses (so this type needs no prom-client). */
+export interface EtcdMetricsRegistry {
+  metrics(): Promise<string>;
+  getSingleMetric(name: string): unknown;
+  removeSingleMetric(name: string): void;
 }

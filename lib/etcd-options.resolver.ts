@@ -6,7 +6,7 @@ import {
   type ResolvedDiscoveryOptions,
 } from './discovery/discovery-options.js';
 import { InvalidOptionsError } from './errors/invalid-options.error.js';
-import type { EtcdModuleOptions } from './etcd-module-options.interface.js';
+import type { EtcdMetricsRegistry, EtcdModuleOptions } from './etcd-module-options.interface.js';
 
 /*
  * Option resolution: defaults (including the environment) and validation of EtcdModuleOptions.
@@ -48,6 +48,8 @@ export interface ResolvedEtcdOptions {
   watchStallTimeout: number;
   keepaliveInterval: number;
   keepaliveTimeout: number;
+  /** `false`, or where the metrics go (`registry` undefined: prom-client's default register). */
+  metrics: false | { registry?: EtcdMetricsRegistry };
 }
 
 const DEFAULT_HOST = 'http://127.0.0.1:2379';
@@ -111,6 +113,7 @@ export function resolveEtcdOptions(
     watchStallTimeout: positiveNumber('watchStallTimeout', options.watchStallTimeout, 60_000),
     keepaliveInterval: positiveNumber('keepaliveInterval', options.keepaliveInterval, 10_000),
     keepaliveTimeout: positiveNumber('keepaliveTimeout', options.keepaliveTimeout, 5_000),
+    metrics: resolveMetrics(options.metrics),
   };
 }
 
@@ -373,4 +376,23 @@ function nonNegativeNumber(option: string, value: unknown, fallback: number): nu
     throw new InvalidOptionsError(option, value, 'a number of milliseconds >= 0');
   }
   return value;
+}
+
+function resolveMetrics(value: EtcdModuleOptions['metrics']): ResolvedEtcdOptions['metrics'] {
+  if (value === undefined || value === false) return false;
+  if (value === true) return {};
+  if (value === null || typeof value !== 'object') {
+    throw new InvalidOptionsError('metrics', value, 'true, false or { registry }');
+  }
+  const registry = value.registry;
+  if (
+    registry !== undefined &&
+    (registry === null ||
+      typeof registry !== 'object' ||
+      typeof registry.metrics !== 'function' ||
+      typeof registry.getSingleMetric !== 'function')
+  ) {
+    throw new InvalidOptionsError('metrics.registry', registry, 'a prom-client Registry');
+  }
+  return { registry };
 }

@@ -16,6 +16,7 @@ import { EtcdWatchService } from './watch/etcd-watch.service.js';
 import { EtcdElectionService } from './election/etcd-election.service.js';
 import { EtcdLockService } from './lock/etcd-lock.service.js';
 import { EtcdConnectivity } from './health/etcd-connectivity.js';
+import { EtcdMetrics } from './metrics/etcd-metrics.js';
 import { InformerPool } from './watch/informer-pool.js';
 
 /*
@@ -96,6 +97,18 @@ export function createEtcdProviders(): Provider[] {
       provide: EtcdConnectivity,
       useFactory: (connection: EtcdConnection) => new EtcdConnectivity(connection),
       inject: [EtcdConnection],
+    },
+    {
+      provide: EtcdMetrics,
+      useFactory: EtcdMetrics.create,
+      inject: [
+        ETCD_RESOLVED_OPTIONS,
+        EtcdConnectivity,
+        InformerPool,
+        EtcdConfigService,
+        EtcdRegistryService,
+        EtcdElectionService,
+      ],
     },
     {
       provide: EtcdLockService,

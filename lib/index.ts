@@ -1,6 +1,8 @@
 export { EtcdModule, type EtcdFeatureKey } from './etcd.module.js';
 export type {
   EtcdModuleOptions,
+  EtcdMetricsOptions,
+  EtcdMetricsRegistry,
   EtcdConfigOptions,
   EtcdRegistryOptions,
   EtcdRetryOptions,

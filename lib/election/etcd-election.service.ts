@@ -91,6 +91,11 @@ export class EtcdElectionService
     this.defaultElection = registry === false ? 'default' : registry.serviceName;
   }
 
+  /** Names of the elections this instance currently campaigns in. */
+  get elections(): string[] {
+    return [...this.electors.keys()];
+  }
+
   /**
    * Whether this instance leads `name` right now. The first call joins the election (so it is
    * `false` until the campaign succeeded).

@@ -114,6 +114,11 @@ export class EtcdRegistryService implements OnApplicationBootstrap, OnModuleDest
     return this.registration?.self;
   }
 
+  /** Names of the services this app has discovered so far (via instances$, getInstances, choose, fetch). */
+  get discoveredServices(): string[] {
+    return [...this.services.keys()];
+  }
+
   /** The current registration state. */
   get status(): RegistryStatus {
     return this.registration?.status ?? 'deregistered';
