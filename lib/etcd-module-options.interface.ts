@@ -20,6 +20,25 @@ export interface EtcdConfigOptions {
    * @default 1000
    */
   snapshotDebounce?: number;
+  /**
+   * Prefixes read below the app's own keys, lowest first (e.g. `['/config/shared/']`): a key found
+   * there is served unless the app's prefix (or an active profile) also has it.
+   * @default []
+   */
+  shared?: string[];
+  /**
+   * Active profiles, lowest first: `<prefix>@<profile>/<key>` overrides `<prefix><key>` while the
+   * profile is active (later profiles win). This is gray release: put a key under `@canary/` and
+   * start canary instances with `ETCD_CONFIG_PROFILES=canary`.
+   * @default env `ETCD_CONFIG_PROFILES` (comma separated), else none
+   */
+  profiles?: string[];
+  /**
+   * Mirror every effective value into `@nestjs/config`'s `ConfigService` (install `@nestjs/config`
+   * and import `ConfigModule.forRoot()`), live: `configService.get('greeting')` follows etcd.
+   * @default false
+   */
+  nestConfig?: boolean;
 }
 
 /**

@@ -26,7 +26,16 @@ export interface ResolvedEtcdOptions {
   credentials?: { rootCertificate: Buffer; privateKey?: Buffer; certChain?: Buffer };
   namespace: string;
   connectTimeout: number;
-  config: false | { prefix: string; snapshotFile?: string; snapshotDebounce: number };
+  config:
+    | false
+    | {
+        prefix: string;
+        snapshotFile?: string;
+        snapshotDebounce: number;
+        shared: string[];
+        profiles: string[];
+        nestConfig: boolean;
+      };
   registry:
     | false
     | {
@@ -74,7 +83,7 @@ export function resolveEtcdOptions(
   const namespace = optionalString('namespace', options.namespace) ?? '';
   const connectTimeout = positiveNumber('connectTimeout', options.connectTimeout, 5000);
 
-  const config = resolveConfig(options.config);
+  const config = resolveConfig(options.config, env);
   const registryPrefix =
     options.registry &&
     typeof options.registry === 'object' &&
@@ -255,24 +264,88 @@ function resolveCredentials(
   };
 }
 
-function resolveConfig(value: EtcdModuleOptions['config']): ResolvedEtcdOptions['config'] {
+function resolveConfig(
+  value: EtcdModuleOptions['config'],
+  env: NodeJS.ProcessEnv,
+): ResolvedEtcdOptions['config'] {
   if (value === false) return false;
-  if (value === undefined) return { prefix: '/config/', snapshotDebounce: 1000 };
-  if (value === null || typeof value !== 'object') {
+  if (value !== undefined && (value === null || typeof value !== 'object')) {
     throw new InvalidOptionsError('config', value, 'false or an object { prefix?, snapshotFile? }');
   }
+  const options = value ?? {};
   const prefix =
-    value.prefix === undefined ? '/config/' : prefixString('config.prefix', value.prefix);
-  const snapshotFile = optionalString('config.snapshotFile', value.snapshotFile);
+    options.prefix === undefined ? '/config/' : prefixString('config.prefix', options.prefix);
+  const snapshotFile = optionalString('config.snapshotFile', options.snapshotFile);
   if (snapshotFile === '') {
     throw new InvalidOptionsError('config.snapshotFile', snapshotFile, 'a file path');
   }
   const snapshotDebounce = nonNegativeNumber(
     'config.snapshotDebounce',
-    value.snapshotDebounce,
+    options.snapshotDebounce,
     1000,
   );
-  return { prefix, snapshotFile, snapshotDebounce };
+  const shared = resolveShared(options.shared, prefix);
+  const profiles = resolveProfiles(options.profiles, env);
+  const nestConfig = options.nestConfig ?? false;
+  if (typeof nestConfig !== 'boolean') {
+    throw new InvalidOptionsError('config.nestConfig', nestConfig, 'true or false');
+  }
+  return { prefix, snapshotFile, snapshotDebounce, shared, profiles, nestConfig };
+}
+
+function resolveShared(value: unknown, prefix: string): string[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) {
+    throw new InvalidOptionsError(
+      'config.shared',
+      value,
+      "an array of key prefixes like ['/config/shared/']",
+    );
+  }
+  const shared = value.map((item, index) => prefixString(`config.shared[${index}]`, item));
+  for (const [index, item] of shared.entries()) {
+    if (item === prefix) {
+      throw new InvalidOptionsError(
+        `config.shared[${index}]`,
+        item,
+        `a prefix other than the app's own prefix "${prefix}"`,
+      );
+    }
+    if (shared.indexOf(item) !== index) {
+      throw new InvalidOptionsError(`config.shared[${index}]`, item, 'prefixes listed once');
+    }
+  }
+  return shared;
+}
+
+function resolveProfiles(value: unknown, env: NodeJS.ProcessEnv): string[] {
+  let list: unknown[];
+  let option = 'config.profiles';
+  if (value === undefined) {
+    const fromEnv = env.ETCD_CONFIG_PROFILES?.trim();
+    if (!fromEnv) return [];
+    option = 'config.profiles (from env ETCD_CONFIG_PROFILES)';
+    list = fromEnv
+      .split(',')
+      .map(profile => profile.trim())
+      .filter(profile => profile.length > 0);
+  } else if (Array.isArray(value)) {
+    list = value;
+  } else {
+    throw new InvalidOptionsError(option, value, "an array of profile names like ['canary']");
+  }
+  const profiles: string[] = [];
+  for (const profile of list) {
+    if (typeof profile !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(profile)) {
+      throw new InvalidOptionsError(
+        option,
+        profile,
+        'profile names of letters, digits, ".", "_" or "-" (no "/" or "@")',
+      );
+    }
+    if (!profiles.includes(profile)) profiles.push(profile);
+  }
+  return profiles;
 }
 
 function resolveRegistry(value: EtcdModuleOptions['registry']): ResolvedEtcdOptions['registry'] {

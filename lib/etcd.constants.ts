@@ -6,3 +6,6 @@ export const ETCD_CLIENT = Symbol('nest-etcd:client');
 
 /** Prefix of the injection tokens produced by {@link getConfigToken}. */
 export const CONFIG_TOKEN_PREFIX = 'nest-etcd:config:';
+
+/** Metadata key of `@OnConfigChange` (on the decorated method). Internal. */
+export const ON_CONFIG_CHANGE_METADATA = 'nest-etcd:on-config-change';

@@ -1,6 +1,7 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
 import type { ConfigValueOptions } from './config/config-value.interface.js';
+import { isConfigDefinition, type ConfigDefinition } from './config/define-config.js';
 import { EtcdConfigService } from './config/etcd-config.service.js';
 import { recordedConfigKeys } from './config/inject-config.decorator.js';
 import { ETCD_CLIENT } from './etcd.constants.js';
@@ -15,8 +16,13 @@ import { EtcdWatchService } from './watch/etcd-watch.service.js';
 import { EtcdElectionService } from './election/etcd-election.service.js';
 import { EtcdLockService } from './lock/etcd-lock.service.js';
 import { EtcdConnectivity } from './health/etcd-connectivity.js';
-/** A key for `EtcdModule.forFeature()`: its name, or its name with `@InjectConfig` options. */
-export type EtcdFeatureKey<T = unknown> = string | ({ key: string } & ConfigValueOptions<T>);
+
+/**
+ * A key for `EtcdModule.forFeature()`: its name, its name with `@InjectConfig` options, or a
+ * definition from `defineConfig()`.
+ */
+export type EtcdFeatureKey<T = unknown> =
+  string | ConfigDefinition<T> | ({ key: string } & ConfigValueOptions<T>);
 
 /**
  * etcd as a configuration center and a service registry for NestJS.
@@ -81,6 +87,7 @@ export class EtcdModule extends EtcdConfigurableModuleClass {
   static forFeature(keys: EtcdFeatureKey[]): DynamicModule {
     const entries = keys.map(item => {
       if (typeof item === 'string') return [item, recordedConfigKeys().get(item) ?? {}] as const;
+      if (isConfigDefinition(item)) return [item.key, item.options] as const;
       const { key, ...options } = item;
       return [key, options] as const;
     });

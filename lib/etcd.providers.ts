@@ -1,8 +1,8 @@
 import type { Provider } from '@nestjs/common';
-import { DiscoveryService, HttpAdapterHost, MetadataScanner } from '@nestjs/core';
+import { DiscoveryService, HttpAdapterHost, MetadataScanner, ModuleRef } from '@nestjs/core';
 import { EtcdConnection } from './client/etcd-connection.js';
 import type { ConfigValueOptions } from './config/config-value.interface.js';
-import { ConfigSnapshotStore } from './config/config-snapshot.js';
+import { EtcdConfigHooks } from './config/config-hooks.js';
 import { EtcdConfigService } from './config/etcd-config.service.js';
 import { getConfigToken } from './config/inject-config.decorator.js';
 import { EtcdConnectionError } from './errors/etcd-connection.error.js';
@@ -60,6 +60,23 @@ export function createEtcdProviders(): Provider[] {
       provide: EtcdConfigService,
       useFactory: createConfigService,
       inject: [EtcdConnection, InformerPool, ETCD_RESOLVED_OPTIONS],
+    },
+    {
+      provide: EtcdConfigHooks,
+      useFactory: (
+        config: EtcdConfigService,
+        options: ResolvedEtcdOptions,
+        discovery: DiscoveryService,
+        scanner: MetadataScanner,
+        moduleRef: ModuleRef,
+      ) => new EtcdConfigHooks(config, options, discovery, scanner, moduleRef),
+      inject: [
+        EtcdConfigService,
+        ETCD_RESOLVED_OPTIONS,
+        DiscoveryService,
+        MetadataScanner,
+        ModuleRef,
+      ],
     },
     {
       provide: EtcdRegistryService,
@@ -144,21 +161,22 @@ export function createInformerPool(connection: EtcdConnection): InformerPool {
   });
 }
 
-/** Builds the client and checks the connection; with etcd down, a valid config snapshot lets boot go on. */
+/**
+ * Builds the client and checks the connection. With a config snapshot file configured, an unreachable
+ * etcd is handed to the config center (`bootError`), which decides in one place whether to boot from
+ * the file.
+ */
 async function openConnection(options: ResolvedEtcdOptions): Promise<EtcdConnection> {
   const connection = new EtcdConnection(options);
   try {
     await connection.connect();
   } catch (err) {
-    const snapshotFile = options.config === false ? undefined : options.config.snapshotFile;
-    const source = options.config === false ? '' : `${options.namespace}${options.config.prefix}`;
     if (
       err instanceof EtcdConnectionError &&
-      snapshotFile &&
-      ConfigSnapshotStore.read(snapshotFile, source)
+      options.config !== false &&
+      options.config.snapshotFile
     ) {
-      // EtcdConfigService logs the one warning line (with the snapshot's revision and age).
-      connection.bootedOffline = true;
+      connection.bootError = err;
       return connection;
     }
     await connection.onApplicationShutdown();

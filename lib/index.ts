@@ -21,12 +21,25 @@ export { ConfigDisabledError } from './errors/config-disabled.error.js';
 export { ConfigKeyNotFoundError } from './errors/config-key-not-found.error.js';
 export { EtcdLockTimeoutError } from './errors/etcd-lock-timeout.error.js';
 export { EtcdLockLostError } from './errors/etcd-lock-lost.error.js';
+export { ConfigRevisionCompactedError } from './errors/config-revision-compacted.error.js';
+export { OptionalDependencyMissingError } from './errors/optional-dependency-missing.error.js';
 export { InjectEtcdClient } from './client/inject-etcd-client.decorator.js';
 export { EtcdConfigService } from './config/etcd-config.service.js';
 export { InjectConfig, getConfigToken } from './config/inject-config.decorator.js';
+export { OnConfigChange } from './config/on-config-change.decorator.js';
+export {
+  defineConfig,
+  type ConfigDefinition,
+  type ConfigValueOf,
+  type ConfigTypeOf,
+  type SchemaOutput,
+} from './config/define-config.js';
 export type {
   ConfigValue,
   ConfigValueOptions,
+  ConfigSchema,
+  StandardSchemaLike,
+  ConfigRevision,
   ConfigChange,
   ConfigRejection,
 } from './config/config-value.interface.js';

@@ -43,8 +43,11 @@ export class EtcdConnection implements OnApplicationShutdown {
   readonly kv: Namespace;
   /** The shared gRPC channels behind the client (one connection per etcd host). */
   readonly channels = new SharedChannelPool();
-  /** True when etcd was unreachable at boot and the app started from a config snapshot. */
-  bootedOffline = false;
+  /**
+   * Why etcd was unreachable at boot, when the config center may still boot from its snapshot file
+   * (it decides, in one place, and rethrows this when it cannot).
+   */
+  bootError: EtcdConnectionError | undefined;
   private closed = false;
   private readonly policy: TransportPolicy;
   private reauthTimer: NodeJS.Timeout | undefined;

@@ -1,7 +1,11 @@
-import type { ConfigValueOptions } from './config-value.interface.js';
+import { parse as parseYaml } from 'yaml';
+import type { ConfigSchema, ConfigValueOptions } from './config-value.interface.js';
 
-/** Outcome of decoding one raw value. @internal */
+/** Outcome of decoding or validating one value. @internal */
 export type DecodeResult<T> = { ok: true; value: T } | { ok: false; reason: string };
+
+/** How a key's text is decoded, chosen by the key's name. @internal */
+export type ConfigFormat = 'json' | 'yaml' | 'auto';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -11,6 +15,39 @@ export function decodeText(raw: Uint8Array): DecodeResult<string> {
     return { ok: true, value: utf8.decode(raw) };
   } catch {
     return { ok: false, reason: `value is not valid UTF-8 text (${raw.length} bytes)` };
+  }
+}
+
+/**
+ * The format of a key from its name: `*.json` is JSON, `*.yaml` / `*.yml` is YAML, anything else
+ * is "auto" (JSON when it parses, else the string). @internal
+ */
+export function formatOf(key: string): ConfigFormat {
+  const name = key.slice(key.lastIndexOf('/') + 1).toLowerCase();
+  if (name.endsWith('.json')) return 'json';
+  if (name.endsWith('.yaml') || name.endsWith('.yml')) return 'yaml';
+  return 'auto';
+}
+
+/**
+ * Decodes the text of a key by its format. A `.json` or `.yaml` key whose text is not a valid
+ * document is rejected (the caller keeps the last good value). @internal
+ */
+export function decodeByFormat(text: string, format: ConfigFormat): DecodeResult<unknown> {
+  if (format === 'auto') return { ok: true, value: decodeDefault(text) };
+  if (format === 'json') {
+    try {
+      return { ok: true, value: JSON.parse(text) as unknown };
+    } catch (err) {
+      return { ok: false, reason: `invalid JSON document: ${oneLine(err)}` };
+    }
+  }
+  try {
+    return { ok: true, value: parseYaml(text) as unknown };
+  } catch (err) {
+    // yaml's message is "<what> at line L, column C:" followed by a code frame: keep the first part.
+    const message = err instanceof Error ? (err.message.split(':\n')[0] ?? err.message) : err;
+    return { ok: false, reason: `invalid YAML document: ${oneLine(message)}` };
   }
 }
 
@@ -42,24 +79,121 @@ export function decodeDefault(text: string): unknown {
   }
 }
 
-/** Decodes a raw value with the key's options (`parse`, then `schema`). @internal */
+/**
+ * Applies a key's `@InjectConfig` options to a value the store already decoded once: a custom
+ * `parse` replaces the decoding (it gets the text), then `schema` validates. @internal
+ */
+export function applyOptions<T>(
+  text: string,
+  decoded: unknown,
+  options: ConfigValueOptions<T>,
+): DecodeResult<T> {
+  let value = decoded;
+  if (options.parse) {
+    try {
+      value = options.parse(text);
+    } catch (err) {
+      return { ok: false, reason: `parse failed: ${oneLine(err)}` };
+    }
+  }
+  if (options.schema) return validate(options.schema, value);
+  return { ok: true, value: value as T };
+}
+
+/**
+ * Decodes raw bytes with a key's options (UTF-8, then `parse` or the default decoding, then
+ * `schema`). @internal
+ */
 export function decodeWith<T>(raw: Uint8Array, options: ConfigValueOptions<T>): DecodeResult<T> {
   const text = decodeText(raw);
   if (!text.ok) return text;
-  let value: unknown;
-  try {
-    value = options.parse ? options.parse(text.value) : decodeDefault(text.value);
-  } catch (err) {
-    return { ok: false, reason: `parse failed: ${reasonOf(err)}` };
-  }
-  if (options.schema) {
+  return applyOptions(text.value, options.parse ? undefined : decodeDefault(text.value), options);
+}
+
+interface StandardResult {
+  value?: unknown;
+  issues?: ReadonlyArray<{ message: string; path?: ReadonlyArray<unknown> }>;
+}
+
+/**
+ * Validates a value with a schema: a Standard Schema (`~standard.validate`, e.g. zod 3.24+, zod 4,
+ * valibot, arktype) or any object whose `parse(value)` throws on bad input. The reason of a
+ * rejection is one readable line (`port: Expected number, received string; host: Required`).
+ * @internal
+ */
+export function validate<T>(schema: ConfigSchema<T>, value: unknown): DecodeResult<T> {
+  const standard = (schema as { '~standard'?: { validate?: unknown } })['~standard'];
+  if (standard && typeof standard.validate === 'function') {
+    let result: StandardResult | Promise<StandardResult>;
     try {
-      value = options.schema.parse(value);
+      result = (standard.validate as (v: unknown) => StandardResult | Promise<StandardResult>)(
+        value,
+      );
     } catch (err) {
-      return { ok: false, reason: `schema rejected it: ${reasonOf(err)}` };
+      return { ok: false, reason: `schema rejected it: ${describeSchemaError(err)}` };
     }
+    if (result instanceof Promise) {
+      void result.catch(() => undefined);
+      return {
+        ok: false,
+        reason: 'schema is asynchronous; config schemas must validate synchronously',
+      };
+    }
+    if (result.issues) {
+      return { ok: false, reason: `schema rejected it: ${formatIssues(result.issues)}` };
+    }
+    return { ok: true, value: result.value as T };
   }
-  return { ok: true, value: value as T };
+  if (typeof (schema as { parse?: unknown }).parse !== 'function') {
+    return { ok: false, reason: 'schema has neither parse() nor ~standard.validate()' };
+  }
+  try {
+    return { ok: true, value: (schema as { parse(v: unknown): T }).parse(value) };
+  } catch (err) {
+    return { ok: false, reason: `schema rejected it: ${describeSchemaError(err)}` };
+  }
+}
+
+/**
+ * One readable line for a schema failure: the issues of a zod 3 / zod 4 error (`path: message; ...`),
+ * else the error's message on one line. @internal
+ */
+export function describeSchemaError(err: unknown): string {
+  const issues = (err as { issues?: unknown } | undefined)?.issues;
+  if (Array.isArray(issues) && issues.length > 0 && issues.every(isIssue)) {
+    return formatIssues(issues);
+  }
+  return oneLine(err);
+}
+
+/** `a.b: message; c[0]: message` (capped). @internal */
+export function formatIssues(
+  issues: ReadonlyArray<{ message: string; path?: ReadonlyArray<unknown> }>,
+): string {
+  const parts = issues.map(issue => {
+    const path = formatPath(issue.path ?? []);
+    return path ? `${path}: ${issue.message}` : issue.message;
+  });
+  return cap(parts.join('; ').replace(/\s+/g, ' ').trim());
+}
+
+function formatPath(path: ReadonlyArray<unknown>): string {
+  let out = '';
+  for (const segment of path) {
+    const key =
+      segment !== null && typeof segment === 'object' && 'key' in segment ? segment.key : segment;
+    if (typeof key === 'number') out += `[${key}]`;
+    else out += out.length === 0 ? String(key) : `.${String(key)}`;
+  }
+  return out;
+}
+
+function isIssue(value: unknown): value is { message: string; path?: unknown[] } {
+  return (
+    value !== null &&
+    typeof value === 'object' &&
+    typeof (value as { message?: unknown }).message === 'string'
+  );
 }
 
 /** How `set()` stores a value: strings as-is, anything else as JSON. @internal */
@@ -73,8 +207,11 @@ export function encodeValue(value: unknown): string {
   return json;
 }
 
-function reasonOf(err: unknown): string {
+function oneLine(err: unknown): string {
   const text = err instanceof Error ? err.message : String(err);
-  const line = text.replace(/\s+/g, ' ').trim();
+  return cap(text.replace(/\s+/g, ' ').trim());
+}
+
+function cap(line: string): string {
   return line.length > 300 ? `${line.slice(0, 297)}...` : line;
 }

@@ -11,8 +11,13 @@ export interface ConfigSnapshotData {
   source: string;
   revision: number;
   savedAt: string;
-  /** Raw values (UTF-8 text) by key relative to the prefix. */
+  /**
+   * Values the app accepted (UTF-8 text) by etcd key relative to the prefix; profile overlays keep
+   * their `@<profile>/` part.
+   */
   values: Record<string, string>;
+  /** Values of the shared prefixes (`config.shared`), by prefix then relative key. */
+  shared?: Record<string, Record<string, string>>;
 }
 
 /**
@@ -66,6 +71,18 @@ export class ConfigSnapshotStore {
     if (!snap.values || typeof snap.values !== 'object') return problem('missing values');
     for (const [key, value] of Object.entries(snap.values)) {
       if (typeof value !== 'string') return problem(`value of "${key}" is not a string`);
+    }
+    if (snap.shared !== undefined) {
+      if (!snap.shared || typeof snap.shared !== 'object')
+        return problem('malformed shared values');
+      for (const [prefix, values] of Object.entries(snap.shared)) {
+        if (!values || typeof values !== 'object')
+          return problem(`malformed values of "${prefix}"`);
+        for (const [key, value] of Object.entries(values)) {
+          if (typeof value !== 'string')
+            return problem(`value of "${prefix}${key}" is not a string`);
+        }
+      }
     }
     return snap as ConfigSnapshotData;
   }

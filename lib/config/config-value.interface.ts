@@ -12,19 +12,41 @@ export interface ConfigValue<T> extends Observable<T> {
   readonly value: T;
 }
 
+/**
+ * A Standard Schema (https://standardschema.dev): zod 3.24+, zod 4, valibot, arktype... Only the
+ * synchronous `validate` is used.
+ */
+export interface StandardSchemaLike<T> {
+  readonly '~standard': {
+    readonly version: 1;
+    readonly vendor: string;
+    readonly validate: (value: unknown) => unknown;
+    readonly types?: { readonly input: unknown; readonly output: T } | undefined;
+  };
+}
+
+/**
+ * What `schema` accepts: anything with a `parse(value)` method that throws on bad input (zod 3,
+ * zod 4, class-validator wrappers...), or a Standard Schema.
+ */
+export type ConfigSchema<T> = { parse(value: unknown): T } | StandardSchemaLike<T>;
+
 /** How `@InjectConfig` decodes and validates a key. */
 export interface ConfigValueOptions<T> {
   /** Value used while the key is missing in etcd (or deleted). */
   default?: T;
-  /** Replaces the default decoding (JSON when it parses, else the string). Throw to reject a value. */
+  /**
+   * Replaces the decoding by key name (JSON for `*.json`, YAML for `*.yaml`, else JSON when it
+   * parses, else the string). Throw to reject a value.
+   */
   parse?: (raw: string) => T;
-  /** Validates the decoded value; anything with a `parse(value)` method that throws on bad input (e.g. zod). */
-  schema?: { parse(value: unknown): T };
+  /** Validates the decoded value (zod, any object with `parse`, or a Standard Schema). */
+  schema?: ConfigSchema<T>;
 }
 
-/** One change under the config prefix. */
+/** One change of a key's effective value. */
 export interface ConfigChange {
-  /** Key relative to the config prefix. */
+  /** Key relative to the config prefix (a folder key such as `db/` for folder handlers). */
   key: string;
   /** The decoded new value (`undefined` for a delete). */
   value: unknown;
@@ -33,6 +55,26 @@ export interface ConfigChange {
   type: 'put' | 'delete';
   /** etcd revision of the change. */
   revision: number;
+  /**
+   * The etcd key (inside the namespace) that supplies the effective value now, e.g.
+   * `/config/@canary/greeting` while the canary overlay is set; for a delete, the key that was
+   * removed.
+   */
+  source: string;
+}
+
+/** One revision of a key in etcd's history (`EtcdConfigService.history()`). */
+export interface ConfigRevision {
+  /** The decoded value at that revision (`undefined` for a delete). */
+  value: unknown;
+  /** The raw text stored at that revision (`undefined` for a delete). */
+  raw: string | undefined;
+  /** The etcd revision of the change. */
+  revision: number;
+  /** The key's version at that revision (1 for a create, 0 for a delete). */
+  version: number;
+  /** True when the key was deleted at that revision. */
+  deleted: boolean;
 }
 
 /** A value the config center refused (the last good value is kept). */

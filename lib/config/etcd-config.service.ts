@@ -1,12 +1,15 @@
 import { Logger, type OnModuleDestroy } from '@nestjs/common';
+import { isBrokenCircuitError } from 'cockatiel';
+import type { IKeyValue } from 'etcd3';
 import {
-  BehaviorSubject,
   Observable,
   Subject,
+  combineLatest,
   defer,
   distinctUntilChanged,
   filter,
   map,
+  of,
   startWith,
 } from 'rxjs';
 import type { EtcdConnection } from '../client/etcd-connection.js';
@@ -14,41 +17,40 @@ import { describeCause } from '../common/describe-cause.js';
 import { within } from '../common/timing.js';
 import { ConfigDisabledError } from '../errors/config-disabled.error.js';
 import { ConfigKeyNotFoundError } from '../errors/config-key-not-found.error.js';
+import { ConfigRevisionCompactedError } from '../errors/config-revision-compacted.error.js';
 import { EtcdConnectionError } from '../errors/etcd-connection.error.js';
 import { EtcdUnavailableError } from '../errors/etcd-unavailable.error.js';
 import type { ResolvedEtcdOptions } from '../etcd-options.resolver.js';
 import type { InformerHandle, InformerPool } from '../watch/informer-pool.js';
-import type { InformerChange } from '../watch/informer.interfaces.js';
-import type { PrefixInformer } from '../watch/prefix-informer.js';
-import { decodeDefault, decodeText, decodeWith, encodeValue } from './config-codec.js';
+import { decodeByFormat, encodeValue, formatOf } from './config-codec.js';
 import { ConfigSnapshotStore, type ConfigSnapshotData } from './config-snapshot.js';
+import { ConfigStore, assembleFolder, type StoreChange, type StoredEntry } from './config-store.js';
 import type {
   ConfigChange,
   ConfigRejection,
+  ConfigRevision,
   ConfigValue,
   ConfigValueOptions,
 } from './config-value.interface.js';
+import { recordedConfigKeys } from './inject-config.decorator.js';
+import { LiveConfigValue, type AcceptedChange, type EffectiveValue } from './live-config-value.js';
 
-/** What the service holds for one key. */
-interface Held {
-  raw: Buffer;
-  text: string;
-  value: unknown;
-  revision: number;
-}
-
-/** Internal per-key notification: raw bytes (undefined for a delete) and revision. */
-interface KeyUpdate {
-  key: string;
-  raw: Buffer | undefined;
+/** One watched source prefix (a shared prefix or the app's own). */
+interface Source {
+  readonly prefix: string;
+  readonly handle: InformerHandle;
+  synced: boolean;
+  /** Revision of the last listing or change the informer delivered. */
   revision: number;
 }
 
 /**
- * The configuration center: every key under `config.prefix`, kept live by an etcd watch.
+ * The configuration center: every key under `config.prefix` (plus the `config.shared` prefixes
+ * below it and the `@<profile>/` overlays above it), kept live by etcd watches.
  *
  * Reads (`get`, `getAll`, `ConfigValue.value`) are synchronous and served from memory; `watch()` and
- * `changes$` push each change. While etcd is unreachable the last values keep being served.
+ * `changes$` push each change of the effective value. While etcd is unreachable the last values keep
+ * being served.
  *
  * @example
  * ```ts
@@ -60,56 +62,77 @@ interface KeyUpdate {
  */
 export class EtcdConfigService implements OnModuleDestroy {
   private readonly logger = new Logger('EtcdConfig');
-  private readonly held = new Map<string, Held>();
   private readonly changesSubject = new Subject<ConfigChange>();
   private readonly rejectionsSubject = new Subject<ConfigRejection>();
-  private readonly updates = new Subject<KeyUpdate>();
+  private readonly batches = new Subject<readonly StoreChange[]>();
   private readonly values = new Map<string, LiveConfigValue<unknown>>();
-  private handle: InformerHandle | undefined;
-  private snapshotStore: ConfigSnapshotStore | undefined;
-  private revision = 0;
-  private readonly connectedSubject = new BehaviorSubject<boolean>(false);
+  private readonly sources: Source[] = [];
   private readonly subscriptions: Array<{ unsubscribe(): void }> = [];
-  private readonly enabled: boolean;
+  private store: ConfigStore | undefined;
+  private snapshotStore: ConfigSnapshotStore | undefined;
+  /** Revision of the snapshot booted from, until every watch has synced. */
+  private offline: { revision: number; file: string } | undefined;
 
   /**
-   * Every value rejected (not UTF-8, or failing `parse` / `schema`) while the last good value is kept:
-   * `{ key, revision, reason }`, one per key revision and injected value. Metrics count these.
+   * Every value rejected (not UTF-8, an invalid JSON / YAML document, or failing `parse` / `schema`)
+   * while the last good value is kept: `{ key, revision, reason }`, one per key revision and injected
+   * value. Metrics count these.
    */
   readonly rejections$: Observable<ConfigRejection> = this.rejectionsSubject.asObservable();
 
-  /** Every change under the prefix: `{ key, value, previousValue, type, revision }`. */
+  /**
+   * Every change of an effective value: `{ key, value, previousValue, type, revision, source }`
+   * (`source` names the etcd key that supplies the value).
+   */
   readonly changes$: Observable<ConfigChange> = this.changesSubject.asObservable();
-  /** `true` while the config watch is healthy; replays the current value. */
-  readonly connected$: Observable<boolean> = this.connectedSubject.pipe(distinctUntilChanged());
+  /** `true` while every config watch is healthy; replays the current value. */
+  readonly connected$: Observable<boolean> = defer(() =>
+    this.sources.length === 0
+      ? of(false)
+      : combineLatest(this.sources.map(source => source.handle.informer.connected$)).pipe(
+          map(states => states.every(Boolean)),
+        ),
+  ).pipe(distinctUntilChanged());
 
   /** @internal Created by EtcdModule; use injection. */
   constructor(
     private readonly connection: EtcdConnection,
     private readonly informers: InformerPool,
     private readonly options: ResolvedEtcdOptions,
-  ) {
-    this.enabled = options.config !== false;
-  }
+  ) {}
 
   /** The etcd key prefix config keys live under (e.g. `/config/`). */
   get prefix(): string {
     return this.options.config === false ? '' : this.options.config.prefix;
   }
 
-  /** The revision of the last change applied (or of the snapshot booted from). */
+  /** The active profiles (`config.profiles` or env `ETCD_CONFIG_PROFILES`), lowest first. */
+  get profiles(): readonly string[] {
+    return this.options.config === false ? [] : this.options.config.profiles;
+  }
+
+  /** The revision of the config served: the watches' revision, or the snapshot's while offline. */
   get currentRevision(): number {
-    return this.revision;
+    if (this.offline) return this.offline.revision;
+    return Math.max(0, ...this.sources.map(source => source.revision));
   }
 
   /**
    * Loads every key before the app finishes `init()`. With etcd down and a valid snapshot file it
-   * serves the snapshot and keeps syncing in the background.
+   * serves the snapshot and catches up in the background. The one place that decides an offline boot.
    * @internal
    */
   async init(): Promise<void> {
     const config = this.options.config;
     if (config === false) return;
+    const prefixes = [...config.shared, config.prefix];
+    this.store = new ConfigStore(
+      prefixes,
+      config.profiles,
+      this.logger,
+      (changes, revision) => this.publish(changes, revision),
+      rejection => this.rejectionsSubject.next(rejection),
+    );
     const source = `${this.options.namespace}${config.prefix}`;
     if (config.snapshotFile) {
       this.snapshotStore = new ConfigSnapshotStore(
@@ -118,32 +141,29 @@ export class EtcdConfigService implements OnModuleDestroy {
         config.snapshotDebounce,
       );
     }
-    this.handle = this.informers.acquire(config.prefix, { pinned: true });
-    const informer = this.handle.informer;
-    this.subscriptions.push(
-      informer.changes$.subscribe(change => this.applyChange(change)),
-      informer.state$.subscribe(state => {
-        if (state.synced && !this.synced) this.reconcile(informer);
-        this.connectedSubject.next(state.connected);
-      }),
-    );
-    if (this.synced) return;
+    const bootError = this.connection.bootError;
+    for (const prefix of prefixes) this.watchSource(prefix);
+    if (this.sources.every(s => s.synced)) return;
 
-    const offline = this.connection.bootedOffline;
-    const timeout = offline ? 0 : this.options.connectTimeout;
-    const loaded = await within(informer.ready(), timeout).then(
-      result => result.settled,
-      () => false,
-    );
-    if (loaded || this.synced) return;
+    const loaded =
+      bootError === undefined &&
+      (await within(
+        Promise.all(this.sources.map(s => s.handle.informer.ready())),
+        this.options.connectTimeout,
+      ).then(
+        result => result.settled,
+        () => false,
+      ));
+    if (loaded || this.sources.every(s => s.synced)) return;
     const snapshot = config.snapshotFile
       ? ConfigSnapshotStore.read(config.snapshotFile, source)
       : undefined;
     if (snapshot) {
-      this.bootFromSnapshot(snapshot);
+      this.bootFromSnapshot(snapshot, bootError);
       return;
     }
-    const cause = informer.lastError;
+    if (bootError) throw bootError;
+    const cause = this.sources.find(s => !s.synced)?.handle.informer.lastError;
     const mapped =
       cause instanceof Error && !(cause instanceof EtcdConnectionError)
         ? this.connection.mapError(cause, 'read config', config.prefix)
@@ -154,46 +174,48 @@ export class EtcdConfigService implements OnModuleDestroy {
   }
 
   /**
-   * The decoded value of a key (JSON when it parses, else the string), or `defaultValue` / `undefined`
-   * when the key is missing.
+   * The effective value of a key (decoded by its name: `*.json`, `*.yaml`, else JSON when it parses,
+   * else the string), or `defaultValue` / `undefined` when the key is missing. A key ending in `/` is a
+   * folder: every key below it assembled into one object.
    */
   get<T = unknown>(key: string): T | undefined;
   get<T>(key: string, defaultValue: T): T;
   get<T>(key: string, defaultValue?: T): T | undefined {
-    const held = this.held.get(key);
-    return held === undefined ? defaultValue : (held.value as T);
+    const effective = this.effectiveOf(key);
+    return effective === undefined ? defaultValue : (effective.value as T);
   }
 
   /**
-   * The decoded value of a key.
+   * The effective value of a key (or folder).
    * @throws ConfigKeyNotFoundError naming the key and prefix when it is missing.
    */
   getOrThrow<T = unknown>(key: string): T {
-    const held = this.held.get(key);
-    if (held === undefined) throw new ConfigKeyNotFoundError(key, this.prefix);
-    return held.value as T;
+    const effective = this.effectiveOf(key);
+    if (effective === undefined) throw new ConfigKeyNotFoundError(key, this.prefix);
+    return effective.value as T;
   }
 
-  /** Every key under the prefix, decoded. A fresh object each call. */
+  /** Every key's effective value (shared, own and overlays resolved). A fresh object each call. */
   getAll(): Record<string, unknown> {
     const all: Record<string, unknown> = {};
-    for (const [key, held] of [...this.held.entries()].sort(([a], [b]) => (a < b ? -1 : 1))) {
-      all[key] = held.value;
-    }
+    for (const entry of this.store?.effectiveEntries() ?? []) all[entry.key] = entry.value;
     return all;
   }
 
-  /** Current value first, then each change of the key (no repeats of an unchanged value). */
+  /**
+   * Current effective value first, then each change of the key (no repeats of an unchanged value).
+   * A folder key (`db/`) emits one assembled object per etcd revision that changed it.
+   */
   watch<T = unknown>(key: string): Observable<T | undefined> {
     return defer(() =>
-      this.updates.pipe(
-        filter(update => update.key === key),
-        map(() => this.held.get(key)),
-        startWith(this.held.get(key)),
+      this.batches.pipe(
+        filter(changes => changes.some(change => touches(key, change.key))),
+        map(() => this.effectiveOf(key)),
+        startWith(this.effectiveOf(key)),
       ),
     ).pipe(
       distinctUntilChanged((a, b) => a?.text === b?.text),
-      map(held => held?.value as T | undefined),
+      map(effective => effective?.value as T | undefined),
     );
   }
 
@@ -202,23 +224,7 @@ export class EtcdConfigService implements OnModuleDestroy {
    * get the same object (their options are ignored with a warning when they differ).
    */
   getConfigValue<T>(key: string, options: ConfigValueOptions<T> = {}): ConfigValue<T> {
-    this.assertEnabled(key);
-    const existing = this.values.get(key);
-    if (existing) {
-      if (!sameOptions(existing.options, options)) {
-        this.logger.warn(
-          `config key "${key}" is injected with different options in several places; the first ones are used`,
-        );
-      }
-      return existing as unknown as ConfigValue<T>;
-    }
-    const value = new LiveConfigValue<unknown>(key, options, this.logger, rejection =>
-      this.rejectionsSubject.next(rejection),
-    );
-    const held = this.held.get(key);
-    value.update(held?.raw, held?.revision ?? this.revision);
-    this.values.set(key, value);
-    return value as unknown as ConfigValue<T>;
+    return this.liveValue(key, options) as ConfigValue<T>;
   }
 
   /**
@@ -227,7 +233,7 @@ export class EtcdConfigService implements OnModuleDestroy {
    * @internal
    */
   injectedValue<T>(key: string, options: ConfigValueOptions<T>): ConfigValue<T> {
-    if (this.enabled) return this.getConfigValue(key, options);
+    if (this.options.config !== false) return this.getConfigValue(key, options);
     const disabled = () => new ConfigDisabledError(key, 'injected');
     return Object.defineProperties(new Observable<T>(subscriber => subscriber.error(disabled())), {
       key: { value: key, enumerable: true },
@@ -239,9 +245,25 @@ export class EtcdConfigService implements OnModuleDestroy {
     }) as ConfigValue<T>;
   }
 
+  /**
+   * Accepted changes of a key (after `parse` / `schema`), for `@OnConfigChange`. `options`
+   * `undefined`: the key's existing {@link ConfigValue} or the options `@InjectConfig` recorded.
+   * @internal
+   */
+  acceptedChanges(
+    key: string,
+    options: ConfigValueOptions<unknown> | undefined,
+  ): Observable<AcceptedChange<unknown>> {
+    this.assertEnabled(key);
+    const value =
+      options === undefined
+        ? (this.values.get(key) ?? this.liveValue(key, recordedConfigKeys().get(key) ?? {}))
+        : this.liveValue(key, options);
+    return value.accepted$;
+  }
+
   /** Writes a key: strings are stored as-is, anything else as JSON. */
   async set(key: string, value: unknown): Promise<void> {
-    this.assertEnabled(key);
     const etcdKey = this.etcdKey(key);
     try {
       await this.connection.kv.put(etcdKey).value(encodeValue(value));
@@ -252,7 +274,6 @@ export class EtcdConfigService implements OnModuleDestroy {
 
   /** Deletes a key (no error when it does not exist). */
   async delete(key: string): Promise<void> {
-    this.assertEnabled(key);
     const etcdKey = this.etcdKey(key);
     try {
       await this.connection.kv.delete().key(etcdKey);
@@ -261,21 +282,330 @@ export class EtcdConfigService implements OnModuleDestroy {
     }
   }
 
+  /**
+   * The history of one of the app's own keys (`<prefix><key>`) from etcd's MVCC store, newest first:
+   * `{ value, raw, revision, version, deleted }`, back to etcd's compaction point (or `limit`
+   * entries, default 20).
+   *
+   * etcd has no "list revisions" call: puts are read back one version at a time; a key deleted and
+   * re-created several times within the same few revisions far back may show one deletion for them.
+   */
+  async history(key: string, options: { limit?: number } = {}): Promise<ConfigRevision[]> {
+    const etcdKey = this.etcdKey(key);
+    const limit = options.limit ?? 20;
+    if (!Number.isInteger(limit) || limit < 1) {
+      throw new TypeError('history() limit must be a positive integer');
+    }
+    const format = formatOf(key);
+    const out: ConfigRevision[] = [];
+    const record = (kv: IKeyValue): void => {
+      const raw = kv.value.toString('utf8');
+      const decoded = decodeByFormat(raw, format);
+      out.push({
+        value: decoded.ok ? decoded.value : raw,
+        raw,
+        revision: Number(kv.mod_revision),
+        version: Number(kv.version),
+        deleted: false,
+      });
+    };
+    const head = await this.readAt(etcdKey, undefined);
+    let kv = head.kv;
+    let absentAt = kv ? undefined : head.revision;
+    while (out.length < limit) {
+      if (kv) {
+        record(kv);
+        const modRevision = Number(kv.mod_revision);
+        if (Number(kv.version) > 1) {
+          // The previous version of this generation is what the key held just before.
+          kv = (await this.readBack(etcdKey, modRevision - 1))?.kv;
+          if (!kv) break; // compacted
+          continue;
+        }
+        absentAt = Number(kv.create_revision) - 1;
+        kv = undefined;
+        continue;
+      }
+      if (absentAt === undefined || absentAt < 1) break;
+      const before = await this.lastPresentBefore(etcdKey, absentAt);
+      if (!before) break;
+      out.push({
+        value: undefined,
+        raw: undefined,
+        revision: before.deletedAt,
+        version: 0,
+        deleted: true,
+      });
+      kv = before.kv;
+      absentAt = undefined;
+    }
+    return out.slice(0, limit);
+  }
+
+  /**
+   * Puts back the value a key (`<prefix><key>`) held at an etcd revision (deletes it when it did not
+   * exist then).
+   * @throws ConfigRevisionCompactedError when etcd compacted that revision away.
+   */
+  async rollback(key: string, revision: number): Promise<void> {
+    const etcdKey = this.etcdKey(key);
+    if (!Number.isInteger(revision) || revision < 1) {
+      throw new TypeError('rollback() needs a positive integer etcd revision');
+    }
+    const at = await this.readAt(etcdKey, revision);
+    try {
+      if (at.kv) await this.connection.kv.put(etcdKey).value(at.kv.value);
+      else await this.connection.kv.delete().key(etcdKey);
+    } catch (err) {
+      throw this.connection.mapError(err, 'rollback', etcdKey);
+    }
+  }
+
   /** Writes the snapshot file one last time. @internal */
   async onModuleDestroy(): Promise<void> {
     for (const subscription of this.subscriptions.splice(0)) subscription.unsubscribe();
-    this.handle?.release();
+    this.store?.flush();
+    for (const source of this.sources) source.handle.release();
     await this.snapshotStore?.flush();
     for (const value of this.values.values()) value.complete();
     this.changesSubject.complete();
     this.rejectionsSubject.complete();
-    this.updates.complete();
-    this.connectedSubject.complete();
+    this.batches.complete();
   }
 
-  private synced = false;
+  private watchSource(prefix: string): void {
+    const store = this.store!;
+    const handle = this.informers.acquire(prefix, { pinned: true });
+    const source: Source = { prefix, handle, synced: false, revision: 0 };
+    this.sources.push(source);
+    const informer = handle.informer;
+    this.subscriptions.push(
+      informer.changes$.subscribe(change => {
+        // Before the first sync the whole listing is reconciled at once.
+        if (!source.synced) return;
+        source.revision = Math.max(source.revision, change.revision);
+        store.apply(change.key, prefix, change.entry?.value, change.revision);
+        this.saveSnapshot();
+      }),
+      informer.state$.subscribe(state => {
+        if (!state.synced || source.synced) return;
+        source.synced = true;
+        const snapshot = informer.snapshot;
+        const before = this.offline;
+        source.revision = Math.max(source.revision, snapshot.revision);
+        store.reconcile(prefix, snapshot.entries.values(), snapshot.revision);
+        if (before && this.sources.every(s => s.synced)) {
+          this.offline = undefined;
+          this.logger.log(
+            `config caught up with etcd at revision ${this.currentRevision} ` +
+              `(snapshot ${before.file} was at revision ${before.revision})`,
+          );
+        }
+        this.saveSnapshot();
+      }),
+    );
+  }
+
+  /** Effective value of a key or folder, with the text that identifies it. */
+  private effectiveOf(key: string): EffectiveValue | undefined {
+    const store = this.store;
+    if (!store) return undefined;
+    if (!key.endsWith('/')) {
+      const entry = store.effective(key);
+      return (
+        entry && {
+          text: entry.text,
+          value: entry.value,
+          source: entry.etcdKey,
+          revision: entry.revision,
+        }
+      );
+    }
+    const entries = store.effectiveEntries(key);
+    if (entries.length === 0) return undefined;
+    return {
+      text: JSON.stringify(entries.map(entry => [entry.key, entry.text])),
+      value: assembleFolder(key, entries),
+      source: `${this.prefix}${key}`,
+      revision: Math.max(...entries.map(entry => entry.revision)),
+    };
+  }
+
+  private liveValue(key: string, options: ConfigValueOptions<unknown>): LiveConfigValue<unknown> {
+    this.assertEnabled(key);
+    const existing = this.values.get(key);
+    if (existing) {
+      if (!sameOptions(existing.options, options)) {
+        this.logger.warn(
+          `config key "${key}" is injected with different options in several places; the first ones are used`,
+        );
+      }
+      return existing;
+    }
+    const value = new LiveConfigValue<unknown>(key, options, this.logger, rejection =>
+      this.rejectionsSubject.next(rejection),
+    );
+    value.apply(this.effectiveOf(key));
+    this.values.set(key, value);
+    return value;
+  }
+
+  /** Fans one batch (one etcd revision) out to `changes$`, config values and watchers. */
+  private publish(changes: StoreChange[], revision: number): void {
+    for (const change of changes) {
+      const configChange = toConfigChange(change);
+      this.changesSubject.next(configChange);
+      this.values.get(change.key)?.apply(this.effectiveOf(change.key), configChange);
+    }
+    for (const [key, value] of this.values) {
+      if (!key.endsWith('/')) continue;
+      const inside = changes.filter(change => change.key.startsWith(key));
+      if (inside.length === 0) continue;
+      const effective = this.effectiveOf(key);
+      value.apply(effective, {
+        key,
+        value: effective?.value,
+        previousValue: value.value,
+        type: effective ? 'put' : 'delete',
+        revision,
+        source: inside[0]!.next?.etcdKey ?? inside[0]!.previous!.etcdKey,
+      });
+    }
+    this.batches.next(changes);
+  }
+
+  private bootFromSnapshot(snapshot: ConfigSnapshotData, bootError: unknown): void {
+    const store = this.store!;
+    const config = this.options.config as Exclude<ResolvedEtcdOptions['config'], false>;
+    store.seed(config.prefix, snapshot.values, snapshot.revision);
+    for (const [prefix, values] of Object.entries(snapshot.shared ?? {})) {
+      if (config.shared.includes(prefix)) store.seed(prefix, values, snapshot.revision);
+    }
+    for (const value of this.values.values()) value.apply(this.effectiveOf(value.key));
+    this.offline = { revision: snapshot.revision, file: this.snapshotStore?.file ?? '' };
+    const cause =
+      bootError instanceof EtcdConnectionError
+        ? bootError.cause
+        : this.sources.find(s => !s.synced)?.handle.informer.lastError;
+    const detail =
+      cause === undefined || isBrokenCircuitError(cause) ? '' : ` (${describeCause(cause)})`;
+    this.logger.warn(
+      `etcd unreachable at boot: ${this.options.hosts.join(', ')} did not answer within ` +
+        `${this.options.connectTimeout} ms${detail}; serving ${store.effectiveEntries().length} ` +
+        `config key(s) from snapshot ${this.offline.file} (revision ${snapshot.revision}, ` +
+        `saved ${snapshot.savedAt}); will catch up when etcd answers`,
+    );
+  }
+
+  /**
+   * Schedules a write of the last-known-good file: what the app accepted. A value a
+   * {@link ConfigValue} rejected is written as the value it kept (or left out while it serves its
+   * default), so an instance booting from the file starts with values it accepts.
+   */
+  private saveSnapshot(): void {
+    if (!this.snapshotStore || this.offline || !this.sources.every(s => s.synced)) return;
+    const config = this.options.config as Exclude<ResolvedEtcdOptions['config'], false>;
+    this.snapshotStore.schedule(() => {
+      const values: Record<string, string> = {};
+      const shared: Record<string, Record<string, string>> = {};
+      for (const entry of this.store?.allEntries() ?? []) {
+        const text = this.acceptedText(entry);
+        if (text === undefined) continue;
+        const relative = entry.etcdKey.slice(entry.source.length);
+        if (entry.source === config.prefix) values[relative] = text;
+        else (shared[entry.source] ??= {})[relative] = text;
+      }
+      return {
+        revision: this.currentRevision,
+        values,
+        ...(config.shared.length > 0 ? { shared } : {}),
+      };
+    });
+  }
+
+  private acceptedText(entry: StoredEntry): string | undefined {
+    const value = this.values.get(entry.key);
+    const rejected = value?.rejected;
+    if (!rejected || rejected.source !== entry.etcdKey || rejected.text !== entry.text) {
+      return entry.text;
+    }
+    return value.acceptedText;
+  }
+
+  /** The key at a revision (`undefined` revision: now). */
+  private async readAt(
+    etcdKey: string,
+    revision: number | undefined,
+  ): Promise<{ kv: IKeyValue | undefined; revision: number }> {
+    const builder = this.connection.kv.get(etcdKey);
+    if (revision !== undefined) builder.revision(revision);
+    try {
+      const res = await builder.exec();
+      return { kv: res.kvs[0], revision: Number(res.header.revision) };
+    } catch (err) {
+      if (revision !== undefined && isCompacted(err)) {
+        throw new ConfigRevisionCompactedError(etcdKey.slice(this.prefix.length), revision);
+      }
+      if (revision !== undefined && isFutureRevision(err)) {
+        throw new TypeError(`revision ${revision} is newer than etcd's current revision`);
+      }
+      throw this.connection.mapError(err, 'read history of', etcdKey);
+    }
+  }
+
+  /** Like {@link readAt}, but `undefined` when the revision was compacted (history ends there). */
+  private async readBack(
+    etcdKey: string,
+    revision: number,
+  ): Promise<{ kv: IKeyValue | undefined } | undefined> {
+    try {
+      return await this.readAt(etcdKey, revision);
+    } catch (err) {
+      if (err instanceof ConfigRevisionCompactedError) return undefined;
+      throw err;
+    }
+  }
+
+  /**
+   * The key was absent at `absentAt`: finds the last revision before it where the key existed (one
+   * revision at a time for the 64 nearest, then doubling the step) and the revision that deleted it.
+   */
+  private async lastPresentBefore(
+    etcdKey: string,
+    absentAt: number,
+  ): Promise<{ kv: IKeyValue; deletedAt: number } | undefined> {
+    let absent = absentAt;
+    let step = 1;
+    let probes = 0;
+    for (let at = absentAt - 1; at >= 1; at -= step) {
+      const read = await this.readBack(etcdKey, at);
+      if (!read) return undefined;
+      if (read.kv) {
+        // Narrow down the delete between `at` (present) and `absent`.
+        let low = at;
+        let high = absent;
+        let kv = read.kv;
+        while (high - low > 1) {
+          const middle = Math.floor((low + high) / 2);
+          const probe = await this.readBack(etcdKey, middle);
+          if (!probe) return undefined;
+          if (probe.kv) {
+            low = middle;
+            kv = probe.kv;
+          } else {
+            high = middle;
+          }
+        }
+        return { kv, deletedAt: high };
+      }
+      absent = at;
+      if (++probes >= 64) step *= 2;
+    }
+    return undefined;
+  }
 
   private etcdKey(key: string): string {
+    this.assertEnabled(key);
     if (typeof key !== 'string' || key.length === 0) {
       throw new TypeError('config key must be a non-empty string');
     }
@@ -283,148 +613,33 @@ export class EtcdConfigService implements OnModuleDestroy {
   }
 
   private assertEnabled(key: string): void {
-    if (!this.enabled) {
+    if (this.options.config === false) {
       throw new ConfigDisabledError(key, 'requested');
     }
   }
-
-  private relativeKey(etcdKey: string): string {
-    return etcdKey.slice(this.prefix.length);
-  }
-
-  /** First sync (and sync after booting from a snapshot): diff the whole map. */
-  private reconcile(informer: PrefixInformer): void {
-    this.synced = true;
-    const snapshot = informer.snapshot;
-    const seen = new Set<string>();
-    for (const entry of snapshot.entries.values()) {
-      const key = this.relativeKey(entry.key);
-      seen.add(key);
-      const held = this.held.get(key);
-      if (!held || !held.raw.equals(entry.value)) this.put(key, entry.value, entry.modRevision);
-    }
-    for (const key of [...this.held.keys()]) {
-      if (!seen.has(key)) this.remove(key, snapshot.revision);
-    }
-    this.revision = snapshot.revision;
-    this.saveSnapshot();
-  }
-
-  private applyChange(change: InformerChange): void {
-    if (!this.synced) return; // the first sync reconciles the whole map
-    const key = this.relativeKey(change.key);
-    if (change.type === 'put' && change.entry) this.put(key, change.entry.value, change.revision);
-    else this.remove(key, change.revision);
-    this.revision = Math.max(this.revision, change.revision);
-    this.saveSnapshot();
-  }
-
-  private put(key: string, raw: Buffer, revision: number): void {
-    const text = decodeText(raw);
-    if (!text.ok) {
-      // Keep serving the last good value (the informer delivers each revision once: one line each).
-      this.logger.warn(
-        `config "${key}" at revision ${revision} rejected: ${text.reason}; keeping the last good value`,
-      );
-      this.rejectionsSubject.next({ key, revision, reason: text.reason });
-      return;
-    }
-    const previous = this.held.get(key);
-    if (previous && previous.text === text.value) return;
-    const value = decodeDefault(text.value);
-    this.held.set(key, { raw, text: text.value, value, revision });
-    this.values.get(key)?.update(raw, revision);
-    this.updates.next({ key, raw, revision });
-    this.changesSubject.next({ key, value, previousValue: previous?.value, type: 'put', revision });
-  }
-
-  private remove(key: string, revision: number): void {
-    const previous = this.held.get(key);
-    if (!previous) return;
-    this.held.delete(key);
-    this.values.get(key)?.update(undefined, revision);
-    this.updates.next({ key, raw: undefined, revision });
-    this.changesSubject.next({
-      key,
-      value: undefined,
-      previousValue: previous.value,
-      type: 'delete',
-      revision,
-    });
-  }
-
-  private bootFromSnapshot(snapshot: ConfigSnapshotData): void {
-    for (const [key, text] of Object.entries(snapshot.values)) {
-      const raw = Buffer.from(text, 'utf8');
-      this.held.set(key, { raw, text, value: decodeDefault(text), revision: snapshot.revision });
-    }
-    this.revision = snapshot.revision;
-    const cause = this.handle?.informer.lastError;
-    const why =
-      this.connection.bootedOffline || cause === undefined
-        ? `${this.options.hosts.join(', ')} did not answer within ${this.options.connectTimeout} ms`
-        : describeCause(cause);
-    this.logger.warn(
-      `etcd unreachable at boot (${why}); serving ${this.held.size} ` +
-        `config key(s) from snapshot ${this.snapshotStore?.file ?? ''} (revision ${snapshot.revision}, ` +
-        `saved ${snapshot.savedAt}); will resync when etcd answers`,
-    );
-  }
-
-  private saveSnapshot(): void {
-    this.snapshotStore?.schedule(() => {
-      const values: Record<string, string> = {};
-      for (const [key, held] of this.held) values[key] = held.text;
-      return { revision: this.revision, values };
-    });
-  }
 }
 
-/** The object `@InjectConfig` injects. */
-class LiveConfigValue<T> extends Observable<T> implements ConfigValue<T> {
-  private readonly subject: BehaviorSubject<T>;
-  private lastText: string | undefined;
+function touches(key: string, changed: string): boolean {
+  return key.endsWith('/') ? changed.startsWith(key) : changed === key;
+}
 
-  constructor(
-    readonly key: string,
-    readonly options: ConfigValueOptions<T>,
-    private readonly logger: Logger,
-    private readonly onReject: (rejection: ConfigRejection) => void,
-  ) {
-    const subject = new BehaviorSubject<T>(options.default as T);
-    super(subscriber => subject.subscribe(subscriber));
-    this.subject = subject;
-  }
+function toConfigChange(change: StoreChange): ConfigChange {
+  return {
+    key: change.key,
+    value: change.next?.value,
+    previousValue: change.previous?.value,
+    type: change.next ? 'put' : 'delete',
+    revision: change.revision,
+    source: (change.next ?? change.previous)!.etcdKey,
+  };
+}
 
-  get value(): T {
-    return this.subject.getValue();
-  }
+function isCompacted(err: unknown): boolean {
+  return err instanceof Error && /compacted/i.test(err.message);
+}
 
-  /** Applies a new raw value (or a delete); rejects values that fail `parse` / `schema`. */
-  update(raw: Buffer | undefined, revision: number): void {
-    if (raw === undefined) {
-      this.lastText = undefined;
-      if (this.subject.getValue() !== this.options.default)
-        this.subject.next(this.options.default as T);
-      return;
-    }
-    const text = raw.toString('utf8');
-    if (text === this.lastText) return;
-    const decoded = decodeWith(raw, this.options);
-    if (!decoded.ok) {
-      this.logger.warn(
-        `config "${this.key}" at revision ${revision} rejected: ${decoded.reason}; keeping the last good value`,
-      );
-      this.onReject({ key: this.key, revision, reason: decoded.reason });
-      return;
-    }
-    this.lastText = text;
-    this.subject.next(decoded.value);
-  }
-
-  complete(): void {
-    this.subject.complete();
-  }
+function isFutureRevision(err: unknown): boolean {
+  return err instanceof Error && /future revision/i.test(err.message);
 }
 
 function sameOptions(a: ConfigValueOptions<unknown>, b: ConfigValueOptions<unknown>): boolean {

@@ -38,9 +38,10 @@ export class EtcdConnectivity implements OnApplicationShutdown {
 
   constructor(private readonly connection: EtcdConnection) {
     const now = Date.now();
-    // The connection was checked at boot; booting from a config snapshot means it was not reached.
+    // The connection was checked at boot; a boot error (the config center then served its snapshot)
+    // means it was not reached.
     this.subject = new BehaviorSubject<EtcdConnectivityState>(
-      connection.bootedOffline
+      connection.bootError !== undefined
         ? {
             connected: false,
             lastContactAt: 0,

@@ -5,6 +5,7 @@ import {
   EtcdRequestRejectedError,
   EtcdUnavailableError,
   ConfigKeyNotFoundError,
+  ConfigRevisionCompactedError,
   EtcdAuthError,
   EtcdConnectionError,
   EtcdPermissionError,
@@ -12,12 +13,15 @@ import {
   EtcdWatchStalledError,
   InvalidOptionsError,
   NestEtcdError,
+  OptionalDependencyMissingError,
 } from '../../lib/index.js';
 
 describe('errors: one home, one base class', () => {
   const samples: Error[] = [
     new ConfigDisabledError('greeting', 'requested'),
     new ConfigKeyNotFoundError('greeting', '/config/'),
+    new ConfigRevisionCompactedError('greeting', 3),
+    new OptionalDependencyMissingError('@nestjs/config', 'config.nestConfig'),
     new EtcdAuthError('app', ['http://127.0.0.1:2379']),
     new EtcdConnectionError(['http://127.0.0.1:2379'], 5000, new Error('connect ECONNREFUSED')),
     new EtcdPermissionError('set', '/config/greeting', 'app'),

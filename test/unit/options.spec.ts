@@ -164,6 +164,34 @@ const cases: Case[] = [
     allowed: /file path/,
   },
   {
+    title: 'config.shared that is not an array',
+    options: { config: { shared: '/shared/' } },
+    option: 'config.shared',
+    shows: '"/shared/"',
+    allowed: /array of key prefixes/,
+  },
+  {
+    title: "config.shared naming the app's own prefix",
+    options: { config: { shared: ['/config/'] } },
+    option: 'config.shared[0]',
+    shows: '"/config/"',
+    allowed: /other than the app's own prefix/,
+  },
+  {
+    title: 'a config.profiles name with a slash',
+    options: { config: { profiles: ['canary/eu'] } },
+    option: 'config.profiles',
+    shows: '"canary/eu"',
+    allowed: /profile names/,
+  },
+  {
+    title: 'config.nestConfig that is not a boolean',
+    options: { config: { nestConfig: 'yes' } },
+    option: 'config.nestConfig',
+    shows: '"yes"',
+    allowed: /true or false/,
+  },
+  {
     title: 'registry.serviceName with a slash',
     options: { registry: { serviceName: 'orders/v2' } },
     option: 'registry.serviceName',
@@ -387,6 +415,27 @@ describe('resolveEtcdOptions: defaults', () => {
     expect(resolved.config).toMatchObject({ prefix: '/cfg/' });
     expect(resolved.registry).toMatchObject({ ttl: 10, weight: 1, drainDelay: 0 });
     expect(resolved.registryPrefix).toBe('/svc/');
+  });
+
+  it('config layers: shared prefixes completed, profiles from the option or ETCD_CONFIG_PROFILES', () => {
+    expect(resolveEtcdOptions({}, NO_ENV).config).toMatchObject({
+      shared: [],
+      profiles: [],
+      nestConfig: false,
+    });
+    expect(
+      resolveEtcdOptions({ config: { shared: ['/shared'], profiles: ['canary'] } }, NO_ENV).config,
+    ).toMatchObject({ shared: ['/shared/'], profiles: ['canary'] });
+    expect(
+      resolveEtcdOptions({}, { ETCD_CONFIG_PROFILES: ' canary, eu ,canary' }).config,
+    ).toMatchObject({ profiles: ['canary', 'eu'] });
+    // The option wins over the environment.
+    expect(
+      resolveEtcdOptions({ config: { profiles: [] } }, { ETCD_CONFIG_PROFILES: 'canary' }).config,
+    ).toMatchObject({ profiles: [] });
+    expect(() => resolveEtcdOptions({}, { ETCD_CONFIG_PROFILES: 'can@ry' })).toThrow(
+      /config\.profiles \(from env ETCD_CONFIG_PROFILES\)/,
+    );
   });
 });
 

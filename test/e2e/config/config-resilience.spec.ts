@@ -1,5 +1,6 @@
 import 'reflect-metadata';
-import { Injectable, Module } from '@nestjs/common';
+import { jest } from '@jest/globals';
+import { Injectable, Logger, Module } from '@nestjs/common';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +20,7 @@ import {
   FAST_RETRY,
   bootApp,
   captureWarnings,
+  limitsSchema,
 } from '../../fixtures/config/config-test-kit.js';
 
 @Injectable()
@@ -34,6 +36,17 @@ class Greeter {
 
 @Module({ providers: [Greeter], exports: [Greeter] })
 class GreeterModule {}
+
+@Injectable()
+class LimitsHolder {
+  constructor(
+    @InjectConfig('limits', { default: { max: 1, burst: 0 }, schema: limitsSchema })
+    readonly limits: ConfigValue<{ max: number; burst: number }>,
+  ) {}
+}
+
+@Module({ providers: [LimitsHolder] })
+class LimitsModule {}
 
 interface SnapshotFile {
   revision: number;
@@ -160,6 +173,65 @@ describe('config resilience against real etcd: snapshot boot, outages, recovery'
       greeting: 'hello v2',
       limit: '6',
     });
+  });
+
+  it('the snapshot holds what the app accepted; offline boot and catch-up are one line each, in our words', async () => {
+    const snapshotFile = join(dir, 'accepted', 'config.snapshot.json');
+    const options: EtcdModuleOptions = {
+      hosts: etcd.endpoint,
+      connectTimeout: 1000,
+      config: { snapshotFile, snapshotDebounce: 20 },
+      ...FAST_DETECTION,
+    };
+    await etcd.put('/config/limits', '{"max": 5}');
+    apps.track(await bootApp({ imports: [EtcdModule.forRoot(options), LimitsModule] }));
+    await waitFor(async () => (await readSnapshot(snapshotFile))?.values.limits === '{"max": 5}');
+
+    // A value the schema refuses is never written to the last-known-good file.
+    await etcd.put('/config/limits', '{"max": "lots"}');
+    await etcd.put('/config/other', 'later');
+    const head = await etcd.revision();
+    await waitFor(async () => (await readSnapshot(snapshotFile))?.revision === head);
+    expect(warnings.matching('"limits"', 'rejected')).toHaveLength(1);
+    expect((await readSnapshot(snapshotFile))?.values).toEqual({
+      limits: '{"max": 5}',
+      other: 'later',
+    });
+    await apps.closeAll();
+
+    await etcd.stop();
+    warnings.clear();
+    const logs = jest.spyOn(Logger.prototype, 'log');
+    try {
+      const app = apps.track(
+        await bootApp({ imports: [EtcdModule.forRoot(options), LimitsModule] }),
+      );
+      // The new instance starts with the value the last one accepted, and says nothing false.
+      expect(app.get(LimitsHolder).limits.value).toEqual({ max: 5, burst: 0 });
+      expect(warnings.matching('rejected')).toEqual([]);
+      const offline = warnings.matching('snapshot');
+      expect(offline).toHaveLength(1);
+      expect(offline[0]).toMatch(/^etcd unreachable at boot: /);
+      expect(offline[0]).toContain(`revision ${head}`);
+
+      await etcd.restart();
+      const caughtUp = () =>
+        logs.mock.calls.map(c => String(c[0])).filter(l => /caught up/.test(l));
+      await waitFor(() => caughtUp().some(l => l.startsWith('config caught up')), {
+        timeout: 15_000,
+        message: 'the config center to log that it caught up with etcd',
+      });
+      expect(caughtUp().filter(l => l.startsWith('config caught up'))).toHaveLength(1);
+      expect(caughtUp()[0]).toContain(`revision ${head}`);
+      // etcd3's own words never reach the log.
+      const all = [...warnings.lines(), ...logs.mock.calls.map(c => String(c[0]))];
+      expect(all.filter(l => /circuit breaker/i.test(l))).toEqual([]);
+      // And the app follows etcd again.
+      await etcd.put('/config/limits', '{"max": 7}');
+      await nextValue(app.get(LimitsHolder).limits, v => v.max === 7, 10_000);
+    } finally {
+      logs.mockRestore();
+    }
   });
 
   it('a corrupt snapshot is ignored with a warning and boot fails with EtcdConnectionError', async () => {

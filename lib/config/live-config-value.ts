@@ -1,0 +1,94 @@
+import type { Logger } from '@nestjs/common';
+import { BehaviorSubject, Observable, Subject } from 'rxjs';
+import { applyOptions } from './config-codec.js';
+import type {
+  ConfigChange,
+  ConfigRejection,
+  ConfigValue,
+  ConfigValueOptions,
+} from './config-value.interface.js';
+
+/** What a {@link LiveConfigValue} is handed: a key's effective text and its one decoding. @internal */
+export interface EffectiveValue {
+  readonly text: string;
+  readonly value: unknown;
+  readonly source: string;
+  readonly revision: number;
+}
+
+/** A change a {@link LiveConfigValue} accepted (for `@OnConfigChange`). @internal */
+export interface AcceptedChange<T> {
+  readonly value: T;
+  readonly change: ConfigChange;
+}
+
+/**
+ * The object `@InjectConfig` injects: the key's effective value after `parse` / `schema`. It never
+ * decodes again what the store decoded; only a custom `parse` reads the text.
+ * @internal
+ */
+export class LiveConfigValue<T> extends Observable<T> implements ConfigValue<T> {
+  private readonly subject: BehaviorSubject<T>;
+  private readonly acceptedSubject = new Subject<AcceptedChange<T>>();
+  /** Text of the last accepted value (`undefined` while the default is served). */
+  acceptedText: string | undefined;
+  /** The effective value this one currently refuses, if any (the snapshot file keeps the accepted one). */
+  rejected: { source: string; text: string } | undefined;
+  /** Accepted changes, after validation (not the current value). */
+  readonly accepted$: Observable<AcceptedChange<T>> = this.acceptedSubject.asObservable();
+
+  constructor(
+    readonly key: string,
+    readonly options: ConfigValueOptions<T>,
+    private readonly logger: Logger,
+    private readonly onReject: (rejection: ConfigRejection) => void = () => undefined,
+  ) {
+    const subject = new BehaviorSubject<T>(options.default as T);
+    super(subscriber => subject.subscribe(subscriber));
+    this.subject = subject;
+  }
+
+  get value(): T {
+    return this.subject.getValue();
+  }
+
+  /** Applies the key's new effective value (`undefined`: missing, the default applies). */
+  apply(effective: EffectiveValue | undefined, change?: ConfigChange): void {
+    if (effective === undefined) {
+      this.rejected = undefined;
+      const wasSet = this.acceptedText !== undefined;
+      this.acceptedText = undefined;
+      const fallback = this.options.default as T;
+      if (this.subject.getValue() !== fallback) this.subject.next(fallback);
+      if (change && wasSet) this.acceptedSubject.next({ value: fallback, change });
+      return;
+    }
+    if (effective.text === this.acceptedText) {
+      this.rejected = undefined;
+      return;
+    }
+    const result = applyOptions(effective.text, effective.value, this.options);
+    if (!result.ok) {
+      this.rejected = { source: effective.source, text: effective.text };
+      this.onReject({ key: this.key, revision: effective.revision, reason: result.reason });
+      this.logger.warn(
+        `config "${this.key}" at revision ${effective.revision} rejected: ${result.reason}; ` +
+          (this.acceptedText !== undefined
+            ? 'keeping the last good value'
+            : this.options.default === undefined
+              ? 'the value stays unset'
+              : 'using the default'),
+      );
+      return;
+    }
+    this.rejected = undefined;
+    this.acceptedText = effective.text;
+    this.subject.next(result.value);
+    if (change) this.acceptedSubject.next({ value: result.value, change });
+  }
+
+  complete(): void {
+    this.subject.complete();
+    this.acceptedSubject.complete();
+  }
+}

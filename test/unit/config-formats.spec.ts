@@ -1,0 +1,243 @@
+import type { Logger } from '@nestjs/common';
+import { z as z3 } from 'zod/v3';
+import { z as z4 } from 'zod';
+import {
+  decodeByFormat,
+  describeSchemaError,
+  formatOf,
+  validate,
+} from '../../lib/config/config-codec.js';
+import {
+  ConfigStore,
+  assembleFolder,
+  type StoreChange,
+  type StoredEntry,
+} from '../../lib/config/config-store.js';
+import type { StandardSchemaLike } from '../../lib/config/config-value.interface.js';
+
+const bytes = (text: string) => Buffer.from(text, 'utf8');
+
+describe('formats by key name', () => {
+  it('picks JSON for *.json, YAML for *.yaml / *.yml, else auto', () => {
+    expect(formatOf('db.json')).toBe('json');
+    expect(formatOf('db/settings.YAML')).toBe('yaml');
+    expect(formatOf('flags.yml')).toBe('yaml');
+    expect(formatOf('greeting')).toBe('auto');
+    expect(formatOf('json.d/plain')).toBe('auto');
+  });
+
+  it('decodes YAML documents, JSON documents and the auto rule', () => {
+    expect(decodeByFormat('host: db\nport: 5432\ntags: [a, b]\n', 'yaml')).toEqual({
+      ok: true,
+      value: { host: 'db', port: 5432, tags: ['a', 'b'] },
+    });
+    expect(decodeByFormat('{"a":1}', 'json')).toEqual({ ok: true, value: { a: 1 } });
+    expect(decodeByFormat('hello', 'auto')).toEqual({ ok: true, value: 'hello' });
+    expect(decodeByFormat('42', 'auto')).toEqual({ ok: true, value: 42 });
+  });
+
+  it('rejects an invalid YAML or JSON document with one readable line', () => {
+    const yaml = decodeByFormat('host: [unclosed\n  port: 1', 'yaml');
+    expect(yaml.ok).toBe(false);
+    expect(!yaml.ok && yaml.reason).toMatch(/^invalid YAML document: /);
+    expect(!yaml.ok && yaml.reason).not.toContain('\n');
+    const located = decodeByFormat('a: 1\nb: [1, 2\nc: 3\n', 'yaml');
+    expect(!located.ok && located.reason).toBe(
+      'invalid YAML document: Flow sequence in block collection must be sufficiently indented and end with a ] at line 3, column 1',
+    );
+    const json = decodeByFormat('plain words', 'json');
+    expect(json.ok).toBe(false);
+    expect(!json.ok && json.reason).toMatch(/^invalid JSON document: /);
+  });
+});
+
+describe('schema validation and its messages', () => {
+  const shape = { host: 'db', port: 'not a number' };
+
+  it('zod 3: issues on one line with their paths', () => {
+    const schema = z3.object({
+      host: z3.string(),
+      port: z3.number(),
+      pool: z3.object({ max: z3.number() }),
+    });
+    const result = validate(schema, shape);
+    expect(result.ok).toBe(false);
+    const reason = !result.ok ? result.reason : '';
+    expect(reason).toMatch(/^schema rejected it: /);
+    expect(reason).toContain('port: Expected number, received string');
+    expect(reason).toContain('pool: Required');
+    expect(reason).not.toMatch(/[[\]{}]\s*"/); // no JSON dump
+    expect(reason).not.toContain('\n');
+  });
+
+  it('zod 4: issues on one line, not the JSON array dump of its message', () => {
+    const schema = z4.object({ host: z4.string(), port: z4.number(), tags: z4.array(z4.string()) });
+    const result = validate(schema, { ...shape, tags: ['ok', 3] });
+    expect(result.ok).toBe(false);
+    const reason = !result.ok ? result.reason : '';
+    expect(reason).toMatch(/^schema rejected it: port: .*number/i);
+    expect(reason).toMatch(/tags\[1\]: /);
+    expect(reason).not.toContain('"code"');
+    // The thrown error's own message is the dump; describeSchemaError formats its issues.
+    let thrown: unknown;
+    try {
+      schema.parse(shape);
+    } catch (err) {
+      thrown = err;
+    }
+    expect((thrown as Error).message).toContain('"code"');
+    expect(describeSchemaError(thrown)).not.toContain('"code"');
+  });
+
+  it('valid values pass through and may be transformed (zod 3, zod 4)', () => {
+    expect(validate(z3.object({ n: z3.coerce.number() }), { n: '5' })).toEqual({
+      ok: true,
+      value: { n: 5 },
+    });
+    expect(validate(z4.object({ n: z4.coerce.number() }), { n: '5' })).toEqual({
+      ok: true,
+      value: { n: 5 },
+    });
+  });
+
+  it('any Standard Schema works, with path segments given as { key }', () => {
+    const schema: StandardSchemaLike<number> = {
+      '~standard': {
+        version: 1,
+        vendor: 'hand-made',
+        validate: value =>
+          typeof value === 'number'
+            ? { value: value * 2 }
+            : { issues: [{ message: 'must be a number', path: [{ key: 'limits' }, 0] }] },
+      },
+    };
+    expect(validate(schema, 21)).toEqual({ ok: true, value: 42 });
+    expect(validate(schema, 'x')).toEqual({
+      ok: false,
+      reason: 'schema rejected it: limits[0]: must be a number',
+    });
+  });
+
+  it('an asynchronous Standard Schema is refused clearly', () => {
+    const schema: StandardSchemaLike<number> = {
+      '~standard': { version: 1, vendor: 'async', validate: () => Promise.resolve({ value: 1 }) },
+    };
+    const result = validate(schema, 1);
+    expect(!result.ok && result.reason).toMatch(/asynchronous/);
+  });
+
+  it('any object with parse() works; its error message is kept on one line', () => {
+    const schema = {
+      parse(value: unknown): number {
+        if (typeof value !== 'number') throw new Error('expected\n  a number');
+        return value;
+      },
+    };
+    expect(validate(schema, 3)).toEqual({ ok: true, value: 3 });
+    expect(validate(schema, 'x')).toEqual({
+      ok: false,
+      reason: 'schema rejected it: expected a number',
+    });
+  });
+});
+
+function entry(key: string, value: unknown, rank = 0): StoredEntry {
+  return {
+    etcdKey: `/config/${key}`,
+    key,
+    rank,
+    source: '/config/',
+    text: JSON.stringify(value),
+    value,
+    revision: 1,
+  };
+}
+
+describe('folder assembly', () => {
+  it('nests keys below the folder by path', () => {
+    const entries = [entry('db/host', 'h'), entry('db/pool/max', 10), entry('db/pool/min', 1)];
+    expect(assembleFolder('db/', entries)).toEqual({ host: 'h', pool: { max: 10, min: 1 } });
+  });
+
+  it('a deeper key wins over a leaf of the same name, and decoded values are never mutated', () => {
+    const leaf = { min: 1 };
+    const entries = [entry('db/pool', leaf), entry('db/pool/max', 10)];
+    expect(assembleFolder('db/', entries)).toEqual({ pool: { max: 10 } });
+    expect(leaf).toEqual({ min: 1 });
+  });
+});
+
+describe('ConfigStore', () => {
+  let warnings: string[] = [];
+  const logger = { warn: (line: string) => warnings.push(line) } as unknown as Logger;
+  beforeEach(() => {
+    warnings = [];
+  });
+
+  function makeStore(profiles: string[] = [], shared: string[] = []) {
+    const batches: StoreChange[][] = [];
+    const store = new ConfigStore([...shared, '/config/'], profiles, logger, changes =>
+      batches.push(changes),
+    );
+    return { store, batches };
+  }
+  const settle = () => new Promise<void>(resolve => setImmediate(resolve));
+
+  it('reports one batch per revision (a transaction of three keys is one batch)', async () => {
+    const { store, batches } = makeStore();
+    store.apply('/config/db/a', '/config/', bytes('1'), 5);
+    store.apply('/config/db/b', '/config/', bytes('2'), 5);
+    store.apply('/config/db/c', '/config/', bytes('3'), 5);
+    store.apply('/config/other', '/config/', bytes('x'), 6);
+    await settle();
+    expect(batches.map(batch => batch.map(change => `${change.key}@${change.revision}`))).toEqual([
+      ['db/a@5', 'db/b@5', 'db/c@5'],
+      ['other@6'],
+    ]);
+  });
+
+  it('decodes once by format; an invalid document keeps the last good entry with one warning', async () => {
+    const { store } = makeStore();
+    store.apply('/config/db.yaml', '/config/', bytes('port: 1'), 2);
+    const first = store.effective('db.yaml');
+    expect(first?.value).toEqual({ port: 1 });
+    store.apply('/config/db.yaml', '/config/', bytes('port: [1'), 3);
+    expect(store.effective('db.yaml')).toBe(first);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(
+      /db\.yaml.*revision 3 rejected: invalid YAML.*keeping the value of revision 2/,
+    );
+    await settle();
+  });
+
+  it('layers: shared below own below active profiles; inactive profiles are ignored', async () => {
+    const { store, batches } = makeStore(['canary'], ['/shared/']);
+    store.apply('/shared/greeting', '/shared/', bytes('shared'), 1);
+    expect(store.effective('greeting')?.text).toBe('shared');
+    store.apply('/config/greeting', '/config/', bytes('own'), 2);
+    expect(store.effective('greeting')?.text).toBe('own');
+    store.apply('/config/@beta/greeting', '/config/', bytes('beta'), 3);
+    expect(store.effective('greeting')?.text).toBe('own');
+    store.apply('/config/@canary/greeting', '/config/', bytes('canary'), 4);
+    expect(store.effective('greeting')?.etcdKey).toBe('/config/@canary/greeting');
+    await settle();
+    store.apply('/config/@canary/greeting', '/config/', undefined, 5);
+    await settle();
+    expect(store.effective('greeting')?.text).toBe('own');
+    expect(store.effectiveEntries().map(e => e.key)).toEqual(['greeting']);
+    const last = batches[batches.length - 1]!;
+    expect(last).toHaveLength(1);
+    expect(last[0]!.previous?.text).toBe('canary');
+    expect(last[0]!.next?.text).toBe('own');
+  });
+
+  it('a change hidden by a higher layer reports nothing', async () => {
+    const { store, batches } = makeStore(['canary']);
+    store.apply('/config/@canary/greeting', '/config/', bytes('canary'), 1);
+    await settle();
+    const before = batches.length;
+    store.apply('/config/greeting', '/config/', bytes('base'), 2);
+    await settle();
+    expect(batches.length).toBe(before);
+  });
+});
