@@ -20,6 +20,7 @@ import {
   onSignalDispose,
   round,
 } from './bench-utils.js';
+import { calls, type CallsResult } from './scenarios/calls.js';
 import { configRead, type ConfigReadResult } from './scenarios/config-read.js';
 import { failureDetection, type FailureDetectionResult } from './scenarios/failure-detection.js';
 import { propagation, type PropagationResult } from './scenarios/propagation.js';
@@ -40,6 +41,7 @@ interface Results {
   failureDetection?: FailureDetectionResult;
   scale?: ScaleResult;
   startup?: StartupResult;
+  calls?: CallsResult;
   targets?: Record<string, { target: string; value: number; met: boolean }>;
   errors?: Record<string, string>;
 }
@@ -51,6 +53,7 @@ const SCENARIOS = {
   failureDetection,
   scale,
   startup,
+  calls,
 } as const;
 type ScenarioName = keyof typeof SCENARIOS;
 
@@ -105,6 +108,7 @@ function evaluateTargets(r: Results): NonNullable<Results['targets']> {
   add('scale.loadMs', '< 1000 (10k keys)', r.scale?.loadMs, v => v < 1000);
   add('registry.deregisterP99Ms', '< 50', r.registry?.deregisterP99Ms, v => v < 50);
   add('startup.overheadMs', '< 50', r.startup?.overheadMs, v => v < 50);
+  add('calls.rollingFailed', '== 0', r.calls?.rollingFailed, v => v === 0);
   return t;
 }
 
@@ -195,6 +199,27 @@ function printTable(r: Results): void {
       `overhead ${n(s.overheadMs, 1)} (< 50); no registry ${n(s.withModuleNoRegistryMs, 1)}`,
     );
     row('  heap MiB per app', n(s.withModuleHeapMb, 2), n(s.withoutModuleHeapMb, 2), '');
+  }
+  if (r.calls) {
+    const c = r.calls;
+    row(
+      `registry.fetch p50 ms (${c.requests} GETs)`,
+      n(c.registryP50Ms, 3),
+      n(c.directP50Ms, 3),
+      `ratio ${n(c.p50Ratio)}; raw = fetch() to a known address`,
+    );
+    row(
+      'registry.fetch p99 ms',
+      n(c.registryP99Ms, 3),
+      n(c.directP99Ms, 3),
+      `ratio ${n(c.p99Ratio)}`,
+    );
+    row(
+      'rolling restart (3 instances): failed requests',
+      String(c.rollingFailed),
+      '',
+      `of ${c.rollingRequests} at ${n(c.rollingRatePerSec, 0)}/s; target 0`,
+    );
   }
   const header: [string, string, string, string] = ['metric', 'nest-etcd', 'raw / without', 'note'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map(r => r[i]!.length)));

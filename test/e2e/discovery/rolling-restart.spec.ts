@@ -25,6 +25,9 @@ describe('zero-error rolling restart through registry.fetch', () => {
     await etcd?.dispose();
   });
 
+  // Each instance stops the recommended way (docs/registry.md §12): SIGTERM, deregistration,
+  // drainDelay 500 ms while it still answers, then its server closes; callers retry GETs that
+  // meet a closing connection.
   it('3 instances replaced one at a time under >= 50 requests/s: 0 failed requests', async () => {
     const service = 'rolling';
     const caller = await startApp({ hosts: etcd.endpoint });
@@ -33,7 +36,12 @@ describe('zero-error rolling restart through registry.fetch', () => {
     const instances$ = registry.instances$(service);
     const ids = (list: ServiceInstance[]) => list.map(i => i.instanceId).sort();
     const start = (id: string) =>
-      EchoApp.start({ hosts: etcd.endpoint, serviceName: service, instanceId: id });
+      EchoApp.start({
+        hosts: etcd.endpoint,
+        serviceName: service,
+        instanceId: id,
+        drainDelay: 500,
+      });
 
     let old = await Promise.all(['old-1', 'old-2', 'old-3'].map(start));
     await nextValue(instances$, list => ids(list).join() === 'old-1,old-2,old-3', 10_000);
