@@ -224,6 +224,16 @@ export class EtcdRegistryService implements OnApplicationBootstrap, OnModuleDest
         ),
       );
     }
+    if (this.shuttingDown) {
+      // A shutdown that began while the app was still booting: never publish a key now, it would
+      // outlive the process by up to one TTL.
+      return Promise.reject(
+        new EtcdStoppedError(
+          `registration of ${this.ownKey()}`,
+          'because the app is shutting down',
+        ),
+      );
+    }
     const port = registry.port ?? this.listeningPort;
     if (port === undefined) {
       return Promise.reject(
@@ -265,7 +275,7 @@ export class EtcdRegistryService implements OnApplicationBootstrap, OnModuleDest
   /** @internal Registers once the app is up (after the HTTP server listens when no port is set). */
   async onApplicationBootstrap(): Promise<void> {
     const registry = this.options.registry;
-    if (registry === false || !registry.autoRegister) return;
+    if (registry === false || !registry.autoRegister || this.shuttingDown) return;
     if (registry.port !== undefined) {
       await this.registerWithinBootBudget();
       return;

@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import type { INestApplication } from '@nestjs/common';
-import type { RegistryStatus, ServiceInstance } from '../../../lib/index.js';
+import { EtcdStoppedError, type RegistryStatus, type ServiceInstance } from '../../../lib/index.js';
 import { ChildApp } from '../../fixtures/registry/child-app.launcher.js';
 import { buildLibOnce } from '../../support/build-lib.js';
 import { EtcdServer, nextValue, waitFor } from '../../support/index.js';
@@ -71,6 +71,24 @@ describe('registry: boot and shutdown edges (SIGTERM during boot, duplicate inst
     expect(logger.lines.filter(l => l.level === 'error')).toEqual([]);
     expect(statuses.at(-1)).toBe('deregistered');
     expect(await etcd.get('/services/early-close/e-1')).toBeUndefined();
+  });
+
+  it('register() once shutdown began rejects with EtcdStoppedError and publishes nothing', async () => {
+    const app = await startApp({
+      hosts: etcd.endpoint,
+      registry: {
+        serviceName: 'late-register',
+        instanceId: 'l-1',
+        host: '127.0.0.1',
+        port: 4103,
+        autoRegister: false,
+      },
+    });
+    const registry = registryOf(app);
+    await app.close();
+    await expect(registry.register()).rejects.toBeInstanceOf(EtcdStoppedError);
+    expect(registry.status).toBe('deregistered');
+    expect(await etcd.get('/services/late-register/l-1')).toBeUndefined();
   });
 
   it('two processes with the same serviceName + instanceId: the second says so in one error line, keeps serving, never fights', async () => {
