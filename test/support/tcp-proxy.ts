@@ -1,5 +1,6 @@
 import { type Server, type Socket, connect, createServer } from 'node:net';
 import { freePort } from './free-port.js';
+import { within } from './jest-helpers.js';
 
 interface Pending {
   due: number;
@@ -200,6 +201,10 @@ export class TcpProxy {
     if (this.closed) return;
     this.closed = true;
     this.reset();
-    await new Promise<void>(resolve => this.server.close(() => resolve()));
+    await within(
+      new Promise<void>(resolve => this.server.close(() => resolve())),
+      10_000,
+      `TcpProxy on port ${this.port} closing its listener`,
+    );
   }
 }
