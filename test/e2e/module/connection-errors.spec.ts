@@ -41,7 +41,7 @@ async function withEnv<T>(vars: Record<string, string>, fn: () => Promise<T>): P
 }
 
 describe('unreachable etcd', () => {
-  it('fails boot with EtcdConnectionError within connectTimeout + 1 s, naming host and cause', async () => {
+  it('fails boot with EtcdConnectionError within connectTimeout (+ 3 s slack), naming host and cause', async () => {
     const port = await freePort(); // nothing listens there
     const handles = trackOpenHandles();
     const connectTimeout = 1500;
@@ -50,7 +50,9 @@ describe('unreachable etcd', () => {
     );
     await app?.close();
     expect(error).toBeInstanceOf(EtcdConnectionError);
-    expect(elapsed).toBeLessThan(connectTimeout + 1000);
+    // Bounded by connectTimeout, not by the 5 s default: the slack covers Nest's boot on a busy
+    // 2-core CI machine (3.1 s was seen there with a 1 s slack).
+    expect(elapsed).toBeLessThan(connectTimeout + 3000);
     const { message } = error as EtcdConnectionError;
     expect(message).toContain(`http://127.0.0.1:${port}`);
     expect(message).toContain(`${connectTimeout} ms`);
