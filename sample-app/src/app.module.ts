@@ -27,6 +27,8 @@ const settings = new SampleSettings();
         // once the server is listening, so other instances never see an address that is not up yet.
         metadata: { version: '1.0.0' },
         ttl: 10,
+        // On SIGTERM: deregister, keep answering this long (callers stop choosing it), then close.
+        drainDelay: settings.drainDelay,
       },
     }),
   ],

@@ -6,7 +6,11 @@ import {
   Param,
   ServiceUnavailableException,
 } from '@nestjs/common';
-import { EtcdRegistryService, type ServiceInstance } from '../../lib/index.js';
+import {
+  EtcdRegistryService,
+  NoInstanceAvailableError,
+  type ServiceInstance,
+} from '../../lib/index.js';
 import { SampleSettings } from './sample-settings.js';
 
 /** `GET /instances/:service` and `GET /call/:service`: discovery and load balancing. */
@@ -23,31 +27,38 @@ export class DiscoveryController {
     return this.registry.getInstances(service);
   }
 
-  /** Picks an instance round-robin and forwards `GET /` to it. */
+  /**
+   * `GET /` on a live instance of the service through `registry.fetch()`: round-robin, same zone
+   * first, instances that refuse connections left out for a while, and a retry on another
+   * instance when one fails at the connection level (a rolling restart loses no request).
+   */
   @Get('call/:service')
   async call(@Param('service') service: string): Promise<{
     from: string;
     target: { instanceId: string; url: string };
     response: unknown;
   }> {
-    const target = await this.registry.choose(service, 'round-robin');
-    if (!target) throw new ServiceUnavailableException(`no live instance of "${service}"`);
-    const url = `http://${formatHost(target.host)}:${target.port}/`;
-    let response: unknown;
+    let res: Response;
     try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(3000) });
-      const text = await res.text();
-      if (!res.ok) throw new Error(`HTTP ${res.status}: ${text.slice(0, 200)}`);
-      response = parseJson(text);
+      res = await this.registry.fetch(service, '/', { timeout: 3000 });
     } catch (err) {
-      throw new BadGatewayException(
-        `${target.instanceId} at ${url} failed: ${err instanceof Error ? err.message : String(err)}`,
-      );
+      if (err instanceof NoInstanceAvailableError)
+        throw new ServiceUnavailableException(err.message);
+      throw new BadGatewayException(err instanceof Error ? err.message : String(err));
     }
+    const text = await res.text();
+    if (!res.ok)
+      throw new BadGatewayException(`HTTP ${res.status} from ${res.url}: ${text.slice(0, 200)}`);
+    // res.url is the instance that answered; name it from the registry's list
+    const answered = new URL(res.url);
+    const instances = await this.registry.getInstances(service);
+    const target = instances.find(
+      i => formatHost(i.host) === answered.hostname && String(i.port) === answered.port,
+    );
     return {
       from: this.settings.instanceId,
-      target: { instanceId: target.instanceId, url },
-      response,
+      target: { instanceId: target?.instanceId ?? '?', url: res.url },
+      response: parseJson(text),
     };
   }
 }

@@ -12,6 +12,7 @@ import { resolve } from 'node:path';
  * | `SAMPLE_SNAPSHOT_FILE` | `.etcd/sample-config-<port>.snapshot.json` |
  * | `SAMPLE_HOST`          | first non-internal IPv4 (the module's default) |
  * | `SAMPLE_INSTANCE_ID`   | `sample-<hostname>-<port>`               |
+ * | `SAMPLE_DRAIN_DELAY`   | `1000` (ms answering after deregistration on shutdown) |
  */
 export class SampleSettings {
   /** HTTP port; also the port published in the registry. */
@@ -22,6 +23,8 @@ export class SampleSettings {
   readonly host: string | undefined;
   /** Last-known-good copy of the config, used to boot while etcd is down. */
   readonly snapshotFile: string;
+  /** `registry.drainDelay`: ms this instance keeps answering after it deregistered on shutdown. */
+  readonly drainDelay: number;
 
   constructor(env: NodeJS.ProcessEnv = process.env) {
     this.port = parsePort(env.PORT);
@@ -31,6 +34,7 @@ export class SampleSettings {
     this.snapshotFile = resolve(
       env.SAMPLE_SNAPSHOT_FILE || `.etcd/sample-config-${this.port}.snapshot.json`,
     );
+    this.drainDelay = parseDrainDelay(env.SAMPLE_DRAIN_DELAY);
   }
 }
 
@@ -45,4 +49,15 @@ function parsePort(raw: string | undefined): number {
     throw new Error(`PORT must be an integer between 0 and 65535, got ${JSON.stringify(raw)}`);
   }
   return port;
+}
+
+function parseDrainDelay(raw: string | undefined): number {
+  if (raw === undefined || raw === '') return 1000;
+  const ms = Number(raw);
+  if (!Number.isInteger(ms) || ms < 0) {
+    throw new Error(
+      `SAMPLE_DRAIN_DELAY must be an integer number of ms >= 0, got ${JSON.stringify(raw)}`,
+    );
+  }
+  return ms;
 }
