@@ -21,6 +21,7 @@ import {
   round,
 } from './bench-utils.js';
 import { calls, type CallsResult } from './scenarios/calls.js';
+import { configDocuments, type ConfigDocumentsResult } from './scenarios/config-documents.js';
 import { configRead, type ConfigReadResult } from './scenarios/config-read.js';
 import { failureDetection, type FailureDetectionResult } from './scenarios/failure-detection.js';
 import { propagation, type PropagationResult } from './scenarios/propagation.js';
@@ -37,6 +38,7 @@ interface Results {
   durationSec?: number;
   configRead?: ConfigReadResult;
   propagation?: PropagationResult;
+  configDocuments?: ConfigDocumentsResult;
   registry?: RegistryResult;
   failureDetection?: FailureDetectionResult;
   scale?: ScaleResult;
@@ -49,6 +51,7 @@ interface Results {
 const SCENARIOS = {
   configRead,
   propagation,
+  configDocuments,
   registry: registryConvergence,
   failureDetection,
   scale,
@@ -104,6 +107,13 @@ function evaluateTargets(r: Results): NonNullable<Results['targets']> {
   add('configRead.ratio', '>= 1000', r.configRead?.ratio, v => v >= 1000);
   add('propagation.p50Ratio', '<= 1.2', r.propagation?.p50Ratio, v => v <= 1.2);
   add('propagation.p99Ratio', '<= 1.5', r.propagation?.p99Ratio, v => v <= 1.5);
+  add(
+    'configDocuments.folder.p50Ratio',
+    '<= 1.2',
+    r.configDocuments?.folder.p50Ratio,
+    v => v <= 1.2,
+  );
+  add('configDocuments.yaml.p50Ratio', '<= 1.2', r.configDocuments?.yaml.p50Ratio, v => v <= 1.2);
   add('scale.tcpConnections', '== 1', r.scale?.tcpConnections, v => v === 1);
   add('scale.loadMs', '< 1000 (10k keys)', r.scale?.loadMs, v => v < 1000);
   add('registry.deregisterP99Ms', '< 50', r.registry?.deregisterP99Ms, v => v < 50);
@@ -142,6 +152,22 @@ function printTable(r: Results): void {
       n(p.rawP99Ms, 3),
       `ratio ${n(p.p99Ratio)} (<= 1.5)`,
     );
+  }
+  if (r.configDocuments) {
+    for (const [name, d] of [
+      [`folder of 100 keys`, r.configDocuments.folder],
+      [
+        `${Math.round(r.configDocuments.yaml.documentBytes / 1024)} KiB YAML document`,
+        r.configDocuments.yaml,
+      ],
+    ] as const) {
+      row(
+        `propagation p50 / p99 ms, ${name} (${d.changes} puts)`,
+        `${n(d.moduleP50Ms, 3)} / ${n(d.moduleP99Ms, 3)}`,
+        `${n(d.rawP50Ms, 3)} / ${n(d.rawP99Ms, 3)}`,
+        `p50 ratio ${n(d.p50Ratio)} (<= 1.2)`,
+      );
+    }
   }
   if (r.registry) {
     const g = r.registry;
