@@ -84,14 +84,14 @@ export function decodeDefault(text: string): unknown {
  * `parse` replaces the decoding (it gets the text), then `schema` validates. @internal
  */
 export function applyOptions<T>(
-  text: string,
+  text: () => string,
   decoded: unknown,
   options: ConfigValueOptions<T>,
 ): DecodeResult<T> {
   let value = decoded;
   if (options.parse) {
     try {
-      value = options.parse(text);
+      value = options.parse(text());
     } catch (err) {
       return { ok: false, reason: `parse failed: ${oneLine(err)}` };
     }
@@ -107,7 +107,11 @@ export function applyOptions<T>(
 export function decodeWith<T>(raw: Uint8Array, options: ConfigValueOptions<T>): DecodeResult<T> {
   const text = decodeText(raw);
   if (!text.ok) return text;
-  return applyOptions(text.value, options.parse ? undefined : decodeDefault(text.value), options);
+  return applyOptions(
+    () => text.value,
+    options.parse ? undefined : decodeDefault(text.value),
+    options,
+  );
 }
 
 interface StandardResult {

@@ -2,25 +2,51 @@ import type { Logger } from '@nestjs/common';
 import type { ConfigRejection } from './config-value.interface.js';
 import { decodeByFormat, decodeText, formatOf } from './config-codec.js';
 
+const utf8 = new TextDecoder('utf-8');
+
 /**
- * One etcd key as the config store holds it: decoded once per revision, held once.
+ * One etcd key as the config store holds it: decoded once per revision, held once. The bytes are the
+ * informer's own (not a copy); the text is decoded from them on demand, so each value sits on the heap
+ * once, as its decoded value.
  * @internal
  */
-export interface StoredEntry {
-  /** The etcd key (inside the namespace), e.g. `/config/@canary/greeting`. */
-  readonly etcdKey: string;
-  /** The config key it supplies, relative to its layer (e.g. `greeting`). */
-  readonly key: string;
-  /** Precedence of its layer: the highest rank holding a key supplies its effective value. */
-  readonly rank: number;
-  /** The source prefix (a shared prefix or the app's prefix) whose watch delivers it. */
-  readonly source: string;
+export class StoredEntry {
+  constructor(
+    /** The etcd key (inside the namespace), e.g. `/config/@canary/greeting`. */
+    readonly etcdKey: string,
+    /** The config key it supplies, relative to its layer (e.g. `greeting`). */
+    readonly key: string,
+    /** Precedence of its layer: the highest rank holding a key supplies its effective value. */
+    readonly rank: number,
+    /** The source prefix (a shared prefix or the app's prefix) whose watch delivers it. */
+    readonly source: string,
+    /** The bytes stored in etcd (valid UTF-8). */
+    readonly raw: Uint8Array,
+    /** The text decoded by the key's format (JSON / YAML / JSON-or-string). */
+    readonly value: unknown,
+    /** The etcd revision of its last change. */
+    readonly revision: number,
+  ) {}
+
   /** The UTF-8 text stored in etcd. */
-  readonly text: string;
-  /** The text decoded by the key's format (JSON / YAML / JSON-or-string). */
-  readonly value: unknown;
-  /** The etcd revision of its last change. */
-  readonly revision: number;
+  get text(): string {
+    // A plain ASCII word under the default rule decoded as itself (a JSON string is shorter than
+    // its quoted text): no second copy.
+    return typeof this.value === 'string' &&
+      this.value.length === this.raw.length &&
+      formatOf(this.key) === 'auto'
+      ? this.value
+      : utf8.decode(this.raw);
+  }
+}
+
+/** Whether two byte strings are equal. @internal */
+export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  return Buffer.from(a.buffer, a.byteOffset, a.length).equals(
+    Buffer.from(b.buffer, b.byteOffset, b.length),
+  );
 }
 
 /** One change of a key's effective value, as a batch reports it. @internal */
@@ -133,15 +159,18 @@ export class ConfigStore {
       if (!layer) continue;
       const decoded = decodeByFormat(text, formatOf(layer.key));
       if (!decoded.ok) continue;
-      this.entries.set(etcdKey, {
+      this.entries.set(
         etcdKey,
-        key: layer.key,
-        rank: layer.rank,
-        source,
-        text,
-        value: decoded.value,
-        revision,
-      });
+        new StoredEntry(
+          etcdKey,
+          layer.key,
+          layer.rank,
+          source,
+          Buffer.from(text, 'utf8'),
+          decoded.value,
+          revision,
+        ),
+      );
     }
   }
 
@@ -160,6 +189,7 @@ export class ConfigStore {
       this.entries.delete(etcdKey);
       return;
     }
+    if (held && sameBytes(held.raw, raw)) return;
     const text = decodeText(raw);
     const decoded = text.ok ? decodeByFormat(text.value, formatOf(layer.key)) : text;
     if (!text.ok || !decoded.ok) {
@@ -171,17 +201,11 @@ export class ConfigStore {
       );
       return;
     }
-    if (held && held.text === text.value) return;
     this.track(layer.key, revision);
-    this.entries.set(etcdKey, {
+    this.entries.set(
       etcdKey,
-      key: layer.key,
-      rank: layer.rank,
-      source,
-      text: text.value,
-      value: decoded.value,
-      revision,
-    });
+      new StoredEntry(etcdKey, layer.key, layer.rank, source, raw, decoded.value, revision),
+    );
   }
 
   /**
@@ -221,9 +245,8 @@ export class ConfigStore {
     const changes: StoreChange[] = [];
     for (const [key, previous] of batch.previous) {
       const next = this.effective(key);
-      if (previous?.text === next?.text && (previous === undefined) === (next === undefined)) {
-        continue;
-      }
+      if (previous === next) continue;
+      if (previous && next && sameBytes(previous.raw, next.raw)) continue;
       changes.push({ key, previous, next, revision: batch.revision });
     }
     if (changes.length > 0) this.onBatch(changes, batch.revision);

@@ -24,7 +24,13 @@ import type { ResolvedEtcdOptions } from '../etcd-options.resolver.js';
 import type { InformerHandle, InformerPool } from '../watch/informer-pool.js';
 import { decodeByFormat, encodeValue, formatOf } from './config-codec.js';
 import { ConfigSnapshotStore, type ConfigSnapshotData } from './config-snapshot.js';
-import { ConfigStore, assembleFolder, type StoreChange, type StoredEntry } from './config-store.js';
+import {
+  ConfigStore,
+  assembleFolder,
+  sameBytes,
+  type StoreChange,
+  type StoredEntry,
+} from './config-store.js';
 import type {
   ConfigChange,
   ConfigRejection,
@@ -33,7 +39,12 @@ import type {
   ConfigValueOptions,
 } from './config-value.interface.js';
 import { recordedConfigKeys } from './inject-config.decorator.js';
-import { LiveConfigValue, type AcceptedChange, type EffectiveValue } from './live-config-value.js';
+import {
+  LiveConfigValue,
+  sameEffective,
+  type AcceptedChange,
+  type EffectiveValue,
+} from './live-config-value.js';
 
 /** One watched source prefix (a shared prefix or the app's own). */
 interface Source {
@@ -214,7 +225,7 @@ export class EtcdConfigService implements OnModuleDestroy {
         startWith(this.effectiveOf(key)),
       ),
     ).pipe(
-      distinctUntilChanged((a, b) => a?.text === b?.text),
+      distinctUntilChanged(sameEffective),
       map(effective => effective?.value as T | undefined),
     );
   }
@@ -414,7 +425,10 @@ export class EtcdConfigService implements OnModuleDestroy {
       const entry = store.effective(key);
       return (
         entry && {
-          text: entry.text,
+          get text() {
+            return entry.text;
+          },
+          raw: entry.raw,
           value: entry.value,
           source: entry.etcdKey,
           revision: entry.revision,
@@ -526,10 +540,9 @@ export class EtcdConfigService implements OnModuleDestroy {
   private acceptedText(entry: StoredEntry): string | undefined {
     const value = this.values.get(entry.key);
     const rejected = value?.rejected;
-    if (!rejected || rejected.source !== entry.etcdKey || rejected.text !== entry.text) {
-      return entry.text;
-    }
-    return value.acceptedText;
+    if (!rejected || rejected.source !== entry.etcdKey || !rejected.raw) return entry.text;
+    if (!sameBytes(rejected.raw, entry.raw)) return entry.text;
+    return value.accepted?.text;
   }
 
   /** The key at a revision (`undefined` revision: now). */

@@ -1,6 +1,7 @@
 import type { Logger } from '@nestjs/common';
 import { BehaviorSubject, Observable, Subject } from 'rxjs';
 import { applyOptions } from './config-codec.js';
+import { sameBytes } from './config-store.js';
 import type {
   ConfigChange,
   ConfigRejection,
@@ -8,12 +9,27 @@ import type {
   ConfigValueOptions,
 } from './config-value.interface.js';
 
-/** What a {@link LiveConfigValue} is handed: a key's effective text and its one decoding. @internal */
+/**
+ * What a {@link LiveConfigValue} is handed: a key's effective value (decoded once by the store), its
+ * bytes when it comes from one etcd key (the text is then decoded only when asked), or its text.
+ * @internal
+ */
 export interface EffectiveValue {
   readonly text: string;
+  readonly raw?: Uint8Array;
   readonly value: unknown;
   readonly source: string;
   readonly revision: number;
+}
+
+/** Whether two effective values hold the same bytes (or text). @internal */
+export function sameEffective(
+  a: EffectiveValue | undefined,
+  b: EffectiveValue | undefined,
+): boolean {
+  if (a === b) return true;
+  if (!a || !b) return false;
+  return a.raw && b.raw ? sameBytes(a.raw, b.raw) : a.text === b.text;
 }
 
 /** A change a {@link LiveConfigValue} accepted (for `@OnConfigChange`). @internal */
@@ -30,10 +46,10 @@ export interface AcceptedChange<T> {
 export class LiveConfigValue<T> extends Observable<T> implements ConfigValue<T> {
   private readonly subject: BehaviorSubject<T>;
   private readonly acceptedSubject = new Subject<AcceptedChange<T>>();
-  /** Text of the last accepted value (`undefined` while the default is served). */
-  acceptedText: string | undefined;
+  /** The last accepted effective value (`undefined` while the default is served). */
+  accepted: EffectiveValue | undefined;
   /** The effective value this one currently refuses, if any (the snapshot file keeps the accepted one). */
-  rejected: { source: string; text: string } | undefined;
+  rejected: EffectiveValue | undefined;
   /** Accepted changes, after validation (not the current value). */
   readonly accepted$: Observable<AcceptedChange<T>> = this.acceptedSubject.asObservable();
 
@@ -56,24 +72,24 @@ export class LiveConfigValue<T> extends Observable<T> implements ConfigValue<T> 
   apply(effective: EffectiveValue | undefined, change?: ConfigChange): void {
     if (effective === undefined) {
       this.rejected = undefined;
-      const wasSet = this.acceptedText !== undefined;
-      this.acceptedText = undefined;
+      const wasSet = this.accepted !== undefined;
+      this.accepted = undefined;
       const fallback = this.options.default as T;
       if (this.subject.getValue() !== fallback) this.subject.next(fallback);
       if (change && wasSet) this.acceptedSubject.next({ value: fallback, change });
       return;
     }
-    if (effective.text === this.acceptedText) {
+    if (sameEffective(effective, this.accepted)) {
       this.rejected = undefined;
       return;
     }
-    const result = applyOptions(effective.text, effective.value, this.options);
+    const result = applyOptions(() => effective.text, effective.value, this.options);
     if (!result.ok) {
-      this.rejected = { source: effective.source, text: effective.text };
+      this.rejected = effective;
       this.onReject({ key: this.key, revision: effective.revision, reason: result.reason });
       this.logger.warn(
         `config "${this.key}" at revision ${effective.revision} rejected: ${result.reason}; ` +
-          (this.acceptedText !== undefined
+          (this.accepted !== undefined
             ? 'keeping the last good value'
             : this.options.default === undefined
               ? 'the value stays unset'
@@ -82,7 +98,7 @@ export class LiveConfigValue<T> extends Observable<T> implements ConfigValue<T> 
       return;
     }
     this.rejected = undefined;
-    this.acceptedText = effective.text;
+    this.accepted = effective;
     this.subject.next(result.value);
     if (change) this.acceptedSubject.next({ value: result.value, change });
   }

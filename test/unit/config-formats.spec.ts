@@ -11,7 +11,7 @@ import {
   ConfigStore,
   assembleFolder,
   type StoreChange,
-  type StoredEntry,
+  StoredEntry,
 } from '../../lib/config/config-store.js';
 import type { StandardSchemaLike } from '../../lib/config/config-value.interface.js';
 
@@ -142,15 +142,8 @@ describe('schema validation and its messages', () => {
 });
 
 function entry(key: string, value: unknown, rank = 0): StoredEntry {
-  return {
-    etcdKey: `/config/${key}`,
-    key,
-    rank,
-    source: '/config/',
-    text: JSON.stringify(value),
-    value,
-    revision: 1,
-  };
+  const text = JSON.stringify(value);
+  return new StoredEntry(`/config/${key}`, key, rank, '/config/', bytes(text), value, 1);
 }
 
 describe('folder assembly', () => {
