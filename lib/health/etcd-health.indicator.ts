@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/terminus';
 import { EtcdConfigService } from '../config/etcd-config.service.js';
 import { EtcdRegistryService } from '../registry/etcd-registry.service.js';
@@ -67,10 +67,10 @@ export interface EtcdHealthCheckOptions {
 @Injectable()
 export class EtcdHealthIndicator {
   constructor(
-    private readonly indicators: HealthIndicatorService,
-    private readonly connectivity: EtcdConnectivity,
-    private readonly registry: EtcdRegistryService,
-    private readonly config: EtcdConfigService,
+    @Inject(HealthIndicatorService) private readonly indicators: HealthIndicatorService,
+    @Inject(EtcdConnectivity) private readonly connectivity: EtcdConnectivity,
+    @Inject(EtcdRegistryService) private readonly registry: EtcdRegistryService,
+    @Inject(EtcdConfigService) private readonly config: EtcdConfigService,
   ) {}
 
   /** Checks etcd; see the class documentation. */

@@ -4,21 +4,18 @@ import {
   Inject,
   type MessageEvent,
   type OnModuleDestroy,
-  ServiceUnavailableException,
   Sse,
 } from '@nestjs/common';
 import { Observable, Subject, map, merge, takeUntil } from 'rxjs';
-import { EtcdConfigService, EtcdRegistryService, type RegistryStatus } from '../../lib/index.js';
+import { EtcdConfigService, EtcdRegistryService } from '../../lib/index.js';
 import { GreetingService } from './greeting.service.js';
 import { RateLimitService } from './rate-limit.service.js';
 import { SERVICE_NAME, SampleSettings } from './sample-settings.js';
 
-/** `GET /`, `GET /health` and `GET /events`. */
+/** `GET /` and `GET /events` (`GET /health` is in OpsController). */
 @Controller()
 export class AppController implements OnModuleDestroy {
   private readonly shutdown$ = new Subject<void>();
-  private connected = false;
-  private registryStatus: RegistryStatus = 'deregistered';
 
   constructor(
     @Inject(GreetingService) private readonly greeting: GreetingService,
@@ -26,10 +23,7 @@ export class AppController implements OnModuleDestroy {
     @Inject(EtcdConfigService) private readonly config: EtcdConfigService,
     @Inject(EtcdRegistryService) private readonly registry: EtcdRegistryService,
     @Inject(SampleSettings) private readonly settings: SampleSettings,
-  ) {
-    config.connected$.pipe(takeUntil(this.shutdown$)).subscribe(c => (this.connected = c));
-    registry.status$.pipe(takeUntil(this.shutdown$)).subscribe(s => (this.registryStatus = s));
-  }
+  ) {}
 
   /** The live greeting and which instance answered. */
   @Get()
@@ -40,23 +34,6 @@ export class AppController implements OnModuleDestroy {
       port: this.settings.port,
       rateLimit: this.rateLimit.current,
     };
-  }
-
-  /** 200 when the config watch is connected and this instance is registered, else 503. */
-  @Get('health')
-  health(): {
-    status: 'ok' | 'degraded';
-    etcd: { connected: boolean };
-    registry: { status: RegistryStatus; instanceId: string };
-  } {
-    const ok = this.connected && this.registryStatus === 'registered';
-    const report = {
-      status: ok ? ('ok' as const) : ('degraded' as const),
-      etcd: { connected: this.connected },
-      registry: { status: this.registryStatus, instanceId: this.settings.instanceId },
-    };
-    if (!ok) throw new ServiceUnavailableException(report);
-    return report;
   }
 
   /**

@@ -1,8 +1,13 @@
 import { Module } from '@nestjs/common';
+import { ScheduleModule } from '@nestjs/schedule';
+import { TerminusModule } from '@nestjs/terminus';
 import { EtcdModule } from '../../lib/index.js';
+import { EtcdHealthIndicator } from '../../lib/health/index.js';
 import { AppController } from './app.controller.js';
 import { ConfigController } from './config.controller.js';
 import { DiscoveryController } from './discovery.controller.js';
+import { OpsController } from './ops.controller.js';
+import { ReportJob } from './report.job.js';
 // The providers are imported before EtcdModule.forRoot() runs, so the keys their @InjectConfig
 // decorators name ('greeting', 'rateLimit') are known when forRoot builds its providers.
 import { GreetingService } from './greeting.service.js';
@@ -30,9 +35,21 @@ const settings = new SampleSettings();
         // On SIGTERM: deregister, keep answering this long (callers stop choosing it), then close.
         drainDelay: settings.drainDelay,
       },
+      // nest_etcd_* metrics in prom-client's default registry, served at GET /metrics
+      metrics: true,
     }),
+    TerminusModule.forRoot({ logger: false }),
+    ScheduleModule.forRoot(),
   ],
-  controllers: [AppController, ConfigController, DiscoveryController],
-  providers: [{ provide: SampleSettings, useValue: settings }, GreetingService, RateLimitService],
+  controllers: [AppController, ConfigController, DiscoveryController, OpsController],
+  providers: [
+    { provide: SampleSettings, useValue: settings },
+    GreetingService,
+    RateLimitService,
+    // the etcd check of GET /health (nest-etcd/terminus)
+    EtcdHealthIndicator,
+    // a cron job that runs on the leader only (@LeaderOnly)
+    ReportJob,
+  ],
 })
 export class AppModule {}

@@ -13,6 +13,7 @@ import { resolve } from 'node:path';
  * | `SAMPLE_HOST`          | first non-internal IPv4 (the module's default) |
  * | `SAMPLE_INSTANCE_ID`   | `sample-<hostname>-<port>`               |
  * | `SAMPLE_DRAIN_DELAY`   | `1000` (ms answering after deregistration on shutdown) |
+ * | `SAMPLE_REPORT_CRON`   | every 10 s (ReportJob, leader only)      |
  */
 export class SampleSettings {
   /** HTTP port; also the port published in the registry. */

@@ -116,9 +116,9 @@ describe('npm start, then Ctrl-C in its terminal', () => {
           const res = await fetch(`${appUrl}/health`, { signal: AbortSignal.timeout(2_000) });
           const body = (await res.json()) as {
             status?: string;
-            registry?: { instanceId?: string };
+            details?: { etcd?: { instanceId?: string } };
           };
-          return body.status === 'ok' && body.registry?.instanceId === env.SAMPLE_INSTANCE_ID
+          return body.status === 'ok' && body.details?.etcd?.instanceId === env.SAMPLE_INSTANCE_ID
             ? 'healthy'
             : undefined;
         },

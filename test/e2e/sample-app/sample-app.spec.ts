@@ -94,11 +94,12 @@ class SampleProcess {
     await waitFor(
       async () => {
         if (exited) return true;
-        const { body } = await this.json<{ status: string; registry: { instanceId: string } }>(
-          '/health',
-        );
+        const { body } = await this.json<{
+          status: string;
+          details?: { etcd?: { instanceId?: string } };
+        }>('/health');
         // Make sure it is this process answering, not another one on a recycled port.
-        return body.status === 'ok' && body.registry.instanceId === instanceId;
+        return body.status === 'ok' && body.details?.etcd?.instanceId === instanceId;
       },
       { timeout, interval: 100, message: `${this.name} did not become healthy` },
     );
@@ -209,6 +210,8 @@ describe('sample app (two processes, real etcd)', () => {
       SAMPLE_HOST: '127.0.0.1',
       SAMPLE_INSTANCE_ID: `sample-${name}`,
       SAMPLE_SNAPSHOT_FILE: join(workDir, `${name}.snapshot.json`),
+      // the leader-only report job every second instead of every 10 s
+      SAMPLE_REPORT_CRON: '* * * * * *',
     };
     for (let attempt = 1; ; attempt++) {
       const app = SampleProcess.start(name, mainJs, env, await freePort());
@@ -344,6 +347,45 @@ describe('sample app (two processes, real etcd)', () => {
     expect(none.status).toBe(503);
   });
 
+  it('GET /health (terminus) reports etcd up and the registration; GET /metrics has nest_etcd_*', async () => {
+    const health = await a.json<{
+      status: string;
+      details: Record<string, Record<string, unknown>>;
+    }>('/health');
+    expect(health.status).toBe(200);
+    expect(health.body.status).toBe('ok');
+    expect(health.body.details.etcd).toMatchObject({
+      status: 'up',
+      connected: true,
+      registration: 'registered',
+      instanceId: 'sample-a',
+    });
+    const metrics = await (await fetch(`${a.url}/metrics`)).text();
+    expect(metrics).toContain('nest_etcd_connected 1');
+    expect(metrics).toContain('nest_etcd_registration_status{status="registered"} 1');
+    expect(metrics).toMatch(/^# HELP nest_etcd_leader /m);
+  });
+
+  it('runs the leader-only report job on exactly one instance', async () => {
+    type Leader = { leading: boolean; leader: string | null; runs: number };
+    const [la, lb] = (await waitFor(
+      async () => {
+        const both = [await a.get<Leader>('/leader'), await b.get<Leader>('/leader')];
+        return both.some(l => l.leading && l.runs >= 2) ? both : undefined;
+      },
+      {
+        timeout: 15_000,
+        interval: 200,
+        message: 'no instance led the report job and ran it twice',
+      },
+    )) as [Leader, Leader];
+    expect([la.leading, lb.leading].filter(Boolean)).toHaveLength(1);
+    const follower = la.leading ? lb : la;
+    expect(follower.runs).toBe(0);
+    expect(la.leader).toBe(lb.leader);
+    expect(la.leader).toBe(la.leading ? 'sample-a' : 'sample-b');
+  });
+
   it('deregisters on SIGTERM: the other instance stops listing it', async () => {
     b.child.kill('SIGTERM');
     // Nest's shutdown hooks re-raise the signal once the app is closed, so the exit is by SIGTERM.
@@ -352,6 +394,11 @@ describe('sample app (two processes, real etcd)', () => {
       signal: 'SIGTERM',
     });
     expect(b.logs).toContain('deregistered sample');
+    // Whoever led the report job before, sample-a leads it now (b resigned on shutdown).
+    await waitFor(async () => (await a.get<{ leading: boolean }>('/leader')).leading, {
+      timeout: 5000,
+      message: 'sample-a did not lead the report job after b stopped',
+    });
     // Lease revoked on shutdown: gone at once, not after the 10 s TTL.
     expect([...(await etcd.getPrefix('/services/sample/')).keys()]).toEqual([
       '/services/sample/sample-a',
