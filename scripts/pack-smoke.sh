@@ -115,6 +115,19 @@ cat >"$APP/tsconfig.json" <<'JSON'
 JSON
 "$REPO/node_modules/.bin/tsc" -p "$APP/tsconfig.json" || fail "the packed types do not type-check"
 
+# ---- subpath entries: nest-etcd/grpc loads; nest-etcd/microservices names its missing peer -------
+step "subpath entries nest-etcd/grpc and nest-etcd/microservices"
+(cd "$APP" && node --input-type=module -e '
+  const grpc = await import("nest-etcd/grpc");
+  if (typeof grpc.registerEtcdResolver !== "function") throw new Error("nest-etcd/grpc has no registerEtcdResolver");
+  try {
+    await import("nest-etcd/microservices");
+    throw new Error("nest-etcd/microservices loaded without @nestjs/microservices installed");
+  } catch (err) {
+    if (!String(err.message).includes("@nestjs/microservices")) throw err;
+  }
+') || fail "a subpath entry (nest-etcd/grpc, nest-etcd/microservices) does not behave as documented"
+
 # ---- etcd ------------------------------------------------------------------------------------
 if [ -n "${ETCD_HOSTS:-}" ]; then
   step "using etcd at $ETCD_HOSTS"
