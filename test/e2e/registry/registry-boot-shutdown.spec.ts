@@ -160,8 +160,9 @@ describe('registry: boot and shutdown edges (SIGTERM during boot, duplicate inst
       instanceId: 'blk-1',
       ttl,
     });
-    // Busy-wait 1.75 × TTL: etcd expires the lease meanwhile.
-    const res = await fetch(`http://127.0.0.1:${child.port}/block?ms=${ttl * 1750}`);
+    // Busy-wait 2.5 × TTL: etcd expires the lease meanwhile, with room to spare on a busy machine
+    // (etcd checks lease expiry every 500 ms).
+    const res = await fetch(`http://127.0.0.1:${child.port}/block?ms=${ttl * 2500}`);
     expect(await res.text()).toBe('blocked');
     const lost = await child.waitForLine(line => /registration .* lost:/.test(line), {
       timeout: 10_000,
