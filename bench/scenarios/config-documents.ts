@@ -89,7 +89,10 @@ export async function configDocuments(ctx: BenchContext): Promise<ConfigDocument
     const folder = await measure(
       changes,
       listener.folder,
-      value => String(value?.k042 ?? ''),
+      value => {
+        const leaf = value?.k042;
+        return typeof leaf === 'string' ? leaf : '';
+      },
       folderWatcher,
       kv => (kv.key.toString().endsWith('/k042') ? kv.value.toString() : ''),
       marker => () => writer.put(`${PREFIX}${FOLDER}k042`).value(marker).exec(),
