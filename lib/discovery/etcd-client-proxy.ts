@@ -116,7 +116,8 @@ export class EtcdClientProxy extends ClientProxy {
   private readonly tcpOptions: EtcdClientProxyOptions['tcp'];
   private readonly connections = new Map<string, Connection>();
   private instances: ServiceInstance[] | undefined;
-  private readonly loaded = new Subject<void>();
+  /** Emits once the list is loaded (`undefined`) or its stream failed (the error). */
+  private readonly loaded = new Subject<Error | undefined>();
   private subscription: Subscription | undefined;
 
   constructor(options: EtcdClientProxyOptions) {
@@ -141,14 +142,21 @@ export class EtcdClientProxy extends ClientProxy {
   /** Starts following the service's instances and resolves once its list is loaded. */
   async connect(): Promise<void> {
     if (!this.subscription) {
-      this.subscription = this.registry.instances$(this.serviceName).subscribe({
+      let failed: Error | undefined;
+      const subscription = this.registry.instances$(this.serviceName).subscribe({
         next: list => this.onInstances(list),
-        error: (err: unknown) =>
-          this.logger.error(`instances of "${this.serviceName}" failed: ${String(err)}`),
+        // e.g. EtcdPermissionError: surfaced to the waiting calls; the next call subscribes again
+        error: (err: unknown) => {
+          failed = err instanceof Error ? err : new Error(String(err));
+          this.subscription = undefined;
+          this.loaded.next(failed);
+        },
       });
+      if (failed) throw failed;
+      this.subscription = subscription;
     }
     if (this.instances) return;
-    await firstValueFrom(
+    const failure = await firstValueFrom(
       this.loaded.pipe(
         take(1),
         timeout({
@@ -163,6 +171,7 @@ export class EtcdClientProxy extends ClientProxy {
         }),
       ),
     );
+    if (failure) throw failure;
   }
 
   /** Stops following the registry and closes every instance connection. */
@@ -272,7 +281,7 @@ export class EtcdClientProxy extends ClientProxy {
     for (const [key, connection] of this.connections) {
       if (!live.has(key)) this.drop(connection);
     }
-    this.loaded.next();
+    this.loaded.next(undefined);
   }
 
   private drop(connection: Connection): void {
