@@ -5,7 +5,9 @@ import {
   resolveDiscoveryOptions,
   type ResolvedDiscoveryOptions,
 } from './discovery/discovery-options.js';
+import { closestName } from './common/closest-name.js';
 import { InvalidOptionsError } from './errors/invalid-options.error.js';
+import { UnknownOptionError } from './errors/unknown-option.error.js';
 import type { EtcdMetricsRegistry, EtcdModuleOptions } from './etcd-module-options.interface.js';
 
 /*
@@ -13,11 +15,58 @@ import type { EtcdMetricsRegistry, EtcdModuleOptions } from './etcd-module-optio
  *
  * To add an option:
  * 1. declare it, with TSDoc and `@default`, in etcd-module-options.interface.ts;
- * 2. add its resolved form to ResolvedEtcdOptions below;
- * 3. validate it and apply its default in resolveEtcdOptions() (or the resolveX() of its group),
+ * 2. add its key to KNOWN_OPTION_KEYS below (under its level; a new nested object gets a new
+ *    level), or it is rejected as a typo (test/unit/options-unknown-keys.spec.ts checks that every
+ *    key declared in the interfaces is listed);
+ * 3. add its resolved form to ResolvedEtcdOptions below;
+ * 4. validate it and apply its default in resolveEtcdOptions() (or the resolveX() of its group),
  *    throwing InvalidOptionsError(option path, given value, what is allowed) on a bad value;
- * 4. add a case to test/unit/options.spec.ts.
+ * 5. add a case to test/unit/options.spec.ts.
  */
+
+/**
+ * Every key the module accepts, per level of the options object ('' is the top level). A key not
+ * listed is an {@link UnknownOptionError} naming the closest valid one. Levels whose values are
+ * free-form (e.g. `registry.metadata`) are not listed.
+ * @internal
+ */
+export const KNOWN_OPTION_KEYS: Readonly<Record<string, readonly string[]>> = {
+  '': [
+    'hosts',
+    'auth',
+    'credentials',
+    'namespace',
+    'connectTimeout',
+    'isGlobal',
+    'config',
+    'registry',
+    'passiveHealth',
+    'retry',
+    'watchStallTimeout',
+    'keepaliveInterval',
+    'keepaliveTimeout',
+    'metrics',
+  ],
+  auth: ['username', 'password'],
+  credentials: ['rootCertificate', 'privateKey', 'certChain'],
+  config: ['prefix', 'snapshotFile', 'snapshotDebounce', 'shared', 'profiles', 'nestConfig'],
+  registry: [
+    'serviceName',
+    'instanceId',
+    'host',
+    'port',
+    'metadata',
+    'weight',
+    'ttl',
+    'prefix',
+    'autoRegister',
+    'zone',
+    'drainDelay',
+  ],
+  passiveHealth: ['failures', 'ejectFor'],
+  retry: ['initialDelay', 'maxDelay'],
+  metrics: ['registry'],
+};
 
 /** Options after defaults and validation: what the rest of the module works with. @internal */
 export interface ResolvedEtcdOptions {
@@ -76,6 +125,7 @@ export function resolveEtcdOptions(
     throw new InvalidOptionsError('options', raw, 'an options object');
   }
   const options: EtcdModuleOptions = raw ?? {};
+  rejectUnknownKeys(options);
 
   const hosts = resolveHosts(options.hosts, env);
   const auth = resolveAuth(options.auth, env);
@@ -468,4 +518,28 @@ function resolveMetrics(value: EtcdModuleOptions['metrics']): ResolvedEtcdOption
     throw new InvalidOptionsError('metrics.registry', registry, 'a prom-client Registry');
   }
   return { registry };
+}
+
+/**
+ * Throws {@link UnknownOptionError} for the first key (at any level listed in KNOWN_OPTION_KEYS)
+ * that the module does not know, naming the closest valid key.
+ */
+function rejectUnknownKeys(options: object): void {
+  for (const [level, known] of Object.entries(KNOWN_OPTION_KEYS)) {
+    const value: unknown = level === '' ? options : (options as Record<string, unknown>)[level];
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) continue;
+    if (Buffer.isBuffer(value)) continue;
+    for (const key of Object.keys(value)) {
+      if (known.includes(key)) continue;
+      const path = level === '' ? key : `${level}.${key}`;
+      const near = closestName(key, known);
+      // the value is never kept: under `auth` a misspelled key may hold the password
+      throw new UnknownOptionError(
+        path,
+        `<${typeof (value as Record<string, unknown>)[key]}>`,
+        near === undefined ? undefined : level === '' ? near : `${level}.${near}`,
+        known,
+      );
+    }
+  }
 }

@@ -9,6 +9,7 @@ export type {
 } from './etcd-module-options.interface.js';
 export { NestEtcdError } from './errors/nest-etcd.error.js';
 export { InvalidOptionsError } from './errors/invalid-options.error.js';
+export { UnknownOptionError } from './errors/unknown-option.error.js';
 export { EtcdConnectionError } from './errors/etcd-connection.error.js';
 export { EtcdAuthError } from './errors/etcd-auth.error.js';
 export { EtcdPermissionError } from './errors/etcd-permission.error.js';

@@ -5,7 +5,7 @@ import { NestEtcdError } from './nest-etcd.error.js';
  * The message names the option, the value that was given and what is allowed.
  */
 export class InvalidOptionsError extends NestEtcdError {
-  override readonly name = 'InvalidOptionsError';
+  override readonly name: string = 'InvalidOptionsError';
 
   constructor(
     /** Dotted path of the offending option, e.g. `registry.ttl`. */
