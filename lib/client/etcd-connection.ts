@@ -12,6 +12,7 @@ import { EtcdRequestRejectedError } from '../errors/etcd-request-rejected.error.
 import { EtcdUnavailableError } from '../errors/etcd-unavailable.error.js';
 import type { ResolvedEtcdOptions } from '../etcd-options.resolver.js';
 import {
+  forgetWatchers,
   interceptWatchCancels,
   invalidateAuthToken,
   objectsHoldingOptions,
@@ -161,6 +162,10 @@ export class EtcdConnection implements OnApplicationShutdown {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.reauthTimer);
+    // Watchers still attached (a cancel etcd never answered) would make etcd3 reconnect for them
+    // once the stream dies; then every open call is cancelled, so nothing outlives the module.
+    forgetWatchers(this.kv);
+    if (this.kv !== this.client) forgetWatchers(this.client);
     this.client.close();
     this.channels.close();
   }

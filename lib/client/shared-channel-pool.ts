@@ -1,5 +1,9 @@
-import { Channel, type ChannelCredentials, type ChannelOptions } from '@grpc/grpc-js';
+import { Channel, status, type ChannelCredentials, type ChannelOptions } from '@grpc/grpc-js';
 import { withChannelFactory } from './etcd3-internals.adapter.js';
+
+/** A call made on a channel (grpc-js's low-level call interface). */
+type Call = ReturnType<Channel['createCall']>;
+type CallListener = Parameters<Call['start']>[1];
 
 /** One real gRPC channel shared by every service client (KV, Watch, Lease, ...) of one etcd host. */
 interface Generation {
@@ -23,10 +27,15 @@ interface Generation {
  *   clients get a fresh one, and the old channel really closes once its last handle is closed.
  *
  * Options are per module: two modules (two apps in one process) never share a connection.
+ *
+ * Closing the pool is **hard**: every call still open (the watch stream waiting for its cancel
+ * answer, a keep-alive stream) is cancelled, so no connection outlives the module, even when etcd
+ * is blackholed and would otherwise keep it until gRPC's keep-alive gave up.
  * @internal
  */
 export class SharedChannelPool {
   private readonly current = new Map<string, Generation>();
+  private readonly openCalls = new Set<Call>();
   private closed = false;
 
   /** Number of live generations (open channels), for tests and benchmarks. */
@@ -41,9 +50,18 @@ export class SharedChannelPool {
     );
   }
 
-  /** Closes every channel (the module is shutting down). */
+  /** Number of calls started and not yet ended, for tests. */
+  get openCallCount(): number {
+    return this.openCalls.size;
+  }
+
+  /** Cancels every open call and closes every channel (the module is shutting down). */
   close(): void {
     this.closed = true;
+    for (const call of [...this.openCalls]) {
+      call.cancelWithStatus(status.CANCELLED, 'nest-etcd: the etcd client was closed');
+    }
+    this.openCalls.clear();
     for (const generation of this.current.values()) {
       generation.retired = true;
       if (generation.refs === 0) generation.channel.close();
@@ -83,11 +101,45 @@ export class SharedChannelPool {
     return new Proxy(real, {
       get: (channel, property) => {
         if (property === 'close') return release;
+        if (property === 'createCall') return this.trackingCreateCall(channel);
         const value: unknown = Reflect.get(channel, property);
         return typeof value === 'function'
           ? (value as (...args: unknown[]) => unknown).bind(channel)
           : value;
       },
     });
+  }
+
+  /** `createCall` of `channel`, remembering each call until its status arrives. */
+  private trackingCreateCall(channel: Channel): Channel['createCall'] {
+    return (...args) => {
+      const call = channel.createCall(...args);
+      if (this.closed) {
+        call.cancelWithStatus(status.CANCELLED, 'nest-etcd: the etcd client was closed');
+        return call;
+      }
+      const calls = this.openCalls;
+      calls.add(call);
+      const start = call.start.bind(call);
+      call.start = (metadata, listener: CallListener) =>
+        start(
+          metadata,
+          new Proxy(listener, {
+            get: (target, property) => {
+              const value: unknown = Reflect.get(target, property);
+              if (property !== 'onReceiveStatus' || typeof value !== 'function') {
+                return typeof value === 'function'
+                  ? (value as (...a: unknown[]) => unknown).bind(target)
+                  : value;
+              }
+              return (...statusArgs: unknown[]) => {
+                calls.delete(call);
+                return (value as (...a: unknown[]) => unknown).apply(target, statusArgs);
+              };
+            },
+          }),
+        );
+      return call;
+    };
   }
 }
