@@ -114,6 +114,8 @@ export class EtcdLockService {
     let timer: NodeJS.Timeout | undefined;
     try {
       const acquiring = this.acquire(name, prefix, keeper, handle.informer, subscriptions);
+      // When the timeout wins, the abandoned attempt may still fail later: never unhandled.
+      acquiring.catch(() => undefined);
       const key =
         timeout === undefined
           ? await acquiring
@@ -123,7 +125,6 @@ export class EtcdLockService {
                 timer = setTimeout(() => reject(new EtcdLockTimeoutError(name, timeout)), timeout);
               }),
             ]);
-      acquiring.catch(() => undefined);
       clearTimeout(timer);
       for (const subscription of subscriptions.splice(0)) subscription.unsubscribe();
 

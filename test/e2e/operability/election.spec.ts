@@ -50,6 +50,12 @@ describe('EtcdElectionService (in-process instances, real etcd)', () => {
     const ids = ['e-a', 'e-b', 'e-c'];
     const elections = new Map<string, EtcdElectionService>();
     for (const id of ids) elections.set(id, await start(id));
+    const histories = new Map<string, boolean[]>();
+    for (const [id, election] of elections) {
+      const history: boolean[] = [];
+      histories.set(id, history);
+      election.isLeader$('jobs').subscribe(leading => history.push(leading));
+    }
     const sampler = new LeaderSampler(elections, 'jobs');
     samplers.push(sampler);
     await waitFor(() => sampler.current.length === 1, {
@@ -62,6 +68,9 @@ describe('EtcdElectionService (in-process instances, real etcd)', () => {
     }
     const [key] = [...(await etcd.getPrefix('/elections/jobs/')).keys()];
     expect(key).toBe('/elections/jobs/leader');
+    // the leader's own view never flapped (its watch seeing its own key must not unseat it)
+    expect(histories.get(leader)).toEqual([false, true]);
+    for (const id of ids.filter(i => i !== leader)) expect(histories.get(id)).toEqual([false]);
 
     const resignedAt = Date.now();
     await elections.get(leader)!.resign('jobs');
