@@ -14,6 +14,7 @@ import {
   StoredEntry,
 } from '../../lib/config/config-store.js';
 import type { StandardSchemaLike } from '../../lib/config/config-value.interface.js';
+import { defineConfig, type ConfigTypeOf, type ConfigValueOf } from '../../lib/index.js';
 
 const bytes = (text: string) => Buffer.from(text, 'utf8');
 
@@ -232,5 +233,33 @@ describe('ConfigStore', () => {
     store.apply('/config/greeting', '/config/', bytes('base'), 2);
     await settle();
     expect(batches.length).toBe(before);
+  });
+});
+
+describe('defineConfig types (checked by tsc; the assertions check the runtime shape)', () => {
+  it('takes the type from zod 3, zod 4, a Standard Schema, parse, or default', () => {
+    const fromZod3 = defineConfig('a', { schema: z3.object({ n: z3.number() }) });
+    const fromZod4 = defineConfig('b.yaml', { schema: z4.object({ s: z4.string() }) });
+    const standard: StandardSchemaLike<{ flag: boolean }> = {
+      '~standard': { version: 1, vendor: 'test', validate: value => ({ value }) },
+    };
+    const fromStandard = defineConfig('c', { schema: standard });
+    const fromParse = defineConfig('d', { parse: raw => raw.split(',') });
+    const fromDefault = defineConfig('e', { default: 3 });
+
+    const n: ConfigTypeOf<typeof fromZod3> = { n: 1 };
+    const s: ConfigTypeOf<typeof fromZod4> = { s: 'x' };
+    const flag: ConfigTypeOf<typeof fromStandard> = { flag: true };
+    const list: ConfigTypeOf<typeof fromParse> = ['a'];
+    const three: ConfigTypeOf<typeof fromDefault> = 3;
+    // @ts-expect-error the zod 3 schema says n is a number
+    const wrong: ConfigTypeOf<typeof fromZod3> = { n: 'one' };
+    const value: ConfigValueOf<typeof fromZod4> | undefined = undefined;
+
+    expect([n, s, flag, list, three, wrong, value]).toHaveLength(7);
+    expect(fromZod4).toEqual({ key: 'b.yaml', options: { schema: expect.anything() as unknown } });
+    expect([fromZod3.key, fromStandard.key, fromDefault.options.default]).toEqual(['a', 'c', 3]);
+    expect(Object.isFrozen(fromParse)).toBe(true);
+    expect(() => defineConfig('', {})).toThrow(TypeError);
   });
 });
