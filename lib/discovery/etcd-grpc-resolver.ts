@@ -116,13 +116,22 @@ export function registerEtcdResolver(
       }
       // Never call the listener synchronously from updateResolution (grpc-js contract): a
       // cached list is replayed at subscription time, so every report is deferred.
-      this.subscription = registry.instances$(this.serviceName).subscribe({
+      let failed = false;
+      const subscription = registry.instances$(this.serviceName).subscribe({
         next: list => {
           this.latest = list;
           setImmediate(() => this.report(list));
         },
-        error: (err: unknown) => setImmediate(() => this.reportError(String(err))),
+        // e.g. permission denied: UNAVAILABLE for now; grpc-js asks again later, and we resubscribe
+        error: (err: unknown) => {
+          failed = true;
+          this.subscription = undefined;
+          this.latest = undefined;
+          setImmediate(() => this.reportError(String(err)));
+        },
       });
+      // (an error can arrive synchronously, during subscribe)
+      if (!failed) this.subscription = subscription;
     }
 
     destroy(): void {
