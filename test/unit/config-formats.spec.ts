@@ -147,6 +147,21 @@ function entry(key: string, value: unknown, rank = 0): StoredEntry {
   return new StoredEntry(`/config/${key}`, key, rank, '/config/', bytes(text), value, 1);
 }
 
+describe('StoredEntry: text decoded on demand from the bytes it shares with the informer', () => {
+  const make = (key: string, text: string, value: unknown) =>
+    new StoredEntry(`/config/${key}`, key, 0, '/config/', bytes(text), value, 1);
+
+  it('gives back the exact text, whatever the value decoded to', () => {
+    expect(make('plain', 'hello', 'hello').text).toBe('hello');
+    expect(make('quoted', '"ab"', 'ab').text).toBe('"ab"');
+    expect(make('number', '42', 42).text).toBe('42');
+    expect(make('accents', 'héllo wörld', 'héllo wörld').text).toBe('héllo wörld');
+    // Same length as the bytes but a YAML key: never taken for the text.
+    expect(make('doc.yaml', "'ab'", 'ab').text).toBe("'ab'");
+    expect(make('doc.yaml', 'abcd', 'abcd').text).toBe('abcd');
+  });
+});
+
 describe('folder assembly', () => {
   it('nests keys below the folder by path', () => {
     const entries = [entry('db/host', 'h'), entry('db/pool/max', 10), entry('db/pool/min', 1)];
