@@ -115,8 +115,8 @@ cat >"$APP/tsconfig.json" <<'JSON'
 JSON
 "$REPO/node_modules/.bin/tsc" -p "$APP/tsconfig.json" || fail "the packed types do not type-check"
 
-# ---- subpath entries: nest-etcd/grpc loads; nest-etcd/microservices names its missing peer -------
-step "subpath entries nest-etcd/grpc and nest-etcd/microservices"
+# ---- subpath entries: nest-etcd/grpc loads; microservices and terminus name their missing peer ---
+step "subpath entries nest-etcd/grpc, nest-etcd/microservices and nest-etcd/terminus"
 (cd "$APP" && node --input-type=module -e '
   const grpc = await import("nest-etcd/grpc");
   if (typeof grpc.registerEtcdResolver !== "function") throw new Error("nest-etcd/grpc has no registerEtcdResolver");
@@ -126,7 +126,13 @@ step "subpath entries nest-etcd/grpc and nest-etcd/microservices"
   } catch (err) {
     if (!String(err.message).includes("@nestjs/microservices")) throw err;
   }
-') || fail "a subpath entry (nest-etcd/grpc, nest-etcd/microservices) does not behave as documented"
+  try {
+    await import("nest-etcd/terminus");
+    throw new Error("nest-etcd/terminus loaded without @nestjs/terminus installed");
+  } catch (err) {
+    if (!String(err.message).includes("@nestjs/terminus")) throw err;
+  }
+') || fail "a subpath entry (nest-etcd/grpc, nest-etcd/microservices, nest-etcd/terminus) does not behave as documented"
 
 # ---- etcd ------------------------------------------------------------------------------------
 if [ -n "${ETCD_HOSTS:-}" ]; then
