@@ -60,9 +60,9 @@ our_pid() {
   kill -0 "$pid" 2>/dev/null || return 1
   # Make sure the pid was not recycled by an unrelated process.
   if [[ -r "/proc/$pid/cmdline" ]]; then
-    tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "--data-dir=$DATA_DIR" || return 1
+    tr '\0' ' ' <"/proc/$pid/cmdline" | grep -- "--data-dir=$DATA_DIR" >/dev/null || return 1
   else
-    ps -p "$pid" -o command= 2>/dev/null | grep -q -- "--data-dir=$DATA_DIR" || return 1
+    ps -p "$pid" -o command= 2>/dev/null | grep -- "--data-dir=$DATA_DIR" >/dev/null || return 1
   fi
   echo "$pid"
 }
