@@ -155,6 +155,42 @@ describe('EtcdClientProxy: Nest microservices over TCP through the registry', ()
     expect(received.sort()).toEqual(['calc-solo:1', 'calc-solo:2']);
   });
 
+  it('a hybrid app (HTTP + TCP microservice) registers its transport port and receives messages', async () => {
+    const port = await freePort();
+    @Controller()
+    class HybridController {
+      @MessagePattern({ cmd: 'whoami' })
+      whoami(): string {
+        return 'hybrid-1';
+      }
+    }
+    @Module({
+      imports: [
+        EtcdModule.forRoot({
+          hosts: etcd.endpoint,
+          config: false,
+          // the port callers of this service use: the microservice's, not the HTTP one
+          registry: { serviceName: 'calc', instanceId: 'hybrid-1', host: '127.0.0.1', port },
+        }),
+      ],
+      controllers: [HybridController],
+    })
+    class HybridModule {}
+    const app = await NestFactory.create(HybridModule, { logger: ['error'] });
+    contexts.push(app);
+    app.connectMicroservice({ transport: Transport.TCP, options: { host: '127.0.0.1', port } });
+    await app.startAllMicroservices();
+    await app.listen(0, '127.0.0.1');
+    const { client, registry } = await startCaller();
+    const [listed] = await nextValue(
+      registry.instances$('calc'),
+      list => ids(list) === 'hybrid-1',
+      10_000,
+    );
+    expect(listed?.port).toBe(port);
+    expect(await tally(client, 3)).toEqual({ 'hybrid-1': 3 });
+  });
+
   it('a bad customClass options object is a readable error at startup', () => {
     expect(() => new EtcdClientProxy({} as never)).toThrow(
       /options\.registry must be the app's EtcdRegistryService/,
