@@ -1,11 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { accessSync, constants as fsConstants } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { freePorts } from './free-port.js';
 import { within } from './jest-helpers.js';
-import { delay, envWithout, runCommand } from './process-utils.js';
+import { delay, diesWithParent, envWithout, runCommand } from './process-utils.js';
 import { type TlsMaterial } from './tls-certs.js';
 
 /** Options for {@link EtcdServer.start}. */
@@ -94,22 +93,6 @@ function untrack(child: ChildProcess): void {
     process.off('exit', killAllSync);
   }
 }
-
-function onPath(binary: string): boolean {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    if (!dir) continue;
-    try {
-      accessSync(join(dir, binary), fsConstants.X_OK);
-      return true;
-    } catch {
-      // keep looking
-    }
-  }
-  return false;
-}
-
-/** On Linux, `setpriv --pdeathsig SIGKILL` makes etcd die with its parent (even on SIGKILL). */
-const useSetpriv = process.platform === 'linux' && onPath('setpriv');
 
 // ---- etcdctl ----------------------------------------------------------------------------------
 
@@ -301,9 +284,8 @@ export class EtcdServer {
       );
     }
     args.push(...c.extraArgs);
-    const [cmd, argv] = useSetpriv
-      ? ['setpriv', ['--pdeathsig', 'SIGKILL', '--', 'etcd', ...args]]
-      : ['etcd', args];
+    // On Linux, `setpriv --pdeathsig SIGKILL` makes etcd die with its parent (even on SIGKILL).
+    const [cmd, argv] = diesWithParent('etcd', args);
     this.stderrTail = [];
     this.partialLine = '';
     const child = spawn(cmd, argv, {

@@ -1,4 +1,6 @@
 import { spawn } from 'node:child_process';
+import { accessSync, constants as fsConstants } from 'node:fs';
+import { delimiter, join } from 'node:path';
 
 /** Result of {@link runCommand}. */
 export interface CommandResult {
@@ -75,4 +77,34 @@ export function envWithout(...prefixes: string[]): NodeJS.ProcessEnv {
 /** Resolves after `ms` milliseconds. */
 export function delay(ms: number): Promise<void> {
   return new Promise(resolve => setTimeout(resolve, ms));
+}
+
+/** Whether an executable named `binary` is in one of the `PATH` directories. */
+export function onPath(binary: string): boolean {
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    if (!dir) continue;
+    try {
+      accessSync(join(dir, binary), fsConstants.X_OK);
+      return true;
+    } catch {
+      // keep looking
+    }
+  }
+  return false;
+}
+
+/**
+ * On Linux with `setpriv` on PATH, children are wrapped in `setpriv --pdeathsig SIGKILL` so they die
+ * with their parent (the jest worker), even when the parent is SIGKILLed.
+ */
+export const useSetpriv = process.platform === 'linux' && onPath('setpriv');
+
+/**
+ * The command and arguments that spawn `command args` so that it dies with this process: wrapped in
+ * `setpriv --pdeathsig SIGKILL --` when {@link useSetpriv}, as-is otherwise.
+ */
+export function diesWithParent(command: string, args: readonly string[]): [string, string[]] {
+  return useSetpriv
+    ? ['setpriv', ['--pdeathsig', 'SIGKILL', '--', command, ...args]]
+    : [command, [...args]];
 }
