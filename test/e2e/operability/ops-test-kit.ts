@@ -7,7 +7,7 @@ export const TEST_RETRY = { initialDelay: 50, maxDelay: 500 };
 
 /** Options of {@link startOpsApp}. */
 export interface OpsAppOptions {
-  hosts: string;
+  hosts: string | string[];
   /** Instance id (also the election identity); the app does not register itself. */
   instanceId: string;
   /** Lease TTL in seconds (registry.ttl: elections and locks use it). @default 3 */
