@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import type { INestApplication } from '@nestjs/common';
 import { Etcd3 } from 'etcd3';
 import { randomBytes } from 'node:crypto';
-import { resolveEtcdOptions } from '../../lib/etcd-options.resolver.js';
+import { resolveEtcdOptions } from '../support/internals.js';
 import {
   EtcdConfigService,
   EtcdRegistryService,

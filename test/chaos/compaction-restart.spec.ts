@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EtcdConnection } from '../../lib/client/etcd-connection.js';
+import { EtcdConnection } from '../support/internals.js';
 import {
   type ConfigChange,
   EtcdConfigService,

@@ -2,8 +2,7 @@ import 'reflect-metadata';
 import type { INestApplication } from '@nestjs/common';
 import { Etcd3, EtcdPermissionDeniedError } from 'etcd3';
 import { inspect } from 'node:util';
-import { EtcdConnection } from '../../lib/client/etcd-connection.js';
-import { ETCD_CLIENT, ETCD_RESOLVED_OPTIONS } from '../../lib/etcd.constants.js';
+import { EtcdConnection, ETCD_CLIENT, ETCD_RESOLVED_OPTIONS } from '../support/internals.js';
 import {
   EtcdAuthError,
   EtcdConfigService,

@@ -9,7 +9,7 @@ import {
   getConfigToken,
   type ConfigValue,
 } from '../../lib/index.js';
-import { EtcdConnection } from '../../lib/client/etcd-connection.js';
+import { EtcdConnection } from '../support/internals.js';
 import { EtcdServer, nextValue } from '../support/index.js';
 
 @Injectable()

@@ -1,5 +1,5 @@
 import type { Etcd3 } from 'etcd3';
-import type { PrefixInformer } from '../../../lib/watch/prefix-informer.js';
+import type { PrefixInformer } from '../../support/internals.js';
 import { EtcdCluster, type EtcdServer, waitFor } from '../../support/index.js';
 import {
   ChangeLog,

@@ -1,12 +1,13 @@
-import { Etcd3 } from 'etcd3';
-import type { Namespace } from 'etcd3';
+import { Etcd3, type Namespace } from 'etcd3';
 import { type Subscription } from 'rxjs';
-import { EtcdConnection } from '../../../lib/client/etcd-connection.js';
-import { createInformerPool } from '../../../lib/etcd.providers.js';
-import { resolveEtcdOptions } from '../../../lib/etcd-options.resolver.js';
-import type { InformerPool } from '../../../lib/watch/informer-pool.js';
-import type { InformerChange, InformerEntry } from '../../../lib/watch/informer.interfaces.js';
-import type { PrefixInformer } from '../../../lib/watch/prefix-informer.js';
+import type { InformerChange, InformerEntry } from '../../../lib/index.js';
+import {
+  EtcdConnection,
+  createInformerPool,
+  resolveEtcdOptions,
+  type InformerPool,
+  type PrefixInformer,
+} from '../../support/internals.js';
 import { nextValue, waitFor } from '../../support/index.js';
 
 /** Shared helpers of the informer e2e specs (real etcd only). */

@@ -1,6 +1,6 @@
 import { jest } from '@jest/globals';
 import { Logger } from '@nestjs/common';
-import type { InformerChange } from '../../../lib/watch/informer.interfaces.js';
+import type { InformerChange } from '../../../lib/index.js';
 import { EtcdServer, TcpProxy, nextValue, waitFor } from '../../support/index.js';
 import {
   ChangeLog,

@@ -1,6 +1,6 @@
 import { jest } from '@jest/globals';
 import { Logger } from '@nestjs/common';
-import type { PrefixInformer } from '../../../lib/watch/prefix-informer.js';
+import type { PrefixInformer } from '../../support/internals.js';
 import { EtcdServer, nextValue, waitFor } from '../../support/index.js';
 import { asStrings, openConnection, sorted, type TestConnection } from './informer-test-kit.js';
 

@@ -1,6 +1,5 @@
 import type { Etcd3 } from 'etcd3';
-import { EtcdInformerPort } from '../../../lib/watch/etcd-informer-port.js';
-import { PrefixInformer } from '../../../lib/watch/prefix-informer.js';
+import { EtcdInformerPort, PrefixInformer } from '../../support/internals.js';
 import { EtcdServer, nextValue, waitFor } from '../../support/index.js';
 import {
   ChangeLog,

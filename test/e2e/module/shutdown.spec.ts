@@ -7,7 +7,7 @@ import {
   EtcdRegistryService,
   type EtcdModuleOptions,
 } from '../../../lib/index.js';
-import { EtcdConnection } from '../../../lib/client/etcd-connection.js';
+import { EtcdConnection } from '../../support/internals.js';
 import { EtcdServer, TcpProxy, nextValue } from '../../support/index.js';
 import { trackOpenHandles } from '../../fixtures/module/open-handles.js';
 

@@ -14,7 +14,7 @@ import {
   EtcdRegistryService,
   InjectEtcdClient,
 } from '../../../lib/index.js';
-import { EtcdConnection } from '../../../lib/client/etcd-connection.js';
+import { EtcdConnection } from '../../support/internals.js';
 import { EtcdConsumer, EtcdConsumerModule } from '../../fixtures/module/etcd-consumer.js';
 import {
   EnvConfigModule,

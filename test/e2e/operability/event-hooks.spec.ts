@@ -1,7 +1,11 @@
 import 'reflect-metadata';
 import { Test, type TestingModule } from '@nestjs/testing';
-import { EtcdConfigService, EtcdModule, type ConfigRejection } from '../../../lib/index.js';
-import type { InformerResync } from '../../../lib/watch/informer.interfaces.js';
+import {
+  EtcdConfigService,
+  EtcdModule,
+  type ConfigRejection,
+  type InformerResync,
+} from '../../../lib/index.js';
 import { openConnection } from '../informer/informer-test-kit.js';
 import { EtcdServer, nextValue } from '../../support/index.js';
 

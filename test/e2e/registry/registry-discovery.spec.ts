@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import type { INestApplication } from '@nestjs/common';
-import { InformerPool } from '../../../lib/watch/informer-pool.js';
+import { InformerPool } from '../../support/internals.js';
 import type { ServiceInstance } from '../../../lib/index.js';
 import { EtcdServer, TcpProxy, nextValue, waitFor } from '../../support/index.js';
 import { CapturingLogger, closeAll, registryOf, startApp } from './registry-test-app.js';
