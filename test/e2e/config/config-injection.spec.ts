@@ -8,12 +8,7 @@ import {
   type ConfigValue,
 } from '../../../lib/index.js';
 import { EtcdServer, nextValue, waitFor } from '../../support/index.js';
-import {
-  AppTracker,
-  FAST_RETRY,
-  bootApp,
-  captureWarnings,
-} from '../../fixtures/config/config-test-kit.js';
+import { AppTracker, FAST_RETRY, bootApp, captureWarnings } from '../../support/config-test-kit.js';
 import {
   FeatureModule,
   FeatureService,

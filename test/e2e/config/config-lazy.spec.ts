@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { LazyModuleLoader } from '@nestjs/core';
 import { EtcdModule, getConfigToken } from '../../../lib/index.js';
 import { EtcdServer, nextValue } from '../../support/index.js';
-import { AppTracker, FAST_RETRY, bootApp } from '../../fixtures/config/config-test-kit.js';
+import { AppTracker, FAST_RETRY, bootApp } from '../../support/config-test-kit.js';
 
 // The lazy fixtures are imported dynamically, after forRoot() was evaluated: exactly the case
 // EtcdModule.forFeature() exists for.

@@ -15,13 +15,8 @@ import {
   type EtcdModuleOptions,
 } from '../../../lib/index.js';
 import { EtcdServer, TcpProxy, freePort, nextValue, waitFor } from '../../support/index.js';
-import {
-  AppTracker,
-  FAST_RETRY,
-  bootApp,
-  captureWarnings,
-  limitsSchema,
-} from '../../fixtures/config/config-test-kit.js';
+import { AppTracker, FAST_RETRY, bootApp, captureWarnings } from '../../support/config-test-kit.js';
+import { limitsSchema } from '../../fixtures/config/config-schemas.js';
 
 @Injectable()
 class Greeter {

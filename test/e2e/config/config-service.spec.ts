@@ -12,13 +12,8 @@ import {
   type EtcdModuleOptions,
 } from '../../../lib/index.js';
 import { EtcdServer, nextValue, waitFor } from '../../support/index.js';
-import {
-  AppTracker,
-  FAST_RETRY,
-  bootApp,
-  captureWarnings,
-  limitsSchema,
-} from '../../fixtures/config/config-test-kit.js';
+import { AppTracker, FAST_RETRY, bootApp, captureWarnings } from '../../support/config-test-kit.js';
+import { limitsSchema } from '../../fixtures/config/config-schemas.js';
 
 @Injectable()
 class LimitsHolder {

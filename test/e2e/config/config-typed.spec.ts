@@ -21,12 +21,7 @@ import {
   type EtcdModuleOptions,
 } from '../../../lib/index.js';
 import { EtcdServer, nextValue, waitFor } from '../../support/index.js';
-import {
-  AppTracker,
-  FAST_RETRY,
-  bootApp,
-  captureWarnings,
-} from '../../fixtures/config/config-test-kit.js';
+import { AppTracker, FAST_RETRY, bootApp, captureWarnings } from '../../support/config-test-kit.js';
 
 // Definitions: the schema gives the type (zod 4, zod 3, any object with parse).
 const databaseConfig = defineConfig('typed/db.yaml', {

@@ -7,7 +7,7 @@ import {
   type EtcdModuleOptions,
 } from '../../../lib/index.js';
 import { EtcdServer } from '../../support/index.js';
-import { AppTracker, FAST_RETRY, bootApp } from '../../fixtures/config/config-test-kit.js';
+import { AppTracker, FAST_RETRY, bootApp } from '../../support/config-test-kit.js';
 
 /**
  * A list or watch that etcd answers with "permission denied" is reported at once as an

@@ -8,7 +8,7 @@ import {
   type PrefixUpdate,
 } from '../../../lib/index.js';
 import { EtcdServer, waitFor } from '../../support/index.js';
-import { AppTracker, FAST_RETRY, bootApp } from '../../fixtures/config/config-test-kit.js';
+import { AppTracker, FAST_RETRY, bootApp } from '../../support/config-test-kit.js';
 import { etcdMetric, writerClient } from './informer-test-kit.js';
 
 const text = (update: PrefixUpdate) =>
