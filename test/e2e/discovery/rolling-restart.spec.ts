@@ -3,7 +3,7 @@ import type { INestApplication } from '@nestjs/common';
 import type { ServiceInstance } from '../../../lib/index.js';
 import { EchoApp } from '../../fixtures/discovery/echo-app.launcher.js';
 import { buildLibOnce } from '../../support/build-lib.js';
-import { EtcdServer, nextValue, waitFor } from '../../support/index.js';
+import { EtcdServer, nextValue, waitFor, within } from '../../support/index.js';
 import { closeAll, registryOf, startApp } from '../registry/registry-test-app.js';
 
 /** Requests per second the caller keeps sending during the restart. */
@@ -82,7 +82,7 @@ describe('zero-error rolling restart through registry.fetch', () => {
         await nextValue(instances$, list => ids(list).includes(next.instanceId), 10_000);
         const gone = nextValue(instances$, list => !ids(list).includes(victim.instanceId), 10_000);
         victim.terminate();
-        const exit = await victim.exited;
+        const exit = await within(victim.exited, 20_000, `${victim.instanceId} exit after SIGTERM`);
         // Nest re-raises the signal once its shutdown hooks ran: a graceful stop, not a crash.
         expect(exit.signal ?? exit.code).toBe('SIGTERM');
         await gone;

@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import type { INestApplicationContext } from '@nestjs/common';
 import { OpsChild } from '../../fixtures/operability/ops-child.launcher.js';
 import { buildLibOnce } from '../../support/build-lib.js';
-import { EtcdServer, nextValue } from '../../support/index.js';
+import { EtcdServer, nextValue, within } from '../../support/index.js';
 import { closeAll, electionOf, startOpsApp } from './ops-test-kit.js';
 
 // Candidates run as child processes here, because a leader has to die (kill -9, SIGTERM).
@@ -46,7 +46,9 @@ describe('leader election across processes (kill -9, SIGTERM)', () => {
     const next = nextValue(leader$, id => id === follower.id, bound);
     leader.signal('SIGKILL');
     const killedAt = Date.now();
-    expect((await leader.exited).signal).toBe('SIGKILL');
+    expect((await within(leader.exited, 10_000, 'leader exit after SIGKILL')).signal).toBe(
+      'SIGKILL',
+    );
     expect(await next).toBe(follower.id);
     const line = await follower.waitForLine(l => l.startsWith('LEADER 1 '), bound);
     const ledAt = Number(line.split(' ')[2]);
@@ -59,7 +61,7 @@ describe('leader election across processes (kill -9, SIGTERM)', () => {
     const { leader$, leader, follower } = await twoCandidates('term-election', 10);
     const next = nextValue(leader$, id => id === follower.id, 5_000);
     leader.signal('SIGTERM');
-    const exit = await leader.exited;
+    const exit = await within(leader.exited, 20_000, 'leader exit after its signal');
     expect(exit.signal ?? exit.code).toBe('SIGTERM');
     expect(await next).toBe(follower.id);
     const resigned = leader.lines.find(l => l.startsWith('LEADER 0 '));

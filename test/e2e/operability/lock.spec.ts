@@ -3,7 +3,7 @@ import type { INestApplicationContext } from '@nestjs/common';
 import { EtcdLockLostError, EtcdLockService, EtcdLockTimeoutError } from '../../../lib/index.js';
 import { OpsChild } from '../../fixtures/operability/ops-child.launcher.js';
 import { buildLibOnce } from '../../support/build-lib.js';
-import { EtcdServer, TcpProxy } from '../../support/index.js';
+import { EtcdServer, TcpProxy, within } from '../../support/index.js';
 import { closeAll, startOpsApp } from './ops-test-kit.js';
 
 /** A promise with its resolve function, to hold a lock until the test lets go. */
@@ -52,7 +52,11 @@ describe('EtcdLockService.withLock (real etcd)', () => {
     }
     expect(await etcd.get(counterKey)).toBe('60');
     // every lock key was released (revoked leases delete their keys)
-    await Promise.all(children.map(child => child.exited));
+    await within(
+      Promise.all(children.map(child => child.exited)),
+      30_000,
+      'every lock child exited',
+    );
     expect([...(await etcd.getPrefix('/locks/counter/')).keys()]).toEqual([]);
   });
 

@@ -3,7 +3,7 @@ import type { INestApplication } from '@nestjs/common';
 import { EtcdStoppedError, type RegistryStatus, type ServiceInstance } from '../../../lib/index.js';
 import { ChildApp } from '../../fixtures/registry/child-app.launcher.js';
 import { buildLibOnce } from '../../support/build-lib.js';
-import { EtcdServer, nextValue, waitFor } from '../../support/index.js';
+import { EtcdServer, nextValue, waitFor, within } from '../../support/index.js';
 import { CapturingLogger, closeAll, registryOf, startApp } from './registry-test-app.js';
 
 /** Anything that says the app crashed or reported its normal shutdown as an error. */
@@ -47,7 +47,7 @@ describe('registry: boot and shutdown edges (SIGTERM during boot, duplicate inst
         env: { CHILD_SIGTERM_ON: on },
       });
       await child.waitForLine(line => line === 'SENDING SIGTERM', { timeout: 20_000 });
-      const exit = await child.exited;
+      const exit = await within(child.exited, 20_000, 'child exit after its signal');
       // Nest re-raises the signal once its shutdown hooks ran: the exit of a clean shutdown.
       expect({ exit, crash: child.log.match(CRASH)?.[0] }).toEqual({
         exit: { code: null, signal: 'SIGTERM' },

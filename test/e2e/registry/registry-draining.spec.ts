@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import type { INestApplication } from '@nestjs/common';
 import { ChildApp } from '../../fixtures/registry/child-app.launcher.js';
 import { buildLibOnce } from '../../support/build-lib.js';
-import { EtcdServer, nextValue } from '../../support/index.js';
+import { EtcdServer, nextValue, within } from '../../support/index.js';
 import { closeAll, registryOf, startApp } from './registry-test-app.js';
 
 // registry.drainDelay (issue 15 #5): deregister first, keep answering, then close.
@@ -51,7 +51,7 @@ describe('registry: draining on shutdown (registry.drainDelay)', () => {
     expect(slow.status).toBe(200);
     expect(await slow.text()).toBe('slow');
 
-    const exit = await child.exited;
+    const exit = await within(child.exited, 20_000, 'child exit after SIGTERM');
     expect(exit.signal).toBe('SIGTERM');
     expect(
       child.lines.filter(line => line.includes(`draining: waiting ${drainDelay} ms`)),
@@ -66,7 +66,7 @@ describe('registry: draining on shutdown (registry.drainDelay)', () => {
       ttl: 30,
     });
     child.signal('SIGTERM');
-    expect((await child.exited).signal).toBe('SIGTERM');
+    expect((await within(child.exited, 20_000, 'child exit after SIGTERM')).signal).toBe('SIGTERM');
     expect(await etcd.get('/services/drain-svc/d-2')).toBeUndefined();
     expect(child.log).not.toMatch(/draining/);
   });
