@@ -16,7 +16,7 @@ import {
 import { firstValueFrom } from 'rxjs';
 import { EtcdModule, EtcdRegistryService, type ServiceInstance } from '../../../lib/index.js';
 import { EtcdClientProxy } from '../../../lib/microservices.js';
-import { EtcdServer, freePort, nextValue, waitFor } from '../../support/index.js';
+import { EtcdServer, freePort, nextValue, waitFor, within } from '../../support/index.js';
 
 // Real etcd; real Nest TCP microservices on loopback, each registered with its transport port.
 describe('EtcdClientProxy: Nest microservices over TCP through the registry', () => {
@@ -105,7 +105,11 @@ describe('EtcdClientProxy: Nest microservices over TCP through the registry', ()
       .sort()
       .join();
   const whoami = (client: ClientProxy) =>
-    firstValueFrom(client.send<string, object>({ cmd: 'whoami' }, {}));
+    within(
+      firstValueFrom(client.send<string, object>({ cmd: 'whoami' }, {})),
+      10_000,
+      'whoami answer',
+    );
 
   async function tally(client: ClientProxy, times: number): Promise<Record<string, number>> {
     const counts: Record<string, number> = {};
@@ -123,7 +127,13 @@ describe('EtcdClientProxy: Nest microservices over TCP through the registry', ()
     await nextValue(instances$, list => ids(list) === 'calc-1,calc-2,calc-3', 10_000);
 
     expect(await tally(client, 9)).toEqual({ 'calc-1': 3, 'calc-2': 3, 'calc-3': 3 });
-    expect(await firstValueFrom(client.send<number, number[]>({ cmd: 'sum' }, [1, 2, 3]))).toBe(6);
+    expect(
+      await within(
+        firstValueFrom(client.send<number, number[]>({ cmd: 'sum' }, [1, 2, 3])),
+        10_000,
+        'sum answer',
+      ),
+    ).toBe(6);
 
     // calc-2 leaves the registry while its server still answers: it gets no message any more
     await calcs[1]!.get(EtcdRegistryService).deregister();

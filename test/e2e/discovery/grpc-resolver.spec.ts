@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { firstValueFrom, type Observable } from 'rxjs';
 import { EtcdModule, EtcdRegistryService, type ServiceInstance } from '../../../lib/index.js';
 import { registerEtcdResolver } from '../../../lib/grpc.js';
-import { EtcdServer, freePort, nextValue, waitFor } from '../../support/index.js';
+import { EtcdServer, freePort, nextValue, waitFor, within } from '../../support/index.js';
 
 const PROTO = fileURLToPath(new URL('../../fixtures/discovery/calc.proto', import.meta.url));
 
@@ -106,7 +106,8 @@ describe('registerEtcdResolver: grpc-js etcd:/// targets', () => {
       .map(i => i.instanceId)
       .sort()
       .join();
-  const call = async (calc: CalcService) => (await firstValueFrom(calc.whoAmI({}))).id;
+  const call = async (calc: CalcService) =>
+    (await within(firstValueFrom(calc.whoAmI({})), 10_000, 'gRPC whoAmI answer')).id;
 
   async function tally(calc: CalcService, times: number): Promise<Record<string, number>> {
     const counts: Record<string, number> = {};

@@ -1,13 +1,13 @@
 import 'reflect-metadata';
 import type { Etcd3 } from 'etcd3';
-import { firstValueFrom, filter, type Subscription } from 'rxjs';
+import { type Subscription } from 'rxjs';
 import {
   EtcdModule,
   EtcdWatchService,
   type EtcdModuleOptions,
   type PrefixUpdate,
 } from '../../../lib/index.js';
-import { EtcdServer, waitFor } from '../../support/index.js';
+import { EtcdServer, nextValue, waitFor } from '../../support/index.js';
 import { AppTracker, FAST_RETRY, bootApp } from '../../support/config-test-kit.js';
 import { etcdMetric, writerClient } from './informer-test-kit.js';
 
@@ -106,7 +106,7 @@ describe('EtcdWatchService.watchPrefix (real etcd)', () => {
     const updates$ = watch.watchPrefix('/shared/');
     const one = updates$.subscribe();
     const two = updates$.subscribe();
-    await firstValueFrom(updates$);
+    await nextValue(updates$, () => true, 10_000, 'first /shared/ update');
     await waitFor(async () => (await watchers()) === before + 1, {
       timeout: 10_000,
       message: 'one etcd watcher for two subscribers',
@@ -126,7 +126,12 @@ describe('EtcdWatchService.watchPrefix (real etcd)', () => {
     let completed = false;
     const updates$ = watch.watchPrefix('/jobs/');
     subscriptions.push(updates$.subscribe({ complete: () => (completed = true) }));
-    const first = await firstValueFrom(updates$.pipe(filter(u => u.snapshot.entries.size > 0)));
+    const first = await nextValue(
+      updates$,
+      u => u.snapshot.entries.size > 0,
+      10_000,
+      'first non-empty /jobs/ update',
+    );
     expect(text(first)).toEqual([['/jobs/1', 'queued']]);
     await apps.closeAll();
     expect(completed).toBe(true);
