@@ -2,7 +2,11 @@ import { jest } from '@jest/globals';
 import { Logger } from '@nestjs/common';
 import type { Etcd3 } from 'etcd3';
 import { EtcdServer, nextValue, waitFor } from '../../support/index.js';
-import { openConnection, writerClient, type TestConnection } from './informer-test-kit.js';
+import {
+  openConnection,
+  writerClient,
+  type TestConnection,
+} from '../../support/informer-test-kit.js';
 
 /**
  * etcd keys are bytes: keys that are not valid UTF-8 are kept under their exact bytes, never folded

@@ -9,7 +9,7 @@ import {
   sorted,
   writerClient,
   type TestConnection,
-} from './informer-test-kit.js';
+} from '../../support/informer-test-kit.js';
 
 const PREFIX = '/cluster/';
 

@@ -10,7 +10,7 @@ import {
   openConnection,
   sorted,
   type TestConnection,
-} from './informer-test-kit.js';
+} from '../../support/informer-test-kit.js';
 
 const summary = (changes: readonly InformerChange[]) =>
   changes.map(c => [c.type, c.key, c.entry?.value.toString(), c.resync]);

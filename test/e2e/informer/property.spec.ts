@@ -10,7 +10,7 @@ import {
   sorted,
   writerClient,
   type TestConnection,
-} from './informer-test-kit.js';
+} from '../../support/informer-test-kit.js';
 
 const SEED = process.env.SEED ? Number(process.env.SEED) : Math.floor(Math.random() * 2 ** 31);
 const PREFIX = '/prop/';

@@ -1,6 +1,10 @@
 import type { Subscription } from 'rxjs';
 import { EtcdServer, waitFor } from '../../support/index.js';
-import { etcdMetric, openConnection, type TestConnection } from './informer-test-kit.js';
+import {
+  etcdMetric,
+  openConnection,
+  type TestConnection,
+} from '../../support/informer-test-kit.js';
 
 const WATCHERS = 'etcd_debugging_mvcc_watcher_total';
 const STREAMS = 'etcd_debugging_mvcc_watch_stream_total';

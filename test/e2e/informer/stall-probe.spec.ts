@@ -2,7 +2,12 @@ import { jest } from '@jest/globals';
 import { Logger } from '@nestjs/common';
 import type { PrefixInformer } from '../../support/internals.js';
 import { EtcdServer, nextValue, waitFor } from '../../support/index.js';
-import { asStrings, openConnection, sorted, type TestConnection } from './informer-test-kit.js';
+import {
+  asStrings,
+  openConnection,
+  sorted,
+  type TestConnection,
+} from '../../support/informer-test-kit.js';
 
 /**
  * A watch that stays connected but stops delivering (a server-side stall) is only found by the

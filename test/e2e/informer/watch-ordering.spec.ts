@@ -11,7 +11,7 @@ import {
   sorted,
   writerClient,
   type TestConnection,
-} from './informer-test-kit.js';
+} from '../../support/informer-test-kit.js';
 
 describe('PrefixInformer: list, then watch from R + 1 (real etcd)', () => {
   let etcd: EtcdServer;

@@ -9,7 +9,7 @@ import {
 } from '../../../lib/index.js';
 import { EtcdServer, nextValue, waitFor } from '../../support/index.js';
 import { AppTracker, FAST_RETRY, bootApp } from '../../support/config-test-kit.js';
-import { etcdMetric, writerClient } from './informer-test-kit.js';
+import { etcdMetric, writerClient } from '../../support/informer-test-kit.js';
 
 const text = (update: PrefixUpdate) =>
   [...update.snapshot.entries].map(([key, entry]) => [key, entry.value.toString()]).sort();

@@ -6,7 +6,7 @@ import {
   type ConfigRejection,
   type InformerResync,
 } from '../../../lib/index.js';
-import { openConnection } from '../informer/informer-test-kit.js';
+import { openConnection } from '../../support/informer-test-kit.js';
 import { EtcdServer, nextValue } from '../../support/index.js';
 
 // The two events metrics count that no other public stream shows: an informer's re-list after a

@@ -1,14 +1,14 @@
 import { Etcd3, type Namespace } from 'etcd3';
 import { type Subscription } from 'rxjs';
-import type { InformerChange, InformerEntry } from '../../../lib/index.js';
+import type { InformerChange, InformerEntry } from '../../lib/index.js';
 import {
   EtcdConnection,
   createInformerPool,
   resolveEtcdOptions,
   type InformerPool,
   type PrefixInformer,
-} from '../../support/internals.js';
-import { nextValue, waitFor } from '../../support/index.js';
+} from './internals.js';
+import { nextValue, waitFor } from './index.js';
 
 /** Shared helpers of the informer e2e specs (real etcd only). */
 
