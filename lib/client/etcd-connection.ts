@@ -13,13 +13,14 @@ import { EtcdUnavailableError } from '../errors/etcd-unavailable.error.js';
 import type { ResolvedEtcdOptions } from '../etcd-options.resolver.js';
 import {
   forgetWatchers,
+  interceptStreamFailures,
   interceptWatchCancels,
   invalidateAuthToken,
   objectsHoldingOptions,
   rebuildWatchStream,
 } from './etcd3-internals.adapter.js';
 import { classifyEtcdError, type EtcdFailure } from './etcd-errors.classifier.js';
-import { SharedChannelPool } from './shared-channel-pool.js';
+import { DEFAULT_HANDSHAKE_TIMEOUT_MS, SharedChannelPool } from './shared-channel-pool.js';
 import { TransportPolicy } from './transport-policy.js';
 
 /** Deadline of ordinary (unary) etcd calls, so a partitioned etcd never makes a call hang for ever. */
@@ -43,7 +44,7 @@ export class EtcdConnection implements OnApplicationShutdown {
   /** The client scoped to `options.namespace`: every key the module touches goes through it. */
   readonly kv: Namespace;
   /** The shared gRPC channels behind the client (one connection per etcd host). */
-  readonly channels = new SharedChannelPool();
+  readonly channels: SharedChannelPool;
   /**
    * Why etcd was unreachable at boot, when the config center may still boot from its snapshot file
    * (it decides, in one place, and rethrows this when it cannot).
@@ -56,6 +57,10 @@ export class EtcdConnection implements OnApplicationShutdown {
 
   constructor(readonly options: ResolvedEtcdOptions) {
     this.policy = new TransportPolicy(options);
+    // A handshake (TCP + TLS + HTTP/2 settings) that takes longer than this was swallowed.
+    this.channels = new SharedChannelPool(
+      Math.min(DEFAULT_HANDSHAKE_TIMEOUT_MS, options.connectTimeout),
+    );
     this.client = new Etcd3(buildClientOptions(options, this.channels, this.policy));
     hideSecrets(this.client);
     this.kv = options.namespace ? this.client.namespace(options.namespace) : this.client;
@@ -63,6 +68,14 @@ export class EtcdConnection implements OnApplicationShutdown {
     // expired, every new watch on the old stream is cancelled with "invalid auth token". Swallow
     // that cancel (the watcher stays attached), authenticate again and reopen the stream, which
     // re-creates every watcher on it.
+    // A stream that fails with an answer from etcd, or with its own deadline (a keep-alive the
+    // caller gave a short timeout), says nothing bad about the connection: no reset, no count.
+    // Dead connections are found by keep-alive pings and by the calls that fail on them.
+    interceptStreamFailures(this.client, error => {
+      const failure = classifyEtcdError(error);
+      if (failure.kind !== 'transport') return 'ignore';
+      return /DEADLINE_EXCEEDED|deadline exceeded/i.test(failure.reason) ? 'ignore' : 'forward';
+    });
     interceptWatchCancels(this.kv, reason => {
       if (classifyEtcdError(reason).kind !== 'answer' || !/invalid auth token/i.test(reason)) {
         return 'forward';

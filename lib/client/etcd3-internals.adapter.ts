@@ -50,6 +50,7 @@ export function withChannelFactory(
 interface ConnectionPoolInternals {
   options?: unknown;
   authenticator?: { invalidateMetadata?: () => void };
+  markFailed?: (host: unknown, error: unknown) => void;
 }
 
 function poolOf(client: Etcd3): ConnectionPoolInternals | undefined {
@@ -166,4 +167,28 @@ export function interceptWatchCancels(
 export function forgetWatchers(kv: Namespace): void {
   const manager = watchManagerOf(kv);
   if (Array.isArray(manager?.watchers)) manager.watchers = [];
+}
+
+// ---- etcd3: failures of streams ---------------------------------------------------------------
+
+/**
+ * Lets `decide` see every failure of a stream (watch, lease keep-alive) before etcd3 acts on it.
+ * etcd3's `ConnectionPool.markFailed(host, error)` resets every service client of the host (retiring
+ * the channel that carries the watch stream) when the error is "recoverable", then counts it in the
+ * host's fault handling; `'ignore'` skips both.
+ * @returns false when etcd3 changed and nothing was installed
+ * @internal
+ */
+export function interceptStreamFailures(
+  client: Etcd3,
+  decide: (error: unknown) => 'forward' | 'ignore',
+): boolean {
+  const pool = poolOf(client);
+  const original = pool?.markFailed;
+  if (!pool || typeof original !== 'function') return false;
+  pool.markFailed = function (host: unknown, error: unknown) {
+    if (decide(error) === 'ignore') return;
+    original.call(this, host, error);
+  };
+  return true;
 }

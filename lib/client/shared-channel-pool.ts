@@ -1,4 +1,10 @@
-import { Channel, status, type ChannelCredentials, type ChannelOptions } from '@grpc/grpc-js';
+import {
+  Channel,
+  connectivityState,
+  status,
+  type ChannelCredentials,
+  type ChannelOptions,
+} from '@grpc/grpc-js';
 import { withChannelFactory } from './etcd3-internals.adapter.js';
 
 /** A call made on a channel (grpc-js's low-level call interface). */
@@ -8,39 +14,63 @@ type CallListener = Parameters<Call['start']>[1];
 /** One real gRPC channel shared by every service client (KV, Watch, Lease, ...) of one etcd host. */
 interface Generation {
   readonly channel: Channel;
-  /** Client handles not yet closed. */
-  refs: number;
-  /** No new client gets this generation; it closes when its last client does. */
+  /** Calls started and not yet ended. */
+  readonly calls: Set<Call>;
+  /** No new call goes to this generation; its channel is closed. */
   retired: boolean;
+  /** Running while the channel is connecting: fires when the handshake takes too long. */
+  handshakeTimer?: NodeJS.Timeout;
 }
+
+/** Default bound of a connection's handshake (TCP + TLS + HTTP/2 settings), in ms. */
+export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 2_000;
 
 /**
  * Gives the etcd3 client ONE TCP connection per etcd host instead of one per gRPC service.
  *
  * etcd3 builds a separate grpc-js client for each etcd service it uses and, after any recoverable
  * error, closes them all ("reset") and builds new ones. grpc-js lets a client take its channel from a
- * factory (`channelFactoryOverride`), so every client of a host gets a handle on one shared channel:
+ * factory (`channelFactoryOverride`), so every client of a host gets a handle onto the pool, and
+ * each call goes to the host's **current generation**: one real channel, with its own subchannel
+ * pool so that it dials afresh rather than reusing a stuck connection.
  *
- * - a **generation** is one real channel (with its own subchannel pool, so it dials afresh rather
- *   than reusing a connection stuck in a swallowed handshake);
- * - closing any handle means etcd3 judged the connection bad: the generation is **retired**, new
- *   clients get a fresh one, and the old channel really closes once its last handle is closed.
+ * - When etcd3 closes a client (it judged the connection bad), the generation that client last
+ *   used is **retired**: its channel closes (calls still waiting for a connection fail at once,
+ *   calls in progress run to their end) and the next call opens a new generation.
+ * - **Handshake watchdog**: grpc-js puts no bound on a connection whose HTTP/2 handshake was
+ *   swallowed (a link that accepts TCP but drops bytes, e.g. one that flaps): calls would wait for
+ *   it until their own deadline. A generation still connecting after `handshakeTimeoutMs` is
+ *   retired, so the calls waiting on it fail fast and the next ones dial again.
+ * - Closing the pool is **hard**: every call still open (the watch stream waiting for its cancel
+ *   answer, a keep-alive stream) is cancelled, so no connection outlives the module, even when etcd
+ *   is blackholed and would otherwise keep it until gRPC's keep-alive gave up.
  *
  * Options are per module: two modules (two apps in one process) never share a connection.
- *
- * Closing the pool is **hard**: every call still open (the watch stream waiting for its cancel
- * answer, a keep-alive stream) is cancelled, so no connection outlives the module, even when etcd
- * is blackholed and would otherwise keep it until gRPC's keep-alive gave up.
  * @internal
  */
 export class SharedChannelPool {
   private readonly current = new Map<string, Generation>();
-  private readonly openCalls = new Set<Call>();
+  private readonly live = new Set<Generation>();
   private closed = false;
+  private retiredByWatchdog = 0;
 
-  /** Number of live generations (open channels), for tests and benchmarks. */
+  constructor(private readonly handshakeTimeoutMs = DEFAULT_HANDSHAKE_TIMEOUT_MS) {}
+
+  /** Number of current generations (open channels), for tests and benchmarks. */
   get openChannels(): number {
     return this.current.size;
+  }
+
+  /** Number of calls started and not yet ended, for tests. */
+  get openCallCount(): number {
+    let count = 0;
+    for (const generation of this.live) count += generation.calls.size;
+    return count;
+  }
+
+  /** How many connections the handshake watchdog gave up on, for tests. */
+  get handshakeTimeouts(): number {
+    return this.retiredByWatchdog;
   }
 
   /** Wraps `options` so that every grpc-js client built from them takes its channel from this pool. */
@@ -50,21 +80,15 @@ export class SharedChannelPool {
     );
   }
 
-  /** Number of calls started and not yet ended, for tests. */
-  get openCallCount(): number {
-    return this.openCalls.size;
-  }
-
   /** Cancels every open call and closes every channel (the module is shutting down). */
   close(): void {
     this.closed = true;
-    for (const call of [...this.openCalls]) {
-      call.cancelWithStatus(status.CANCELLED, 'nest-etcd: the etcd client was closed');
-    }
-    this.openCalls.clear();
-    for (const generation of this.current.values()) {
-      generation.retired = true;
-      if (generation.refs === 0) generation.channel.close();
+    for (const generation of [...this.live]) {
+      for (const call of [...generation.calls]) {
+        call.cancelWithStatus(status.CANCELLED, 'nest-etcd: the etcd client was closed');
+      }
+      generation.calls.clear();
+      this.retire(generation);
     }
     this.current.clear();
   }
@@ -74,52 +98,106 @@ export class SharedChannelPool {
     credentials: ChannelCredentials,
     options: ChannelOptions,
   ): Channel {
-    let generation = this.current.get(target);
-    if (!generation || generation.retired) {
-      const clean: ChannelOptions = { ...options, 'grpc.use_local_subchannel_pool': 1 };
-      delete clean.channelFactoryOverride;
-      generation = { channel: new Channel(target, credentials, clean), refs: 0, retired: false };
-      if (!this.closed) this.current.set(target, generation);
-    }
-    generation.refs++;
-    return this.handleFor(target, generation);
-  }
-
-  private handleFor(target: string, generation: Generation): Channel {
-    const real = generation.channel;
+    const clean: ChannelOptions = { ...options, 'grpc.use_local_subchannel_pool': 1 };
+    delete clean.channelFactoryOverride;
+    const generationFor = (): Generation => {
+      let generation = this.current.get(target);
+      if (!generation || generation.retired) {
+        generation = this.open(target, credentials, clean);
+      }
+      return generation;
+    };
+    // The generation this client used last: the one etcd3 means when it closes the client.
+    let used = generationFor();
     let released = false;
     const release = () => {
       if (released) return;
       released = true;
-      generation.refs--;
-      if (!generation.retired) {
-        generation.retired = true;
-        if (this.current.get(target) === generation) this.current.delete(target);
-      }
-      if (generation.refs <= 0) real.close();
+      this.retire(used);
     };
-    return new Proxy(real, {
-      get: (channel, property) => {
+    return new Proxy(used.channel, {
+      get: (_target, property) => {
         if (property === 'close') return release;
-        if (property === 'createCall') return this.trackingCreateCall(channel);
-        const value: unknown = Reflect.get(channel, property);
-        return typeof value === 'function'
-          ? (value as (...args: unknown[]) => unknown).bind(channel)
-          : value;
+        if (property === 'createCall' && !released && !this.closed) {
+          // only a call opens a new generation (dials)
+          used = generationFor();
+          return this.trackingCreateCall(used);
+        }
+        // state queries answer from the current generation; a closed handle from its last one
+        const current = this.current.get(target);
+        return bound(
+          !released && current && !current.retired ? current.channel : used.channel,
+          property,
+        );
       },
     });
   }
 
-  /** `createCall` of `channel`, remembering each call until its status arrives. */
-  private trackingCreateCall(channel: Channel): Channel['createCall'] {
+  private open(
+    target: string,
+    credentials: ChannelCredentials,
+    options: ChannelOptions,
+  ): Generation {
+    const generation: Generation = {
+      channel: new Channel(target, credentials, options),
+      calls: new Set(),
+      retired: false,
+    };
+    this.live.add(generation);
+    if (this.closed) {
+      this.retire(generation);
+      return generation;
+    }
+    this.current.set(target, generation);
+    this.watchHandshake(generation, generation.channel.getConnectivityState(false));
+    return generation;
+  }
+
+  /** Retires a generation whose channel stays CONNECTING longer than the handshake bound. */
+  private watchHandshake(generation: Generation, state: connectivityState): void {
+    if (generation.retired || state === connectivityState.SHUTDOWN) return;
+    clearTimeout(generation.handshakeTimer);
+    generation.handshakeTimer = undefined;
+    if (state === connectivityState.CONNECTING) {
+      generation.handshakeTimer = setTimeout(() => {
+        if (generation.channel.getConnectivityState(false) !== connectivityState.CONNECTING) return;
+        this.retiredByWatchdog++;
+        this.retire(generation);
+      }, this.handshakeTimeoutMs);
+      generation.handshakeTimer.unref();
+    }
+    generation.channel.watchConnectivityState(state, Infinity, () => {
+      if (generation.retired) return;
+      this.watchHandshake(generation, generation.channel.getConnectivityState(false));
+    });
+  }
+
+  private retire(generation: Generation): void {
+    clearTimeout(generation.handshakeTimer);
+    generation.handshakeTimer = undefined;
+    for (const [target, current] of this.current) {
+      if (current === generation) this.current.delete(target);
+    }
+    if (generation.retired) return;
+    generation.retired = true;
+    // Calls still waiting for a connection fail at once (UNAVAILABLE); calls in progress go on.
+    generation.channel.close();
+    if (generation.calls.size === 0) this.live.delete(generation);
+  }
+
+  /** `createCall` of the generation's channel, remembering each call until its status arrives. */
+  private trackingCreateCall(generation: Generation): Channel['createCall'] {
     return (...args) => {
-      const call = channel.createCall(...args);
+      const call = generation.channel.createCall(...args);
       if (this.closed) {
         call.cancelWithStatus(status.CANCELLED, 'nest-etcd: the etcd client was closed');
         return call;
       }
-      const calls = this.openCalls;
-      calls.add(call);
+      generation.calls.add(call);
+      const ended = () => {
+        generation.calls.delete(call);
+        if (generation.retired && generation.calls.size === 0) this.live.delete(generation);
+      };
       const start = call.start.bind(call);
       call.start = (metadata, listener: CallListener) =>
         start(
@@ -127,14 +205,12 @@ export class SharedChannelPool {
           new Proxy(listener, {
             get: (target, property) => {
               const value: unknown = Reflect.get(target, property);
-              if (property !== 'onReceiveStatus' || typeof value !== 'function') {
-                return typeof value === 'function'
-                  ? (value as (...a: unknown[]) => unknown).bind(target)
-                  : value;
-              }
+              if (typeof value !== 'function') return value;
+              const method = value as (...a: unknown[]) => unknown;
+              if (property !== 'onReceiveStatus') return method.bind(target);
               return (...statusArgs: unknown[]) => {
-                calls.delete(call);
-                return (value as (...a: unknown[]) => unknown).apply(target, statusArgs);
+                ended();
+                return method.apply(target, statusArgs);
               };
             },
           }),
@@ -142,4 +218,12 @@ export class SharedChannelPool {
       return call;
     };
   }
+}
+
+/** `channel[property]`, with methods bound to the channel. */
+function bound(channel: Channel, property: string | symbol): unknown {
+  const value: unknown = Reflect.get(channel, property);
+  return typeof value === 'function'
+    ? (value as (...args: unknown[]) => unknown).bind(channel)
+    : value;
 }

@@ -268,7 +268,11 @@ export class SelfRegistration {
         this.needsPut = true;
         this.deletedSeen = false;
       } else {
-        const remaining = await this.port.keepAlive(this.leaseId, callTimeout);
+        // A keep-alive is answered by the leader from memory (no disk write): a short bound, so
+        // that one lost on a flapping link is retried several times within the TTL (issue 11
+        // finding 3). A timed-out keep-alive never resets the connection (transport rule).
+        const keepAliveTimeout = Math.min(callTimeout, Math.max(500, (ttl * 1000) / 10));
+        const remaining = await this.port.keepAlive(this.leaseId, keepAliveTimeout);
         if (stale()) return;
         if (remaining <= 0) throw new LeaseGoneError('lease expired');
         this.lastHeartbeat = this.clock.now();

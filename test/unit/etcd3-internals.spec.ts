@@ -12,6 +12,7 @@ import { EventEmitter } from 'node:events';
 import {
   ETCD3_INTERNALS_PINNED,
   forgetWatchers,
+  interceptStreamFailures,
   interceptWatchCancels,
   invalidateAuthToken,
   markNotRecoverable,
@@ -156,6 +157,33 @@ describe('etcd3 / grpc-js internals used by the adapter (pinned)', () => {
     } finally {
       pool.close();
     }
+  });
+
+  it('interceptStreamFailures sees a stream failure before etcd3 resets the host', () => {
+    const client = newClient();
+    const pool = (
+      client as unknown as { pool: PoolInternals & { markFailed(h: unknown, e: unknown): void } }
+    ).pool;
+    const host = pool.hosts[0]!;
+    let resets = 0;
+    host.resetAllServices = () => {
+      resets++;
+    };
+    const seen: unknown[] = [];
+    let verdict: 'forward' | 'ignore' = 'ignore';
+    expect(
+      interceptStreamFailures(client, error => {
+        seen.push(error);
+        return verdict;
+      }),
+    ).toBe(true);
+    const failure = new GRPCUnavailableError('14 UNAVAILABLE: Connection dropped');
+    pool.markFailed(host, failure);
+    expect(seen).toEqual([failure]);
+    expect(resets).toBe(0);
+    verdict = 'forward';
+    pool.markFailed(host, failure);
+    expect(resets).toBe(1);
   });
 
   it('the watch manager: rebuild, cancel interception and forgetting watchers', async () => {
