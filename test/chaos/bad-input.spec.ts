@@ -10,7 +10,13 @@ import {
   type EtcdModuleOptions,
 } from '../../lib/index.js';
 import { EtcdServer, waitFor } from '../support/index.js';
-import { ETCD_ARGS, FAST_TIMINGS, LogCapture, bootApp, closeAll } from './chaos-helpers.js';
+import {
+  ETCD_ARGS,
+  FAST_TIMINGS,
+  LogCapture,
+  bootApp,
+  closeAll,
+} from '../support/chaos-helpers.js';
 
 /**
  * Hostile values in etcd (config and registry) and invalid module options: nothing crashes, each bad

@@ -12,7 +12,7 @@ import {
   closeAll,
   pause,
   profile,
-} from './chaos-helpers.js';
+} from '../support/chaos-helpers.js';
 
 /**
  * 3-member cluster: kill the leader, then a follower (quorum lost), restart both, under continuous

@@ -21,7 +21,7 @@ import {
   closeAll,
   pause,
   profile,
-} from './chaos-helpers.js';
+} from '../support/chaos-helpers.js';
 
 /**
  * Compaction while a watcher is behind, etcd restarted with its data dir, and etcd down at boot with

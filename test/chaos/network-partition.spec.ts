@@ -11,7 +11,7 @@ import {
   closeAll,
   pause,
   profile,
-} from './chaos-helpers.js';
+} from '../support/chaos-helpers.js';
 
 /**
  * Partition (blackhole), connection resets and added latency between the app and etcd, through a TCP

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { EtcdServer, TcpProxy, waitFor, within } from '../support/index.js';
 import { buildLibOnce, libEntry } from '../support/build-lib.js';
-import { ETCD_ARGS } from './chaos-helpers.js';
+import { ETCD_ARGS } from '../support/chaos-helpers.js';
 
 /**
  * Issue 11 finding 9: after `app.close()` while etcd is blackholed, nothing of the library may keep
