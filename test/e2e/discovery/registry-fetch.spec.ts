@@ -14,7 +14,7 @@ import {
   startResettingServer,
   startSilentServer,
 } from '../../support/loopback-servers.js';
-import { closeAll, registryOf, startApp } from '../registry/registry-test-app.js';
+import { closeAll, registryOf, startApp } from '../../support/registry-test-app.js';
 
 interface Echo {
   id: string;

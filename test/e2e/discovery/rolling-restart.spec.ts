@@ -4,7 +4,7 @@ import type { ServiceInstance } from '../../../lib/index.js';
 import { EchoApp } from '../../fixtures/discovery/echo-app.launcher.js';
 import { buildLibOnce } from '../../support/build-lib.js';
 import { EtcdServer, nextValue, waitFor, within } from '../../support/index.js';
-import { closeAll, registryOf, startApp } from '../registry/registry-test-app.js';
+import { closeAll, registryOf, startApp } from '../../support/registry-test-app.js';
 
 /** Requests per second the caller keeps sending during the restart. */
 const RATE = 100;

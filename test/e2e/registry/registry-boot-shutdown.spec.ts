@@ -4,7 +4,12 @@ import { EtcdStoppedError, type RegistryStatus, type ServiceInstance } from '../
 import { ChildApp } from '../../fixtures/registry/child-app.launcher.js';
 import { buildLibOnce } from '../../support/build-lib.js';
 import { EtcdServer, nextValue, waitFor, within } from '../../support/index.js';
-import { CapturingLogger, closeAll, registryOf, startApp } from './registry-test-app.js';
+import {
+  CapturingLogger,
+  closeAll,
+  registryOf,
+  startApp,
+} from '../../support/registry-test-app.js';
 
 /** Anything that says the app crashed or reported its normal shutdown as an error. */
 const CRASH = /\bERROR\b|Unhandled|uncaught|stopped before it completed/i;

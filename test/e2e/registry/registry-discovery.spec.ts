@@ -3,7 +3,12 @@ import type { INestApplication } from '@nestjs/common';
 import { InformerPool } from '../../support/internals.js';
 import type { ServiceInstance } from '../../../lib/index.js';
 import { EtcdServer, TcpProxy, nextValue, waitFor } from '../../support/index.js';
-import { CapturingLogger, closeAll, registryOf, startApp } from './registry-test-app.js';
+import {
+  CapturingLogger,
+  closeAll,
+  registryOf,
+  startApp,
+} from '../../support/registry-test-app.js';
 
 describe('registry: discovery (plain writers, malformed values, shared informers, choose)', () => {
   let etcd: EtcdServer;

@@ -3,7 +3,7 @@ import type { INestApplication } from '@nestjs/common';
 import { ChildApp } from '../../fixtures/registry/child-app.launcher.js';
 import { buildLibOnce } from '../../support/build-lib.js';
 import { EtcdServer, nextValue, within } from '../../support/index.js';
-import { closeAll, registryOf, startApp } from './registry-test-app.js';
+import { closeAll, registryOf, startApp } from '../../support/registry-test-app.js';
 
 // registry.drainDelay (issue 15 #5): deregister first, keep answering, then close.
 describe('registry: draining on shutdown (registry.drainDelay)', () => {

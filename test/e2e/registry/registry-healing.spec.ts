@@ -3,7 +3,12 @@ import type { INestApplication } from '@nestjs/common';
 import type { RegistryStatus, ServiceInstance } from '../../../lib/index.js';
 import { parseEtcdJson } from '../../support/etcd-server.js';
 import { EtcdServer, TcpProxy, nextValue, waitFor } from '../../support/index.js';
-import { CapturingLogger, closeAll, registryOf, startApp } from './registry-test-app.js';
+import {
+  CapturingLogger,
+  closeAll,
+  registryOf,
+  startApp,
+} from '../../support/registry-test-app.js';
 
 describe('registry: healing (etcd restart, partition, outside delete/revoke) and bounded close', () => {
   let etcd: EtcdServer;

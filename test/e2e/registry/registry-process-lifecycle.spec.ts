@@ -4,7 +4,7 @@ import type { ServiceInstance } from '../../../lib/index.js';
 import { ChildApp } from '../../fixtures/registry/child-app.launcher.js';
 import { buildLibOnce } from '../../support/build-lib.js';
 import { EtcdServer, nextValue, waitFor, within } from '../../support/index.js';
-import { closeAll, registryOf, startApp } from './registry-test-app.js';
+import { closeAll, registryOf, startApp } from '../../support/registry-test-app.js';
 
 // Apps run as child processes here, because a process has to die (SIGTERM, kill -9).
 describe('registry: instances in child processes (SIGTERM, kill -9)', () => {

@@ -5,7 +5,7 @@ import {
   EtcdRegistryService,
   type EtcdModuleOptions,
   type EtcdRegistryOptions,
-} from '../../../lib/index.js';
+} from '../../lib/index.js';
 
 /** Small retry delays, so healing tests never wait for production backoff. */
 export const TEST_RETRY = { initialDelay: 50, maxDelay: 500 };
