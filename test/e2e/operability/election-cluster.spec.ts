@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import type { INestApplicationContext } from '@nestjs/common';
 import type { EtcdElectionService } from '../../../lib/index.js';
 import { EtcdCluster, waitFor } from '../../support/index.js';
-import { LeaderSampler, closeAll, electionOf, startOpsApp } from './ops-test-kit.js';
+import { LeaderSampler, closeAll, electionOf, startOpsApp } from '../../support/ops-test-kit.js';
 
 // etcd's own leader changes under the election: leases are refreshed by the new etcd leader, the
 // election must keep at most one leader through it and have one again afterwards.

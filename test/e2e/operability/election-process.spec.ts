@@ -3,7 +3,7 @@ import type { INestApplicationContext } from '@nestjs/common';
 import { OpsChild } from '../../fixtures/operability/ops-child.launcher.js';
 import { buildLibOnce } from '../../support/build-lib.js';
 import { EtcdServer, nextValue, within } from '../../support/index.js';
-import { closeAll, electionOf, startOpsApp } from './ops-test-kit.js';
+import { closeAll, electionOf, startOpsApp } from '../../support/ops-test-kit.js';
 
 // Candidates run as child processes here, because a leader has to die (kill -9, SIGTERM).
 describe('leader election across processes (kill -9, SIGTERM)', () => {

@@ -4,7 +4,7 @@ import { Injectable } from '@nestjs/common';
 import { Cron, ScheduleModule } from '@nestjs/schedule';
 import { EtcdElectionService, LeaderOnly } from '../../../lib/index.js';
 import { EtcdServer, TcpProxy, nextValue, waitFor } from '../../support/index.js';
-import { LeaderSampler, closeAll, electionOf, startOpsApp } from './ops-test-kit.js';
+import { LeaderSampler, closeAll, electionOf, startOpsApp } from '../../support/ops-test-kit.js';
 
 @Injectable()
 class TickJob {

@@ -4,7 +4,7 @@ import { EtcdLockLostError, EtcdLockService, EtcdLockTimeoutError } from '../../
 import { OpsChild } from '../../fixtures/operability/ops-child.launcher.js';
 import { buildLibOnce } from '../../support/build-lib.js';
 import { EtcdServer, TcpProxy, within } from '../../support/index.js';
-import { closeAll, startOpsApp } from './ops-test-kit.js';
+import { closeAll, startOpsApp } from '../../support/ops-test-kit.js';
 
 /** A promise with its resolve function, to hold a lock until the test lets go. */
 function gate(): { promise: Promise<void>; open: () => void } {

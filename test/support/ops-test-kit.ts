@@ -1,6 +1,6 @@
 import { type INestApplicationContext, Module, type Type } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
-import { EtcdElectionService, EtcdModule, type EtcdModuleOptions } from '../../../lib/index.js';
+import { EtcdElectionService, EtcdModule, type EtcdModuleOptions } from '../../lib/index.js';
 
 /** Small retry delays, so tests never wait for production backoff. */
 export const TEST_RETRY = { initialDelay: 50, maxDelay: 500 };
