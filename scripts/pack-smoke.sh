@@ -54,7 +54,7 @@ TARBALL_NAME="$(npm pack --silent --pack-destination "$WORK" | tail -n 1)"
 TARBALL="$WORK/$TARBALL_NAME"
 [ -f "$TARBALL" ] || fail "npm pack did not write $TARBALL"
 CONTENTS="$(tar -tzf "$TARBALL")"
-for file in package/package.json package/dist/index.js package/dist/index.d.ts package/README.md; do
+for file in package/package.json package/dist/index.js package/dist/index.d.ts package/README.md package/LICENSE; do
   grep -qx "$file" <<<"$CONTENTS" || fail "$file is missing from $TARBALL_NAME"
 done
 if grep -E '^package/(test|bench|sample-app|lib|scripts|\.ci)/' <<<"$CONTENTS" >/dev/null; then
