@@ -3,6 +3,9 @@ import { type INestApplication, Logger, type Provider } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { EtcdModule, type EtcdModuleOptions } from '../../lib/index.js';
 
+/** Closes every app given (see nest-apps.ts). */
+export { closeAll } from './nest-apps.js';
+
 /** True when `CHAOS_PROFILE=long`: more iterations and longer phases (see docs/reliability.md). */
 export const LONG_PROFILE = process.env.CHAOS_PROFILE === 'long';
 
@@ -108,15 +111,6 @@ export async function bootApp(
     throw err;
   }
   return app;
-}
-
-/** Closes every app, ignoring failures (for finally / afterEach). */
-export async function closeAll(apps: Array<INestApplication | undefined>): Promise<void> {
-  await Promise.all(
-    apps.map(async app => {
-      await app?.close().catch(() => undefined);
-    }),
-  );
 }
 
 /** Resolves after `ms`: only to pace writers and to let time pass under a fault, never to synchronize. */

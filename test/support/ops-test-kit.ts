@@ -2,6 +2,9 @@ import { type INestApplicationContext, Module, type Type } from '@nestjs/common'
 import { Test } from '@nestjs/testing';
 import { EtcdElectionService, EtcdModule, type EtcdModuleOptions } from '../../lib/index.js';
 
+/** Closes every app given (see nest-apps.ts). */
+export { closeAll } from './nest-apps.js';
+
 /** Small retry delays, so tests never wait for production backoff. */
 export const TEST_RETRY = { initialDelay: 50, maxDelay: 500 };
 
@@ -66,11 +69,6 @@ const quietLogger = {
 /** The election service of an app. */
 export function electionOf(app: INestApplicationContext): EtcdElectionService {
   return app.get(EtcdElectionService);
-}
-
-/** Closes every app given, ignoring the ones already closed. */
-export async function closeAll(apps: INestApplicationContext[]): Promise<void> {
-  await Promise.allSettled(apps.splice(0).map(app => app.close()));
 }
 
 /** One sample of every instance's isLeader(). */

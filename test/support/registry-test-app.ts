@@ -7,6 +7,9 @@ import {
   type EtcdRegistryOptions,
 } from '../../lib/index.js';
 
+/** Closes every app given (see nest-apps.ts). */
+export { closeAll } from './nest-apps.js';
+
 /** Small retry delays, so healing tests never wait for production backoff. */
 export const TEST_RETRY = { initialDelay: 50, maxDelay: 500 };
 
@@ -52,11 +55,6 @@ export async function startApp(options: TestAppOptions): Promise<INestApplicatio
 /** The registry service of an app. */
 export function registryOf(app: INestApplication): EtcdRegistryService {
   return app.get(EtcdRegistryService);
-}
-
-/** Closes every app given, ignoring the ones already closed. */
-export async function closeAll(apps: INestApplication[]): Promise<void> {
-  await Promise.allSettled(apps.splice(0).map(app => app.close()));
 }
 
 /** A Nest logger that records every line (and prints nothing), to assert on warnings. */
