@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { type INestApplication, Logger, type Provider } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { EtcdModule, type EtcdModuleOptions } from '../../lib/index.js';
+import { delay } from './process-utils.js';
 
 /** Closes every app given (see nest-apps.ts). */
 export { closeAll } from './nest-apps.js';
@@ -114,6 +115,4 @@ export async function bootApp(
 }
 
 /** Resolves after `ms`: only to pace writers and to let time pass under a fault, never to synchronize. */
-export function pause(ms: number): Promise<void> {
-  return new Promise(resolve => setTimeout(resolve, ms));
-}
+export const pause: (ms: number) => Promise<void> = delay;

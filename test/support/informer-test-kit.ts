@@ -10,6 +10,9 @@ import {
 } from './internals.js';
 import { nextValue, waitFor } from './index.js';
 
+/** A small seeded PRNG (see random.ts). */
+export { seededRandom } from './random.js';
+
 /** Shared helpers of the informer e2e specs (real etcd only). */
 
 /** A connection and its informer pool, wired as EtcdModule wires them. */
@@ -145,16 +148,4 @@ export async function etcdMetric(clientPort: number, name: string): Promise<numb
 /** Asserts the change log has each revision of (from, to] exactly once, in increasing order. */
 export function revisionsOf(changes: readonly InformerChange[]): number[] {
   return changes.map(c => c.revision);
-}
-
-/** A small seeded PRNG (mulberry32). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }

@@ -1,17 +1,6 @@
 import { LoadBalancer } from '../../lib/registry/load-balancer.js';
 import type { ServiceInstance } from '../../lib/registry/service-instance.interface.js';
-
-/** A small deterministic PRNG (mulberry32), so distribution tests are reproducible. */
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom as seeded } from '../support/random.js';
 
 function instance(instanceId: string, weight = 1): ServiceInstance {
   return { serviceName: 'svc', instanceId, host: '127.0.0.1', port: 1000, metadata: {}, weight };
