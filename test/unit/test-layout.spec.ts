@@ -1,0 +1,79 @@
+import { readFileSync, readdirSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * The layout of test/ (docs/architecture.md, STYLE.md "Tests"): kits live in test/support/, and
+ * specs outside test/unit/ reach lib/ only through its public entries or test/support/internals.ts.
+ */
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const testDir = join(root, 'test');
+
+/** lib/ files that are public entries (package.json "exports"). */
+const PUBLIC_ENTRIES = [
+  'lib/index.ts',
+  'lib/microservices.ts',
+  'lib/grpc.ts',
+  'lib/health/index.ts',
+];
+
+/** test/support files allowed to import lib/ internals, and why. */
+const INTERNAL_ROUTES: Record<string, string> = {
+  'test/support/internals.ts': 'the one documented route from e2e/chaos specs to internals',
+  'test/support/fake-informer-port.ts': "the informer's port, faked for unit specs of the engine",
+};
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap(entry => {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) return sourceFiles(path);
+    return /\.(ts|mts|mjs)$/.test(entry.name) ? [path] : [];
+  });
+}
+
+/** Relative module specifiers of `import`/`export ... from` and `import('...')`, comments removed. */
+function relativeSpecifiers(source: string): string[] {
+  const code = source.replace(/\/\*[\s\S]*?\*\//g, '').replace(/(^|[^:'"`])\/\/.*$/gm, '$1');
+  const found: string[] = [];
+  const patterns = [
+    /\b(?:import|export)\s[^'"`;]*?\bfrom\s*['"](\.[^'"]+)['"]/g,
+    /\bimport\s*\(\s*['"](\.[^'"]+)['"]\s*\)/g,
+  ];
+  for (const pattern of patterns) {
+    for (const match of code.matchAll(pattern)) found.push(match[1]!);
+  }
+  return found;
+}
+
+const files = sourceFiles(testDir).map(path => relative(root, path).split('\\').join('/'));
+
+describe('test/ layout', () => {
+  it('specs outside test/unit reach lib/ only through its public entries or test/support/internals.ts', () => {
+    const offenders: string[] = [];
+    for (const file of files) {
+      if (file.startsWith('test/unit/') || file in INTERNAL_ROUTES) continue;
+      for (const spec of relativeSpecifiers(readFileSync(join(root, file), 'utf8'))) {
+        const target = relative(root, resolve(root, dirname(file), spec))
+          .split('\\')
+          .join('/')
+          .replace(/\.js$/, '.ts');
+        if (target.startsWith('lib/') && !PUBLIC_ENTRIES.includes(target)) {
+          offenders.push(`${file} imports ${spec}`);
+        }
+      }
+    }
+    expect(offenders).toEqual([]);
+  });
+
+  it('test kits (modules that export) live in test/support/ or test/fixtures/, not next to specs', () => {
+    const misplaced = files.filter(
+      file =>
+        !file.startsWith('test/support/') &&
+        !file.startsWith('test/fixtures/') &&
+        !file.endsWith('.spec.ts') &&
+        /^export\s/m.test(readFileSync(join(root, file), 'utf8')),
+    );
+    // test/docs/doc-blocks.ts is the docs spec's own extractor, used by nothing else.
+    expect(misplaced.filter(file => file !== 'test/docs/doc-blocks.ts')).toEqual([]);
+  });
+});
