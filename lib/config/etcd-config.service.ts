@@ -401,10 +401,12 @@ export class EtcdConfigService implements OnModuleDestroy {
       informer.state$.subscribe(state => {
         if (!state.synced || source.synced) return;
         source.synced = true;
-        const snapshot = informer.snapshot;
+        // The live entries, not `informer.snapshot`: a snapshot is a copy of the map that the
+        // informer would keep until the next change (one more map slot per key, for nothing).
+        const current = informer.current();
         const before = this.offline;
-        source.revision = Math.max(source.revision, snapshot.revision);
-        store.reconcile(prefix, snapshot.entries.values(), snapshot.revision);
+        source.revision = Math.max(source.revision, current.revision);
+        store.reconcile(prefix, current.entries, current.revision);
         if (before && this.sources.every(s => s.synced)) {
           this.offline = undefined;
           this.logger.log(

@@ -128,12 +128,22 @@ export class EtcdInformerPort implements InformerPort {
 function toEntry(kv: IKeyValue): InformerEntry {
   return Object.freeze({
     key: decodeKey(kv.key),
-    value: kv.value,
+    value: ownBytes(kv.value),
     modRevision: Number(kv.mod_revision),
     createRevision: Number(kv.create_revision),
     version: Number(kv.version),
     lease: String(kv.lease),
   });
+}
+
+/**
+ * grpc-js hands out values as views into the decoded response: one value held alone would keep its
+ * whole response (a list page of 5,000 keys, a watch batch) in memory. A view that is less than half
+ * of its buffer is copied out (measured: 10,000 × 1 KiB values replaced once by puts kept 16–21 MiB
+ * of array buffers as views, 12.9 MiB as copies).
+ */
+function ownBytes(value: Buffer): Buffer {
+  return value.byteLength < value.buffer.byteLength / 2 ? Buffer.from(value) : value;
 }
 
 function toEvent(event: IWatchResponse['events'][number]): WatchEvent {

@@ -117,6 +117,15 @@ export class PrefixInformer {
     return this.cachedSnapshot;
   }
 
+  /**
+   * The entries held now and the revision they are at, without copying the map (a {@link snapshot}
+   * is a copy that the informer keeps until the next change: ≈ 46 bytes of heap per key). Consume
+   * `entries` synchronously: it iterates the live map.
+   */
+  current(): { readonly revision: number; readonly entries: IterableIterator<InformerEntry> } {
+    return { revision: this.revision, entries: this.entries.values() };
+  }
+
   /** The entry of one key, without copying the map. */
   get(key: string): InformerEntry | undefined {
     return this.entries.get(key);
