@@ -1,6 +1,7 @@
 import { EtcdLeaseInvalidError, type Namespace } from 'etcd3';
 import { Subject, type Observable } from 'rxjs';
 import { within } from '../common/timing.js';
+import { keepAliveOnce } from '../client/lease-keep-alive.js';
 import { monotonicNow, type LeaseTiming } from './election-timing.js';
 
 /**
@@ -175,26 +176,6 @@ export class LeaseKeeper {
 
   /** One keep-alive on a short-lived stream; resolves with the remaining TTL in seconds. */
   private async renewOnce(id: string): Promise<number> {
-    const timeoutMs = this.callTimeout();
-    const stream = await this.kv.leaseClient.leaseKeepAlive({ deadline: Date.now() + timeoutMs });
-    return new Promise<number>((resolve, reject) => {
-      let settled = false;
-      const settle = (outcome: () => void) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        stream.end();
-        outcome();
-      };
-      const timer = setTimeout(
-        () => settle(() => reject(new Error(`no keep-alive answer within ${timeoutMs} ms`))),
-        timeoutMs,
-      );
-      stream.on('data', res => settle(() => resolve(Number(res.TTL))));
-      stream.on('error', (err: unknown) =>
-        settle(() => reject(err instanceof Error ? err : new Error(String(err)))),
-      );
-      stream.write({ ID: id });
-    });
+    return keepAliveOnce(this.kv, id, this.callTimeout());
   }
 }

@@ -4,6 +4,7 @@ import { describeCause } from '../common/describe-cause.js';
 import type { EtcdConnection } from '../client/etcd-connection.js';
 import type { InformerPool } from '../watch/informer-pool.js';
 import { within } from '../common/timing.js';
+import { keepAliveOnce } from '../client/lease-keep-alive.js';
 import { LeaseGoneError, type KeyHolder, type RegistrationPort } from './registration-port.js';
 
 /**
@@ -33,24 +34,11 @@ export function etcdRegistrationPort(
     },
 
     async keepAlive(lease, timeoutMs) {
-      const stream = await kv.leaseClient.leaseKeepAlive(deadline(timeoutMs));
-      return new Promise<number>((resolve, reject) => {
-        let settled = false;
-        const settle = (outcome: () => void) => {
-          if (settled) return;
-          settled = true;
-          clearTimeout(timer);
-          stream.end();
-          outcome();
-        };
-        const timer = setTimeout(
-          () => settle(() => reject(new Error(`no keep-alive answer within ${timeoutMs} ms`))),
-          timeoutMs,
-        );
-        stream.on('data', res => settle(() => resolve(Number(res.TTL))));
-        stream.on('error', (err: unknown) => settle(() => reject(leaseGone(err))));
-        stream.write({ ID: lease });
-      });
+      try {
+        return await keepAliveOnce(kv, lease, timeoutMs);
+      } catch (err) {
+        throw leaseGone(err);
+      }
     },
 
     async put(key, value, lease, timeoutMs) {
