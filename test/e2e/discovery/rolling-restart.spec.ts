@@ -112,5 +112,8 @@ describe('zero-error rolling restart through registry.fetch', () => {
       'old-3',
     ]);
     expect([...answeredBy.values()].reduce((a, b) => a + b, 0)).toBe(sent);
-  });
+    // Above jest's default: every wait in this test has its own bound and message (at most
+    // 20 + 10 + 3 x (20 + 10 + 20 + 10) + 10 s), so a stuck step fails by its own name, never by
+    // jest's timeout.
+  }, 240_000);
 });
