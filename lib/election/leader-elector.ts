@@ -48,6 +48,8 @@ export class LeaderElector {
   private readonly keeper: LeaseKeeper;
   private readonly leadingSubject = new BehaviorSubject<boolean>(false);
   private readonly sleeper = new Sleeper();
+  /** Set when a watch event asks for a pass while the loop is not asleep. */
+  private kicked = false;
   private handle: InformerHandle | undefined;
   private subscriptions: Subscription[] = [];
   private running: Promise<void> | undefined;
@@ -122,6 +124,7 @@ export class LeaderElector {
 
   private async loop(): Promise<void> {
     while (!this.stopped) {
+      this.kicked = false;
       let wait = this.timing.retryPeriodMs;
       try {
         if (!this.leading && this.mayCampaign()) await this.campaign();
@@ -141,7 +144,8 @@ export class LeaderElector {
         wait = Math.min(wait, backoffDelay(this.failures++, { initialDelay: 100, maxDelay: wait }));
       }
       if (this.stopped) break;
-      await this.sleeper.sleep(wait);
+      // A watch event that arrived while this pass was running must not wait a retry period.
+      if (!this.kicked) await this.sleeper.sleep(wait);
     }
   }
 
@@ -190,11 +194,17 @@ export class LeaderElector {
       if (informer.snapshot.revision < this.heldAtRevision) return;
       if (entry === undefined || entry.lease !== this.keeper.id) {
         this.stepDown('the leader key was deleted or replaced');
-        this.sleeper.cancel();
+        this.wakeLoop();
       }
     } else if (entry === undefined) {
-      this.sleeper.cancel();
+      this.wakeLoop();
     }
+  }
+
+  /** Runs the loop's next pass now: ends its sleep, or skips the next one if it is busy. */
+  private wakeLoop(): void {
+    this.kicked = true;
+    this.sleeper.cancel();
   }
 
   private stepDown(reason: string): void {
@@ -204,7 +214,7 @@ export class LeaderElector {
     if (!this.stopped) {
       this.logger.warn(`"${this.instanceId}" stopped leading "${this.name}": ${reason}`);
     }
-    this.sleeper.cancel();
+    this.wakeLoop();
   }
 
   private setLeading(leading: boolean): void {
