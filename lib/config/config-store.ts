@@ -1,41 +1,111 @@
 import type { Logger } from '@nestjs/common';
+import type {
+  InformerChange,
+  InformerEntry,
+  InformerEntryTransform,
+} from '../watch/informer.interfaces.js';
 import type { ConfigRejection } from './config-value.interface.js';
 import { decodeByFormat, decodeText, formatOf } from './config-codec.js';
 
 const utf8 = new TextDecoder('utf-8');
 
+/** One layer of config keys: a source prefix, or one of its `@<profile>/` overlays. @internal */
+export interface ConfigLayer {
+  /** `<prefix>` or `<prefix>@<profile>/`. */
+  readonly base: string;
+  /** The source prefix (a shared prefix or the app's prefix) whose watch delivers it. */
+  readonly source: string;
+  /** Precedence: the highest rank holding a key supplies its effective value. */
+  readonly rank: number;
+}
+
 /**
- * One etcd key as the config store holds it: decoded once per revision, held once. The bytes are the
- * informer's own (not a copy); the text is decoded from them on demand, so each value sits on the heap
- * once, as its decoded value.
+ * A revision of a key that could not be decoded (not UTF-8, or not a valid document for its format),
+ * and the entry served instead: the last good revision, if there was one. @internal
+ */
+export class RejectedRevision {
+  constructor(
+    readonly reason: string,
+    readonly kept: ConfigEntry | undefined,
+  ) {}
+}
+
+/**
+ * One etcd key of a config layer. It is at once the informer's entry and the store's: the informer
+ * keeps it in its map (decoded by {@link ConfigStore.transformFor} as it arrives), and the store reads
+ * that map, so each key costs one map slot and one object. The bytes are referenced as
+ * (buffer, offset, length) rather than held as a `Buffer` view (≈ 96 bytes of heap per key); the
+ * text is decoded from them on demand. Decoded once per revision, held once.
  * @internal
  */
-export class StoredEntry {
+export class ConfigEntry implements InformerEntry {
   constructor(
     /** The etcd key (inside the namespace), e.g. `/config/@canary/greeting`. */
-    readonly etcdKey: string,
-    /** The config key it supplies, relative to its layer (e.g. `greeting`). */
     readonly key: string,
-    /** Precedence of its layer: the highest rank holding a key supplies its effective value. */
-    readonly rank: number,
-    /** The source prefix (a shared prefix or the app's prefix) whose watch delivers it. */
-    readonly source: string,
-    /** The bytes stored in etcd (valid UTF-8). */
-    readonly raw: Uint8Array,
-    /** The text decoded by the key's format (JSON / YAML / JSON-or-string). */
-    readonly value: unknown,
-    /** The etcd revision of its last change. */
-    readonly revision: number,
+    private readonly bytes: ArrayBufferLike,
+    private readonly offset: number,
+    private readonly byteLength: number,
+    readonly modRevision: number,
+    readonly createRevision: number,
+    readonly version: number,
+    readonly lease: string,
+    /** The layer the key belongs to. */
+    readonly layer: ConfigLayer,
+    /**
+     * The value decoded by the key's format (JSON / YAML / JSON-or-string), or why this revision
+     * was rejected and what is kept instead.
+     */
+    readonly decoded: unknown,
   ) {}
+
+  /** The bytes stored in etcd (a view, made on each call). */
+  get value(): Buffer {
+    return Buffer.from(this.bytes, this.offset, this.byteLength);
+  }
+
+  /** The bytes stored in etcd (valid UTF-8 for an accepted entry). */
+  get raw(): Uint8Array {
+    return this.value;
+  }
+
+  /** Same as {@link key}: the etcd key. */
+  get etcdKey(): string {
+    return this.key;
+  }
+
+  /** The config key it supplies, relative to its layer (e.g. `greeting`). */
+  get configKey(): string {
+    return this.key.slice(this.layer.base.length);
+  }
+
+  /** Precedence of its layer. */
+  get rank(): number {
+    return this.layer.rank;
+  }
+
+  /** The source prefix whose watch delivers it. */
+  get source(): string {
+    return this.layer.source;
+  }
+
+  /** The etcd revision of its last change. */
+  get revision(): number {
+    return this.modRevision;
+  }
+
+  /** The entry served for this key: itself, or the last good revision when this one was rejected. */
+  get accepted(): ConfigEntry | undefined {
+    return this.decoded instanceof RejectedRevision ? this.decoded.kept : this;
+  }
 
   /** The UTF-8 text stored in etcd. */
   get text(): string {
     // A plain ASCII word under the default rule decoded as itself (a JSON string is shorter than
     // its quoted text): no second copy.
-    return typeof this.value === 'string' &&
-      this.value.length === this.raw.length &&
-      formatOf(this.key) === 'auto'
-      ? this.value
+    return typeof this.decoded === 'string' &&
+      this.decoded.length === this.byteLength &&
+      formatOf(this.configKey) === 'auto'
+      ? this.decoded
       : utf8.decode(this.raw);
   }
 }
@@ -52,30 +122,42 @@ export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 /** One change of a key's effective value, as a batch reports it. @internal */
 export interface StoreChange {
   readonly key: string;
-  readonly previous: StoredEntry | undefined;
-  readonly next: StoredEntry | undefined;
+  readonly previous: ConfigEntry | undefined;
+  readonly next: ConfigEntry | undefined;
   readonly revision: number;
 }
 
-interface Layer {
-  /** `<prefix>` or `<prefix>@<profile>/`. */
-  readonly base: string;
-  readonly source: string;
-  readonly rank: number;
+/** The informer's map of one source, as the store reads it (a {@link PrefixInformer}). @internal */
+export interface ConfigSourceView {
+  get(key: string): InformerEntry | undefined;
+  current(): { readonly entries: IterableIterator<InformerEntry> };
+}
+
+interface SourceState {
+  /** The informer, once its first list succeeded. */
+  view: ConfigSourceView | undefined;
+  /** Entries from a snapshot file, served until the informer's first list. */
+  seeded: Map<string, ConfigEntry> | undefined;
+}
+
+interface Layer extends ConfigLayer {
+  readonly state: SourceState;
 }
 
 /**
  * The config center's one store: every etcd key of every layer (shared prefixes, the app's prefix,
- * and the `@<profile>/` overlays of each), decoded once per revision. Effective values are derived
- * (the highest layer holding a key wins); changes are reported in batches, one per etcd revision,
- * so a transaction that changes three keys is reported once.
+ * and the `@<profile>/` overlays of each). It holds no map of its own: each source's informer holds
+ * the {@link ConfigEntry} objects that {@link transformFor} decodes as they arrive (once per
+ * revision), and the store reads them. Effective values are derived (the highest layer holding a key
+ * wins); changes are reported in batches, one per etcd revision, so a transaction that changes three
+ * keys is reported once.
  * @internal
  */
 export class ConfigStore {
-  private readonly entries = new Map<string, StoredEntry>();
   /** Layers, highest rank first. */
   private readonly layers: Layer[];
-  private batch: { revision: number; previous: Map<string, StoredEntry | undefined> } | undefined;
+  private readonly states = new Map<string, SourceState>();
+  private batch: { revision: number; previous: Map<string, ConfigEntry | undefined> } | undefined;
   private grouping = false;
   private flushQueued = false;
 
@@ -91,24 +173,24 @@ export class ConfigStore {
     private readonly onBatch: (changes: StoreChange[], revision: number) => void,
     private readonly onReject: (rejection: ConfigRejection) => void = () => undefined,
   ) {
+    for (const source of sources) this.states.set(source, { view: undefined, seeded: undefined });
     const layers: Layer[] = [];
     let rank = 0;
-    for (const source of sources) layers.push({ base: source, source, rank: rank++ });
+    const layer = (base: string, source: string): Layer => ({
+      base,
+      source,
+      rank: rank++,
+      state: this.states.get(source)!,
+    });
+    for (const source of sources) layers.push(layer(source, source));
     for (const profile of profiles) {
-      for (const source of sources) {
-        layers.push({ base: `${source}@${profile}/`, source, rank: rank++ });
-      }
+      for (const source of sources) layers.push(layer(`${source}@${profile}/`, source));
     }
     this.layers = layers.reverse();
   }
 
-  /** Number of etcd keys held (all layers). */
-  get size(): number {
-    return this.entries.size;
-  }
-
   /** The layer of an etcd key delivered by the watch on `source`, or undefined when it is not config. */
-  classify(etcdKey: string, source: string): { key: string; rank: number } | undefined {
+  layerOf(etcdKey: string, source: string): ConfigLayer | undefined {
     if (!etcdKey.startsWith(source)) return undefined;
     // A shared prefix nested below another source belongs to its own watch only.
     for (const other of this.sources) {
@@ -118,123 +200,139 @@ export class ConfigStore {
     }
     for (const layer of this.layers) {
       if (layer.source === source && etcdKey.startsWith(layer.base)) {
-        const key = etcdKey.slice(layer.base.length);
-        if (layer.base === source && key.startsWith('@')) return undefined; // inactive profile
-        return key.length > 0 ? { key, rank: layer.rank } : undefined;
+        if (etcdKey.length === layer.base.length) return undefined;
+        // A key of the base layer that starts with `@` belongs to an inactive profile.
+        if (layer.base === source && etcdKey.startsWith('@', source.length)) return undefined;
+        return layer;
       }
     }
     return undefined;
   }
 
+  /**
+   * The informer transform of `source`: decodes each config key once per revision into a
+   * {@link ConfigEntry} (an unchanged value keeps its decoded form); other keys pass through.
+   */
+  transformFor(source: string): InformerEntryTransform {
+    return (entry, previous) => {
+      const layer = this.layerOf(entry.key, source);
+      if (!layer) return entry;
+      const held = previous instanceof ConfigEntry ? previous : undefined;
+      const bytes = entry.value;
+      let decoded: unknown;
+      if (held && sameBytes(held.raw, bytes)) {
+        decoded = held.decoded;
+      } else {
+        const text = decodeText(bytes);
+        const result = text.ok
+          ? decodeByFormat(text.value, formatOf(entry.key.slice(layer.base.length)))
+          : text;
+        decoded = result.ok ? result.value : new RejectedRevision(result.reason, held?.accepted);
+      }
+      return new ConfigEntry(
+        entry.key,
+        bytes.buffer,
+        bytes.byteOffset,
+        bytes.byteLength,
+        entry.modRevision,
+        entry.createRevision,
+        entry.version,
+        entry.lease,
+        layer,
+        decoded,
+      );
+    };
+  }
+
   /** The entry that supplies a key's effective value. */
-  effective(key: string): StoredEntry | undefined {
+  effective(key: string): ConfigEntry | undefined {
     for (const layer of this.layers) {
-      const entry = this.entries.get(layer.base + key);
+      const entry = this.lookup(layer, layer.base + key);
       if (entry) return entry;
     }
     return undefined;
   }
 
   /** Every key's effective entry, sorted by key. */
-  effectiveEntries(under = ''): StoredEntry[] {
-    const best = new Map<string, StoredEntry>();
-    for (const entry of this.entries.values()) {
-      if (!entry.key.startsWith(under)) continue;
-      const held = best.get(entry.key);
-      if (!held || held.rank < entry.rank) best.set(entry.key, entry);
+  effectiveEntries(under = ''): ConfigEntry[] {
+    const best = new Map<string, ConfigEntry>();
+    for (const entry of this.allEntries()) {
+      if (!entry.key.startsWith(under, entry.layer.base.length)) continue;
+      const key = entry.configKey;
+      const held = best.get(key);
+      if (!held || held.rank < entry.rank) best.set(key, entry);
     }
-    return [...best.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    return [...best.entries()]
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([, entry]) => entry);
   }
 
-  /** Every entry held (all layers), for the snapshot file. */
-  allEntries(): IterableIterator<StoredEntry> {
-    return this.entries.values();
+  /** Every entry served (all layers; the kept revision of a rejected one), for the snapshot file. */
+  *allEntries(): IterableIterator<ConfigEntry> {
+    for (const state of this.states.values()) {
+      const entries = state.view ? state.view.current().entries : state.seeded?.values();
+      for (const entry of entries ?? []) {
+        const served = entry instanceof ConfigEntry ? entry.accepted : undefined;
+        if (served) yield served;
+      }
+    }
   }
 
-  /** Seeds the store from a snapshot (no changes are reported). */
+  /** Seeds a source from a snapshot, served until its informer's first list (no changes reported). */
   seed(source: string, values: Record<string, string>, revision: number): void {
+    const state = this.states.get(source);
+    if (!state || state.view) return;
+    const seeded = (state.seeded ??= new Map());
+    const decode = this.transformFor(source);
     for (const [relative, text] of Object.entries(values)) {
-      const etcdKey = source + relative;
-      const layer = this.classify(etcdKey, source);
-      if (!layer) continue;
-      const decoded = decodeByFormat(text, formatOf(layer.key));
-      if (!decoded.ok) continue;
-      this.entries.set(
-        etcdKey,
-        new StoredEntry(
-          etcdKey,
-          layer.key,
-          layer.rank,
-          source,
-          Buffer.from(text, 'utf8'),
-          decoded.value,
-          revision,
-        ),
+      const key = source + relative;
+      const bytes = Buffer.from(text, 'utf8');
+      const entry = decode(
+        { key, value: bytes, modRevision: revision, createRevision: 0, version: 0, lease: '0' },
+        undefined,
       );
+      if (entry instanceof ConfigEntry && entry.accepted) seeded.set(key, entry);
     }
   }
 
   /**
-   * Applies one put (raw bytes) or delete (`undefined`) of an etcd key delivered by the watch on
-   * `source`. A value that is not valid UTF-8, or not a valid document for its format, is rejected
-   * with one warning line and the key keeps its last good value.
+   * The informer of `source` finished its first list: serve its map from now on (instead of nothing,
+   * or the snapshot's values), reporting the difference as one batch.
    */
-  apply(etcdKey: string, source: string, raw: Uint8Array | undefined, revision: number): void {
-    const layer = this.classify(etcdKey, source);
-    if (!layer) return;
-    const held = this.entries.get(etcdKey);
-    if (raw === undefined) {
-      if (!held) return;
-      this.track(layer.key, revision);
-      this.entries.delete(etcdKey);
-      return;
-    }
-    if (held && sameBytes(held.raw, raw)) return;
-    const text = decodeText(raw);
-    const decoded = text.ok ? decodeByFormat(text.value, formatOf(layer.key)) : text;
-    if (!text.ok || !decoded.ok) {
-      const reason = decoded.ok ? '' : decoded.reason;
-      this.onReject({ key: layer.key, revision, reason });
-      this.logger.warn(
-        `config "${layer.key}" (${etcdKey}) at revision ${revision} rejected: ${reason}; ` +
-          (held ? `keeping the value of revision ${held.revision}` : 'the key stays unset'),
-      );
-      return;
-    }
-    this.track(layer.key, revision);
-    this.entries.set(
-      etcdKey,
-      new StoredEntry(etcdKey, layer.key, layer.rank, source, raw, decoded.value, revision),
-    );
-  }
-
-  /**
-   * Replaces everything held for `source` with a full listing (first sync, or resync after booting
-   * from a snapshot), reported as one batch.
-   */
-  reconcile(
-    source: string,
-    listing: Iterable<{ key: string; value: Uint8Array; modRevision: number }>,
-    revision: number,
-  ): void {
+  synced(source: string, view: ConfigSourceView, revision: number): void {
+    const state = this.states.get(source);
+    if (!state || state.view) return;
     this.flush();
     this.grouping = true;
     try {
-      const seen = new Set<string>();
-      for (const item of listing) {
-        seen.add(item.key);
-        this.apply(item.key, source, item.value, item.modRevision);
-      }
-      for (const entry of [...this.entries.values()]) {
-        if (entry.source === source && !seen.has(entry.etcdKey)) {
-          this.apply(entry.etcdKey, source, undefined, revision);
-        }
+      for (const entry of state.seeded?.values() ?? []) this.track(entry, revision);
+      for (const entry of view.current().entries) {
+        if (!(entry instanceof ConfigEntry)) continue;
+        if (entry.decoded instanceof RejectedRevision) this.rejected(entry, entry.decoded);
+        this.track(entry, entry.modRevision);
       }
     } finally {
       this.grouping = false;
     }
+    state.view = view;
+    state.seeded = undefined;
     if (this.batch) this.batch.revision = Math.max(this.batch.revision, revision);
     this.flush();
+  }
+
+  /**
+   * One change the informer of a synced source applied (its map already holds it): a rejected
+   * revision is reported once, and the effective change joins the batch of its revision.
+   */
+  changed(change: InformerChange): void {
+    const next = change.entry instanceof ConfigEntry ? change.entry : undefined;
+    const previous = change.previous instanceof ConfigEntry ? change.previous : undefined;
+    const entry = next ?? previous;
+    if (!entry) return;
+    if (next?.decoded instanceof RejectedRevision && next.decoded !== previous?.decoded) {
+      this.rejected(next, next.decoded);
+    }
+    this.track(entry, change.revision, previous ?? null);
   }
 
   /** Reports the pending batch now. */
@@ -252,7 +350,30 @@ export class ConfigStore {
     if (changes.length > 0) this.onBatch(changes, batch.revision);
   }
 
-  private track(key: string, revision: number): void {
+  /** The entry served at `etcdKey` for `layer`, if any. */
+  private lookup(layer: Layer, etcdKey: string): ConfigEntry | undefined {
+    const state = layer.state;
+    const entry = state.view ? state.view.get(etcdKey) : state.seeded?.get(etcdKey);
+    return entry instanceof ConfigEntry && entry.layer === layer ? entry.accepted : undefined;
+  }
+
+  private rejected(entry: ConfigEntry, rejection: RejectedRevision): void {
+    const key = entry.configKey;
+    this.onReject({ key, revision: entry.modRevision, reason: rejection.reason });
+    this.logger.warn(
+      `config "${key}" (${entry.key}) at revision ${entry.modRevision} rejected: ${rejection.reason}; ` +
+        (rejection.kept
+          ? `keeping the value of revision ${rejection.kept.modRevision}`
+          : 'the key stays unset'),
+    );
+  }
+
+  /**
+   * Records the effective value of `entry`'s config key before a change, once per batch.
+   * @param replaced For a change the informer already applied: what `entry.key` held before it
+   *   (`null`: nothing). Omitted: nothing was applied yet.
+   */
+  private track(entry: ConfigEntry, revision: number, replaced?: ConfigEntry | null): void {
     if (this.batch && !this.grouping && this.batch.revision !== revision) this.flush();
     if (!this.batch) {
       this.batch = { revision, previous: new Map() };
@@ -265,7 +386,29 @@ export class ConfigStore {
       }
     }
     if (this.grouping) this.batch.revision = Math.max(this.batch.revision, revision);
-    if (!this.batch.previous.has(key)) this.batch.previous.set(key, this.effective(key));
+    const key = entry.configKey;
+    if (this.batch.previous.has(key)) return;
+    this.batch.previous.set(key, this.effectiveBefore(key, entry.key, replaced));
+  }
+
+  /** The effective entry of `key` as it was before `etcdKey` changed from `replaced`. */
+  private effectiveBefore(
+    key: string,
+    etcdKey: string,
+    replaced: ConfigEntry | null | undefined,
+  ): ConfigEntry | undefined {
+    if (replaced === undefined) return this.effective(key);
+    for (const layer of this.layers) {
+      const at = layer.base + key;
+      const entry =
+        at === etcdKey
+          ? replaced?.layer === layer
+            ? replaced.accepted
+            : undefined
+          : this.lookup(layer, at);
+      if (entry) return entry;
+    }
+    return undefined;
   }
 }
 
@@ -276,13 +419,13 @@ export class ConfigStore {
  */
 export function assembleFolder(
   folder: string,
-  entries: readonly StoredEntry[],
+  entries: readonly ConfigEntry[],
 ): Record<string, unknown> {
   const root: Record<string, unknown> = {};
   // Objects built here (never the decoded values themselves, which are shared and must not change).
   const built = new Set<object>([root]);
   for (const entry of entries) {
-    const path = entry.key
+    const path = entry.configKey
       .slice(folder.length)
       .split('/')
       .filter(part => part.length > 0);
@@ -302,7 +445,7 @@ export function assembleFolder(
     const leaf = path[path.length - 1]!;
     const existing = node[leaf];
     if (typeof existing === 'object' && existing !== null && built.has(existing)) continue;
-    node[leaf] = entry.value;
+    node[leaf] = entry.decoded;
   }
   return root;
 }

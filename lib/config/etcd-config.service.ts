@@ -28,8 +28,8 @@ import {
   ConfigStore,
   assembleFolder,
   sameBytes,
+  type ConfigEntry,
   type StoreChange,
-  type StoredEntry,
 } from './config-store.js';
 import type {
   ConfigChange,
@@ -209,7 +209,7 @@ export class EtcdConfigService implements OnModuleDestroy {
   /** Every key's effective value (shared, own and overlays resolved). A fresh object each call. */
   getAll(): Record<string, unknown> {
     const all: Record<string, unknown> = {};
-    for (const entry of this.store?.effectiveEntries() ?? []) all[entry.key] = entry.value;
+    for (const entry of this.store?.effectiveEntries() ?? []) all[entry.configKey] = entry.decoded;
     return all;
   }
 
@@ -386,7 +386,10 @@ export class EtcdConfigService implements OnModuleDestroy {
 
   private watchSource(prefix: string): void {
     const store = this.store!;
-    const handle = this.informers.acquire(prefix, { pinned: true });
+    const handle = this.informers.acquire(prefix, {
+      pinned: true,
+      transform: store.transformFor(prefix),
+    });
     const source: Source = { prefix, handle, synced: false, revision: 0 };
     this.sources.push(source);
     const informer = handle.informer;
@@ -395,18 +398,16 @@ export class EtcdConfigService implements OnModuleDestroy {
         // Before the first sync the whole listing is reconciled at once.
         if (!source.synced) return;
         source.revision = Math.max(source.revision, change.revision);
-        store.apply(change.key, prefix, change.entry?.value, change.revision);
+        store.changed(change);
         this.saveSnapshot();
       }),
       informer.state$.subscribe(state => {
         if (!state.synced || source.synced) return;
         source.synced = true;
-        // The live entries, not `informer.snapshot`: a snapshot is a copy of the map that the
-        // informer would keep until the next change (one more map slot per key, for nothing).
-        const current = informer.current();
+        // The store reads the informer's live map (never `informer.snapshot`, a copy).
         const before = this.offline;
-        source.revision = Math.max(source.revision, current.revision);
-        store.reconcile(prefix, current.entries, current.revision);
+        source.revision = Math.max(source.revision, state.revision);
+        store.synced(prefix, informer, state.revision);
         if (before && this.sources.every(s => s.synced)) {
           this.offline = undefined;
           this.logger.log(
@@ -431,7 +432,7 @@ export class EtcdConfigService implements OnModuleDestroy {
             return entry.text;
           },
           raw: entry.raw,
-          value: entry.value,
+          value: entry.decoded,
           source: entry.etcdKey,
           revision: entry.revision,
         }
@@ -440,7 +441,7 @@ export class EtcdConfigService implements OnModuleDestroy {
     const entries = store.effectiveEntries(key);
     if (entries.length === 0) return undefined;
     return {
-      text: JSON.stringify(entries.map(entry => [entry.key, entry.text])),
+      text: JSON.stringify(entries.map(entry => [entry.configKey, entry.text])),
       value: assembleFolder(key, entries),
       source: `${this.prefix}${key}`,
       revision: Math.max(...entries.map(entry => entry.revision)),
@@ -539,8 +540,8 @@ export class EtcdConfigService implements OnModuleDestroy {
     });
   }
 
-  private acceptedText(entry: StoredEntry): string | undefined {
-    const value = this.values.get(entry.key);
+  private acceptedText(entry: ConfigEntry): string | undefined {
+    const value = this.values.get(entry.configKey);
     const rejected = value?.rejected;
     if (!rejected || rejected.source !== entry.etcdKey || !rejected.raw) return entry.text;
     if (!sameBytes(rejected.raw, entry.raw)) return entry.text;
@@ -641,8 +642,8 @@ function touches(key: string, changed: string): boolean {
 function toConfigChange(change: StoreChange): ConfigChange {
   return {
     key: change.key,
-    value: change.next?.value,
-    previousValue: change.previous?.value,
+    value: change.next?.decoded,
+    previousValue: change.previous?.decoded,
     type: change.next ? 'put' : 'delete',
     revision: change.revision,
     source: (change.next ?? change.previous)!.etcdKey,

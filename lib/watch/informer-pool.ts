@@ -3,7 +3,11 @@ import { Observable, Subject } from 'rxjs';
 import { EtcdStoppedError } from '../errors/etcd-stopped.error.js';
 import type { InformerPort } from './informer-port.interface.js';
 import type { InformerOptions, InformerResync } from './informer.interfaces.js';
-import { PrefixInformer, type InformerDependencies } from './prefix-informer.js';
+import {
+  PrefixInformer,
+  type InformerDependencies,
+  type InformerSetup,
+} from './prefix-informer.js';
 
 interface PoolEntry {
   informer: PrefixInformer;
@@ -30,6 +34,7 @@ export class InformerPool implements BeforeApplicationShutdown {
   private closed = false;
   private readonly logger = new Logger('EtcdInformer');
   private readonly resyncsSubject = new Subject<InformerResync>();
+  private privateInformers = 0;
 
   /** Every re-list (after the first) of every informer of this pool, for metrics. */
   readonly resyncs$: Observable<InformerResync> = this.resyncsSubject.asObservable();
@@ -52,20 +57,24 @@ export class InformerPool implements BeforeApplicationShutdown {
 
   /**
    * Takes a hold on the informer of `prefix`, starting it when it is new. A pinned informer lives
-   * until the pool closes.
+   * until the pool closes. An informer with a `transform` keeps entries in its owner's form, so it is
+   * never shared: each such hold gets an informer of its own.
    */
-  acquire(prefix: string, options: { pinned?: boolean } = {}): InformerHandle {
+  acquire(prefix: string, options: { pinned?: boolean } & InformerSetup = {}): InformerHandle {
     if (this.closed) {
       throw new EtcdStoppedError(`watch on "${prefix}"`, 'because the etcd module is shut down');
     }
-    let entry = this.entries.get(prefix);
+    const poolKey = options.transform ? `${prefix}\u0000${++this.privateInformers}` : prefix;
+    let entry = this.entries.get(poolKey);
     if (!entry) {
       entry = {
-        informer: new PrefixInformer(this.port, prefix, this.options, this.dependencies),
+        informer: new PrefixInformer(this.port, prefix, this.options, this.dependencies, {
+          transform: options.transform,
+        }),
         refs: 0,
         pinned: false,
       };
-      this.entries.set(prefix, entry);
+      this.entries.set(poolKey, entry);
       entry.informer.resyncs$.subscribe(resync => this.resyncsSubject.next(resync));
       entry.informer.start();
     }
@@ -79,8 +88,8 @@ export class InformerPool implements BeforeApplicationShutdown {
         if (released) return;
         released = true;
         held.refs--;
-        if (held.refs <= 0 && !held.pinned && this.entries.get(prefix) === held) {
-          this.entries.delete(prefix);
+        if (held.refs <= 0 && !held.pinned && this.entries.get(poolKey) === held) {
+          this.entries.delete(poolKey);
           held.informer
             .stop()
             .catch((err: unknown) => this.logger.warn(`stopping informer failed: ${String(err)}`));

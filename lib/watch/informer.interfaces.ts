@@ -10,6 +10,16 @@ export interface InformerEntry {
   readonly lease: string;
 }
 
+/**
+ * Turns each entry into the form the informer keeps (in the spirit of client-go's
+ * `SetTransform`): called once per key revision, with the entry it replaces, before the entry enters
+ * the map. The result must keep `key` and `modRevision`. @internal
+ */
+export type InformerEntryTransform = (
+  entry: InformerEntry,
+  previous: InformerEntry | undefined,
+) => InformerEntry;
+
 /** One change applied to the informer's map. */
 export interface InformerChange {
   readonly type: 'put' | 'delete';

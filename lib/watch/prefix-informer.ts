@@ -15,6 +15,7 @@ import {
 import type {
   InformerChange,
   InformerEntry,
+  InformerEntryTransform,
   InformerOptions,
   InformerResync,
   InformerSnapshot,
@@ -30,6 +31,12 @@ export interface InformerDependencies {
   readonly clock?: InformerClock;
   /** Jitter source of the backoff, in [0, 1). */
   readonly random?: () => number;
+}
+
+/** What one informer keeps, besides its prefix. @internal */
+export interface InformerSetup {
+  /** Applied to every entry before it enters the map (see {@link InformerEntryTransform}). */
+  readonly transform?: InformerEntryTransform;
 }
 
 /**
@@ -57,6 +64,7 @@ export class PrefixInformer {
   });
   private readonly logger = new Logger('EtcdInformer');
   private readonly clock: InformerClock;
+  private readonly transform: InformerEntryTransform | undefined;
   private readonly random: () => number;
   private running: Promise<void> | undefined;
   private stopped = false;
@@ -88,7 +96,9 @@ export class PrefixInformer {
     readonly prefix: string,
     private readonly options: InformerOptions,
     dependencies: InformerDependencies = {},
+    setup: InformerSetup = {},
   ) {
+    this.transform = setup.transform;
     this.clock = dependencies.clock ?? systemClock;
     this.random = dependencies.random ?? Math.random;
     this.readyPromise = new Promise<void>((resolve, reject) => {
@@ -261,7 +271,10 @@ export class PrefixInformer {
           timeout,
         });
         listRevision ??= page.revision;
-        for (const entry of page.entries) fresh.set(entry.key, entry);
+        const transform = this.transform;
+        for (const entry of page.entries) {
+          fresh.set(entry.key, transform ? transform(entry, this.entries.get(entry.key)) : entry);
+        }
         const last = page.entries[page.entries.length - 1];
         if (!page.more || !last) break;
         startAfter = last.key;
@@ -340,8 +353,9 @@ export class PrefixInformer {
       const previous = this.entries.get(key);
       let change: InformerChange;
       if (event.type === 'put') {
-        this.entries.set(key, event.entry);
-        change = { type: 'put', key, entry: event.entry, previous, revision, resync: false };
+        const entry = this.transform ? this.transform(event.entry, previous) : event.entry;
+        this.entries.set(key, entry);
+        change = { type: 'put', key, entry, previous, revision, resync: false };
       } else {
         if (!previous) continue;
         this.entries.delete(key);

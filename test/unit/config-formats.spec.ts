@@ -8,11 +8,12 @@ import {
   validate,
 } from '../../lib/config/config-codec.js';
 import {
+  ConfigEntry,
   ConfigStore,
   assembleFolder,
   type StoreChange,
-  StoredEntry,
 } from '../../lib/config/config-store.js';
+import type { InformerEntry } from '../../lib/watch/informer.interfaces.js';
 import type { StandardSchemaLike } from '../../lib/config/config-value.interface.js';
 import { defineConfig, type ConfigTypeOf, type ConfigValueOf } from '../../lib/index.js';
 
@@ -142,14 +143,29 @@ describe('schema validation and its messages', () => {
   });
 });
 
-function entry(key: string, value: unknown, rank = 0): StoredEntry {
-  const text = JSON.stringify(value);
-  return new StoredEntry(`/config/${key}`, key, rank, '/config/', bytes(text), value, 1);
+function configEntry(key: string, text: string, value: unknown, rank = 0): ConfigEntry {
+  const raw = bytes(text);
+  const layer = { base: '/config/', source: '/config/', rank };
+  return new ConfigEntry(
+    `/config/${key}`,
+    raw.buffer,
+    raw.byteOffset,
+    raw.length,
+    1,
+    1,
+    1,
+    '0',
+    layer,
+    value,
+  );
 }
 
-describe('StoredEntry: text decoded on demand from the bytes it shares with the informer', () => {
-  const make = (key: string, text: string, value: unknown) =>
-    new StoredEntry(`/config/${key}`, key, 0, '/config/', bytes(text), value, 1);
+function entry(key: string, value: unknown, rank = 0): ConfigEntry {
+  return configEntry(key, JSON.stringify(value), value, rank);
+}
+
+describe('ConfigEntry: text decoded on demand from the bytes it shares with the informer', () => {
+  const make = (key: string, text: string, value: unknown) => configEntry(key, text, value);
 
   it('gives back the exact text, whatever the value decoded to', () => {
     expect(make('plain', 'hello', 'hello').text).toBe('hello');
@@ -183,21 +199,55 @@ describe('ConfigStore', () => {
     warnings = [];
   });
 
+  /**
+   * A store over fake informer maps (one per source, synced at revision 0): `apply` does what the
+   * informer does with a watch event (transform, update its map, report the change).
+   */
   function makeStore(profiles: string[] = [], shared: string[] = []) {
     const batches: StoreChange[][] = [];
-    const store = new ConfigStore([...shared, '/config/'], profiles, logger, changes =>
-      batches.push(changes),
-    );
-    return { store, batches };
+    const sources = [...shared, '/config/'];
+    const store = new ConfigStore(sources, profiles, logger, changes => batches.push(changes));
+    const maps = new Map<string, Map<string, InformerEntry>>();
+    for (const source of sources) {
+      const held = new Map<string, InformerEntry>();
+      maps.set(source, held);
+      store.synced(
+        source,
+        { get: key => held.get(key), current: () => ({ entries: held.values() }) },
+        0,
+      );
+    }
+    const apply = (key: string, source: string, raw: Buffer | undefined, revision: number) => {
+      const held = maps.get(source)!;
+      const previous = held.get(key);
+      if (raw === undefined) {
+        if (!previous) return;
+        held.delete(key);
+        store.changed({ type: 'delete', key, previous, revision, resync: false });
+        return;
+      }
+      const put = {
+        key,
+        value: raw,
+        modRevision: revision,
+        createRevision: revision,
+        version: 1,
+        lease: '0',
+      };
+      const entry = store.transformFor(source)(put, previous);
+      held.set(key, entry);
+      store.changed({ type: 'put', key, entry, previous, revision, resync: false });
+    };
+    return { store, batches, apply };
   }
   const settle = () => new Promise<void>(resolve => setImmediate(resolve));
 
   it('reports one batch per revision (a transaction of three keys is one batch)', async () => {
-    const { store, batches } = makeStore();
-    store.apply('/config/db/a', '/config/', bytes('1'), 5);
-    store.apply('/config/db/b', '/config/', bytes('2'), 5);
-    store.apply('/config/db/c', '/config/', bytes('3'), 5);
-    store.apply('/config/other', '/config/', bytes('x'), 6);
+    const { batches, apply } = makeStore();
+    apply('/config/db/a', '/config/', bytes('1'), 5);
+    apply('/config/db/b', '/config/', bytes('2'), 5);
+    apply('/config/db/c', '/config/', bytes('3'), 5);
+    apply('/config/other', '/config/', bytes('x'), 6);
     await settle();
     expect(batches.map(batch => batch.map(change => `${change.key}@${change.revision}`))).toEqual([
       ['db/a@5', 'db/b@5', 'db/c@5'],
@@ -206,11 +256,11 @@ describe('ConfigStore', () => {
   });
 
   it('decodes once by format; an invalid document keeps the last good entry with one warning', async () => {
-    const { store } = makeStore();
-    store.apply('/config/db.yaml', '/config/', bytes('port: 1'), 2);
+    const { store, apply } = makeStore();
+    apply('/config/db.yaml', '/config/', bytes('port: 1'), 2);
     const first = store.effective('db.yaml');
-    expect(first?.value).toEqual({ port: 1 });
-    store.apply('/config/db.yaml', '/config/', bytes('port: [1'), 3);
+    expect(first?.decoded).toEqual({ port: 1 });
+    apply('/config/db.yaml', '/config/', bytes('port: [1'), 3);
     expect(store.effective('db.yaml')).toBe(first);
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toMatch(
@@ -220,32 +270,90 @@ describe('ConfigStore', () => {
   });
 
   it('layers: shared below own below active profiles; inactive profiles are ignored', async () => {
-    const { store, batches } = makeStore(['canary'], ['/shared/']);
-    store.apply('/shared/greeting', '/shared/', bytes('shared'), 1);
+    const { store, batches, apply } = makeStore(['canary'], ['/shared/']);
+    apply('/shared/greeting', '/shared/', bytes('shared'), 1);
     expect(store.effective('greeting')?.text).toBe('shared');
-    store.apply('/config/greeting', '/config/', bytes('own'), 2);
+    apply('/config/greeting', '/config/', bytes('own'), 2);
     expect(store.effective('greeting')?.text).toBe('own');
-    store.apply('/config/@beta/greeting', '/config/', bytes('beta'), 3);
+    apply('/config/@beta/greeting', '/config/', bytes('beta'), 3);
     expect(store.effective('greeting')?.text).toBe('own');
-    store.apply('/config/@canary/greeting', '/config/', bytes('canary'), 4);
+    apply('/config/@canary/greeting', '/config/', bytes('canary'), 4);
     expect(store.effective('greeting')?.etcdKey).toBe('/config/@canary/greeting');
     await settle();
-    store.apply('/config/@canary/greeting', '/config/', undefined, 5);
+    apply('/config/@canary/greeting', '/config/', undefined, 5);
     await settle();
     expect(store.effective('greeting')?.text).toBe('own');
-    expect(store.effectiveEntries().map(e => e.key)).toEqual(['greeting']);
+    expect(store.effectiveEntries().map(e => e.configKey)).toEqual(['greeting']);
     const last = batches[batches.length - 1]!;
     expect(last).toHaveLength(1);
     expect(last[0]!.previous?.text).toBe('canary');
     expect(last[0]!.next?.text).toBe('own');
   });
 
+  it('a rejected revision is reported once; the same bytes again are not reported again', async () => {
+    const { store, apply } = makeStore();
+    apply('/config/n.json', '/config/', bytes('1'), 2);
+    apply('/config/n.json', '/config/', bytes('{bad'), 3);
+    apply('/config/n.json', '/config/', bytes('{bad'), 4);
+    expect(warnings).toHaveLength(1);
+    expect(store.effective('n.json')?.decoded).toBe(1);
+    expect(store.effective('n.json')?.revision).toBe(2);
+    apply('/config/n.json', '/config/', bytes('5'), 5);
+    expect(store.effective('n.json')?.decoded).toBe(5);
+    apply('/config/n.json', '/config/', undefined, 6);
+    expect(store.effective('n.json')).toBeUndefined();
+    await settle();
+  });
+
+  it('serves a seeded snapshot until the first list, then reports the difference as one batch', async () => {
+    const batches: StoreChange[][] = [];
+    const store = new ConfigStore(['/config/'], [], logger, changes => batches.push(changes));
+    store.seed('/config/', { same: 'kept', gone: 'old', changed: 'before' }, 7);
+    expect(store.effective('gone')?.text).toBe('old');
+    expect(store.effectiveEntries().map(e => e.configKey)).toEqual(['changed', 'gone', 'same']);
+    const decode = store.transformFor('/config/');
+    const listed = new Map<string, InformerEntry>();
+    for (const [key, text, revision] of [
+      ['same', 'kept', 3],
+      ['changed', 'after', 9],
+      ['added', 'new', 10],
+      ['broken.json', '{', 10],
+    ] as const) {
+      const value = bytes(text);
+      const at = `/config/${key}`;
+      listed.set(
+        at,
+        decode(
+          { key: at, value, modRevision: revision, createRevision: 1, version: 1, lease: '0' },
+          undefined,
+        ),
+      );
+    }
+    store.synced(
+      '/config/',
+      { get: k => listed.get(k), current: () => ({ entries: listed.values() }) },
+      12,
+    );
+    expect(batches).toHaveLength(1);
+    expect(
+      batches[0]!.map(c => [c.key, c.previous?.text, c.next?.text, c.revision]).sort(),
+    ).toEqual([
+      ['added', undefined, 'new', 12],
+      ['changed', 'before', 'after', 12],
+      ['gone', 'old', undefined, 12],
+    ]);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/"broken\.json".*rejected.*the key stays unset/);
+    expect(store.effective('gone')).toBeUndefined();
+    expect(store.effective('same')?.revision).toBe(3);
+  });
+
   it('a change hidden by a higher layer reports nothing', async () => {
-    const { store, batches } = makeStore(['canary']);
-    store.apply('/config/@canary/greeting', '/config/', bytes('canary'), 1);
+    const { batches, apply } = makeStore(['canary']);
+    apply('/config/@canary/greeting', '/config/', bytes('canary'), 1);
     await settle();
     const before = batches.length;
-    store.apply('/config/greeting', '/config/', bytes('base'), 2);
+    apply('/config/greeting', '/config/', bytes('base'), 2);
     await settle();
     expect(batches.length).toBe(before);
   });

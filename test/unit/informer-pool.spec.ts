@@ -3,6 +3,7 @@ import { Logger } from '@nestjs/common';
 import { filter, firstValueFrom, map } from 'rxjs';
 import { EtcdPermissionError } from '../../lib/errors/etcd-permission.error.js';
 import { InformerPool } from '../../lib/watch/informer-pool.js';
+import type { InformerEntry } from '../../lib/watch/informer.interfaces.js';
 import { FakeClock, FakeEtcd, settle } from '../support/fake-informer-port.js';
 
 /** The pool's sharing and ref-counting against a fake port (etcd watcher counts: sharing.spec.ts). */
@@ -62,6 +63,50 @@ describe('InformerPool (fake port)', () => {
     expect(etcd.liveWatches()).toHaveLength(0);
     expect(() => pool.acquire('/x/')).toThrow(/shut down/);
     expect(clock.pending).toBe(0);
+  });
+
+  it('an informer with a transform is its own (never shared) and keeps entries in transformed form', async () => {
+    etcd.put('/c/a', '1');
+    const seen: Array<[string, string | undefined]> = [];
+    const transform = (
+      entry: InformerEntry,
+      previous: InformerEntry | undefined,
+    ): InformerEntry => {
+      seen.push([entry.value.toString(), previous?.value.toString()]);
+      return Object.freeze({ ...entry, value: Buffer.from(`T${entry.value.toString()}`) });
+    };
+    const plain = pool.acquire('/c/');
+    const own = pool.acquire('/c/', { transform });
+    const other = pool.acquire('/c/', { transform: entry => entry });
+    expect(own.informer).not.toBe(plain.informer);
+    expect(own.informer).not.toBe(other.informer);
+    expect(pool.peek('/c/')).toBe(plain.informer);
+    await Promise.all([plain.informer.ready(), own.informer.ready()]);
+    expect(own.informer.get('/c/a')?.value.toString()).toBe('T1');
+    expect(plain.informer.get('/c/a')?.value.toString()).toBe('1');
+
+    seen.length = 0;
+    etcd.put('/c/a', '2');
+    expect(own.informer.get('/c/a')?.value.toString()).toBe('T2');
+    // The transform sees the entry it replaces (as transformed before).
+    expect(seen).toEqual([['2', 'T1']]);
+
+    // A re-list after a broken stream transforms what it finds, against the map it replaces.
+    seen.length = 0;
+    etcd.breakStream();
+    etcd.put('/c/b', '3');
+    await clock.advance(1_000);
+    await settle();
+    expect(own.informer.get('/c/b')?.value.toString()).toBe('T3');
+    expect(seen).toContainEqual(['3', undefined]);
+    expect(seen).toContainEqual(['2', 'T2']);
+
+    own.release();
+    await settle();
+    expect(own.informer.state.reason).toBe('stopped');
+    expect(plain.informer.state.reason).not.toBe('stopped');
+    plain.release();
+    other.release();
   });
 
   it('observe(): holds the informer while subscribed, one watch for every subscriber', async () => {
