@@ -26,6 +26,12 @@ import { WatchSession, type WatchEnd } from './watch-session.js';
 /** Keys fetched per range request while listing. */
 const PAGE_SIZE = 5000;
 
+/** A watch lost again within this long (ms) of recovering is a flap of the same unstable link. */
+const FLAP_WINDOW_MS = 30_000;
+
+/** While a link flaps, at most one summary line per this long (ms). */
+const FLAP_REPORT_MS = 60_000;
+
 /** What the informer needs besides the port; tests pass a fake clock and a fixed jitter. @internal */
 export interface InformerDependencies {
   readonly clock?: InformerClock;
@@ -75,6 +81,12 @@ export class PrefixInformer {
   private rejectReady!: (err: Error) => void;
   private listing = false;
   private outageLogged = false;
+  /** When the watch last recovered from a logged outage (clock ms). */
+  private recoveredAt: number | undefined;
+  /** Drops of a flapping link not yet reported, and since when they are counted. */
+  private flaps = 0;
+  private flapsSince = 0;
+  private flapReportedAt = 0;
   private lastErrorValue: unknown;
   private failureValue: Error | undefined;
 
@@ -319,6 +331,7 @@ export class PrefixInformer {
     for (const change of changes) this.changesSubject.next(change);
     const wasDown = this.outageLogged;
     this.outageLogged = false;
+    if (wasDown) this.recoveredAt = this.clock.now();
     this.stateSubject.next({ connected: true, synced: true, revision: this.revision });
     if (!firstList) {
       this.resyncsSubject.next({
@@ -329,6 +342,8 @@ export class PrefixInformer {
     }
     if (firstList) {
       this.resolveReady();
+    } else if (this.flaps > 0) {
+      this.reportFlaps(listRevision);
     } else if (wasDown || changes.length > 0) {
       this.logger.log(
         `watch on "${this.prefix}" re-listed at revision ${listRevision}; ${changes.length} change(s) caught up`,
@@ -412,14 +427,48 @@ export class PrefixInformer {
     });
   }
 
+  /** After a recovery while the link flaps: one summary line a minute at most, else debug. */
+  private reportFlaps(listRevision: number): void {
+    const now = this.clock.now();
+    if (now - this.flapReportedAt < FLAP_REPORT_MS) {
+      this.logger.debug(`watch on "${this.prefix}" re-listed at revision ${listRevision}`);
+      return;
+    }
+    this.logger.warn(
+      `watch on "${this.prefix}" dropped ${this.flaps} more time(s) in the last ${Math.round((now - this.flapsSince) / 1000)} s ` +
+        `(unstable link); every drop was caught up, now at revision ${listRevision}`,
+    );
+    this.flapReportedAt = now;
+    this.flapsSince = now;
+    this.flaps = 0;
+  }
+
   private markDisconnected(reason: string, routine = false): void {
     // Before the first list there is nothing being served: whoever awaits ready() reports that
     // failure (e.g. the config center's one "booting from snapshot" line).
     if (!routine && !this.outageLogged && !this.stopped && this.state.synced) {
       this.outageLogged = true;
-      this.logger.warn(
-        `watch on "${this.prefix}" lost (${reason}); serving the last ${this.entries.size} key(s) at revision ${this.revision} and retrying`,
-      );
+      const now = this.clock.now();
+      if (this.recoveredAt !== undefined && now - this.recoveredAt < FLAP_WINDOW_MS) {
+        // A flapping link: named once, then counted (one summary line a minute at most).
+        if (this.flaps === 0 && now - this.flapReportedAt >= FLAP_REPORT_MS) {
+          this.flapReportedAt = now;
+          this.flapsSince = now;
+          this.logger.warn(
+            `watch on "${this.prefix}" lost again ${Math.round((now - this.recoveredAt) / 1000)} s after it recovered (${reason}): ` +
+              `the link is unstable; serving the last ${this.entries.size} key(s) and retrying; further drops are counted, one line a minute`,
+          );
+        } else {
+          if (this.flaps === 0) this.flapsSince = now;
+          this.flaps++;
+          this.logger.debug(`watch on "${this.prefix}" lost again (${reason})`);
+        }
+      } else {
+        this.flaps = 0;
+        this.logger.warn(
+          `watch on "${this.prefix}" lost (${reason}); serving the last ${this.entries.size} key(s) at revision ${this.revision} and retrying`,
+        );
+      }
     }
     if (this.state.connected || this.state.reason !== reason) {
       this.stateSubject.next({ ...this.state, connected: false, reason });

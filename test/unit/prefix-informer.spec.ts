@@ -203,6 +203,54 @@ describe('PrefixInformer (fake port)', () => {
     });
   });
 
+  describe('a flapping link', () => {
+    it('is named once, then its drops are counted: one summary line a minute, none per drop', async () => {
+      const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+      const log = jest.spyOn(Logger.prototype, 'log').mockImplementation(() => undefined);
+      await start();
+      await informer.ready();
+      const drop = async () => {
+        etcd.breakStream();
+        await clock.advance(100); // the backoff (50 ms at the lowest jitter), then the re-list
+        expect(informer.state.connected).toBe(true);
+      };
+      await drop();
+      expect(warn.mock.calls.map(c => String(c[0]))).toEqual([
+        expect.stringMatching(/^watch on "\/p\/" lost \(watch stream broke/),
+      ]);
+      // Lost again 10 s after recovering: named as an unstable link, once.
+      await clock.advance(10_000);
+      await drop();
+      expect(warn).toHaveBeenCalledTimes(2);
+      expect(String(warn.mock.calls[1]![0])).toMatch(
+        /lost again 10 s after it recovered.*unstable/,
+      );
+      // Five more drops, 10 s apart: counted, not logged.
+      for (let i = 0; i < 5; i++) {
+        await clock.advance(10_000);
+        await drop();
+      }
+      expect(warn).toHaveBeenCalledTimes(2);
+      // The first recovery a minute after the last line reports the count.
+      await clock.advance(10_000);
+      await drop();
+      expect(warn).toHaveBeenCalledTimes(3);
+      expect(String(warn.mock.calls[2]![0])).toMatch(
+        /dropped 6 more time\(s\) in the last \d+ s.*caught up/,
+      );
+      const relisted = log.mock.calls.filter(c => String(c[0]).includes('re-listed')).length;
+      expect(relisted).toBe(2); // the first outage and the first flap; the rest are counted
+      // A drop long after the link settled is an outage of its own again.
+      await clock.advance(120_000);
+      await drop();
+      expect(warn).toHaveBeenCalledTimes(4);
+      expect(String(warn.mock.calls[3]![0])).toMatch(/^watch on "\/p\/" lost \(/);
+      // Nothing was lost along the way.
+      etcd.put('/p/after', 'v');
+      expect(informer.get('/p/after')?.value.toString()).toBe('v');
+    });
+  });
+
   describe('compaction', () => {
     it('re-lists at once after a compaction cancel, and backs off when cancels repeat', async () => {
       etcd.put('/p/a', '1');

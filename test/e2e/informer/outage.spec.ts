@@ -117,6 +117,30 @@ describe('PrefixInformer across outages (real etcd)', () => {
     log.close();
   });
 
+  it('a link reset again and again is named once as unstable, not warned per drop; nothing is missed', async () => {
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    const informer = await informerOn('/flap/', proxy.endpoint);
+    const drops = 5;
+    for (let i = 0; i < drops; i++) {
+      proxy.reset();
+      await connectedIs(informer, false);
+      // Written while the informer is cut off: it must arrive through the re-list.
+      await etcd.put(`/flap/k${i}`, String(i));
+      await waitFor(() => informer.state.connected && informer.get(`/flap/k${i}`) !== undefined, {
+        timeout: 15_000,
+        message: `informer reconnected with /flap/k${i}`,
+      });
+    }
+    expect(sorted(asStrings(informer.snapshot.entries))).toEqual(
+      Array.from({ length: drops }, (_, i) => [`/flap/k${i}`, String(i)]),
+    );
+    const lost = warn.mock.calls
+      .map(call => String(call[0]))
+      .filter(line => line.startsWith('watch on "/flap/" lost'));
+    expect(lost).toHaveLength(2);
+    expect(lost[1]).toMatch(/lost again \d+ s after it recovered .*unstable/);
+  });
+
   it('treats a silent stream as broken: connected$ false while blackholed, converges after heal', async () => {
     await etcd.put('/stall/a', '1');
     const informer = await informerOn('/stall/', proxy.endpoint, 1_000);
