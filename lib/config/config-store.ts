@@ -157,6 +157,8 @@ export class ConfigStore {
   /** Layers, highest rank first. */
   private readonly layers: Layer[];
   private readonly states = new Map<string, SourceState>();
+  /** The etcd key of a config key in each layer (same order as `layers`), for keys read lately. */
+  private readonly etcdKeys = new Map<string, string[]>();
   private batch: { revision: number; previous: Map<string, ConfigEntry | undefined> } | undefined;
   private grouping = false;
   private flushQueued = false;
@@ -246,11 +248,26 @@ export class ConfigStore {
 
   /** The entry that supplies a key's effective value. */
   effective(key: string): ConfigEntry | undefined {
-    for (const layer of this.layers) {
-      const entry = this.lookup(layer, layer.base + key);
+    const etcdKeys = this.etcdKeysOf(key);
+    for (let i = 0; i < this.layers.length; i++) {
+      const entry = this.lookup(this.layers[i]!, etcdKeys[i]!);
       if (entry) return entry;
     }
     return undefined;
+  }
+
+  /**
+   * The etcd keys of `key` in every layer, remembered for the keys read lately (a read then looks up
+   * strings whose hash is known, instead of hashing a new concatenation each time).
+   */
+  private etcdKeysOf(key: string): string[] {
+    let keys = this.etcdKeys.get(key);
+    if (!keys) {
+      if (this.etcdKeys.size >= 1024) this.etcdKeys.clear();
+      keys = this.layers.map(layer => layer.base + key);
+      this.etcdKeys.set(key, keys);
+    }
+    return keys;
   }
 
   /** Every key's effective entry, sorted by key. */

@@ -192,7 +192,7 @@ export class EtcdConfigService implements OnModuleDestroy {
   get<T = unknown>(key: string): T | undefined;
   get<T>(key: string, defaultValue: T): T;
   get<T>(key: string, defaultValue?: T): T | undefined {
-    const effective = this.effectiveOf(key);
+    const effective = this.valueOf(key);
     return effective === undefined ? defaultValue : (effective.value as T);
   }
 
@@ -201,7 +201,7 @@ export class EtcdConfigService implements OnModuleDestroy {
    * @throws ConfigKeyNotFoundError naming the key and prefix when it is missing.
    */
   getOrThrow<T = unknown>(key: string): T {
-    const effective = this.effectiveOf(key);
+    const effective = this.valueOf(key);
     if (effective === undefined) throw new ConfigKeyNotFoundError(key, this.prefix);
     return effective.value as T;
   }
@@ -420,6 +420,13 @@ export class EtcdConfigService implements OnModuleDestroy {
     );
   }
 
+  /** Effective value of a key or folder, without its text (the read path of get()). */
+  private valueOf(key: string): { value: unknown } | undefined {
+    if (key.endsWith('/')) return this.effectiveOf(key);
+    const entry = this.store?.effective(key);
+    return entry && { value: entry.decoded };
+  }
+
   /** Effective value of a key or folder, with the text that identifies it. */
   private effectiveOf(key: string): EffectiveValue | undefined {
     const store = this.store;
@@ -431,7 +438,9 @@ export class EtcdConfigService implements OnModuleDestroy {
           get text() {
             return entry.text;
           },
-          raw: entry.raw,
+          get raw() {
+            return entry.raw;
+          },
           value: entry.decoded,
           source: entry.etcdKey,
           revision: entry.revision,
