@@ -478,11 +478,13 @@ export class EtcdConfigService implements OnModuleDestroy {
 
   /** Fans one batch (one etcd revision) out to `changes$`, config values and watchers. */
   private publish(changes: StoreChange[], revision: number): void {
-    for (const change of changes) {
-      const configChange = toConfigChange(change);
-      this.changesSubject.next(configChange);
-      this.values.get(change.key)?.apply(this.effectiveOf(change.key), configChange);
+    // Injected values first (what the app reads), then the change stream.
+    const configChanges = changes.map(toConfigChange);
+    for (let i = 0; i < changes.length; i++) {
+      const key = changes[i]!.key;
+      this.values.get(key)?.apply(this.effectiveOf(key), configChanges[i]);
     }
+    for (const configChange of configChanges) this.changesSubject.next(configChange);
     for (const [key, value] of this.values) {
       if (!key.endsWith('/')) continue;
       const inside = changes.filter(change => change.key.startsWith(key));
