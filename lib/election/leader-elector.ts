@@ -191,7 +191,7 @@ export class LeaderElector {
     const entry = informer.get(leaderKey(this.prefix, this.name));
     if (this.leading) {
       // Only a view at least as new as our own confirmation can say we lost the key.
-      if (informer.snapshot.revision < this.heldAtRevision) return;
+      if (informer.current().revision < this.heldAtRevision) return;
       if (entry === undefined || entry.lease !== this.keeper.id) {
         this.stepDown('the leader key was deleted or replaced');
         this.wakeLoop();

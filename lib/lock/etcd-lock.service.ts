@@ -193,16 +193,16 @@ export class EtcdLockService {
       const check = () => {
         if (done) return;
         // A view older than our own put cannot tell where we stand in the queue.
-        if (!informer.state.synced || informer.snapshot.revision < createdAt) return;
-        const entries = informer.snapshot.entries;
-        if (!entries.has(key)) {
+        const view = informer.current();
+        if (!informer.state.synced || view.revision < createdAt) return;
+        if (informer.get(key) === undefined) {
           finish(() =>
             reject(new EtcdLockLostError(name, 'the lock key disappeared while waiting')),
           );
           return;
         }
         let first: { key: string; createRevision: number } | undefined;
-        for (const entry of entries.values()) {
+        for (const entry of view.entries) {
           if (!first || entry.createRevision < first.createRevision) first = entry;
         }
         if (first?.key === key) {

@@ -438,7 +438,7 @@ class InstanceView {
 
   reset(informer: PrefixInformer): void {
     this.instances.clear();
-    for (const entry of informer.snapshot.entries.values())
+    for (const entry of informer.current().entries)
       this.put(entry.key, entry.value, entry.modRevision);
     this.cached = undefined;
   }
