@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { type INestApplication, Logger, type Provider } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { EtcdModule, type EtcdModuleOptions } from '../../lib/index.js';
+import { TEST_RETRY } from './nest-apps.js';
 import { delay } from './process-utils.js';
 
 /** Closes every app given (see nest-apps.ts). */
@@ -20,7 +21,7 @@ export const FAST_TIMINGS: Pick<
   EtcdModuleOptions,
   'retry' | 'keepaliveInterval' | 'keepaliveTimeout' | 'watchStallTimeout' | 'connectTimeout'
 > = {
-  retry: { initialDelay: 50, maxDelay: 500 },
+  retry: TEST_RETRY,
   keepaliveInterval: 1000,
   keepaliveTimeout: 1000,
   watchStallTimeout: 5000,

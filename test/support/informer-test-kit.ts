@@ -9,6 +9,7 @@ import {
   type PrefixInformer,
 } from './internals.js';
 import { nextValue, waitFor } from './index.js';
+import { TEST_RETRY } from './nest-apps.js';
 
 /** A small seeded PRNG (see random.ts). */
 export { seededRandom } from './random.js';
@@ -43,7 +44,7 @@ export function openConnection(
   const connection = new EtcdConnection(
     resolveEtcdOptions({
       hosts,
-      retry: { initialDelay: 50, maxDelay: 500 },
+      retry: TEST_RETRY,
       watchStallTimeout: extra.watchStallTimeout ?? 30_000,
       keepaliveInterval: extra.keepaliveInterval,
       keepaliveTimeout: extra.keepaliveTimeout,

@@ -2,11 +2,10 @@ import { type INestApplicationContext, Module, type Type } from '@nestjs/common'
 import { Test } from '@nestjs/testing';
 import { EtcdElectionService, EtcdModule, type EtcdModuleOptions } from '../../lib/index.js';
 
+import { TEST_RETRY } from './nest-apps.js';
+
 /** Closes every app given (see nest-apps.ts). */
 export { closeAll } from './nest-apps.js';
-
-/** Small retry delays, so tests never wait for production backoff. */
-export const TEST_RETRY = { initialDelay: 50, maxDelay: 500 };
 
 /** Options of {@link startOpsApp}. */
 export interface OpsAppOptions {

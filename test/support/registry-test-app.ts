@@ -7,11 +7,10 @@ import {
   type EtcdRegistryOptions,
 } from '../../lib/index.js';
 
+import { TEST_RETRY } from './nest-apps.js';
+
 /** Closes every app given (see nest-apps.ts). */
 export { closeAll } from './nest-apps.js';
-
-/** Small retry delays, so healing tests never wait for production backoff. */
-export const TEST_RETRY = { initialDelay: 50, maxDelay: 500 };
 
 /** Options of {@link startApp}. */
 export interface TestAppOptions {

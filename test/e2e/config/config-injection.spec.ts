@@ -8,7 +8,8 @@ import {
   type ConfigValue,
 } from '../../../lib/index.js';
 import { EtcdServer, nextValue, waitFor } from '../../support/index.js';
-import { AppTracker, FAST_RETRY, bootApp, captureWarnings } from '../../support/config-test-kit.js';
+import { AppTracker, bootApp, captureWarnings } from '../../support/config-test-kit.js';
+import { TEST_RETRY } from '../../support/nest-apps.js';
 import {
   FeatureModule,
   FeatureService,
@@ -48,7 +49,7 @@ describe('@InjectConfig / ConfigValue against real etcd', () => {
     await etcd.put('/config/feature.title', 'orders');
     const app = apps.track(
       await bootApp({
-        imports: [EtcdModule.forRoot({ hosts: etcd.endpoint, retry: FAST_RETRY }), FeatureModule],
+        imports: [EtcdModule.forRoot({ hosts: etcd.endpoint, retry: TEST_RETRY }), FeatureModule],
       }),
     );
     const feature = app.get(FeatureService);
@@ -122,7 +123,7 @@ describe('@InjectConfig / ConfigValue against real etcd', () => {
               inject: [BootstrapSettings],
               useFactory: (settings: BootstrapSettings) => {
                 factoryCalls++;
-                return { hosts: settings.endpoint, retry: FAST_RETRY };
+                return { hosts: settings.endpoint, retry: TEST_RETRY };
               },
             }),
             FeatureModule,
@@ -150,7 +151,7 @@ describe('@InjectConfig / ConfigValue against real etcd', () => {
     const app = apps.track(
       await bootApp(
         {
-          imports: [EtcdModule.forRoot({ hosts: etcd.endpoint, retry: FAST_RETRY }), FeatureModule],
+          imports: [EtcdModule.forRoot({ hosts: etcd.endpoint, retry: TEST_RETRY }), FeatureModule],
         },
         builder => builder.overrideProvider(getConfigToken('feature.port')).useValue(fakePort),
       ),

@@ -2,7 +2,8 @@ import 'reflect-metadata';
 import { LazyModuleLoader } from '@nestjs/core';
 import { EtcdModule, getConfigToken } from '../../../lib/index.js';
 import { EtcdServer, nextValue } from '../../support/index.js';
-import { AppTracker, FAST_RETRY, bootApp } from '../../support/config-test-kit.js';
+import { AppTracker, bootApp } from '../../support/config-test-kit.js';
+import { TEST_RETRY } from '../../support/nest-apps.js';
 
 // The lazy fixtures are imported dynamically, after forRoot() was evaluated: exactly the case
 // EtcdModule.forFeature() exists for.
@@ -23,7 +24,7 @@ describe('EtcdModule.forFeature + LazyModuleLoader against real etcd', () => {
   it('a lazily loaded module gets live config for keys declared with forFeature', async () => {
     await etcd.put('/config/reports.pageSize', '25');
     const app = apps.track(
-      await bootApp({ imports: [EtcdModule.forRoot({ hosts: etcd.endpoint, retry: FAST_RETRY })] }),
+      await bootApp({ imports: [EtcdModule.forRoot({ hosts: etcd.endpoint, retry: TEST_RETRY })] }),
     );
     // forRoot knew nothing of the key.
     expect(() => app.get(getConfigToken('reports.pageSize'))).toThrow();
@@ -49,7 +50,7 @@ describe('EtcdModule.forFeature + LazyModuleLoader against real etcd', () => {
 
   it('without forFeature, a lazily loaded module cannot resolve its config key', async () => {
     const app = apps.track(
-      await bootApp({ imports: [EtcdModule.forRoot({ hosts: etcd.endpoint, retry: FAST_RETRY })] }),
+      await bootApp({ imports: [EtcdModule.forRoot({ hosts: etcd.endpoint, retry: TEST_RETRY })] }),
     );
     const { LazyUndeclaredModule } =
       await import('../../fixtures/config/lazy-undeclared.module.js');

@@ -15,7 +15,8 @@ import {
   type EtcdModuleOptions,
 } from '../../../lib/index.js';
 import { EtcdServer, TcpProxy, freePort, nextValue, waitFor } from '../../support/index.js';
-import { AppTracker, FAST_RETRY, bootApp, captureWarnings } from '../../support/config-test-kit.js';
+import { AppTracker, bootApp, captureWarnings } from '../../support/config-test-kit.js';
+import { TEST_RETRY } from '../../support/nest-apps.js';
 import { limitsSchema } from '../../fixtures/config/config-schemas.js';
 
 @Injectable()
@@ -58,7 +59,7 @@ async function readSnapshot(file: string): Promise<SnapshotFile | undefined> {
 }
 
 /** Quick recovery for tests (etcd refuses keep-alive pings more often than every 5 s). */
-const FAST_DETECTION: EtcdModuleOptions = { retry: FAST_RETRY };
+const FAST_DETECTION: EtcdModuleOptions = { retry: TEST_RETRY };
 
 describe('config resilience against real etcd: snapshot boot, outages, recovery', () => {
   let etcd: EtcdServer;
@@ -256,7 +257,7 @@ describe('config resilience against real etcd: snapshot boot, outages, recovery'
           EtcdModule.forRoot({
             hosts: unreachable,
             connectTimeout: 500,
-            retry: FAST_RETRY,
+            retry: TEST_RETRY,
             config: { snapshotFile },
           }),
         ],

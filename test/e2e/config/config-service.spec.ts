@@ -12,7 +12,8 @@ import {
   type EtcdModuleOptions,
 } from '../../../lib/index.js';
 import { EtcdServer, nextValue, waitFor } from '../../support/index.js';
-import { AppTracker, FAST_RETRY, bootApp, captureWarnings } from '../../support/config-test-kit.js';
+import { AppTracker, bootApp, captureWarnings } from '../../support/config-test-kit.js';
+import { TEST_RETRY } from '../../support/nest-apps.js';
 import { limitsSchema } from '../../fixtures/config/config-schemas.js';
 
 @Injectable()
@@ -42,7 +43,7 @@ describe('EtcdConfigService against real etcd', () => {
   async function boot(options: EtcdModuleOptions = {}): Promise<INestApplication> {
     return apps.track(
       await bootApp({
-        imports: [EtcdModule.forRoot({ hosts: etcd.endpoint, retry: FAST_RETRY, ...options })],
+        imports: [EtcdModule.forRoot({ hosts: etcd.endpoint, retry: TEST_RETRY, ...options })],
       }),
     );
   }
@@ -225,7 +226,7 @@ describe('EtcdConfigService against real etcd', () => {
       const app = apps.track(
         await bootApp({
           imports: [
-            EtcdModule.forRoot({ hosts: etcd.endpoint, retry: FAST_RETRY, config: { prefix } }),
+            EtcdModule.forRoot({ hosts: etcd.endpoint, retry: TEST_RETRY, config: { prefix } }),
           ],
           providers: [LimitsHolder],
         }),

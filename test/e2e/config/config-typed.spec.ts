@@ -21,7 +21,8 @@ import {
   type EtcdModuleOptions,
 } from '../../../lib/index.js';
 import { EtcdServer, nextValue, waitFor } from '../../support/index.js';
-import { AppTracker, FAST_RETRY, bootApp, captureWarnings } from '../../support/config-test-kit.js';
+import { AppTracker, bootApp, captureWarnings } from '../../support/config-test-kit.js';
+import { TEST_RETRY } from '../../support/nest-apps.js';
 
 // Definitions: the schema gives the type (zod 4, zod 3, any object with parse).
 const databaseConfig = defineConfig('typed/db.yaml', {
@@ -136,7 +137,7 @@ describe('typed config against real etcd: definitions, formats, folders, layers,
     return apps.track(
       await bootApp({
         imports: [
-          EtcdModule.forRoot({ hosts: etcd.endpoint, retry: FAST_RETRY, ...options }),
+          EtcdModule.forRoot({ hosts: etcd.endpoint, retry: TEST_RETRY, ...options }),
           ...((metadata.imports ?? []) as []),
         ],
         providers: (metadata.providers ?? []) as [],

@@ -7,7 +7,8 @@ import {
   type EtcdModuleOptions,
 } from '../../../lib/index.js';
 import { EtcdServer } from '../../support/index.js';
-import { AppTracker, FAST_RETRY, bootApp } from '../../support/config-test-kit.js';
+import { AppTracker, bootApp } from '../../support/config-test-kit.js';
+import { TEST_RETRY } from '../../support/nest-apps.js';
 
 /**
  * A list or watch that etcd answers with "permission denied" is reported at once as an
@@ -60,7 +61,7 @@ describe('informer: permission denied by etcd RBAC (real etcd)', () => {
         imports: [
           EtcdModule.forRoot({
             hosts: etcd.endpoint,
-            retry: FAST_RETRY,
+            retry: TEST_RETRY,
             connectTimeout: CONNECT_TIMEOUT,
             auth: { username: 'orders', password: ORDERS_PASSWORD },
             ...options,

@@ -1,6 +1,7 @@
 import type { Etcd3 } from 'etcd3';
 import { EtcdInformerPort, PrefixInformer } from '../../support/internals.js';
 import { EtcdServer, nextValue, waitFor } from '../../support/index.js';
+import { TEST_RETRY } from '../../support/nest-apps.js';
 import {
   ChangeLog,
   asStrings,
@@ -55,7 +56,7 @@ describe('PrefixInformer: list, then watch from R + 1 (real etcd)', () => {
     await waitFor(() => writes >= 30, { timeout: 15_000, interval: 5, message: '30 writes done' });
     const informer = new PrefixInformer(new EtcdInformerPort(connection.kv), prefix, {
       stallTimeout: 30_000,
-      retry: { initialDelay: 50, maxDelay: 500 },
+      retry: TEST_RETRY,
     });
     const log = new ChangeLog(informer);
     const firstSync = nextValue(informer.state$, s => s.synced, 15_000, 'informer first sync');
@@ -99,7 +100,7 @@ describe('PrefixInformer: list, then watch from R + 1 (real etcd)', () => {
     const prefix = '/txn/';
     const informer = new PrefixInformer(new EtcdInformerPort(connection.kv), prefix, {
       stallTimeout: 30_000,
-      retry: { initialDelay: 50, maxDelay: 500 },
+      retry: TEST_RETRY,
     });
     const log = new ChangeLog(informer);
     informer.start();
@@ -136,7 +137,7 @@ describe('PrefixInformer: list, then watch from R + 1 (real etcd)', () => {
     await writer.put(`${prefix}x`).value('1');
     const informer = new PrefixInformer(new EtcdInformerPort(connection.kv), prefix, {
       stallTimeout: 30_000,
-      retry: { initialDelay: 50, maxDelay: 500 },
+      retry: TEST_RETRY,
     });
     informer.start();
     try {

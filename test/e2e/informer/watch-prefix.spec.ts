@@ -8,7 +8,8 @@ import {
   type PrefixUpdate,
 } from '../../../lib/index.js';
 import { EtcdServer, nextValue, waitFor } from '../../support/index.js';
-import { AppTracker, FAST_RETRY, bootApp } from '../../support/config-test-kit.js';
+import { AppTracker, bootApp } from '../../support/config-test-kit.js';
+import { TEST_RETRY } from '../../support/nest-apps.js';
 import { etcdMetric, writerClient } from '../../support/informer-test-kit.js';
 
 const text = (update: PrefixUpdate) =>
@@ -40,7 +41,7 @@ describe('EtcdWatchService.watchPrefix (real etcd)', () => {
         imports: [
           EtcdModule.forRoot({
             hosts: etcd.endpoint,
-            retry: FAST_RETRY,
+            retry: TEST_RETRY,
             config: false,
             ...options,
           }),

@@ -5,6 +5,7 @@ import { Test } from '@nestjs/testing';
 import { EtcdModule, type EtcdRegistryOptions } from '../../../lib/index.js';
 import { EtcdHealthIndicator } from '../../../lib/health/index.js';
 import { EtcdServer, waitFor } from '../../support/index.js';
+import { TEST_RETRY } from '../../support/nest-apps.js';
 
 interface HealthBody {
   status: string;
@@ -38,7 +39,7 @@ async function startHealthApp(
         hosts,
         config: { prefix: '/health-config/' },
         registry,
-        retry: { initialDelay: 50, maxDelay: 500 },
+        retry: TEST_RETRY,
         connectTimeout: 2000,
       }),
       TerminusModule.forRoot({ logger: false }),

@@ -9,6 +9,7 @@ import {
   EtcdRegistryService,
 } from '../../../lib/index.js';
 import { EtcdServer, nextValue, waitFor } from '../../support/index.js';
+import { TEST_RETRY } from '../../support/nest-apps.js';
 
 /** The value of one sample line `name{labels} value` in a Prometheus text exposition. */
 function sample(text: string, name: string, labels = ''): number | undefined {
@@ -47,7 +48,7 @@ describe('Prometheus metrics (metrics option, prom-client) with real etcd', () =
           hosts: etcd.endpoint,
           config: { prefix: '/metrics-config/' },
           registry: { serviceName: 'metrics-svc', instanceId: 'm-1', port: 4321, ttl: 3 },
-          retry: { initialDelay: 50, maxDelay: 500 },
+          retry: TEST_RETRY,
           metrics: true,
         }),
       ],
@@ -106,7 +107,7 @@ describe('Prometheus metrics (metrics option, prom-client) with real etcd', () =
         EtcdModule.forRoot({
           hosts: etcd.endpoint,
           config: { prefix: '/metrics-resync/' },
-          retry: { initialDelay: 50, maxDelay: 500 },
+          retry: TEST_RETRY,
           connectTimeout: 2000,
           metrics: { registry },
         }),

@@ -11,7 +11,8 @@ import {
 } from '../../../lib/index.js';
 import { parseEtcdJson } from '../../support/etcd-server.js';
 import { EtcdServer, nextValue } from '../../support/index.js';
-import { TEST_RETRY, closeAll, registryOf, startApp } from '../../support/registry-test-app.js';
+import { TEST_RETRY } from '../../support/nest-apps.js';
+import { closeAll, registryOf, startApp } from '../../support/registry-test-app.js';
 
 describe('registry: registration, wire format, port detection, graceful close', () => {
   let etcd: EtcdServer;
