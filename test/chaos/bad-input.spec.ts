@@ -10,13 +10,8 @@ import {
   type EtcdModuleOptions,
 } from '../../lib/index.js';
 import { EtcdServer, waitFor } from '../support/index.js';
-import {
-  ETCD_ARGS,
-  FAST_TIMINGS,
-  LogCapture,
-  bootApp,
-  closeAll,
-} from '../support/chaos-helpers.js';
+import { ETCD_ARGS, FAST_TIMINGS, bootApp, closeAll } from '../support/chaos-helpers.js';
+import { LogCapture } from '../support/log-capture.js';
 
 /**
  * Hostile values in etcd (config and registry) and invalid module options: nothing crashes, each bad

@@ -7,12 +7,12 @@ import { EtcdCluster, type EtcdServer, nextValue, waitFor } from '../support/ind
 import {
   ETCD_ARGS,
   FAST_TIMINGS,
-  LogCapture,
   bootApp,
   closeAll,
   pause,
   profile,
 } from '../support/chaos-helpers.js';
+import { LogCapture } from '../support/log-capture.js';
 
 /**
  * 3-member cluster: kill the leader, then a follower (quorum lost), restart both, under continuous

@@ -16,12 +16,12 @@ import { EtcdServer, TcpProxy, freePort, nextValue, waitFor } from '../support/i
 import {
   ETCD_ARGS,
   FAST_TIMINGS,
-  LogCapture,
   bootApp,
   closeAll,
   pause,
   profile,
 } from '../support/chaos-helpers.js';
+import { LogCapture } from '../support/log-capture.js';
 
 /**
  * Compaction while a watcher is behind, etcd restarted with its data dir, and etcd down at boot with

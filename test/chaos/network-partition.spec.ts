@@ -6,12 +6,12 @@ import { EtcdServer, TcpProxy, nextValue, waitFor } from '../support/index.js';
 import {
   ETCD_ARGS,
   FAST_TIMINGS,
-  LogCapture,
   bootApp,
   closeAll,
   pause,
   profile,
 } from '../support/chaos-helpers.js';
+import { LogCapture } from '../support/log-capture.js';
 
 /**
  * Partition (blackhole), connection resets and added latency between the app and etcd, through a TCP

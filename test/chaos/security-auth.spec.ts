@@ -10,13 +10,8 @@ import {
   EtcdRegistryService,
 } from '../../lib/index.js';
 import { EtcdServer, nextValue, waitFor } from '../support/index.js';
-import {
-  ETCD_ARGS,
-  FAST_TIMINGS,
-  LogCapture,
-  bootApp,
-  closeAll,
-} from '../support/chaos-helpers.js';
+import { ETCD_ARGS, FAST_TIMINGS, bootApp, closeAll } from '../support/chaos-helpers.js';
+import { LogCapture } from '../support/log-capture.js';
 
 /**
  * etcd with auth and RBAC: least-privilege users, wrong passwords, and no password in any log line,

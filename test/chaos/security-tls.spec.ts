@@ -11,13 +11,8 @@ import {
   nextValue,
   waitFor,
 } from '../support/index.js';
-import {
-  ETCD_ARGS,
-  FAST_TIMINGS,
-  LogCapture,
-  bootApp,
-  closeAll,
-} from '../support/chaos-helpers.js';
+import { ETCD_ARGS, FAST_TIMINGS, bootApp, closeAll } from '../support/chaos-helpers.js';
+import { LogCapture } from '../support/log-capture.js';
 
 /** TLS with client certificates works; a server certificate from an unknown CA is refused clearly. */
 describe('chaos: TLS', () => {

@@ -2,13 +2,8 @@ import 'reflect-metadata';
 import type { INestApplication } from '@nestjs/common';
 import { EtcdConfigService, EtcdRegistryService, type RegistryStatus } from '../../lib/index.js';
 import { EtcdServer, nextValue } from '../support/index.js';
-import {
-  ETCD_ARGS,
-  FAST_TIMINGS,
-  LogCapture,
-  bootApp,
-  closeAll,
-} from '../support/chaos-helpers.js';
+import { ETCD_ARGS, FAST_TIMINGS, bootApp, closeAll } from '../support/chaos-helpers.js';
+import { LogCapture } from '../support/log-capture.js';
 
 /**
  * Issue 11 finding 1: etcd's simple auth tokens expire (`--auth-token-ttl`). An app that idled past

@@ -3,7 +3,8 @@ import type { INestApplication } from '@nestjs/common';
 import { Etcd3 } from 'etcd3';
 import { EtcdRegistryService, type EtcdModuleOptions } from '../../lib/index.js';
 import { EtcdServer, TcpProxy, waitFor } from '../support/index.js';
-import { ETCD_ARGS, LogCapture, bootApp, closeAll, profile } from '../support/chaos-helpers.js';
+import { ETCD_ARGS, bootApp, closeAll, profile } from '../support/chaos-helpers.js';
+import { LogCapture } from '../support/log-capture.js';
 
 /**
  * Issue 11 finding 3: a flapping link (up 1 s, down 0.3 s) must not keep the registration away.

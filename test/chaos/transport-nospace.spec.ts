@@ -3,13 +3,8 @@ import type { INestApplication } from '@nestjs/common';
 import { Etcd3 } from 'etcd3';
 import { EtcdConfigService, EtcdRequestRejectedError } from '../../lib/index.js';
 import { EtcdServer, nextValue, waitFor } from '../support/index.js';
-import {
-  ETCD_ARGS,
-  FAST_TIMINGS,
-  LogCapture,
-  bootApp,
-  closeAll,
-} from '../support/chaos-helpers.js';
+import { ETCD_ARGS, FAST_TIMINGS, bootApp, closeAll } from '../support/chaos-helpers.js';
+import { LogCapture } from '../support/log-capture.js';
 
 /**
  * Issue 11 finding 2, NOSPACE: etcd out of space (a tiny --quota-backend-bytes) refuses every put

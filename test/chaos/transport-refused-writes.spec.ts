@@ -2,13 +2,8 @@ import 'reflect-metadata';
 import type { INestApplication } from '@nestjs/common';
 import { EtcdConfigService, EtcdRequestRejectedError, NestEtcdError } from '../../lib/index.js';
 import { EtcdServer, nextValue, waitFor } from '../support/index.js';
-import {
-  ETCD_ARGS,
-  FAST_TIMINGS,
-  LogCapture,
-  bootApp,
-  closeAll,
-} from '../support/chaos-helpers.js';
+import { ETCD_ARGS, FAST_TIMINGS, bootApp, closeAll } from '../support/chaos-helpers.js';
+import { LogCapture } from '../support/log-capture.js';
 
 /**
  * Issue 11 finding 2: a write etcd refuses (value over `--max-request-bytes`) is an answer from

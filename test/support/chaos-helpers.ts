@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { type INestApplication, Logger, type Provider } from '@nestjs/common';
+import { type INestApplication, type Provider } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { EtcdModule, type EtcdModuleOptions } from '../../lib/index.js';
 import { TEST_RETRY } from './nest-apps.js';
@@ -34,67 +34,6 @@ export const FAST_TIMINGS: Pick<
  * that is not the fault under test).
  */
 export const ETCD_ARGS = ['--grpc-keepalive-min-time=500ms'];
-
-/** One line written through Nest's `Logger`. */
-export interface CapturedLine {
-  level: string;
-  context: string;
-  message: string;
-}
-
-const LEVELS = ['log', 'error', 'warn', 'debug', 'verbose', 'fatal'] as const;
-
-/**
- * Captures every line written through `Logger` instances (the library logs only through
- * `new Logger(context)`). Lines are not printed unless `CHAOS_VERBOSE=1`.
- */
-export class LogCapture {
-  readonly lines: CapturedLine[] = [];
-  private restore: Array<() => void> = [];
-
-  /** Starts capturing; call {@link uninstall} in afterAll. */
-  install(): this {
-    for (const level of LEVELS) {
-      const proto = Logger.prototype as unknown as Record<string, (...args: unknown[]) => void>;
-      const original = proto[level]!;
-      const lines = this.lines;
-      proto[level] = function (this: Logger & { context?: string }, ...args: unknown[]) {
-        const message = args
-          .map(a => (a instanceof Error ? `${a.name}: ${a.message}\n${a.stack ?? ''}` : String(a)))
-          .join(' ');
-        lines.push({ level, context: this.context ?? '', message });
-      };
-      this.restore.push(() => {
-        proto[level] = original;
-      });
-    }
-    return this;
-  }
-
-  uninstall(): void {
-    if (process.env.CHAOS_VERBOSE === '1') console.log(this.text);
-    for (const undo of this.restore.splice(0)) undo();
-  }
-
-  /** Forget what was captured so far. */
-  clear(): void {
-    this.lines.length = 0;
-  }
-
-  /** Lines of `level` whose message contains `text`. */
-  matching(level: string, text: string | RegExp): CapturedLine[] {
-    return this.lines.filter(
-      l =>
-        l.level === level &&
-        (typeof text === 'string' ? l.message.includes(text) : text.test(l.message)),
-    );
-  }
-
-  /** Every captured line as one string (for secret checks and failure messages). */
-  get text(): string {
-    return this.lines.map(l => `[${l.level}] [${l.context}] ${l.message}`).join('\n');
-  }
-}
 
 /** Boots a Nest app with `EtcdModule.forRoot(options)` (plus `providers`) and runs `init()`. */
 export async function bootApp(

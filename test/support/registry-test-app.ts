@@ -55,33 +55,3 @@ export async function startApp(options: TestAppOptions): Promise<INestApplicatio
 export function registryOf(app: INestApplication): EtcdRegistryService {
   return app.get(EtcdRegistryService);
 }
-
-/** A Nest logger that records every line (and prints nothing), to assert on warnings. */
-export class CapturingLogger implements LoggerService {
-  readonly lines: Array<{ level: string; context: string; message: string }> = [];
-
-  log(message: unknown, context?: string): void {
-    this.record('log', message, context);
-  }
-  warn(message: unknown, context?: string): void {
-    this.record('warn', message, context);
-  }
-  error(message: unknown, ...rest: unknown[]): void {
-    this.record('error', message, typeof rest.at(-1) === 'string' ? (rest.at(-1) as string) : '');
-  }
-  debug(): void {}
-  verbose(): void {}
-
-  /** Lines of one level (and context, when given) whose message matches `pattern`. */
-  find(level: string, pattern: RegExp, context?: string): string[] {
-    return this.lines
-      .filter(
-        l => l.level === level && (!context || l.context === context) && pattern.test(l.message),
-      )
-      .map(l => l.message);
-  }
-
-  private record(level: string, message: unknown, context?: string): void {
-    this.lines.push({ level, context: context ?? '', message: String(message) });
-  }
-}

@@ -8,7 +8,8 @@ import {
   type ConfigValue,
 } from '../../../lib/index.js';
 import { EtcdServer, nextValue, waitFor } from '../../support/index.js';
-import { AppTracker, bootApp, captureWarnings } from '../../support/config-test-kit.js';
+import { AppTracker, bootApp } from '../../support/config-test-kit.js';
+import { LogCapture } from '../../support/log-capture.js';
 import { TEST_RETRY } from '../../support/nest-apps.js';
 import {
   FeatureModule,
@@ -26,19 +27,20 @@ describe('@InjectConfig / ConfigValue against real etcd', () => {
   let etcd: EtcdServer;
   const apps = new AppTracker();
   const subscriptions: Subscription[] = [];
-  let warnings: ReturnType<typeof captureWarnings>;
+  const logs = new LogCapture();
 
   beforeAll(async () => {
     etcd = await EtcdServer.start();
   });
   beforeEach(async () => {
-    warnings = captureWarnings();
+    logs.install();
     await etcd.del('/config/', { prefix: true });
   });
   afterEach(async () => {
     for (const s of subscriptions.splice(0)) s.unsubscribe();
     await apps.closeAll();
-    warnings.restore();
+    logs.uninstall();
+    logs.clear();
   });
   afterAll(async () => {
     await etcd.dispose();
@@ -79,14 +81,14 @@ describe('@InjectConfig / ConfigValue against real etcd', () => {
     // An invalid update is rejected: last good kept, ONE warning naming key, revision and reason.
     await etcd.put('/config/feature.port', '"not-a-port"');
     const badRevision = await etcd.revision();
-    await waitFor(() => warnings.matching('"feature.port"').length > 0);
-    expect(warnings.matching('"feature.port"')).toEqual([
+    await waitFor(() => logs.warnings('"feature.port"').length > 0);
+    expect(logs.warnings('"feature.port"')).toEqual([
       expect.stringContaining(`revision ${badRevision}`) as string,
     ]);
-    expect(warnings.matching('"feature.port"')[0]).toContain('expected an integer port');
+    expect(logs.warnings('"feature.port"')[0]).toContain('expected an integer port');
     expect(feature.port.value).toBe(9090);
     await etcd.put('/config/feature.port', '70000'); // out of range: rejected as well
-    await waitFor(() => warnings.matching('"feature.port"').length === 2);
+    await waitFor(() => logs.warnings('"feature.port"').length === 2);
     expect(feature.port.value).toBe(9090);
 
     // An object value through a schema.

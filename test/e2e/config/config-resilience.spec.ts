@@ -15,7 +15,8 @@ import {
   type EtcdModuleOptions,
 } from '../../../lib/index.js';
 import { EtcdServer, TcpProxy, freePort, nextValue, waitFor } from '../../support/index.js';
-import { AppTracker, bootApp, captureWarnings } from '../../support/config-test-kit.js';
+import { AppTracker, bootApp } from '../../support/config-test-kit.js';
+import { LogCapture } from '../../support/log-capture.js';
 import { TEST_RETRY } from '../../support/nest-apps.js';
 import { limitsSchema } from '../../fixtures/config/config-schemas.js';
 
@@ -66,21 +67,22 @@ describe('config resilience against real etcd: snapshot boot, outages, recovery'
   let dir: string;
   const apps = new AppTracker();
   const subscriptions: Subscription[] = [];
-  let warnings: ReturnType<typeof captureWarnings>;
+  const logs = new LogCapture();
 
   beforeAll(async () => {
     etcd = await EtcdServer.start();
     dir = await mkdtemp(join(tmpdir(), 'nest-etcd-config-'));
   });
   beforeEach(async () => {
-    warnings = captureWarnings();
+    logs.install();
     if (!etcd.running) await etcd.restart();
     await etcd.del('/config/', { prefix: true });
   });
   afterEach(async () => {
     for (const s of subscriptions.splice(0)) s.unsubscribe();
     await apps.closeAll();
-    warnings.restore();
+    logs.uninstall();
+    logs.clear();
   });
   afterAll(async () => {
     await etcd.dispose();
@@ -118,7 +120,7 @@ describe('config resilience against real etcd: snapshot boot, outages, recovery'
     await etcd.del('/config/stale');
     await etcd.put('/config/fresh', 'new key');
     await etcd.stop();
-    warnings.clear();
+    logs.clear();
 
     // 3. Boot with etcd unreachable: served from the snapshot, with ONE warning line.
     const app = apps.track(
@@ -128,11 +130,11 @@ describe('config resilience against real etcd: snapshot boot, outages, recovery'
     const greeter = app.get(Greeter);
     expect(greeter.greetingAtConstruction).toBe('hello v1');
     expect(config.getAll()).toEqual({ greeting: 'hello v1', limit: 6, stale: 'soon deleted' });
-    const bootWarnings = warnings.matching('snapshot');
+    const bootWarnings = logs.warnings('snapshot');
     expect(bootWarnings).toHaveLength(1);
     expect(bootWarnings[0]).toContain(snapshotFile);
     expect(bootWarnings[0]).toContain(`revision ${written.revision + 1}`);
-    expect(warnings.lines().filter(l => /unreachable|lost|snapshot/.test(l))).toHaveLength(1);
+    expect(logs.warnings().filter(l => /unreachable|lost|snapshot/.test(l))).toHaveLength(1);
     expect(await nextValue(config.connected$)).toBe(false);
 
     const changes: ConfigChange[] = [];
@@ -188,7 +190,7 @@ describe('config resilience against real etcd: snapshot boot, outages, recovery'
     await etcd.put('/config/other', 'later');
     const head = await etcd.revision();
     await waitFor(async () => (await readSnapshot(snapshotFile))?.revision === head);
-    expect(warnings.matching('"limits"', 'rejected')).toHaveLength(1);
+    expect(logs.warnings('"limits"', 'rejected')).toHaveLength(1);
     expect((await readSnapshot(snapshotFile))?.values).toEqual({
       limits: '{"max": 5}',
       other: 'later',
@@ -196,23 +198,23 @@ describe('config resilience against real etcd: snapshot boot, outages, recovery'
     await apps.closeAll();
 
     await etcd.stop();
-    warnings.clear();
-    const logs = jest.spyOn(Logger.prototype, 'log');
+    logs.clear();
+    const logSpy = jest.spyOn(Logger.prototype, 'log');
     try {
       const app = apps.track(
         await bootApp({ imports: [EtcdModule.forRoot(options), LimitsModule] }),
       );
       // The new instance starts with the value the last one accepted, and says nothing false.
       expect(app.get(LimitsHolder).limits.value).toEqual({ max: 5, burst: 0 });
-      expect(warnings.matching('rejected')).toEqual([]);
-      const offline = warnings.matching('snapshot');
+      expect(logs.warnings('rejected')).toEqual([]);
+      const offline = logs.warnings('snapshot');
       expect(offline).toHaveLength(1);
       expect(offline[0]).toMatch(/^etcd unreachable at boot: /);
       expect(offline[0]).toContain(`revision ${head}`);
 
       await etcd.restart();
       const caughtUp = () =>
-        logs.mock.calls.map(c => String(c[0])).filter(l => /caught up/.test(l));
+        logSpy.mock.calls.map(c => String(c[0])).filter(l => /caught up/.test(l));
       await waitFor(() => caughtUp().some(l => l.startsWith('config caught up')), {
         timeout: 15_000,
         message: 'the config center to log that it caught up with etcd',
@@ -220,13 +222,13 @@ describe('config resilience against real etcd: snapshot boot, outages, recovery'
       expect(caughtUp().filter(l => l.startsWith('config caught up'))).toHaveLength(1);
       expect(caughtUp()[0]).toContain(`revision ${head}`);
       // etcd3's own words never reach the log.
-      const all = [...warnings.lines(), ...logs.mock.calls.map(c => String(c[0]))];
+      const all = [...logs.warnings(), ...logSpy.mock.calls.map(c => String(c[0]))];
       expect(all.filter(l => /circuit breaker/i.test(l))).toEqual([]);
       // And the app follows etcd again.
       await etcd.put('/config/limits', '{"max": 7}');
       await nextValue(app.get(LimitsHolder).limits, v => v.max === 7, 10_000);
     } finally {
-      logs.mockRestore();
+      logSpy.mockRestore();
     }
   });
 
@@ -251,7 +253,7 @@ describe('config resilience against real etcd: snapshot boot, outages, recovery'
     for (const [name, content] of cases) {
       const snapshotFile = join(dir, name);
       await writeFile(snapshotFile, content);
-      warnings.clear();
+      logs.clear();
       const boot = bootApp({
         imports: [
           EtcdModule.forRoot({
@@ -264,7 +266,7 @@ describe('config resilience against real etcd: snapshot boot, outages, recovery'
       });
       await expect(boot).rejects.toBeInstanceOf(EtcdConnectionError);
       await expect(boot).rejects.toThrow(unreachable.replace('http://', ''));
-      const lines = warnings.matching(snapshotFile);
+      const lines = logs.warnings(snapshotFile);
       expect(lines).toHaveLength(1);
       expect(lines[0]).toMatch(/ignor/);
       // The corrupt file is left for a person to inspect, not overwritten.

@@ -12,7 +12,8 @@ import {
   type EtcdModuleOptions,
 } from '../../../lib/index.js';
 import { EtcdServer, nextValue, waitFor } from '../../support/index.js';
-import { AppTracker, bootApp, captureWarnings } from '../../support/config-test-kit.js';
+import { AppTracker, bootApp } from '../../support/config-test-kit.js';
+import { LogCapture } from '../../support/log-capture.js';
 import { TEST_RETRY } from '../../support/nest-apps.js';
 import { limitsSchema } from '../../fixtures/config/config-schemas.js';
 
@@ -213,11 +214,14 @@ describe('EtcdConfigService against real etcd', () => {
   });
 
   describe('bad input', () => {
-    let warnings: ReturnType<typeof captureWarnings>;
+    const logs = new LogCapture();
     beforeEach(() => {
-      warnings = captureWarnings();
+      logs.install();
     });
-    afterEach(() => warnings.restore());
+    afterEach(() => {
+      logs.uninstall();
+      logs.clear();
+    });
 
     it('invalid UTF-8, 1 MiB and deeply nested values: nothing crashes, one warning per rejected update', async () => {
       const prefix = '/bad/';
@@ -247,41 +251,41 @@ describe('EtcdConfigService against real etcd', () => {
         const nameRevision = await etcd.revision();
         await raw.put(`${prefix}limits`).value(garbage);
         const limitsRevision = await etcd.revision();
-        await waitFor(() => warnings.matching('"limits"').length > 0);
-        await waitFor(() => warnings.matching('"name"').length > 0);
-        expect(warnings.matching('"name"')).toEqual([
+        await waitFor(() => logs.warnings('"limits"').length > 0);
+        await waitFor(() => logs.warnings('"name"').length > 0);
+        expect(logs.warnings('"name"')).toEqual([
           expect.stringContaining(`revision ${nameRevision}`) as string,
         ]);
-        expect(warnings.matching('"name"')[0]).toMatch(/not valid UTF-8/);
-        expect(warnings.matching('"limits"')).toEqual([
+        expect(logs.warnings('"name"')[0]).toMatch(/not valid UTF-8/);
+        expect(logs.warnings('"limits"')).toEqual([
           expect.stringContaining(`revision ${limitsRevision}`) as string,
         ]);
         expect(config.get('name')).toBe('good'); // last good value kept
         expect(limits.value).toEqual({ max: 5, burst: 0 });
-        warnings.clear();
+        logs.clear();
 
         // 1 MiB value: a plain key accepts it intact; the schema'd key rejects it (one warning).
         const big = 'x'.repeat(1024 * 1024);
         await etcd.put(`${prefix}big`, big);
         await etcd.put(`${prefix}limits`, big);
         const bigRevision = await etcd.revision();
-        await waitFor(() => warnings.matching('"limits"').length > 0);
+        await waitFor(() => logs.warnings('"limits"').length > 0);
         await waitFor(() => config.get<string>('big')?.length === big.length);
         expect(config.get('big')).toBe(big);
-        expect(warnings.matching('"big"')).toEqual([]);
-        expect(warnings.matching('"limits"')).toHaveLength(1);
-        expect(warnings.matching('"limits"')[0]).toContain(`revision ${bigRevision}`);
-        expect(warnings.matching('"limits"')[0]).toContain('expected an object');
-        expect(warnings.matching('"limits"')[0]!.length).toBeLessThan(600); // never the value
+        expect(logs.warnings('"big"')).toEqual([]);
+        expect(logs.warnings('"limits"')).toHaveLength(1);
+        expect(logs.warnings('"limits"')[0]).toContain(`revision ${bigRevision}`);
+        expect(logs.warnings('"limits"')[0]).toContain('expected an object');
+        expect(logs.warnings('"limits"')[0]!.length).toBeLessThan(600); // never the value
         expect(limits.value).toEqual({ max: 5, burst: 0 });
-        warnings.clear();
+        logs.clear();
 
         // Deeply nested JSON: decodes without blowing the stack; the schema rejects it.
         const depth = 100_000;
         const nested = '['.repeat(depth) + ']'.repeat(depth);
         await etcd.put(`${prefix}nested`, nested);
         await etcd.put(`${prefix}limits`, nested);
-        await waitFor(() => warnings.matching('"limits"').length > 0);
+        await waitFor(() => logs.warnings('"limits"').length > 0);
         await waitFor(() => config.get('nested') !== undefined);
         let level: unknown = config.get('nested');
         let measured = 0;
@@ -290,8 +294,8 @@ describe('EtcdConfigService against real etcd', () => {
           measured++;
         }
         expect(measured).toBe(depth - 1);
-        expect(warnings.matching('"limits"')).toHaveLength(1);
-        expect(warnings.matching('"limits"')[0]).toContain('an array');
+        expect(logs.warnings('"limits"')).toHaveLength(1);
+        expect(logs.warnings('"limits"')[0]).toContain('an array');
         expect(limits.value).toEqual({ max: 5, burst: 0 });
 
         // State stays consistent: every key is there and later good writes still flow.

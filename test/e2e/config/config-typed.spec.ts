@@ -21,7 +21,8 @@ import {
   type EtcdModuleOptions,
 } from '../../../lib/index.js';
 import { EtcdServer, nextValue, waitFor } from '../../support/index.js';
-import { AppTracker, bootApp, captureWarnings } from '../../support/config-test-kit.js';
+import { AppTracker, bootApp } from '../../support/config-test-kit.js';
+import { LogCapture } from '../../support/log-capture.js';
 import { TEST_RETRY } from '../../support/nest-apps.js';
 
 // Definitions: the schema gives the type (zod 4, zod 3, any object with parse).
@@ -109,21 +110,22 @@ describe('typed config against real etcd: definitions, formats, folders, layers,
   let dir: string;
   const apps = new AppTracker();
   const subscriptions: Subscription[] = [];
-  let warnings: ReturnType<typeof captureWarnings>;
+  const logs = new LogCapture();
 
   beforeAll(async () => {
     etcd = await EtcdServer.start();
     dir = await mkdtemp(join(tmpdir(), 'nest-etcd-typed-'));
   });
   beforeEach(async () => {
-    warnings = captureWarnings();
+    logs.install();
     if (!etcd.running) await etcd.restart();
     await etcd.del('/', { prefix: true });
   });
   afterEach(async () => {
     for (const s of subscriptions.splice(0)) s.unsubscribe();
     await apps.closeAll();
-    warnings.restore();
+    logs.uninstall();
+    logs.clear();
   });
   afterAll(async () => {
     await etcd.dispose();
@@ -164,10 +166,10 @@ describe('typed config against real etcd: definitions, formats, folders, layers,
     // An invalid YAML document: rejected with one line, last good kept.
     await etcd.put('/config/typed/db.yaml', 'host: [unclosed\nport: 1\n');
     const badYaml = await etcd.revision();
-    await waitFor(() => warnings.matching('typed/db.yaml', 'rejected').length === 1, {
+    await waitFor(() => logs.warnings('typed/db.yaml', 'rejected').length === 1, {
       message: 'the invalid YAML document to be rejected',
     });
-    expect(warnings.matching('typed/db.yaml', 'rejected')[0]).toMatch(
+    expect(logs.warnings('typed/db.yaml', 'rejected')[0]).toMatch(
       new RegExp(
         `revision ${badYaml} rejected: invalid YAML document: .*keeping the value of revision`,
       ),
@@ -176,18 +178,16 @@ describe('typed config against real etcd: definitions, formats, folders, layers,
 
     // A valid document the schema refuses: one readable line (zod 4 issues, not a JSON dump).
     await etcd.put('/config/typed/db.yaml', 'host: db2\nport: "6433"\n');
-    await waitFor(() => warnings.matching('"typed/db.yaml"', 'schema rejected it').length === 1, {
+    await waitFor(() => logs.warnings('"typed/db.yaml"', 'schema rejected it').length === 1, {
       message: 'the schema rejection of typed/db.yaml',
     });
-    const line = warnings.matching('"typed/db.yaml"', 'schema rejected it')[0]!;
+    const line = logs.warnings('"typed/db.yaml"', 'schema rejected it')[0]!;
     expect(line).toMatch(/schema rejected it: port: .*number/i);
     expect(line).not.toContain('"code"');
 
     // Invalid JSON for a .json key is rejected too; zod 3 fills the default.
     await etcd.put('/config/typed/limits.json', 'max=20');
-    await waitFor(
-      () => warnings.matching('typed/limits.json', 'invalid JSON document').length === 1,
-    );
+    await waitFor(() => logs.warnings('typed/limits.json', 'invalid JSON document').length === 1);
     await etcd.put('/config/typed/limits.json', '{"max": 20, "burst": 5}');
     await nextValue(settings.limits, v => v.max === 20);
     expect(settings.limits.value).toEqual({ max: 20, burst: 5 });
@@ -199,7 +199,7 @@ describe('typed config against real etcd: definitions, formats, folders, layers,
 
     // Deleted: back to the definition's default. A rejected parse keeps the last good ratio.
     await etcd.put('/config/typed/ratio', 'half');
-    await waitFor(() => warnings.matching('"typed/ratio"', 'parse failed').length === 1);
+    await waitFor(() => logs.warnings('"typed/ratio"', 'parse failed').length === 1);
     expect(settings.ratio.value).toBe(0.5);
     await etcd.del('/config/typed/db.yaml');
     await nextValue(settings.database, v => v.host === 'localhost');
@@ -348,7 +348,7 @@ describe('typed config against real etcd: definitions, formats, folders, layers,
     expect(handlers.plain).toEqual(['one', 'two']);
     expect(handlers.thrown).toBe(2);
     expect(handlers.slow).toEqual([]);
-    expect(warnings.matching('onGreetingThrows', 'handler failure on purpose')).toHaveLength(2);
+    expect(logs.warnings('onGreetingThrows', 'handler failure on purpose')).toHaveLength(2);
     open();
     await waitFor(() => handlers.slow.length === 2, { message: 'the slow handler to catch up' });
     expect(handlers.slow).toEqual(['one', 'two']);
@@ -473,6 +473,6 @@ describe('typed config against real etcd: definitions, formats, folders, layers,
     expect(config.get('greeting')).toBe('hello canary');
     expect(config.get('timeout')).toBe(30);
     expect(app.get(TypedSettings).pool.value).toEqual({ host: 'h', port: 1, pool: { max: 2 } });
-    expect(warnings.matching('etcd unreachable at boot')).toHaveLength(1);
+    expect(logs.warnings('etcd unreachable at boot')).toHaveLength(1);
   });
 });

@@ -4,12 +4,8 @@ import { EtcdStoppedError, type RegistryStatus, type ServiceInstance } from '../
 import { ChildApp } from '../../fixtures/registry/child-app.launcher.js';
 import { buildLibOnce } from '../../support/build-lib.js';
 import { EtcdServer, nextValue, waitFor, within } from '../../support/index.js';
-import {
-  CapturingLogger,
-  closeAll,
-  registryOf,
-  startApp,
-} from '../../support/registry-test-app.js';
+import { LogCapture } from '../../support/log-capture.js';
+import { closeAll, registryOf, startApp } from '../../support/registry-test-app.js';
 
 /** Anything that says the app crashed or reported its normal shutdown as an error. */
 const CRASH = /\bERROR\b|Unhandled|uncaught|stopped before it completed/i;
@@ -63,7 +59,7 @@ describe('registry: boot and shutdown edges (SIGTERM during boot, duplicate inst
   );
 
   it('app.close() before the registration completed: no ERROR line, status ends deregistered', async () => {
-    const logger = new CapturingLogger();
+    const logger = new LogCapture();
     // No port: registration starts when the HTTP server listens, close() follows at once.
     const app = await startApp({
       hosts: etcd.endpoint,

@@ -3,12 +3,8 @@ import type { INestApplication } from '@nestjs/common';
 import { InformerPool } from '../../support/internals.js';
 import type { ServiceInstance } from '../../../lib/index.js';
 import { EtcdServer, TcpProxy, nextValue, waitFor } from '../../support/index.js';
-import {
-  CapturingLogger,
-  closeAll,
-  registryOf,
-  startApp,
-} from '../../support/registry-test-app.js';
+import { LogCapture } from '../../support/log-capture.js';
+import { closeAll, registryOf, startApp } from '../../support/registry-test-app.js';
 
 describe('registry: discovery (plain writers, malformed values, shared informers, choose)', () => {
   let etcd: EtcdServer;
@@ -29,7 +25,7 @@ describe('registry: discovery (plain writers, malformed values, shared informers
   const ids = (list: ServiceInstance[]) => list.map(i => i.instanceId).sort();
 
   async function observer(hosts = etcd.endpoint, extra = {}) {
-    const logger = new CapturingLogger();
+    const logger = new LogCapture();
     const app = await startApp({ hosts, logger, extra });
     apps.push(app);
     return { app, registry: registryOf(app), logger };
@@ -70,7 +66,8 @@ describe('registry: discovery (plain writers, malformed values, shared informers
     for (const [id, value] of Object.entries(bad)) await etcd.put(`${base}${id}`, value);
 
     const { registry, logger } = await observer();
-    const warnings = () => logger.find('warn', /skipping registry key/, 'EtcdRegistry');
+    const warnings = () =>
+      logger.matching('warn', /skipping registry key/, 'EtcdRegistry').map(l => l.message);
     // Two subscribers and getInstances share one parsed list: still one warning per key.
     const seen: ServiceInstance[][] = [];
     const sub = registry.instances$('mixed').subscribe(list => seen.push(list));

@@ -3,12 +3,8 @@ import type { INestApplication } from '@nestjs/common';
 import type { RegistryStatus, ServiceInstance } from '../../../lib/index.js';
 import { parseEtcdJson } from '../../support/etcd-server.js';
 import { EtcdServer, TcpProxy, nextValue, waitFor } from '../../support/index.js';
-import {
-  CapturingLogger,
-  closeAll,
-  registryOf,
-  startApp,
-} from '../../support/registry-test-app.js';
+import { LogCapture } from '../../support/log-capture.js';
+import { closeAll, registryOf, startApp } from '../../support/registry-test-app.js';
 
 describe('registry: healing (etcd restart, partition, outside delete/revoke) and bounded close', () => {
   let etcd: EtcdServer;
@@ -37,7 +33,7 @@ describe('registry: healing (etcd restart, partition, outside delete/revoke) and
   }
 
   async function registeredApp(serviceName: string, ttl: number, hosts = etcd.endpoint) {
-    const logger = new CapturingLogger();
+    const logger = new LogCapture();
     const app = await startApp({
       hosts,
       logger,
@@ -51,13 +47,13 @@ describe('registry: healing (etcd restart, partition, outside delete/revoke) and
     return { app, registry, logger, statuses, key: `/services/${serviceName}/${serviceName}-1` };
   }
 
-  const lostLines = (logger: CapturingLogger) => logger.find('warn', /\blost\b/, 'EtcdRegistry');
+  const lostLines = (logger: LogCapture) => logger.matching('warn', /\blost\b/, 'EtcdRegistry');
   /** One line for the loss, at most one more for the first failed heartbeat: never one per retry. */
-  const expectQuietOutage = (logger: CapturingLogger) => {
+  const expectQuietOutage = (logger: LogCapture) => {
     expect(lostLines(logger)).toHaveLength(1);
     const warnings = logger
-      .find('warn', /./, 'EtcdRegistry')
-      .filter(line => !line.includes('enableShutdownHooks'));
+      .matching('warn', /./, 'EtcdRegistry')
+      .filter(line => !line.message.includes('enableShutdownHooks'));
     expect(warnings.length).toBeLessThanOrEqual(2);
   };
 
