@@ -1,15 +1,14 @@
 import 'reflect-metadata';
 import { Injectable, Module } from '@nestjs/common';
-import { BehaviorSubject, type Subscription } from 'rxjs';
+import { BehaviorSubject } from 'rxjs';
 import {
   EtcdConfigService,
   EtcdModule,
   getConfigToken,
   type ConfigValue,
 } from '../../../lib/index.js';
-import { EtcdServer, nextValue, waitFor } from '../../support/index.js';
-import { AppTracker, bootApp } from '../../support/config-test-kit.js';
-import { LogCapture } from '../../support/log-capture.js';
+import { nextValue, waitFor } from '../../support/index.js';
+import { bootApp, useConfigSuite } from '../../support/config-test-kit.js';
 import { TEST_RETRY } from '../../support/nest-apps.js';
 import {
   FeatureModule,
@@ -24,34 +23,18 @@ class BootstrapSettings {
 }
 
 describe('@InjectConfig / ConfigValue against real etcd', () => {
-  let etcd: EtcdServer;
-  const apps = new AppTracker();
-  const subscriptions: Subscription[] = [];
-  const logs = new LogCapture();
-
-  beforeAll(async () => {
-    etcd = await EtcdServer.start();
-  });
-  beforeEach(async () => {
-    logs.install();
-    await etcd.del('/config/', { prefix: true });
-  });
-  afterEach(async () => {
-    for (const s of subscriptions.splice(0)) s.unsubscribe();
-    await apps.closeAll();
-    logs.uninstall();
-    logs.clear();
-  });
-  afterAll(async () => {
-    await etcd.dispose();
-  });
+  const suite = useConfigSuite({ clearPrefix: '/config/', captureLogs: true });
+  const { apps, subscriptions, logs } = suite;
 
   it('injects live values into a feature module provider (forRoot); the constructor sees them', async () => {
-    await etcd.put('/config/feature.port', '8080');
-    await etcd.put('/config/feature.title', 'orders');
+    await suite.etcd.put('/config/feature.port', '8080');
+    await suite.etcd.put('/config/feature.title', 'orders');
     const app = apps.track(
       await bootApp({
-        imports: [EtcdModule.forRoot({ hosts: etcd.endpoint, retry: TEST_RETRY }), FeatureModule],
+        imports: [
+          EtcdModule.forRoot({ hosts: suite.etcd.endpoint, retry: TEST_RETRY }),
+          FeatureModule,
+        ],
       }),
     );
     const feature = app.get(FeatureService);
@@ -73,35 +56,35 @@ describe('@InjectConfig / ConfigValue against real etcd', () => {
       feature.port.subscribe({ next: v => seen.push(v), error: e => errors.push(e) }),
     );
     expect(seen).toEqual([8080]); // current value first
-    await etcd.put('/config/feature.port', '9090');
+    await suite.etcd.put('/config/feature.port', '9090');
     await nextValue(feature.port, v => v === 9090);
     expect(feature.port.value).toBe(9090);
     expect(seen).toEqual([8080, 9090]);
 
     // An invalid update is rejected: last good kept, ONE warning naming key, revision and reason.
-    await etcd.put('/config/feature.port', '"not-a-port"');
-    const badRevision = await etcd.revision();
+    await suite.etcd.put('/config/feature.port', '"not-a-port"');
+    const badRevision = await suite.etcd.revision();
     await waitFor(() => logs.warnings('"feature.port"').length > 0);
     expect(logs.warnings('"feature.port"')).toEqual([
       expect.stringContaining(`revision ${badRevision}`) as string,
     ]);
     expect(logs.warnings('"feature.port"')[0]).toContain('expected an integer port');
     expect(feature.port.value).toBe(9090);
-    await etcd.put('/config/feature.port', '70000'); // out of range: rejected as well
+    await suite.etcd.put('/config/feature.port', '70000'); // out of range: rejected as well
     await waitFor(() => logs.warnings('"feature.port"').length === 2);
     expect(feature.port.value).toBe(9090);
 
     // An object value through a schema.
-    await etcd.put('/config/feature.limits', '{"max":50}');
+    await suite.etcd.put('/config/feature.limits', '{"max":50}');
     await nextValue(feature.limits, v => v.max === 50);
     expect(feature.limits.value).toEqual({ max: 50, burst: 0 });
 
     // Back to good, then deleted -> the default (3000), and undefined without a default.
-    await etcd.put('/config/feature.port', '7070');
+    await suite.etcd.put('/config/feature.port', '7070');
     await nextValue(feature.port, v => v === 7070);
-    await etcd.del('/config/feature.port');
+    await suite.etcd.del('/config/feature.port');
     await nextValue(feature.port, v => v === 3000);
-    await etcd.del('/config/feature.title');
+    await suite.etcd.del('/config/feature.title');
     await nextValue(feature.title, v => v === undefined);
     expect(seen).toEqual([8080, 9090, 7070, 3000]);
     expect(errors).toEqual([]);
@@ -112,7 +95,7 @@ describe('@InjectConfig / ConfigValue against real etcd', () => {
   });
 
   it('works under forRootAsync (options from another provider)', async () => {
-    await etcd.put('/config/feature.port', '4444');
+    await suite.etcd.put('/config/feature.port', '4444');
     @Module({ providers: [BootstrapSettings], exports: [BootstrapSettings] })
     class SettingsModule {}
     let factoryCalls = 0;
@@ -134,26 +117,29 @@ describe('@InjectConfig / ConfigValue against real etcd', () => {
         builder =>
           builder
             .overrideProvider(BootstrapSettings)
-            .useValue(Object.assign(new BootstrapSettings(), { endpoint: etcd.endpoint })),
+            .useValue(Object.assign(new BootstrapSettings(), { endpoint: suite.etcd.endpoint })),
       ),
     );
     expect(factoryCalls).toBe(1);
     const feature = app.get(FeatureService);
     expect(feature.portAtConstruction).toBe(4444);
-    await etcd.put('/config/feature.port', '4445');
+    await suite.etcd.put('/config/feature.port', '4445');
     await nextValue(feature.port, v => v === 4445);
     expect(app.get(EtcdConfigService).get('feature.port')).toBe(4445);
   });
 
   it('getConfigToken(key) lets a test override a key with useValue', async () => {
-    await etcd.put('/config/feature.port', '8080');
+    await suite.etcd.put('/config/feature.port', '8080');
     const fakePort = Object.assign(new BehaviorSubject(1234), {
       key: 'feature.port',
     }) as unknown as ConfigValue<number>;
     const app = apps.track(
       await bootApp(
         {
-          imports: [EtcdModule.forRoot({ hosts: etcd.endpoint, retry: TEST_RETRY }), FeatureModule],
+          imports: [
+            EtcdModule.forRoot({ hosts: suite.etcd.endpoint, retry: TEST_RETRY }),
+            FeatureModule,
+          ],
         },
         builder => builder.overrideProvider(getConfigToken('feature.port')).useValue(fakePort),
       ),

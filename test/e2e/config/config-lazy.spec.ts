@@ -1,30 +1,22 @@
 import 'reflect-metadata';
 import { LazyModuleLoader } from '@nestjs/core';
 import { EtcdModule, getConfigToken } from '../../../lib/index.js';
-import { EtcdServer, nextValue } from '../../support/index.js';
-import { AppTracker, bootApp } from '../../support/config-test-kit.js';
+import { nextValue } from '../../support/index.js';
+import { bootApp, useConfigSuite } from '../../support/config-test-kit.js';
 import { TEST_RETRY } from '../../support/nest-apps.js';
 
 // The lazy fixtures are imported dynamically, after forRoot() was evaluated: exactly the case
 // EtcdModule.forFeature() exists for.
 describe('EtcdModule.forFeature + LazyModuleLoader against real etcd', () => {
-  let etcd: EtcdServer;
-  const apps = new AppTracker();
-
-  beforeAll(async () => {
-    etcd = await EtcdServer.start();
-  });
-  afterEach(async () => {
-    await apps.closeAll();
-  });
-  afterAll(async () => {
-    await etcd.dispose();
-  });
+  const suite = useConfigSuite();
+  const { apps } = suite;
 
   it('a lazily loaded module gets live config for keys declared with forFeature', async () => {
-    await etcd.put('/config/reports.pageSize', '25');
+    await suite.etcd.put('/config/reports.pageSize', '25');
     const app = apps.track(
-      await bootApp({ imports: [EtcdModule.forRoot({ hosts: etcd.endpoint, retry: TEST_RETRY })] }),
+      await bootApp({
+        imports: [EtcdModule.forRoot({ hosts: suite.etcd.endpoint, retry: TEST_RETRY })],
+      }),
     );
     // forRoot knew nothing of the key.
     expect(() => app.get(getConfigToken('reports.pageSize'))).toThrow();
@@ -37,10 +29,10 @@ describe('EtcdModule.forFeature + LazyModuleLoader against real etcd', () => {
     expect(reports.pageSizeAtConstruction).toBe(25);
     expect(reports.pageSize.key).toBe('reports.pageSize');
 
-    await etcd.put('/config/reports.pageSize', '50');
+    await suite.etcd.put('/config/reports.pageSize', '50');
     await nextValue(reports.pageSize, v => v === 50);
     expect(reports.pageSize.value).toBe(50);
-    await etcd.del('/config/reports.pageSize');
+    await suite.etcd.del('/config/reports.pageSize');
     await nextValue(reports.pageSize, v => v === 10); // the @InjectConfig default
 
     // Loading it again reuses the same module and the same ConfigValue.
@@ -50,7 +42,9 @@ describe('EtcdModule.forFeature + LazyModuleLoader against real etcd', () => {
 
   it('without forFeature, a lazily loaded module cannot resolve its config key', async () => {
     const app = apps.track(
-      await bootApp({ imports: [EtcdModule.forRoot({ hosts: etcd.endpoint, retry: TEST_RETRY })] }),
+      await bootApp({
+        imports: [EtcdModule.forRoot({ hosts: suite.etcd.endpoint, retry: TEST_RETRY })],
+      }),
     );
     const { LazyUndeclaredModule } =
       await import('../../fixtures/config/lazy-undeclared.module.js');

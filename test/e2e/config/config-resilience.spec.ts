@@ -4,7 +4,7 @@ import { Injectable, Logger, Module } from '@nestjs/common';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { filter, type Subscription } from 'rxjs';
+import { filter } from 'rxjs';
 import {
   EtcdConfigService,
   EtcdConnectionError,
@@ -14,9 +14,8 @@ import {
   type ConfigValue,
   type EtcdModuleOptions,
 } from '../../../lib/index.js';
-import { EtcdServer, TcpProxy, freePort, nextValue, waitFor } from '../../support/index.js';
-import { AppTracker, bootApp } from '../../support/config-test-kit.js';
-import { LogCapture } from '../../support/log-capture.js';
+import { TcpProxy, freePort, nextValue, waitFor } from '../../support/index.js';
+import { bootApp, useConfigSuite } from '../../support/config-test-kit.js';
 import { TEST_RETRY } from '../../support/nest-apps.js';
 import { limitsSchema } from '../../fixtures/config/config-schemas.js';
 
@@ -63,39 +62,28 @@ async function readSnapshot(file: string): Promise<SnapshotFile | undefined> {
 const FAST_DETECTION: EtcdModuleOptions = { retry: TEST_RETRY };
 
 describe('config resilience against real etcd: snapshot boot, outages, recovery', () => {
-  let etcd: EtcdServer;
+  const suite = useConfigSuite({
+    restartIfStopped: true,
+    clearPrefix: '/config/',
+    captureLogs: true,
+  });
+  const { apps, subscriptions, logs } = suite;
   let dir: string;
-  const apps = new AppTracker();
-  const subscriptions: Subscription[] = [];
-  const logs = new LogCapture();
 
   beforeAll(async () => {
-    etcd = await EtcdServer.start();
     dir = await mkdtemp(join(tmpdir(), 'nest-etcd-config-'));
   });
-  beforeEach(async () => {
-    logs.install();
-    if (!etcd.running) await etcd.restart();
-    await etcd.del('/config/', { prefix: true });
-  });
-  afterEach(async () => {
-    for (const s of subscriptions.splice(0)) s.unsubscribe();
-    await apps.closeAll();
-    logs.uninstall();
-    logs.clear();
-  });
   afterAll(async () => {
-    await etcd.dispose();
     await rm(dir, { recursive: true, force: true });
   });
 
   it('writes a snapshot, boots from it while etcd is down, then resyncs and emits the real differences', async () => {
     const snapshotFile = join(dir, 'boot', 'config.snapshot.json');
-    await etcd.put('/config/greeting', 'hello v1');
-    await etcd.put('/config/limit', '5');
-    await etcd.put('/config/stale', 'soon deleted');
+    await suite.etcd.put('/config/greeting', 'hello v1');
+    await suite.etcd.put('/config/limit', '5');
+    await suite.etcd.put('/config/stale', 'soon deleted');
     const options: EtcdModuleOptions = {
-      hosts: etcd.endpoint,
+      hosts: suite.etcd.endpoint,
       connectTimeout: 1000,
       config: { snapshotFile, snapshotDebounce: 20 },
       ...FAST_DETECTION,
@@ -107,19 +95,19 @@ describe('config resilience against real etcd: snapshot boot, outages, recovery'
     );
     const written = (await waitFor(() => readSnapshot(snapshotFile)))!;
     expect(written.values).toEqual({ greeting: 'hello v1', limit: '5', stale: 'soon deleted' });
-    expect(written.revision).toBe(await etcd.revision());
+    expect(written.revision).toBe(await suite.etcd.revision());
     expect(Date.now() - Date.parse(written.savedAt)).toBeLessThan(60_000);
     // A later change is written too (debounced).
-    await etcd.put('/config/limit', '6');
+    await suite.etcd.put('/config/limit', '6');
     await waitFor(async () => (await readSnapshot(snapshotFile))?.values.limit === '6');
     await apps.closeAll();
     expect(first.get(EtcdConfigService).get('limit')).toBe(6);
 
     // 2. etcd moves on while the app is down, then etcd itself goes down (port closed).
-    await etcd.put('/config/greeting', 'hello v2');
-    await etcd.del('/config/stale');
-    await etcd.put('/config/fresh', 'new key');
-    await etcd.stop();
+    await suite.etcd.put('/config/greeting', 'hello v2');
+    await suite.etcd.del('/config/stale');
+    await suite.etcd.put('/config/fresh', 'new key');
+    await suite.etcd.stop();
     logs.clear();
 
     // 3. Boot with etcd unreachable: served from the snapshot, with ONE warning line.
@@ -146,7 +134,7 @@ describe('config resilience against real etcd: snapshot boot, outages, recovery'
     );
 
     // 4. etcd comes back: the background retry resyncs and emits only the real differences.
-    await etcd.restart();
+    await suite.etcd.restart();
     await nextValue(greeter.greeting, v => v === 'hello v2', 15_000);
     await waitFor(() => changes.length >= 3);
     expect(
@@ -164,7 +152,7 @@ describe('config resilience against real etcd: snapshot boot, outages, recovery'
     expect(await nextValue(config.connected$, c => c, 5000)).toBe(true);
 
     // The snapshot follows the resync.
-    const latest = await etcd.revision();
+    const latest = await suite.etcd.revision();
     await waitFor(async () => (await readSnapshot(snapshotFile))?.revision === latest);
     expect((await readSnapshot(snapshotFile))?.values).toEqual({
       fresh: 'new key',
@@ -176,19 +164,19 @@ describe('config resilience against real etcd: snapshot boot, outages, recovery'
   it('the snapshot holds what the app accepted; offline boot and catch-up are one line each, in our words', async () => {
     const snapshotFile = join(dir, 'accepted', 'config.snapshot.json');
     const options: EtcdModuleOptions = {
-      hosts: etcd.endpoint,
+      hosts: suite.etcd.endpoint,
       connectTimeout: 1000,
       config: { snapshotFile, snapshotDebounce: 20 },
       ...FAST_DETECTION,
     };
-    await etcd.put('/config/limits', '{"max": 5}');
+    await suite.etcd.put('/config/limits', '{"max": 5}');
     apps.track(await bootApp({ imports: [EtcdModule.forRoot(options), LimitsModule] }));
     await waitFor(async () => (await readSnapshot(snapshotFile))?.values.limits === '{"max": 5}');
 
     // A value the schema refuses is never written to the last-known-good file.
-    await etcd.put('/config/limits', '{"max": "lots"}');
-    await etcd.put('/config/other', 'later');
-    const head = await etcd.revision();
+    await suite.etcd.put('/config/limits', '{"max": "lots"}');
+    await suite.etcd.put('/config/other', 'later');
+    const head = await suite.etcd.revision();
     await waitFor(async () => (await readSnapshot(snapshotFile))?.revision === head);
     expect(logs.warnings('"limits"', 'rejected')).toHaveLength(1);
     expect((await readSnapshot(snapshotFile))?.values).toEqual({
@@ -197,7 +185,7 @@ describe('config resilience against real etcd: snapshot boot, outages, recovery'
     });
     await apps.closeAll();
 
-    await etcd.stop();
+    await suite.etcd.stop();
     logs.clear();
     const logSpy = jest.spyOn(Logger.prototype, 'log');
     try {
@@ -212,7 +200,7 @@ describe('config resilience against real etcd: snapshot boot, outages, recovery'
       expect(offline[0]).toMatch(/^etcd unreachable at boot: /);
       expect(offline[0]).toContain(`revision ${head}`);
 
-      await etcd.restart();
+      await suite.etcd.restart();
       const caughtUp = () =>
         logSpy.mock.calls.map(c => String(c[0])).filter(l => /caught up/.test(l));
       await waitFor(() => caughtUp().some(l => l.startsWith('config caught up')), {
@@ -225,7 +213,7 @@ describe('config resilience against real etcd: snapshot boot, outages, recovery'
       const all = [...logs.warnings(), ...logSpy.mock.calls.map(c => String(c[0]))];
       expect(all.filter(l => /circuit breaker/i.test(l))).toEqual([]);
       // And the app follows etcd again.
-      await etcd.put('/config/limits', '{"max": 7}');
+      await suite.etcd.put('/config/limits', '{"max": 7}');
       await nextValue(app.get(LimitsHolder).limits, v => v.max === 7, 10_000);
     } finally {
       logSpy.mockRestore();
@@ -275,10 +263,13 @@ describe('config resilience against real etcd: snapshot boot, outages, recovery'
   });
 
   it('etcd killed at runtime: values keep being served, watchers do not error, updates resume after restart', async () => {
-    await etcd.put('/config/greeting', 'before outage');
+    await suite.etcd.put('/config/greeting', 'before outage');
     const app = apps.track(
       await bootApp({
-        imports: [EtcdModule.forRoot({ hosts: etcd.endpoint, ...FAST_DETECTION }), GreeterModule],
+        imports: [
+          EtcdModule.forRoot({ hosts: suite.etcd.endpoint, ...FAST_DETECTION }),
+          GreeterModule,
+        ],
       }),
     );
     const config = app.get(EtcdConfigService);
@@ -296,17 +287,17 @@ describe('config resilience against real etcd: snapshot boot, outages, recovery'
     );
 
     // Make sure the watch stream is established (not only the first list) before the crash.
-    await etcd.put('/config/probe', 'watch is live');
+    await suite.etcd.put('/config/probe', 'watch is live');
     await waitFor(() => config.get('probe') === 'watch is live');
-    await etcd.kill();
+    await suite.etcd.kill();
     await nextValue(config.connected$, c => !c, 10_000);
     expect(config.get('greeting')).toBe('before outage');
     expect(greeter.greeting.value).toBe('before outage');
     expect(config.getOrThrow('greeting')).toBe('before outage');
     await expect(config.set('greeting', 'x')).rejects.toThrow();
 
-    await etcd.restart();
-    await etcd.put('/config/greeting', 'after outage');
+    await suite.etcd.restart();
+    await suite.etcd.put('/config/greeting', 'after outage');
     await nextValue(greeter.greeting, v => v === 'after outage', 15_000);
     expect(config.get('greeting')).toBe('after outage');
     await waitFor(() => watched.includes('after outage'));
@@ -314,13 +305,13 @@ describe('config resilience against real etcd: snapshot boot, outages, recovery'
     expect(errors).toEqual([]);
     expect(completed).toBe(false);
     await config.set('greeting', 'written by the app again');
-    expect(await etcd.get('/config/greeting')).toBe('written by the app again');
+    expect(await suite.etcd.get('/config/greeting')).toBe('written by the app again');
   });
 
   it('network partition: changes made meanwhile arrive once the path heals', async () => {
-    await etcd.put('/config/greeting', 'before partition');
-    await etcd.put('/config/doomed', 'will be deleted');
-    const proxy = await TcpProxy.start({ host: '127.0.0.1', port: etcd.clientPort });
+    await suite.etcd.put('/config/greeting', 'before partition');
+    await suite.etcd.put('/config/doomed', 'will be deleted');
+    const proxy = await TcpProxy.start({ host: '127.0.0.1', port: suite.etcd.clientPort });
     try {
       const app = apps.track(
         await bootApp({
@@ -340,16 +331,16 @@ describe('config resilience against real etcd: snapshot boot, outages, recovery'
       );
 
       // Make sure the watch stream is established (not only the first list) before cutting it.
-      await etcd.put('/config/probe', 'watch is live');
+      await suite.etcd.put('/config/probe', 'watch is live');
       await waitFor(() => config.get('probe') === 'watch is live');
       proxy.blackhole();
       proxy.reset();
       await nextValue(config.connected$.pipe(filter(c => !c)), undefined, 10_000);
 
       // Someone changes config directly in etcd while this app cannot see it.
-      await etcd.put('/config/greeting', 'changed during partition');
-      await etcd.del('/config/doomed');
-      await etcd.put('/config/added', '{"during":"partition"}');
+      await suite.etcd.put('/config/greeting', 'changed during partition');
+      await suite.etcd.del('/config/doomed');
+      await suite.etcd.put('/config/added', '{"during":"partition"}');
       expect(greeter.greeting.value).toBe('before partition');
       expect(config.get('doomed')).toBe('will be deleted');
 

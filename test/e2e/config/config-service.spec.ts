@@ -1,7 +1,6 @@
 import 'reflect-metadata';
 import { Etcd3 } from 'etcd3';
 import { Injectable, type INestApplication } from '@nestjs/common';
-import { type Subscription } from 'rxjs';
 import {
   ConfigKeyNotFoundError,
   EtcdConfigService,
@@ -11,8 +10,8 @@ import {
   type ConfigValue,
   type EtcdModuleOptions,
 } from '../../../lib/index.js';
-import { EtcdServer, nextValue, waitFor } from '../../support/index.js';
-import { AppTracker, bootApp } from '../../support/config-test-kit.js';
+import { nextValue, waitFor } from '../../support/index.js';
+import { bootApp, useConfigSuite } from '../../support/config-test-kit.js';
 import { LogCapture } from '../../support/log-capture.js';
 import { TEST_RETRY } from '../../support/nest-apps.js';
 import { limitsSchema } from '../../fixtures/config/config-schemas.js';
@@ -26,33 +25,23 @@ class LimitsHolder {
 }
 
 describe('EtcdConfigService against real etcd', () => {
-  let etcd: EtcdServer;
-  const apps = new AppTracker();
-  const subscriptions: Subscription[] = [];
-
-  beforeAll(async () => {
-    etcd = await EtcdServer.start();
-  });
-  afterEach(async () => {
-    for (const s of subscriptions.splice(0)) s.unsubscribe();
-    await apps.closeAll();
-  });
-  afterAll(async () => {
-    await etcd.dispose();
-  });
+  const suite = useConfigSuite();
+  const { apps, subscriptions } = suite;
 
   async function boot(options: EtcdModuleOptions = {}): Promise<INestApplication> {
     return apps.track(
       await bootApp({
-        imports: [EtcdModule.forRoot({ hosts: etcd.endpoint, retry: TEST_RETRY, ...options })],
+        imports: [
+          EtcdModule.forRoot({ hosts: suite.etcd.endpoint, retry: TEST_RETRY, ...options }),
+        ],
       }),
     );
   }
 
   it('reads keys relative to the default /config/ prefix; get, getOrThrow, getAll', async () => {
-    await etcd.put('/config/greeting', 'hi');
-    await etcd.put('/config/db/pool', '5');
-    await etcd.put('/other/greeting', 'not mine');
+    await suite.etcd.put('/config/greeting', 'hi');
+    await suite.etcd.put('/config/db/pool', '5');
+    await suite.etcd.put('/other/greeting', 'not mine');
     const app = await boot();
     const config = app.get(EtcdConfigService);
 
@@ -85,17 +74,17 @@ describe('EtcdConfigService against real etcd', () => {
 
   it('decodes JSON objects, numbers, booleans, null and plain strings', async () => {
     const prefix = '/types/';
-    await etcd.put(`${prefix}object`, '{"a":1,"list":[true,"x"]}');
-    await etcd.put(`${prefix}number`, '42.5');
-    await etcd.put(`${prefix}negative`, '-7');
-    await etcd.put(`${prefix}yes`, 'true');
-    await etcd.put(`${prefix}no`, 'false');
-    await etcd.put(`${prefix}nothing`, 'null');
-    await etcd.put(`${prefix}quoted`, '"a JSON string"');
-    await etcd.put(`${prefix}plain`, 'just words');
-    await etcd.put(`${prefix}almost`, '{not json');
-    await etcd.put(`${prefix}version`, '1.2.3');
-    await etcd.etcdctl(['put', '--', `${prefix}empty`, '']);
+    await suite.etcd.put(`${prefix}object`, '{"a":1,"list":[true,"x"]}');
+    await suite.etcd.put(`${prefix}number`, '42.5');
+    await suite.etcd.put(`${prefix}negative`, '-7');
+    await suite.etcd.put(`${prefix}yes`, 'true');
+    await suite.etcd.put(`${prefix}no`, 'false');
+    await suite.etcd.put(`${prefix}nothing`, 'null');
+    await suite.etcd.put(`${prefix}quoted`, '"a JSON string"');
+    await suite.etcd.put(`${prefix}plain`, 'just words');
+    await suite.etcd.put(`${prefix}almost`, '{not json');
+    await suite.etcd.put(`${prefix}version`, '1.2.3');
+    await suite.etcd.etcdctl(['put', '--', `${prefix}empty`, '']);
     const app = await boot({ config: { prefix } });
     const config = app.get(EtcdConfigService);
 
@@ -117,14 +106,14 @@ describe('EtcdConfigService against real etcd', () => {
 
     // A live update changes the type too.
     const changed = nextValue(config.watch('number'), v => v === 'forty-two');
-    await etcd.put(`${prefix}number`, 'forty-two');
+    await suite.etcd.put(`${prefix}number`, 'forty-two');
     await changed;
     expect(config.get('number')).toBe('forty-two');
   });
 
   it('watch(key): current value first, then each change, no repeats; delete -> undefined', async () => {
     const prefix = '/watch/';
-    await etcd.put(`${prefix}mode`, 'a');
+    await suite.etcd.put(`${prefix}mode`, 'a');
     const app = await boot({ config: { prefix } });
     const config = app.get(EtcdConfigService);
 
@@ -138,21 +127,21 @@ describe('EtcdConfigService against real etcd', () => {
     const changes: ConfigChange[] = [];
     subscriptions.push(config.changes$.subscribe(c => changes.push(c)));
 
-    await etcd.put(`${prefix}mode`, 'b');
+    await suite.etcd.put(`${prefix}mode`, 'b');
     await waitFor(() => seen.length === 2);
-    const revisionOfB = await etcd.revision();
-    await etcd.put(`${prefix}mode`, 'b'); // same value again: no repeat
-    await etcd.put(`${prefix}other`, 'x'); // another key: not seen by this watch
-    await etcd.put(`${prefix}mode`, 'c');
+    const revisionOfB = await suite.etcd.revision();
+    await suite.etcd.put(`${prefix}mode`, 'b'); // same value again: no repeat
+    await suite.etcd.put(`${prefix}other`, 'x'); // another key: not seen by this watch
+    await suite.etcd.put(`${prefix}mode`, 'c');
     await waitFor(() => seen.includes('c'));
-    await etcd.del(`${prefix}mode`);
+    await suite.etcd.del(`${prefix}mode`);
     await waitFor(() => seen.length === 4);
     expect(seen).toEqual(['a', 'b', 'c', undefined]);
     expect(config.get('mode')).toBeUndefined();
     expect(config.get('mode', 'default-mode')).toBe('default-mode');
 
     // A late subscriber gets the current value first.
-    await etcd.put(`${prefix}mode`, 'd');
+    await suite.etcd.put(`${prefix}mode`, 'd');
     await waitFor(() => seen.length === 5);
     expect(await nextValue(config.watch('mode'))).toBe('d');
 
@@ -169,7 +158,7 @@ describe('EtcdConfigService against real etcd', () => {
     }
     expect(changes.some(c => c.key === 'other' && c.value === 'x')).toBe(true);
     expect(errors).toEqual([]);
-    expect(config.currentRevision).toBe(await etcd.revision());
+    expect(config.currentRevision).toBe(await suite.etcd.revision());
   });
 
   it('set() and delete() round trip through etcdctl', async () => {
@@ -179,21 +168,21 @@ describe('EtcdConfigService against real etcd', () => {
 
     const seen = nextValue(config.watch('obj'), v => v !== undefined);
     await config.set('obj', { a: 1, nested: { b: [1, 2] } });
-    expect(await etcd.get(`${prefix}obj`)).toBe('{"a":1,"nested":{"b":[1,2]}}');
+    expect(await suite.etcd.get(`${prefix}obj`)).toBe('{"a":1,"nested":{"b":[1,2]}}');
     expect(await seen).toEqual({ a: 1, nested: { b: [1, 2] } });
 
     await config.set('text', 'plain text');
     await config.set('count', 3);
     await config.set('flag', false);
-    expect(await etcd.get(`${prefix}text`)).toBe('plain text');
-    expect(await etcd.get(`${prefix}count`)).toBe('3');
-    expect(await etcd.get(`${prefix}flag`)).toBe('false');
+    expect(await suite.etcd.get(`${prefix}text`)).toBe('plain text');
+    expect(await suite.etcd.get(`${prefix}count`)).toBe('3');
+    expect(await suite.etcd.get(`${prefix}flag`)).toBe('false');
     await waitFor(() => config.get('flag') === false);
     expect(config.get('count')).toBe(3);
 
     const gone = nextValue(config.watch('obj'), v => v === undefined);
     await config.delete('obj');
-    expect(await etcd.get(`${prefix}obj`)).toBeUndefined();
+    expect(await suite.etcd.get(`${prefix}obj`)).toBeUndefined();
     await gone;
     expect(config.getAll()).toEqual({ count: 3, flag: false, text: 'plain text' });
     await config.delete('never-existed'); // no error
@@ -203,14 +192,14 @@ describe('EtcdConfigService against real etcd', () => {
   });
 
   it('namespace: keys live under <namespace><prefix>, invisible to other namespaces', async () => {
-    await etcd.put('/tenant-a/config/greeting', 'hello A');
-    await etcd.put('/tenant-b/config/greeting', 'hello B');
+    await suite.etcd.put('/tenant-a/config/greeting', 'hello A');
+    await suite.etcd.put('/tenant-b/config/greeting', 'hello B');
     const appA = await boot({ namespace: '/tenant-a' });
     const configA = appA.get(EtcdConfigService);
     expect(configA.get('greeting')).toBe('hello A');
     await configA.set('written', 'by A');
-    expect(await etcd.get('/tenant-a/config/written')).toBe('by A');
-    expect(await etcd.get('/config/written')).toBeUndefined();
+    expect(await suite.etcd.get('/tenant-a/config/written')).toBe('by A');
+    expect(await suite.etcd.get('/config/written')).toBeUndefined();
   });
 
   describe('bad input', () => {
@@ -225,12 +214,16 @@ describe('EtcdConfigService against real etcd', () => {
 
     it('invalid UTF-8, 1 MiB and deeply nested values: nothing crashes, one warning per rejected update', async () => {
       const prefix = '/bad/';
-      await etcd.put(`${prefix}name`, 'good');
-      await etcd.put(`${prefix}limits`, '{"max":5}');
+      await suite.etcd.put(`${prefix}name`, 'good');
+      await suite.etcd.put(`${prefix}limits`, '{"max":5}');
       const app = apps.track(
         await bootApp({
           imports: [
-            EtcdModule.forRoot({ hosts: etcd.endpoint, retry: TEST_RETRY, config: { prefix } }),
+            EtcdModule.forRoot({
+              hosts: suite.etcd.endpoint,
+              retry: TEST_RETRY,
+              config: { prefix },
+            }),
           ],
           providers: [LimitsHolder],
         }),
@@ -243,14 +236,14 @@ describe('EtcdConfigService against real etcd', () => {
       subscriptions.push(
         limits.subscribe({ next: v => seenLimits.push(v), error: e => errors.push(e) }),
       );
-      const raw = new Etcd3({ hosts: etcd.endpoint });
+      const raw = new Etcd3({ hosts: suite.etcd.endpoint });
       try {
         // Random bytes that are not UTF-8, written with a raw etcd3 client.
         const garbage = Buffer.from([0xff, 0xfe, 0x00, 0xc3, 0x28, 0xa0, 0xa1, 0xe2, 0x28, 0xa1]);
         await raw.put(`${prefix}name`).value(garbage);
-        const nameRevision = await etcd.revision();
+        const nameRevision = await suite.etcd.revision();
         await raw.put(`${prefix}limits`).value(garbage);
-        const limitsRevision = await etcd.revision();
+        const limitsRevision = await suite.etcd.revision();
         await waitFor(() => logs.warnings('"limits"').length > 0);
         await waitFor(() => logs.warnings('"name"').length > 0);
         expect(logs.warnings('"name"')).toEqual([
@@ -266,9 +259,9 @@ describe('EtcdConfigService against real etcd', () => {
 
         // 1 MiB value: a plain key accepts it intact; the schema'd key rejects it (one warning).
         const big = 'x'.repeat(1024 * 1024);
-        await etcd.put(`${prefix}big`, big);
-        await etcd.put(`${prefix}limits`, big);
-        const bigRevision = await etcd.revision();
+        await suite.etcd.put(`${prefix}big`, big);
+        await suite.etcd.put(`${prefix}limits`, big);
+        const bigRevision = await suite.etcd.revision();
         await waitFor(() => logs.warnings('"limits"').length > 0);
         await waitFor(() => config.get<string>('big')?.length === big.length);
         expect(config.get('big')).toBe(big);
@@ -283,8 +276,8 @@ describe('EtcdConfigService against real etcd', () => {
         // Deeply nested JSON: decodes without blowing the stack; the schema rejects it.
         const depth = 100_000;
         const nested = '['.repeat(depth) + ']'.repeat(depth);
-        await etcd.put(`${prefix}nested`, nested);
-        await etcd.put(`${prefix}limits`, nested);
+        await suite.etcd.put(`${prefix}nested`, nested);
+        await suite.etcd.put(`${prefix}limits`, nested);
         await waitFor(() => logs.warnings('"limits"').length > 0);
         await waitFor(() => config.get('nested') !== undefined);
         let level: unknown = config.get('nested');
@@ -299,8 +292,8 @@ describe('EtcdConfigService against real etcd', () => {
         expect(limits.value).toEqual({ max: 5, burst: 0 });
 
         // State stays consistent: every key is there and later good writes still flow.
-        await etcd.put(`${prefix}name`, 'better');
-        await etcd.put(`${prefix}limits`, '{"max":9,"burst":2}');
+        await suite.etcd.put(`${prefix}name`, 'better');
+        await suite.etcd.put(`${prefix}limits`, '{"max":9,"burst":2}');
         await nextValue(limits, v => v.max === 9);
         await waitFor(() => config.get('name') === 'better');
         expect(Object.keys(config.getAll()).sort()).toEqual(['big', 'limits', 'name', 'nested']);

@@ -5,7 +5,6 @@ import { Test } from '@nestjs/testing';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Subscription } from 'rxjs';
 import { z as z3 } from 'zod/v3';
 import { z } from 'zod';
 import {
@@ -20,9 +19,8 @@ import {
   type ConfigValueOf,
   type EtcdModuleOptions,
 } from '../../../lib/index.js';
-import { EtcdServer, nextValue, waitFor } from '../../support/index.js';
-import { AppTracker, bootApp } from '../../support/config-test-kit.js';
-import { LogCapture } from '../../support/log-capture.js';
+import { nextValue, waitFor } from '../../support/index.js';
+import { bootApp, useConfigSuite } from '../../support/config-test-kit.js';
 import { TEST_RETRY } from '../../support/nest-apps.js';
 
 // Definitions: the schema gives the type (zod 4, zod 3, any object with parse).
@@ -106,29 +104,14 @@ class Handlers {
 }
 
 describe('typed config against real etcd: definitions, formats, folders, layers, hooks, history', () => {
-  let etcd: EtcdServer;
+  const suite = useConfigSuite({ restartIfStopped: true, clearPrefix: '/', captureLogs: true });
+  const { apps, subscriptions, logs } = suite;
   let dir: string;
-  const apps = new AppTracker();
-  const subscriptions: Subscription[] = [];
-  const logs = new LogCapture();
 
   beforeAll(async () => {
-    etcd = await EtcdServer.start();
     dir = await mkdtemp(join(tmpdir(), 'nest-etcd-typed-'));
   });
-  beforeEach(async () => {
-    logs.install();
-    if (!etcd.running) await etcd.restart();
-    await etcd.del('/', { prefix: true });
-  });
-  afterEach(async () => {
-    for (const s of subscriptions.splice(0)) s.unsubscribe();
-    await apps.closeAll();
-    logs.uninstall();
-    logs.clear();
-  });
   afterAll(async () => {
-    await etcd.dispose();
     await rm(dir, { recursive: true, force: true });
   });
 
@@ -139,7 +122,7 @@ describe('typed config against real etcd: definitions, formats, folders, layers,
     return apps.track(
       await bootApp({
         imports: [
-          EtcdModule.forRoot({ hosts: etcd.endpoint, retry: TEST_RETRY, ...options }),
+          EtcdModule.forRoot({ hosts: suite.etcd.endpoint, retry: TEST_RETRY, ...options }),
           ...((metadata.imports ?? []) as []),
         ],
         providers: (metadata.providers ?? []) as [],
@@ -148,9 +131,9 @@ describe('typed config against real etcd: definitions, formats, folders, layers,
   }
 
   it('defineConfig + @InjectConfig(definition): YAML and JSON by key name, zod 3 / zod 4 / parse; invalid documents keep the last good value', async () => {
-    await etcd.put('/config/typed/db.yaml', 'host: db.internal\nport: 6432\n');
-    await etcd.put('/config/typed/limits.json', '{"max": 10}');
-    await etcd.put('/config/typed/ratio', '0.5');
+    await suite.etcd.put('/config/typed/db.yaml', 'host: db.internal\nport: 6432\n');
+    await suite.etcd.put('/config/typed/limits.json', '{"max": 10}');
+    await suite.etcd.put('/config/typed/ratio', '0.5');
     const app = await boot({}, { providers: [TypedSettings] });
     const settings = app.get(TypedSettings);
     expect(settings.portAtConstruction).toBe(6432);
@@ -164,8 +147,8 @@ describe('typed config against real etcd: definitions, formats, folders, layers,
     });
 
     // An invalid YAML document: rejected with one line, last good kept.
-    await etcd.put('/config/typed/db.yaml', 'host: [unclosed\nport: 1\n');
-    const badYaml = await etcd.revision();
+    await suite.etcd.put('/config/typed/db.yaml', 'host: [unclosed\nport: 1\n');
+    const badYaml = await suite.etcd.revision();
     await waitFor(() => logs.warnings('typed/db.yaml', 'rejected').length === 1, {
       message: 'the invalid YAML document to be rejected',
     });
@@ -177,7 +160,7 @@ describe('typed config against real etcd: definitions, formats, folders, layers,
     expect(settings.database.value).toEqual({ host: 'db.internal', port: 6432 });
 
     // A valid document the schema refuses: one readable line (zod 4 issues, not a JSON dump).
-    await etcd.put('/config/typed/db.yaml', 'host: db2\nport: "6433"\n');
+    await suite.etcd.put('/config/typed/db.yaml', 'host: db2\nport: "6433"\n');
     await waitFor(() => logs.warnings('"typed/db.yaml"', 'schema rejected it').length === 1, {
       message: 'the schema rejection of typed/db.yaml',
     });
@@ -186,29 +169,29 @@ describe('typed config against real etcd: definitions, formats, folders, layers,
     expect(line).not.toContain('"code"');
 
     // Invalid JSON for a .json key is rejected too; zod 3 fills the default.
-    await etcd.put('/config/typed/limits.json', 'max=20');
+    await suite.etcd.put('/config/typed/limits.json', 'max=20');
     await waitFor(() => logs.warnings('typed/limits.json', 'invalid JSON document').length === 1);
-    await etcd.put('/config/typed/limits.json', '{"max": 20, "burst": 5}');
+    await suite.etcd.put('/config/typed/limits.json', '{"max": 20, "burst": 5}');
     await nextValue(settings.limits, v => v.max === 20);
     expect(settings.limits.value).toEqual({ max: 20, burst: 5 });
 
     // A good document again goes through.
-    await etcd.put('/config/typed/db.yaml', 'host: db3\nport: 7000\n');
+    await suite.etcd.put('/config/typed/db.yaml', 'host: db3\nport: 7000\n');
     await nextValue(settings.database, v => v.host === 'db3');
     expect(settings.database.value).toEqual({ host: 'db3', port: 7000 });
 
     // Deleted: back to the definition's default. A rejected parse keeps the last good ratio.
-    await etcd.put('/config/typed/ratio', 'half');
+    await suite.etcd.put('/config/typed/ratio', 'half');
     await waitFor(() => logs.warnings('"typed/ratio"', 'parse failed').length === 1);
     expect(settings.ratio.value).toBe(0.5);
-    await etcd.del('/config/typed/db.yaml');
+    await suite.etcd.del('/config/typed/db.yaml');
     await nextValue(settings.database, v => v.host === 'localhost');
   });
 
   it('folders: every key below db/ as one object; a transaction of three keys is ONE emission', async () => {
-    await etcd.put('/config/typed/pool/host', 'db.internal');
-    await etcd.put('/config/typed/pool/port', '5432');
-    await etcd.put('/config/typed/pool/pool/max', '10');
+    await suite.etcd.put('/config/typed/pool/host', 'db.internal');
+    await suite.etcd.put('/config/typed/pool/port', '5432');
+    await suite.etcd.put('/config/typed/pool/pool/max', '10');
     const app = await boot({}, { providers: [TypedSettings] });
     const settings = app.get(TypedSettings);
     const config = app.get(EtcdConfigService);
@@ -225,7 +208,7 @@ describe('typed config against real etcd: definitions, formats, folders, layers,
       settings.pool.subscribe(v => typed.push(v)),
       config.watch('typed/pool/').subscribe(v => watched.push(v)),
     );
-    await etcd.etcdctl(['txn'], {
+    await suite.etcd.etcdctl(['txn'], {
       input: [
         '',
         'put /config/typed/pool/host db2.internal',
@@ -238,7 +221,7 @@ describe('typed config against real etcd: definitions, formats, folders, layers,
     });
     await nextValue(settings.pool, v => v.pool.max === 20);
     // One more, later revision proves nothing else was queued from the transaction.
-    await etcd.put('/config/typed/pool/pool/max', '30');
+    await suite.etcd.put('/config/typed/pool/pool/max', '30');
     await nextValue(settings.pool, v => v.pool.max === 30);
     const expected = [
       { host: 'db.internal', port: 5432, pool: { max: 10 } },
@@ -251,13 +234,13 @@ describe('typed config against real etcd: definitions, formats, folders, layers,
 
     // Deleting the folder: the value falls back (no default: the last good value stays typed as
     // the schema output, and get() says undefined).
-    await etcd.del('/config/typed/pool/', { prefix: true });
+    await suite.etcd.del('/config/typed/pool/', { prefix: true });
     await waitFor(() => config.get('typed/pool/') === undefined);
   });
 
   it('layers: shared below own below the active profile; live as the overlay comes and goes (gray release)', async () => {
-    await etcd.put('/shared/greeting', 'from shared');
-    await etcd.put('/shared/timeout', '30');
+    await suite.etcd.put('/shared/greeting', 'from shared');
+    await suite.etcd.put('/shared/timeout', '30');
     const canary = await boot({ config: { shared: ['/shared/'], profiles: ['canary'] } });
     const stable = await boot({ config: { shared: ['/shared/'], profiles: [] } });
     const canaryConfig = canary.get(EtcdConfigService);
@@ -273,9 +256,9 @@ describe('typed config against real etcd: definitions, formats, folders, layers,
       canaryConfig.watch('greeting').subscribe(v => seen.push(v)),
     );
 
-    await etcd.put('/config/greeting', 'hello');
+    await suite.etcd.put('/config/greeting', 'hello');
     await nextValue(value, v => v === 'hello');
-    await etcd.etcdctl(['put', '/config/@canary/greeting', 'hello canary']);
+    await suite.etcd.etcdctl(['put', '/config/@canary/greeting', 'hello canary']);
     await nextValue(value, v => v === 'hello canary');
     expect(canaryConfig.get('greeting')).toBe('hello canary');
     await waitFor(() => stableConfig.get('greeting') === 'hello');
@@ -283,13 +266,13 @@ describe('typed config against real etcd: definitions, formats, folders, layers,
     expect(stableConfig.getAll()).toEqual({ greeting: 'hello', timeout: 30 });
 
     // A base change hidden by the overlay changes nothing for the canary.
-    await etcd.put('/config/greeting', 'hello again');
+    await suite.etcd.put('/config/greeting', 'hello again');
     await waitFor(() => stableConfig.get('greeting') === 'hello again');
     expect(canaryConfig.get('greeting')).toBe('hello canary');
 
-    await etcd.etcdctl(['del', '/config/@canary/greeting']);
+    await suite.etcd.etcdctl(['del', '/config/@canary/greeting']);
     await nextValue(value, v => v === 'hello again');
-    await etcd.del('/config/greeting');
+    await suite.etcd.del('/config/greeting');
     await nextValue(value, v => v === 'from shared');
     expect(seen).toEqual(['from shared', 'hello', 'hello canary', 'hello again', 'from shared']);
     expect(changes.filter(c => c.key === 'greeting').map(c => [c.type, c.value, c.source])).toEqual(
@@ -305,14 +288,14 @@ describe('typed config against real etcd: definitions, formats, folders, layers,
   it('profiles from ETCD_CONFIG_PROFILES, later profiles win', async () => {
     process.env.ETCD_CONFIG_PROFILES = 'canary, eu';
     try {
-      await etcd.put('/config/region', 'base');
-      await etcd.put('/config/@canary/region', 'canary');
-      await etcd.put('/config/@eu/region', 'eu');
+      await suite.etcd.put('/config/region', 'base');
+      await suite.etcd.put('/config/@canary/region', 'canary');
+      await suite.etcd.put('/config/@eu/region', 'eu');
       const app = await boot();
       const config = app.get(EtcdConfigService);
       expect(config.profiles).toEqual(['canary', 'eu']);
       expect(config.get('region')).toBe('eu');
-      await etcd.del('/config/@eu/region');
+      await suite.etcd.del('/config/@eu/region');
       await waitFor(() => config.get('region') === 'canary');
     } finally {
       delete process.env.ETCD_CONFIG_PROFILES;
@@ -320,15 +303,15 @@ describe('typed config against real etcd: definitions, formats, folders, layers,
   });
 
   it('@OnConfigChange: once per accepted change, after validation; a throwing or slow handler blocks no one', async () => {
-    await etcd.put('/config/typed/db.yaml', 'host: a\nport: 1\n');
+    await suite.etcd.put('/config/typed/db.yaml', 'host: a\nport: 1\n');
     const app = await boot({}, { providers: [Handlers] });
     const handlers = app.get(Handlers);
     let open!: () => void;
     handlers.gate = new Promise<void>(resolve => (open = resolve));
 
-    await etcd.put('/config/typed/db.yaml', 'host: b\nport: 2\n');
-    await etcd.put('/config/typed/db.yaml', 'host: c\nport: "not a port"\n'); // rejected: no call
-    await etcd.put('/config/typed/db.yaml', 'host: d\nport: 4\n');
+    await suite.etcd.put('/config/typed/db.yaml', 'host: b\nport: 2\n');
+    await suite.etcd.put('/config/typed/db.yaml', 'host: c\nport: "not a port"\n'); // rejected: no call
+    await suite.etcd.put('/config/typed/db.yaml', 'host: d\nport: 4\n');
     await waitFor(() => handlers.database.length === 2, { message: 'two accepted db changes' });
     expect(handlers.database.map(([value]) => value)).toEqual([
       { host: 'b', port: 2 },
@@ -340,8 +323,8 @@ describe('typed config against real etcd: definitions, formats, folders, layers,
       source: '/config/typed/db.yaml',
     });
 
-    await etcd.put('/config/hooks/greeting', 'one');
-    await etcd.put('/config/hooks/greeting', 'two');
+    await suite.etcd.put('/config/hooks/greeting', 'one');
+    await suite.etcd.put('/config/hooks/greeting', 'two');
     await waitFor(() => handlers.plain.length === 2, {
       message: 'the plain handler despite a slow one',
     });
@@ -354,13 +337,13 @@ describe('typed config against real etcd: definitions, formats, folders, layers,
     expect(handlers.slow).toEqual(['one', 'two']);
 
     // A folder handler: one call for a transaction of two keys.
-    await etcd.etcdctl(['txn'], {
+    await suite.etcd.etcdctl(['txn'], {
       input: ['', 'put /config/hooks/folder/a 1', 'put /config/hooks/folder/b 2', '', '', ''].join(
         '\n',
       ),
     });
     await waitFor(() => handlers.folder.length === 1);
-    await etcd.put('/config/hooks/folder/a', '3');
+    await suite.etcd.put('/config/hooks/folder/a', '3');
     await waitFor(() => handlers.folder.length === 2);
     expect(handlers.folder).toEqual([
       { a: 1, b: 2 },
@@ -369,15 +352,15 @@ describe('typed config against real etcd: definitions, formats, folders, layers,
   });
 
   it('history and rollback on etcd revisions; a compacted revision is a named error', async () => {
-    await etcd.put('/config/feature', 'v1');
-    const r1 = await etcd.revision();
-    await etcd.put('/config/feature', 'v2');
-    const r2 = await etcd.revision();
-    await etcd.del('/config/feature');
-    const r3 = await etcd.revision();
-    await etcd.put('/config/other', 'noise');
-    await etcd.put('/config/feature', '{"v":3}');
-    const r4 = await etcd.revision();
+    await suite.etcd.put('/config/feature', 'v1');
+    const r1 = await suite.etcd.revision();
+    await suite.etcd.put('/config/feature', 'v2');
+    const r2 = await suite.etcd.revision();
+    await suite.etcd.del('/config/feature');
+    const r3 = await suite.etcd.revision();
+    await suite.etcd.put('/config/other', 'noise');
+    await suite.etcd.put('/config/feature', '{"v":3}');
+    const r4 = await suite.etcd.revision();
     const app = await boot();
     const config = app.get(EtcdConfigService);
 
@@ -393,9 +376,9 @@ describe('typed config against real etcd: definitions, formats, folders, layers,
 
     await config.rollback('feature', r1);
     await waitFor(() => config.get('feature') === 'v1');
-    expect(await etcd.get('/config/feature')).toBe('v1');
+    expect(await suite.etcd.get('/config/feature')).toBe('v1');
 
-    await etcd.compact();
+    await suite.etcd.compact();
     let thrown: unknown;
     try {
       await config.rollback('feature', r2);
@@ -409,24 +392,24 @@ describe('typed config against real etcd: definitions, formats, folders, layers,
   });
 
   it('nestConfig: @nestjs/config ConfigService follows etcd live', async () => {
-    await etcd.put('/config/greeting', 'hello');
+    await suite.etcd.put('/config/greeting', 'hello');
     const app = await boot(
       { config: { nestConfig: true } },
       { imports: [ConfigModule.forRoot({ ignoreEnvFile: true })] },
     );
     const nestConfig = app.get(ConfigService);
     expect(nestConfig.get('greeting')).toBe('hello');
-    await etcd.put('/config/greeting', 'hello again');
+    await suite.etcd.put('/config/greeting', 'hello again');
     await waitFor(() => nestConfig.get('greeting') === 'hello again', {
       message: '@nestjs/config to follow etcd',
     });
-    await etcd.del('/config/greeting');
+    await suite.etcd.del('/config/greeting');
     await waitFor(() => nestConfig.get('greeting') === undefined);
   });
 
   it('nestConfig without ConfigModule: boot fails naming @nestjs/config', async () => {
     const moduleRef = await Test.createTestingModule({
-      imports: [EtcdModule.forRoot({ hosts: etcd.endpoint, config: { nestConfig: true } })],
+      imports: [EtcdModule.forRoot({ hosts: suite.etcd.endpoint, config: { nestConfig: true } })],
     }).compile();
     const app = moduleRef.createNestApplication({ logger: false });
     try {
@@ -447,13 +430,13 @@ describe('typed config against real etcd: definitions, formats, folders, layers,
         snapshotDebounce: 10,
       },
     };
-    await etcd.put('/shared/timeout', '30');
-    await etcd.put('/config/greeting', 'hello');
-    await etcd.put('/config/@canary/greeting', 'hello canary');
-    await etcd.put('/config/typed/pool/host', 'h');
-    await etcd.put('/config/typed/pool/port', '1');
-    await etcd.put('/config/typed/pool/pool/max', '2');
-    const head = await etcd.revision();
+    await suite.etcd.put('/shared/timeout', '30');
+    await suite.etcd.put('/config/greeting', 'hello');
+    await suite.etcd.put('/config/@canary/greeting', 'hello canary');
+    await suite.etcd.put('/config/typed/pool/host', 'h');
+    await suite.etcd.put('/config/typed/pool/port', '1');
+    await suite.etcd.put('/config/typed/pool/pool/max', '2');
+    const head = await suite.etcd.revision();
     await boot(options);
     await waitFor(async () => {
       try {
@@ -466,7 +449,7 @@ describe('typed config against real etcd: definitions, formats, folders, layers,
       }
     });
     await apps.closeAll();
-    await etcd.stop();
+    await suite.etcd.stop();
 
     const app = await boot(options, { providers: [TypedSettings] });
     const config = app.get(EtcdConfigService);

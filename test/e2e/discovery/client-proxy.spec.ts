@@ -1,10 +1,5 @@
 import 'reflect-metadata';
-import {
-  Controller,
-  type INestApplicationContext,
-  type INestMicroservice,
-  Module,
-} from '@nestjs/common';
+import { Controller, type INestMicroservice, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import {
   type ClientProxy,
@@ -16,24 +11,15 @@ import {
 import { firstValueFrom } from 'rxjs';
 import { EtcdModule, EtcdRegistryService, type ServiceInstance } from '../../../lib/index.js';
 import { EtcdClientProxy } from '../../../lib/microservices.js';
-import { EtcdServer, freePort, nextValue, waitFor, within } from '../../support/index.js';
+import { freePort, nextValue, waitFor, within } from '../../support/index.js';
+import { useEtcdSuite } from '../../support/etcd-suite.js';
 
 // Real etcd; real Nest TCP microservices on loopback, each registered with its transport port.
 describe('EtcdClientProxy: Nest microservices over TCP through the registry', () => {
-  let etcd: EtcdServer;
-  const contexts: Array<INestApplicationContext | INestMicroservice> = [];
+  const suite = useEtcdSuite();
+  const { apps: contexts } = suite;
   /** Events the microservices received, as `<instanceId>:<n>`. */
   const received: string[] = [];
-
-  beforeAll(async () => {
-    etcd = await EtcdServer.start();
-  });
-  afterEach(async () => {
-    await Promise.allSettled(contexts.splice(0).map(c => c.close()));
-  });
-  afterAll(async () => {
-    await etcd?.dispose();
-  });
 
   /** A microservice answering `whoami` and `sum`, registered as `calc/<id>` with its TCP port. */
   async function startCalc(id: string): Promise<INestMicroservice> {
@@ -56,7 +42,7 @@ describe('EtcdClientProxy: Nest microservices over TCP through the registry', ()
     @Module({
       imports: [
         EtcdModule.forRoot({
-          hosts: etcd.endpoint,
+          hosts: suite.etcd.endpoint,
           config: false,
           registry: { serviceName: 'calc', instanceId: id, host: '127.0.0.1', port },
         }),
@@ -78,7 +64,7 @@ describe('EtcdClientProxy: Nest microservices over TCP through the registry', ()
   async function startCaller(): Promise<{ client: ClientProxy; registry: EtcdRegistryService }> {
     @Module({
       imports: [
-        EtcdModule.forRoot({ hosts: etcd.endpoint, config: false }),
+        EtcdModule.forRoot({ hosts: suite.etcd.endpoint, config: false }),
         ClientsModule.registerAsync([
           {
             name: 'CALC',
@@ -177,7 +163,7 @@ describe('EtcdClientProxy: Nest microservices over TCP through the registry', ()
     @Module({
       imports: [
         EtcdModule.forRoot({
-          hosts: etcd.endpoint,
+          hosts: suite.etcd.endpoint,
           config: false,
           // the port callers of this service use: the microservice's, not the HTTP one
           registry: { serviceName: 'calc', instanceId: 'hybrid-1', host: '127.0.0.1', port },

@@ -1,17 +1,13 @@
 import 'reflect-metadata';
-import {
-  Controller,
-  type INestApplicationContext,
-  type INestMicroservice,
-  Module,
-} from '@nestjs/common';
+import { Controller, type INestMicroservice, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { type ClientGrpc, ClientsModule, GrpcMethod, Transport } from '@nestjs/microservices';
 import { fileURLToPath } from 'node:url';
 import { firstValueFrom, type Observable } from 'rxjs';
 import { EtcdModule, EtcdRegistryService, type ServiceInstance } from '../../../lib/index.js';
 import { registerEtcdResolver } from '../../../lib/grpc.js';
-import { EtcdServer, freePort, nextValue, waitFor, within } from '../../support/index.js';
+import { freePort, nextValue, waitFor, within } from '../../support/index.js';
+import { useEtcdSuite } from '../../support/etcd-suite.js';
 
 const PROTO = fileURLToPath(new URL('../../fixtures/discovery/calc.proto', import.meta.url));
 
@@ -22,18 +18,8 @@ interface CalcService {
 // Real etcd; real Nest gRPC servers on loopback registered with their port; a Nest gRPC client
 // whose target is etcd:///calc-grpc.
 describe('registerEtcdResolver: grpc-js etcd:/// targets', () => {
-  let etcd: EtcdServer;
-  const contexts: Array<INestApplicationContext | INestMicroservice> = [];
-
-  beforeAll(async () => {
-    etcd = await EtcdServer.start();
-  });
-  afterEach(async () => {
-    await Promise.allSettled(contexts.splice(0).map(c => c.close()));
-  });
-  afterAll(async () => {
-    await etcd?.dispose();
-  });
+  const suite = useEtcdSuite();
+  const { apps: contexts } = suite;
 
   async function startServer(id: string): Promise<INestMicroservice> {
     const port = await freePort();
@@ -47,7 +33,7 @@ describe('registerEtcdResolver: grpc-js etcd:/// targets', () => {
     @Module({
       imports: [
         EtcdModule.forRoot({
-          hosts: etcd.endpoint,
+          hosts: suite.etcd.endpoint,
           config: false,
           registry: { serviceName: 'calc-grpc', instanceId: id, host: '127.0.0.1', port },
         }),
@@ -68,7 +54,7 @@ describe('registerEtcdResolver: grpc-js etcd:/// targets', () => {
   async function startClient(): Promise<{ calc: CalcService; registry: EtcdRegistryService }> {
     @Module({
       imports: [
-        EtcdModule.forRoot({ hosts: etcd.endpoint, config: false }),
+        EtcdModule.forRoot({ hosts: suite.etcd.endpoint, config: false }),
         ClientsModule.registerAsync([
           {
             name: 'CALC',

@@ -1,20 +1,19 @@
 import 'reflect-metadata';
-import type { INestApplication } from '@nestjs/common';
 import {
   NoInstanceAvailableError,
   ServiceCallError,
   type EtcdRegistryService,
   type ServiceInstance,
 } from '../../../lib/index.js';
-import { EtcdServer, freePort, nextValue, waitFor } from '../../support/index.js';
+import { freePort, nextValue, waitFor } from '../../support/index.js';
 import {
   instanceJson,
-  type LoopbackServer,
   startEchoServer,
   startResettingServer,
   startSilentServer,
 } from '../../support/loopback-servers.js';
-import { closeAll, registryOf, startApp } from '../../support/registry-test-app.js';
+import { registryOf, startApp } from '../../support/registry-test-app.js';
+import { useEtcdSuite } from '../../support/etcd-suite.js';
 
 interface Echo {
   id: string;
@@ -26,23 +25,11 @@ interface Echo {
 
 // Real etcd, real HTTP/TCP servers on loopback; the caller is an in-process Nest app.
 describe('registry.fetch / choose with options (real etcd, loopback servers)', () => {
-  let etcd: EtcdServer;
-  const apps: INestApplication[] = [];
-  const servers: LoopbackServer[] = [];
-
-  beforeAll(async () => {
-    etcd = await EtcdServer.start();
-  });
-  afterEach(async () => {
-    await closeAll(apps);
-    await Promise.all(servers.splice(0).map(s => s.close()));
-  });
-  afterAll(async () => {
-    await etcd?.dispose();
-  });
+  const suite = useEtcdSuite();
+  const { apps, closables: servers } = suite;
 
   async function caller(extra: Record<string, unknown> = {}): Promise<EtcdRegistryService> {
-    const app = await startApp({ hosts: etcd.endpoint, extra });
+    const app = await startApp({ hosts: suite.etcd.endpoint, extra });
     apps.push(app);
     return registryOf(app);
   }
@@ -54,7 +41,7 @@ describe('registry.fetch / choose with options (real etcd, loopback servers)', (
     port: number,
     metadata: Record<string, unknown> = {},
   ): Promise<void> {
-    await etcd.put(`/services/${service}/${id}`, instanceJson(port, metadata));
+    await suite.etcd.put(`/services/${service}/${id}`, instanceJson(port, metadata));
   }
 
   /** Waits until the caller's registry lists exactly `ids` for `service`. */
@@ -138,16 +125,16 @@ describe('registry.fetch / choose with options (real etcd, loopback servers)', (
 
   it('registry.zone: published as metadata.zone; same-zone instances first, others only when none of the zone is available', async () => {
     const app = await startApp({
-      hosts: etcd.endpoint,
+      hosts: suite.etcd.endpoint,
       registry: { serviceName: 'zoned-caller', instanceId: 'me', zone: 'eu-1' },
     });
     apps.push(app);
     const registry = registryOf(app);
     expect(registry.zone).toBe('eu-1');
-    await waitFor(async () => (await etcd.get('/services/zoned-caller/me')) !== undefined, {
+    await waitFor(async () => (await suite.etcd.get('/services/zoned-caller/me')) !== undefined, {
       message: 'the caller did not register',
     });
-    const published = JSON.parse((await etcd.get('/services/zoned-caller/me')) ?? '{}') as {
+    const published = JSON.parse((await suite.etcd.get('/services/zoned-caller/me')) ?? '{}') as {
       metadata: Record<string, unknown>;
     };
     expect(published.metadata.zone).toBe('eu-1');
@@ -168,7 +155,7 @@ describe('registry.fetch / choose with options (real etcd, loopback servers)', (
     // a local instance comes back (new registration): it takes the traffic again
     await echo('zsvc', 'local-2', { zone: 'eu-1' });
     await listed(registry, 'zsvc', ['local', 'local-2', 'remote-1', 'remote-2']);
-    await etcd.del('/services/zsvc/local');
+    await suite.etcd.del('/services/zsvc/local');
     await listed(registry, 'zsvc', ['local-2', 'remote-1', 'remote-2']);
     for (let i = 0; i < 4; i++)
       expect((await body(await registry.fetch('zsvc', '/'))).id).toBe('local-2');
@@ -279,7 +266,7 @@ describe('registry.fetch / choose with options (real etcd, loopback servers)', (
     expect(Date.now() - started).toBeGreaterThanOrEqual(290);
 
     // only the silent instance left: each attempt times out, the error says so
-    await etcd.del('/services/slow/b-good');
+    await suite.etcd.del('/services/slow/b-good');
     await listed(registry, 'slow', ['a-silent']);
     const err = (await registry
       .fetch('slow', '/', { timeout: 200, retries: 1 })

@@ -1,43 +1,31 @@
 import 'reflect-metadata';
-import type { INestApplication } from '@nestjs/common';
 import type { ServiceInstance } from '../../../lib/index.js';
 import { EchoApp } from '../../fixtures/discovery/echo-app.launcher.js';
-import { buildLibOnce } from '../../support/build-lib.js';
-import { EtcdServer, nextValue, waitFor, within } from '../../support/index.js';
-import { closeAll, registryOf, startApp } from '../../support/registry-test-app.js';
+import { nextValue, waitFor, within } from '../../support/index.js';
+import { registryOf, startApp } from '../../support/registry-test-app.js';
+import { useEtcdSuite } from '../../support/etcd-suite.js';
 
 /** Requests per second the caller keeps sending during the restart. */
 const RATE = 100;
 
 // Instances are child processes (each one is stopped with SIGTERM); the caller is in-process.
 describe('zero-error rolling restart through registry.fetch', () => {
-  let etcd: EtcdServer;
-  const apps: INestApplication[] = [];
-
-  beforeAll(async () => {
-    [etcd] = await Promise.all([EtcdServer.start(), buildLibOnce()]);
-  });
-  afterEach(async () => {
-    await EchoApp.disposeAll();
-    await closeAll(apps);
-  });
-  afterAll(async () => {
-    await etcd?.dispose();
-  });
+  const suite = useEtcdSuite({ buildLib: true });
+  const { apps } = suite;
 
   // Each instance stops the recommended way (docs/registry.md §12): SIGTERM, deregistration,
   // drainDelay 500 ms while it still answers, then its server closes; callers retry GETs that
   // meet a closing connection.
   it('3 instances replaced one at a time under >= 50 requests/s: 0 failed requests', async () => {
     const service = 'rolling';
-    const caller = await startApp({ hosts: etcd.endpoint });
+    const caller = await startApp({ hosts: suite.etcd.endpoint });
     apps.push(caller);
     const registry = registryOf(caller);
     const instances$ = registry.instances$(service);
     const ids = (list: ServiceInstance[]) => list.map(i => i.instanceId).sort();
     const start = (id: string) =>
       EchoApp.start({
-        hosts: etcd.endpoint,
+        hosts: suite.etcd.endpoint,
         serviceName: service,
         instanceId: id,
         drainDelay: 500,

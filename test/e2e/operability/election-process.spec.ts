@@ -1,34 +1,25 @@
 import 'reflect-metadata';
-import type { INestApplicationContext } from '@nestjs/common';
 import { OpsChild } from '../../fixtures/operability/ops-child.launcher.js';
-import { buildLibOnce } from '../../support/build-lib.js';
-import { EtcdServer, nextValue, within } from '../../support/index.js';
-import { closeAll, electionOf, startOpsApp } from '../../support/ops-test-kit.js';
+import { nextValue, within } from '../../support/index.js';
+import { electionOf, startOpsApp } from '../../support/ops-test-kit.js';
+import { useEtcdSuite } from '../../support/etcd-suite.js';
 
 // Candidates run as child processes here, because a leader has to die (kill -9, SIGTERM).
 describe('leader election across processes (kill -9, SIGTERM)', () => {
-  let etcd: EtcdServer;
-  const observers: INestApplicationContext[] = [];
-
-  beforeAll(async () => {
-    [etcd] = await Promise.all([EtcdServer.start(), buildLibOnce()]);
-  });
-  afterEach(async () => {
-    await OpsChild.disposeAll();
-    await closeAll(observers);
-  });
-  afterAll(async () => {
-    await etcd?.dispose();
-  });
+  const suite = useEtcdSuite({ buildLib: true });
+  const { apps: observers } = suite;
 
   /** Starts two candidates and an observer; resolves once one of them leads. */
   async function twoCandidates(election: string, ttl: number) {
-    const observer = await startOpsApp({ hosts: etcd.endpoint, instanceId: `obs-${election}` });
+    const observer = await startOpsApp({
+      hosts: suite.etcd.endpoint,
+      instanceId: `obs-${election}`,
+    });
     observers.push(observer);
     const leader$ = electionOf(observer).leader$(election);
     const children = await Promise.all(
       ['c-1', 'c-2'].map(id =>
-        OpsChild.start({ hosts: etcd.endpoint, mode: 'election', id, ttl, election }),
+        OpsChild.start({ hosts: suite.etcd.endpoint, mode: 'election', id, ttl, election }),
       ),
     );
     const leaderId = await nextValue(leader$, id => id === 'c-1' || id === 'c-2', 10_000);

@@ -4,8 +4,9 @@ import { HealthCheck, HealthCheckService, TerminusModule } from '@nestjs/terminu
 import { Test } from '@nestjs/testing';
 import { EtcdModule, type EtcdRegistryOptions } from '../../../lib/index.js';
 import { EtcdHealthIndicator } from '../../../lib/health/index.js';
-import { EtcdServer, waitFor } from '../../support/index.js';
+import { waitFor } from '../../support/index.js';
 import { TEST_RETRY } from '../../support/nest-apps.js';
+import { useEtcdSuite } from '../../support/etcd-suite.js';
 
 interface HealthBody {
   status: string;
@@ -62,24 +63,13 @@ async function get(url: string): Promise<{ code: number; body: HealthBody }> {
 }
 
 describe('EtcdHealthIndicator (nest-etcd/terminus) with real etcd', () => {
-  let etcd: EtcdServer;
-  const apps: INestApplication[] = [];
-
-  beforeAll(async () => {
-    etcd = await EtcdServer.start();
-  });
-  afterEach(async () => {
-    await Promise.allSettled(apps.splice(0).map(app => app.close()));
-    if (!etcd.running) await etcd.restart();
-  });
-  afterAll(async () => {
-    await etcd?.dispose();
-  });
+  const suite = useEtcdSuite({ restartIfStopped: true });
+  const { apps } = suite;
 
   it('up while etcd answers; stays up (with the outage in details) within maxStalenessMs; down after; up again', async () => {
-    await etcd.put('/health-config/greeting', 'hi');
+    await suite.etcd.put('/health-config/greeting', 'hi');
     const { app, url } = await startHealthApp(
-      etcd.endpoint,
+      suite.etcd.endpoint,
       { serviceName: 'health-svc', instanceId: 'h-1', port: 1234, ttl: 10 },
       { maxStalenessMs: 1500 },
     );
@@ -99,7 +89,7 @@ describe('EtcdHealthIndicator (nest-etcd/terminus) with real etcd', () => {
     expect(up.body.details.etcd!.configRevision).toEqual(expect.any(Number));
     expect(up.body.details.etcd!.configRevision).toBeGreaterThan(0);
 
-    await etcd.stop();
+    await suite.etcd.stop();
     const stoppedAt = Date.now();
     const tolerated = await get(url);
     expect(tolerated.code).toBe(200);
@@ -118,7 +108,7 @@ describe('EtcdHealthIndicator (nest-etcd/terminus) with real etcd', () => {
     expect(down.body.error!.etcd).toMatchObject({ status: 'down', connected: false });
     expect(String(down.body.error!.etcd!.message)).toMatch(/etcd unreachable since .*> 1500 ms/);
 
-    await etcd.restart();
+    await suite.etcd.restart();
     await waitFor(async () => (await get(url)).code === 200, {
       timeout: 15_000,
       interval: 200,
@@ -128,7 +118,7 @@ describe('EtcdHealthIndicator (nest-etcd/terminus) with real etcd', () => {
 
   it('requireRegistered: down while the app is not registered, naming the registration status', async () => {
     const { app, url } = await startHealthApp(
-      etcd.endpoint,
+      suite.etcd.endpoint,
       { serviceName: 'health-svc', instanceId: 'h-2', port: 1235, autoRegister: false },
       { requireRegistered: true },
     );

@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { Controller, Get, Header, type INestApplication, Module } from '@nestjs/common';
+import { Controller, Get, Header, Module } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { Registry, register as defaultRegister } from 'prom-client';
 import {
@@ -8,8 +8,9 @@ import {
   EtcdModule,
   EtcdRegistryService,
 } from '../../../lib/index.js';
-import { EtcdServer, nextValue, waitFor } from '../../support/index.js';
+import { nextValue, waitFor } from '../../support/index.js';
 import { TEST_RETRY } from '../../support/nest-apps.js';
+import { useEtcdSuite } from '../../support/etcd-suite.js';
 
 /** The value of one sample line `name{labels} value` in a Prometheus text exposition. */
 function sample(text: string, name: string, labels = ''): number | undefined {
@@ -19,19 +20,8 @@ function sample(text: string, name: string, labels = ''): number | undefined {
 }
 
 describe('Prometheus metrics (metrics option, prom-client) with real etcd', () => {
-  let etcd: EtcdServer;
-  const apps: INestApplication[] = [];
-
-  beforeAll(async () => {
-    etcd = await EtcdServer.start();
-  });
-  afterEach(async () => {
-    await Promise.allSettled(apps.splice(0).map(app => app.close()));
-    if (!etcd.running) await etcd.restart();
-  });
-  afterAll(async () => {
-    await etcd?.dispose();
-  });
+  const suite = useEtcdSuite({ restartIfStopped: true });
+  const { apps } = suite;
 
   it('metrics: true puts every nest_etcd_* metric, with help texts, on a plain prom-client /metrics', async () => {
     @Controller()
@@ -45,7 +35,7 @@ describe('Prometheus metrics (metrics option, prom-client) with real etcd', () =
     @Module({
       imports: [
         EtcdModule.forRoot({
-          hosts: etcd.endpoint,
+          hosts: suite.etcd.endpoint,
           config: { prefix: '/metrics-config/' },
           registry: { serviceName: 'metrics-svc', instanceId: 'm-1', port: 4321, ttl: 3 },
           retry: TEST_RETRY,
@@ -73,7 +63,7 @@ describe('Prometheus metrics (metrics option, prom-client) with real etcd', () =
       },
     });
     const rejected = nextValue(config.rejections$, r => r.key === 'limit');
-    await etcd.put('/metrics-config/limit', 'many');
+    await suite.etcd.put('/metrics-config/limit', 'many');
     await rejected;
 
     const text = await waitFor(
@@ -105,7 +95,7 @@ describe('Prometheus metrics (metrics option, prom-client) with real etcd', () =
     const moduleRef = await Test.createTestingModule({
       imports: [
         EtcdModule.forRoot({
-          hosts: etcd.endpoint,
+          hosts: suite.etcd.endpoint,
           config: { prefix: '/metrics-resync/' },
           retry: TEST_RETRY,
           connectTimeout: 2000,
@@ -120,14 +110,14 @@ describe('Prometheus metrics (metrics option, prom-client) with real etcd', () =
     const scrape = () => registry.metrics();
     expect(sample(await scrape(), 'nest_etcd_connected')).toBe(1);
 
-    await etcd.stop();
+    await suite.etcd.stop();
     // The background probe (every 5 s) notices the outage.
     await waitFor(async () => sample(await scrape(), 'nest_etcd_connected') === 0, {
       timeout: 12_000,
       interval: 200,
       message: 'nest_etcd_connected never dropped to 0 with etcd stopped',
     });
-    await etcd.restart();
+    await suite.etcd.restart();
     await waitFor(
       async () =>
         (sample(await scrape(), 'nest_etcd_watch_resyncs_total', 'prefix="/metrics-resync/"') ??

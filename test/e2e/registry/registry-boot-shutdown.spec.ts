@@ -1,11 +1,10 @@
 import 'reflect-metadata';
-import type { INestApplication } from '@nestjs/common';
 import { EtcdStoppedError, type RegistryStatus, type ServiceInstance } from '../../../lib/index.js';
 import { ChildApp } from '../../fixtures/registry/child-app.launcher.js';
-import { buildLibOnce } from '../../support/build-lib.js';
-import { EtcdServer, nextValue, waitFor, within } from '../../support/index.js';
+import { nextValue, waitFor, within } from '../../support/index.js';
 import { LogCapture } from '../../support/log-capture.js';
-import { closeAll, registryOf, startApp } from '../../support/registry-test-app.js';
+import { registryOf, startApp } from '../../support/registry-test-app.js';
+import { useEtcdSuite } from '../../support/etcd-suite.js';
 
 /** Anything that says the app crashed or reported its normal shutdown as an error. */
 const CRASH = /\bERROR\b|Unhandled|uncaught|stopped before it completed/i;
@@ -13,19 +12,8 @@ const CRASH = /\bERROR\b|Unhandled|uncaught|stopped before it completed/i;
 // Boot, shutdown and the faults of issue 11 (#4, #8, #10) and issue 12 (#2, #4), with apps as child
 // processes where a process must receive a signal or block its event loop.
 describe('registry: boot and shutdown edges (SIGTERM during boot, duplicate instance id, blocked loop)', () => {
-  let etcd: EtcdServer;
-  const apps: INestApplication[] = [];
-
-  beforeAll(async () => {
-    [etcd] = await Promise.all([EtcdServer.start(), buildLibOnce()]);
-  });
-  afterEach(async () => {
-    await ChildApp.disposeAll();
-    await closeAll(apps);
-  });
-  afterAll(async () => {
-    await etcd?.dispose();
-  });
+  const suite = useEtcdSuite({ buildLib: true });
+  const { apps } = suite;
 
   const points: Array<{ name: string; on: string; port?: number }> = [
     { name: 'before listen (while Nest initialises)', on: 'start', port: 4101 },
@@ -39,7 +27,7 @@ describe('registry: boot and shutdown edges (SIGTERM during boot, duplicate inst
     async ({ on, port }) => {
       const serviceName = `boot-term-${points.findIndex(p => p.on === on && p.port === port)}`;
       const child = await ChildApp.start({
-        hosts: etcd.endpoint,
+        hosts: suite.etcd.endpoint,
         serviceName,
         instanceId: 'b-1',
         ttl: 30, // far longer than the test: only a revoke removes the key
@@ -54,7 +42,7 @@ describe('registry: boot and shutdown edges (SIGTERM during boot, duplicate inst
         exit: { code: null, signal: 'SIGTERM' },
         crash: undefined,
       });
-      expect(await etcd.get(`/services/${serviceName}/b-1`)).toBeUndefined();
+      expect(await suite.etcd.get(`/services/${serviceName}/b-1`)).toBeUndefined();
     },
   );
 
@@ -62,7 +50,7 @@ describe('registry: boot and shutdown edges (SIGTERM during boot, duplicate inst
     const logger = new LogCapture();
     // No port: registration starts when the HTTP server listens, close() follows at once.
     const app = await startApp({
-      hosts: etcd.endpoint,
+      hosts: suite.etcd.endpoint,
       logger,
       registry: { serviceName: 'early-close', instanceId: 'e-1', host: '127.0.0.1' },
     });
@@ -71,12 +59,12 @@ describe('registry: boot and shutdown edges (SIGTERM during boot, duplicate inst
     await app.close();
     expect(logger.lines.filter(l => l.level === 'error')).toEqual([]);
     expect(statuses.at(-1)).toBe('deregistered');
-    expect(await etcd.get('/services/early-close/e-1')).toBeUndefined();
+    expect(await suite.etcd.get('/services/early-close/e-1')).toBeUndefined();
   });
 
   it('register() once shutdown began rejects with EtcdStoppedError and publishes nothing', async () => {
     const app = await startApp({
-      hosts: etcd.endpoint,
+      hosts: suite.etcd.endpoint,
       registry: {
         serviceName: 'late-register',
         instanceId: 'l-1',
@@ -89,11 +77,11 @@ describe('registry: boot and shutdown edges (SIGTERM during boot, duplicate inst
     await app.close();
     await expect(registry.register()).rejects.toBeInstanceOf(EtcdStoppedError);
     expect(registry.status).toBe('deregistered');
-    expect(await etcd.get('/services/late-register/l-1')).toBeUndefined();
+    expect(await suite.etcd.get('/services/late-register/l-1')).toBeUndefined();
   });
 
   it('two processes with the same serviceName + instanceId: the second says so in one error line, keeps serving, never fights', async () => {
-    const observer = await startApp({ hosts: etcd.endpoint });
+    const observer = await startApp({ hosts: suite.etcd.endpoint });
     apps.push(observer);
     const seen: ServiceInstance[][] = [];
     const sub = registryOf(observer)
@@ -101,7 +89,7 @@ describe('registry: boot and shutdown edges (SIGTERM during boot, duplicate inst
       .subscribe(list => seen.push(list));
     try {
       const first = await ChildApp.start({
-        hosts: etcd.endpoint,
+        hosts: suite.etcd.endpoint,
         serviceName: 'dup-svc',
         instanceId: 'dup-1',
         ttl: 3,
@@ -111,7 +99,7 @@ describe('registry: boot and shutdown edges (SIGTERM during boot, duplicate inst
         message: 'the observer did not see the first instance',
       });
       const second = await ChildApp.start({
-        hosts: etcd.endpoint,
+        hosts: suite.etcd.endpoint,
         serviceName: 'dup-svc',
         instanceId: 'dup-1',
         ttl: 3,
@@ -133,7 +121,7 @@ describe('registry: boot and shutdown edges (SIGTERM during boot, duplicate inst
       // the key: the second never put it.
       const ttlWindow = Date.now() + 2_500;
       await waitFor(() => Date.now() > ttlWindow, { timeout: 5_000, interval: 100 });
-      expect(JSON.parse((await etcd.get('/services/dup-svc/dup-1'))!)).toMatchObject({
+      expect(JSON.parse((await suite.etcd.get('/services/dup-svc/dup-1'))!)).toMatchObject({
         port: first.port,
       });
       expect(seen.flat().every(i => i.port === first.port)).toBe(true);
@@ -156,7 +144,7 @@ describe('registry: boot and shutdown edges (SIGTERM during boot, duplicate inst
   it('event loop blocked longer than the TTL: the heal log says the lease expired, not "deleted from outside"', async () => {
     const ttl = 2;
     const child = await ChildApp.start({
-      hosts: etcd.endpoint,
+      hosts: suite.etcd.endpoint,
       serviceName: 'blocked-svc',
       instanceId: 'blk-1',
       ttl,
@@ -176,18 +164,18 @@ describe('registry: boot and shutdown edges (SIGTERM during boot, duplicate inst
       message: 'the child did not register again after the blocked loop',
     });
     expect(child.log).not.toMatch(/deleted from outside/);
-    expect(await etcd.get('/services/blocked-svc/blk-1')).toBeDefined();
+    expect(await suite.etcd.get('/services/blocked-svc/blk-1')).toBeDefined();
   });
 
   it('without app.enableShutdownHooks(): one boot warning names the cost and the fix; with it: none', async () => {
     const [without, withHooks] = await Promise.all([
       ChildApp.start({
-        hosts: etcd.endpoint,
+        hosts: suite.etcd.endpoint,
         serviceName: 'hooks-svc',
         instanceId: 'no-hooks',
         env: { CHILD_NO_SHUTDOWN_HOOKS: '1' },
       }),
-      ChildApp.start({ hosts: etcd.endpoint, serviceName: 'hooks-svc', instanceId: 'hooks' }),
+      ChildApp.start({ hosts: suite.etcd.endpoint, serviceName: 'hooks-svc', instanceId: 'hooks' }),
     ]);
     const warning = await without.waitForLine(line => line.includes('enableShutdownHooks'));
     expect(warning).toMatch(

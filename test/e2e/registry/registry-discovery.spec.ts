@@ -1,30 +1,18 @@
 import 'reflect-metadata';
-import type { INestApplication } from '@nestjs/common';
 import { InformerPool } from '../../support/internals.js';
 import type { ServiceInstance } from '../../../lib/index.js';
-import { EtcdServer, TcpProxy, nextValue, waitFor } from '../../support/index.js';
+import { TcpProxy, nextValue, waitFor } from '../../support/index.js';
 import { LogCapture } from '../../support/log-capture.js';
-import { closeAll, registryOf, startApp } from '../../support/registry-test-app.js';
+import { registryOf, startApp } from '../../support/registry-test-app.js';
+import { useEtcdSuite } from '../../support/etcd-suite.js';
 
 describe('registry: discovery (plain writers, malformed values, shared informers, choose)', () => {
-  let etcd: EtcdServer;
-  const apps: INestApplication[] = [];
-  const proxies: TcpProxy[] = [];
-
-  beforeAll(async () => {
-    etcd = await EtcdServer.start();
-  });
-  afterEach(async () => {
-    await closeAll(apps);
-    await Promise.all(proxies.splice(0).map(p => p.close()));
-  });
-  afterAll(async () => {
-    await etcd?.dispose();
-  });
+  const suite = useEtcdSuite();
+  const { apps, closables: proxies } = suite;
 
   const ids = (list: ServiceInstance[]) => list.map(i => i.instanceId).sort();
 
-  async function observer(hosts = etcd.endpoint, extra = {}) {
+  async function observer(hosts = suite.etcd.endpoint, extra = {}) {
     const logger = new LogCapture();
     const app = await startApp({ hosts, logger, extra });
     apps.push(app);
@@ -32,7 +20,7 @@ describe('registry: discovery (plain writers, malformed values, shared informers
   }
 
   it('a value written by a plain script as {"host", "port"} is a valid instance', async () => {
-    await etcd.put('/services/legacy/node-1', '{"host": "10.0.0.5", "port": 8080}');
+    await suite.etcd.put('/services/legacy/node-1', '{"host": "10.0.0.5", "port": 8080}');
     const { registry } = await observer();
     expect(await registry.getInstances('legacy')).toEqual([
       {
@@ -50,7 +38,7 @@ describe('registry: discovery (plain writers, malformed values, shared informers
 
   it('malformed values are skipped with one warning each and never break the list', async () => {
     const base = '/services/mixed/';
-    await etcd.put(`${base}good-1`, '{"host":"127.0.0.1","port":9001}');
+    await suite.etcd.put(`${base}good-1`, '{"host":"127.0.0.1","port":9001}');
     const bad: Record<string, string> = {
       'not-json': 'hello world',
       'no-host': '{"port": 9002}',
@@ -63,7 +51,7 @@ describe('registry: discovery (plain writers, malformed values, shared informers
       'bad-weight': '{"host": "127.0.0.1", "port": 9004, "weight": "heavy"}',
       'zone-a/nested': '{"host": "127.0.0.1", "port": 9005}',
     };
-    for (const [id, value] of Object.entries(bad)) await etcd.put(`${base}${id}`, value);
+    for (const [id, value] of Object.entries(bad)) await suite.etcd.put(`${base}${id}`, value);
 
     const { registry, logger } = await observer();
     const warnings = () =>
@@ -82,13 +70,13 @@ describe('registry: discovery (plain writers, malformed values, shared informers
 
       // A valid instance arriving later is listed; a malformed update of a valid key removes it
       // (with its warning) without touching the others.
-      await etcd.put(`${base}good-2`, '{"host":"127.0.0.1","port":9006}');
+      await suite.etcd.put(`${base}good-2`, '{"host":"127.0.0.1","port":9006}');
       await waitFor(() => ids(seen.at(-1) ?? []).join() === 'good-1,good-2', { timeout: 5_000 });
-      await etcd.put(`${base}good-1`, '{"host":');
+      await suite.etcd.put(`${base}good-1`, '{"host":');
       await waitFor(() => ids(seen.at(-1) ?? []).join() === 'good-2', { timeout: 5_000 });
       expect(warnings().filter(line => line.includes(`${base}good-1 `))).toHaveLength(1);
       // Fixing a malformed key brings it in.
-      await etcd.put(`${base}no-host`, '{"host":"127.0.0.1","port":9002}');
+      await suite.etcd.put(`${base}no-host`, '{"host":"127.0.0.1","port":9002}');
       await waitFor(() => ids(seen.at(-1) ?? []).join() === 'good-2,no-host', { timeout: 5_000 });
       expect(ids(await registry.getInstances('mixed'))).toEqual(['good-2', 'no-host']);
       expect(seen.every(list => list.length > 0)).toBe(true);
@@ -98,7 +86,7 @@ describe('registry: discovery (plain writers, malformed values, shared informers
   });
 
   it('one shared informer per service, current list first to every new subscriber', async () => {
-    await etcd.put('/services/shared/a', '{"host":"127.0.0.1","port":1001}');
+    await suite.etcd.put('/services/shared/a', '{"host":"127.0.0.1","port":1001}');
     const { app, registry } = await observer();
     const pool = app.get(InformerPool);
     const first = registry.instances$('shared').subscribe();
@@ -118,9 +106,9 @@ describe('registry: discovery (plain writers, malformed values, shared informers
   });
 
   it('a disconnect never empties the list; a deletion made meanwhile shows once reconnected', async () => {
-    await etcd.put('/services/flaky/a', '{"host":"127.0.0.1","port":2001}');
-    await etcd.put('/services/flaky/b', '{"host":"127.0.0.1","port":2002}');
-    const proxy = await TcpProxy.start({ host: '127.0.0.1', port: etcd.clientPort });
+    await suite.etcd.put('/services/flaky/a', '{"host":"127.0.0.1","port":2001}');
+    await suite.etcd.put('/services/flaky/b', '{"host":"127.0.0.1","port":2002}');
+    const proxy = await TcpProxy.start({ host: '127.0.0.1', port: suite.etcd.clientPort });
     proxies.push(proxy);
     const { app, registry } = await observer(proxy.endpoint);
     const seen: ServiceInstance[][] = [];
@@ -130,9 +118,9 @@ describe('registry: discovery (plain writers, malformed values, shared informers
       const informer = app.get(InformerPool).peek('/services/flaky/');
       expect(informer).toBeDefined();
       // Make sure the watch stream is established (not only the first list) before cutting it.
-      await etcd.put('/services/flaky/c', '{"host":"127.0.0.1","port":2003}');
+      await suite.etcd.put('/services/flaky/c', '{"host":"127.0.0.1","port":2003}');
       await waitFor(() => ids(seen.at(-1) ?? []).join() === 'a,b,c', { timeout: 5_000 });
-      await etcd.del('/services/flaky/c');
+      await suite.etcd.del('/services/flaky/c');
       await waitFor(() => ids(seen.at(-1) ?? []).join() === 'a,b', { timeout: 5_000 });
       const before = seen.length;
 
@@ -143,7 +131,7 @@ describe('registry: discovery (plain writers, malformed values, shared informers
         timeout: 15_000,
         message: 'the informer did not notice the partition',
       });
-      await etcd.del('/services/flaky/b');
+      await suite.etcd.del('/services/flaky/b');
       expect(ids(await registry.getInstances('flaky'))).toEqual(['a', 'b']);
       expect(seen.slice(before - 1).every(list => ids(list).join() === 'a,b')).toBe(true);
 
@@ -162,7 +150,10 @@ describe('registry: discovery (plain writers, malformed values, shared informers
   it('choose: round-robin rotates exactly, weighted follows the weights, random reaches everyone', async () => {
     const weights: Record<string, number> = { 'w-a': 1, 'w-b': 3, 'w-c': 6 };
     for (const [id, weight] of Object.entries(weights)) {
-      await etcd.put(`/services/pick/${id}`, JSON.stringify({ host: id, port: 3000, weight }));
+      await suite.etcd.put(
+        `/services/pick/${id}`,
+        JSON.stringify({ host: id, port: 3000, weight }),
+      );
     }
     const { registry } = await observer();
     expect(ids(await registry.getInstances('pick'))).toEqual(['w-a', 'w-b', 'w-c']);
@@ -190,7 +181,7 @@ describe('registry: discovery (plain writers, malformed values, shared informers
     }
 
     // The rotation follows the live list: a new instance joins it.
-    await etcd.put('/services/pick/w-d', JSON.stringify({ host: 'w-d', port: 3000 }));
+    await suite.etcd.put('/services/pick/w-d', JSON.stringify({ host: 'w-d', port: 3000 }));
     await waitFor(async () => (await registry.getInstances('pick')).length === 4, {
       timeout: 5_000,
     });

@@ -1,33 +1,21 @@
 import 'reflect-metadata';
-import type { INestApplication } from '@nestjs/common';
 import { ChildApp } from '../../fixtures/registry/child-app.launcher.js';
-import { buildLibOnce } from '../../support/build-lib.js';
-import { EtcdServer, nextValue, within } from '../../support/index.js';
-import { closeAll, registryOf, startApp } from '../../support/registry-test-app.js';
+import { nextValue, within } from '../../support/index.js';
+import { registryOf, startApp } from '../../support/registry-test-app.js';
+import { useEtcdSuite } from '../../support/etcd-suite.js';
 
 // registry.drainDelay (issue 15 #5): deregister first, keep answering, then close.
 describe('registry: draining on shutdown (registry.drainDelay)', () => {
-  let etcd: EtcdServer;
-  const apps: INestApplication[] = [];
-
-  beforeAll(async () => {
-    [etcd] = await Promise.all([EtcdServer.start(), buildLibOnce()]);
-  });
-  afterEach(async () => {
-    await ChildApp.disposeAll();
-    await closeAll(apps);
-  });
-  afterAll(async () => {
-    await etcd?.dispose();
-  });
+  const suite = useEtcdSuite({ buildLib: true });
+  const { apps } = suite;
 
   it('after SIGTERM the key disappears at once while the server still answers for drainDelay; in-flight requests finish', async () => {
     const drainDelay = 4_000;
-    const observer = await startApp({ hosts: etcd.endpoint });
+    const observer = await startApp({ hosts: suite.etcd.endpoint });
     apps.push(observer);
     const instances$ = registryOf(observer).instances$('drain-svc');
     const child = await ChildApp.start({
-      hosts: etcd.endpoint,
+      hosts: suite.etcd.endpoint,
       serviceName: 'drain-svc',
       instanceId: 'd-1',
       ttl: 30, // only the revoke on shutdown can remove the key within the bounds below
@@ -40,7 +28,7 @@ describe('registry: draining on shutdown (registry.drainDelay)', () => {
     const removed = nextValue(instances$, list => list.length === 0, 5_000);
     child.signal('SIGTERM');
     await removed;
-    expect(await etcd.get('/services/drain-svc/d-1')).toBeUndefined();
+    expect(await suite.etcd.get('/services/drain-svc/d-1')).toBeUndefined();
     // The key is gone, the server still answers: callers that have not seen the removal yet are
     // served, not refused.
     const ping = await fetch(`${base}/ping`);
@@ -60,14 +48,14 @@ describe('registry: draining on shutdown (registry.drainDelay)', () => {
 
   it('without drainDelay the server closes right after the key is removed (no drain line)', async () => {
     const child = await ChildApp.start({
-      hosts: etcd.endpoint,
+      hosts: suite.etcd.endpoint,
       serviceName: 'drain-svc',
       instanceId: 'd-2',
       ttl: 30,
     });
     child.signal('SIGTERM');
     expect((await within(child.exited, 20_000, 'child exit after SIGTERM')).signal).toBe('SIGTERM');
-    expect(await etcd.get('/services/drain-svc/d-2')).toBeUndefined();
+    expect(await suite.etcd.get('/services/drain-svc/d-2')).toBeUndefined();
     expect(child.log).not.toMatch(/draining/);
   });
 });

@@ -1,38 +1,25 @@
 import 'reflect-metadata';
-import type { INestApplication } from '@nestjs/common';
 import type { RegistryStatus, ServiceInstance } from '../../../lib/index.js';
 import { parseEtcdJson } from '../../support/etcd-server.js';
-import { EtcdServer, TcpProxy, nextValue, waitFor } from '../../support/index.js';
+import { TcpProxy, nextValue, waitFor } from '../../support/index.js';
 import { LogCapture } from '../../support/log-capture.js';
-import { closeAll, registryOf, startApp } from '../../support/registry-test-app.js';
+import { registryOf, startApp } from '../../support/registry-test-app.js';
+import { useEtcdSuite } from '../../support/etcd-suite.js';
 
 describe('registry: healing (etcd restart, partition, outside delete/revoke) and bounded close', () => {
-  let etcd: EtcdServer;
-  const apps: INestApplication[] = [];
-  const proxies: TcpProxy[] = [];
-
-  beforeAll(async () => {
-    etcd = await EtcdServer.start();
-  });
-  afterEach(async () => {
-    await closeAll(apps);
-    await Promise.all(proxies.splice(0).map(p => p.close()));
-    if (!etcd.running) await etcd.restart();
-  });
-  afterAll(async () => {
-    await etcd?.dispose();
-  });
+  const suite = useEtcdSuite({ restartIfStopped: true });
+  const { apps, closables: proxies } = suite;
 
   /** Lease id (decimal) of a key, or undefined when the key is absent. */
   async function leaseOf(key: string): Promise<string | undefined> {
-    const out = parseEtcdJson(await etcd.etcdctl(['get', '-w', 'json', '--', key])) as {
+    const out = parseEtcdJson(await suite.etcd.etcdctl(['get', '-w', 'json', '--', key])) as {
       kvs?: Array<{ lease?: string | number }>;
     };
     const kv = out.kvs?.[0];
     return kv ? String(kv.lease ?? 0) : undefined;
   }
 
-  async function registeredApp(serviceName: string, ttl: number, hosts = etcd.endpoint) {
+  async function registeredApp(serviceName: string, ttl: number, hosts = suite.etcd.endpoint) {
     const logger = new LogCapture();
     const app = await startApp({
       hosts,
@@ -62,7 +49,7 @@ describe('registry: healing (etcd restart, partition, outside delete/revoke) and
     const { registry, logger, statuses, key } = await registeredApp('heal-restart', ttl);
     const port = registry.self?.port;
 
-    await etcd.stop();
+    await suite.etcd.stop();
     const stoppedAt = Date.now();
     await nextValue(registry.status$, s => s === 'lost', ttl * 1000 + 8_000);
     // The scenario is an outage longer than the TTL: make sure of it before etcd comes back.
@@ -70,10 +57,10 @@ describe('registry: healing (etcd restart, partition, outside delete/revoke) and
     if (remaining > 0) await new Promise(resolve => setTimeout(resolve, remaining));
     expect(registry.self).toBeDefined();
 
-    await etcd.restart();
+    await suite.etcd.restart();
     await nextValue(registry.status$, s => s === 'registered', 15_000);
     expect(statuses).toEqual(['registered', 'lost', 'registered']);
-    const value = await etcd.get(key);
+    const value = await suite.etcd.get(key);
     expect(value).toBeDefined();
     expect(JSON.parse(value!)).toMatchObject({ port, instanceId: 'heal-restart-1' });
     expectQuietOutage(logger);
@@ -81,7 +68,7 @@ describe('registry: healing (etcd restart, partition, outside delete/revoke) and
 
   it('a partition longer than the TTL lets the lease expire; the app grants a new lease and puts the key back', async () => {
     const ttl = 2;
-    const proxy = await TcpProxy.start({ host: '127.0.0.1', port: etcd.clientPort });
+    const proxy = await TcpProxy.start({ host: '127.0.0.1', port: suite.etcd.clientPort });
     proxies.push(proxy);
     const { registry, logger, statuses, key } = await registeredApp(
       'heal-partition',
@@ -112,7 +99,7 @@ describe('registry: healing (etcd restart, partition, outside delete/revoke) and
 
   it('etcdctl del of the key: put back within a second or two, observers see it return', async () => {
     const { statuses, key } = await registeredApp('heal-del', 10);
-    const observer = await startApp({ hosts: etcd.endpoint });
+    const observer = await startApp({ hosts: suite.etcd.endpoint });
     apps.push(observer);
     const seen: ServiceInstance[][] = [];
     const sub = registryOf(observer)
@@ -122,7 +109,7 @@ describe('registry: healing (etcd restart, partition, outside delete/revoke) and
       await waitFor(() => seen.at(-1)?.length === 1, { timeout: 5_000 });
       const lease = await leaseOf(key);
 
-      await etcd.del(key);
+      await suite.etcd.del(key);
       await waitFor(async () => (await leaseOf(key)) !== undefined, {
         timeout: 3_000,
         interval: 50,
@@ -146,7 +133,7 @@ describe('registry: healing (etcd restart, partition, outside delete/revoke) and
     const lease = await leaseOf(key);
     expect(lease).toBeDefined();
 
-    await etcd.etcdctl(['lease', 'revoke', BigInt(lease!).toString(16)]);
+    await suite.etcd.etcdctl(['lease', 'revoke', BigInt(lease!).toString(16)]);
     const newLease = await waitFor(
       async () => {
         const current = await leaseOf(key);
@@ -154,7 +141,7 @@ describe('registry: healing (etcd restart, partition, outside delete/revoke) and
       },
       { timeout: 3_000, interval: 50, message: 'no new lease after the revoke' },
     );
-    const info = await etcd.etcdctl(['lease', 'timetolive', BigInt(newLease!).toString(16)]);
+    const info = await suite.etcd.etcdctl(['lease', 'timetolive', BigInt(newLease!).toString(16)]);
     expect(info).toMatch(/granted with TTL\(10s\)/);
     await waitFor(() => statuses.at(-1) === 'registered', { timeout: 3_000 });
     expect(statuses).toEqual(['registered', 'lost', 'registered']);
@@ -162,8 +149,8 @@ describe('registry: healing (etcd restart, partition, outside delete/revoke) and
 
   it('app.close() with etcd already dead finishes within a bounded time', async () => {
     const { app, key } = await registeredApp('heal-dead-close', 5);
-    expect(await etcd.get(key)).toBeDefined();
-    await etcd.kill();
+    expect(await suite.etcd.get(key)).toBeDefined();
+    await suite.etcd.kill();
     const started = Date.now();
     await app.close();
     apps.splice(apps.indexOf(app), 1);

@@ -1,36 +1,24 @@
 import 'reflect-metadata';
-import type { INestApplication } from '@nestjs/common';
 import type { ServiceInstance } from '../../../lib/index.js';
 import { ChildApp } from '../../fixtures/registry/child-app.launcher.js';
-import { buildLibOnce } from '../../support/build-lib.js';
-import { EtcdServer, nextValue, waitFor, within } from '../../support/index.js';
-import { closeAll, registryOf, startApp } from '../../support/registry-test-app.js';
+import { nextValue, waitFor, within } from '../../support/index.js';
+import { registryOf, startApp } from '../../support/registry-test-app.js';
+import { useEtcdSuite } from '../../support/etcd-suite.js';
 
 // Apps run as child processes here, because a process has to die (SIGTERM, kill -9).
 describe('registry: instances in child processes (SIGTERM, kill -9)', () => {
-  let etcd: EtcdServer;
-  const apps: INestApplication[] = [];
-
-  beforeAll(async () => {
-    [etcd] = await Promise.all([EtcdServer.start(), buildLibOnce()]);
-  });
-  afterEach(async () => {
-    await ChildApp.disposeAll();
-    await closeAll(apps);
-  });
-  afterAll(async () => {
-    await etcd?.dispose();
-  });
+  const suite = useEtcdSuite({ buildLib: true });
+  const { apps } = suite;
 
   const ids = (list: ServiceInstance[]) => list.map(i => i.instanceId).sort();
 
   it('SIGTERM with enableShutdownHooks: the key is gone when the process exits, observers see it at once', async () => {
-    const observer = await startApp({ hosts: etcd.endpoint });
+    const observer = await startApp({ hosts: suite.etcd.endpoint });
     apps.push(observer);
     const instances$ = registryOf(observer).instances$('term-svc');
     // A TTL far longer than the bounds below: only an explicit revoke can pass this test.
     const child = await ChildApp.start({
-      hosts: etcd.endpoint,
+      hosts: suite.etcd.endpoint,
       serviceName: 'term-svc',
       instanceId: 'term-1',
       ttl: 30,
@@ -52,26 +40,31 @@ describe('registry: instances in child processes (SIGTERM, kill -9)', () => {
       'STATUS registered',
       'STATUS deregistered',
     ]);
-    expect(await etcd.get(key)).toBeUndefined();
+    expect(await suite.etcd.get(key)).toBeUndefined();
     expect(ids(await removed)).toEqual([]);
   });
 
   it('kill -9: the key expires within TTL + 2 s and observers see the removal', async () => {
     const ttl = 3;
-    const observer = await startApp({ hosts: etcd.endpoint });
+    const observer = await startApp({ hosts: suite.etcd.endpoint });
     apps.push(observer);
     const instances$ = registryOf(observer).instances$('crash-svc');
     const [victim, survivor] = await Promise.all([
-      ChildApp.start({ hosts: etcd.endpoint, serviceName: 'crash-svc', instanceId: 'victim', ttl }),
       ChildApp.start({
-        hosts: etcd.endpoint,
+        hosts: suite.etcd.endpoint,
+        serviceName: 'crash-svc',
+        instanceId: 'victim',
+        ttl,
+      }),
+      ChildApp.start({
+        hosts: suite.etcd.endpoint,
         serviceName: 'crash-svc',
         instanceId: 'survivor',
         ttl,
       }),
     ]);
     await nextValue(instances$, list => ids(list).join() === 'survivor,victim', 10_000);
-    expect(await etcd.get('/services/crash-svc/victim')).toBeDefined();
+    expect(await suite.etcd.get('/services/crash-svc/victim')).toBeDefined();
 
     const bound = (ttl + 2) * 1000;
     const removed = nextValue(instances$, list => ids(list).join() === 'survivor', bound + 1000);
@@ -80,14 +73,14 @@ describe('registry: instances in child processes (SIGTERM, kill -9)', () => {
     expect((await within(victim.exited, 10_000, 'victim exit after SIGKILL')).signal).toBe(
       'SIGKILL',
     );
-    await waitFor(async () => (await etcd.get('/services/crash-svc/victim')) === undefined, {
+    await waitFor(async () => (await suite.etcd.get('/services/crash-svc/victim')) === undefined, {
       timeout: bound - (Date.now() - killedAt),
       interval: 100,
       message: 'the killed instance key did not expire within TTL + 2 s',
     });
     expect(ids(await removed)).toEqual(['survivor']);
     // The survivor kept heart-beating through all this.
-    expect(await etcd.get('/services/crash-svc/survivor')).toBeDefined();
+    expect(await suite.etcd.get('/services/crash-svc/survivor')).toBeDefined();
     expect(survivor.running).toBe(true);
   });
 });
