@@ -1,6 +1,4 @@
 import 'reflect-metadata';
-import type { INestApplication } from '@nestjs/common';
-import { Etcd3 } from 'etcd3';
 import { randomBytes } from 'node:crypto';
 import { resolveEtcdOptions } from '../support/internals.js';
 import {
@@ -9,9 +7,8 @@ import {
   InvalidOptionsError,
   type EtcdModuleOptions,
 } from '../../lib/index.js';
-import { EtcdServer, waitFor } from '../support/index.js';
-import { ETCD_ARGS, FAST_TIMINGS, bootApp, closeAll } from '../support/chaos-helpers.js';
-import { LogCapture } from '../support/log-capture.js';
+import { waitFor } from '../support/index.js';
+import { FAST_TIMINGS, bootApp, useChaosSuite } from '../support/chaos-helpers.js';
 
 /**
  * Hostile values in etcd (config and registry) and invalid module options: nothing crashes, each bad
@@ -21,31 +18,20 @@ import { LogCapture } from '../support/log-capture.js';
 const MiB = 1024 * 1024;
 
 describe('chaos: bad input', () => {
-  let etcd: EtcdServer;
-  let raw: Etcd3;
-  let app: INestApplication | undefined;
+  const suite = useChaosSuite();
+  const { logs } = suite;
   let config: EtcdConfigService;
   let registry: EtcdRegistryService;
-  const logs = new LogCapture();
 
   /** Warning lines that name `needle`. */
   const warningsAbout = (needle: string) =>
     logs.lines.filter(l => l.level === 'warn' && l.message.includes(needle));
 
   beforeAll(async () => {
-    logs.install();
-    etcd = await EtcdServer.start({ extraArgs: ETCD_ARGS });
-    raw = new Etcd3({ hosts: etcd.endpoint });
-    app = await bootApp({ hosts: etcd.endpoint, ...FAST_TIMINGS });
+    const app = await bootApp({ hosts: suite.etcd.endpoint, ...FAST_TIMINGS });
+    suite.apps.push(app);
     config = app.get(EtcdConfigService);
     registry = app.get(EtcdRegistryService);
-  });
-
-  afterAll(async () => {
-    await closeAll([app]);
-    raw?.close();
-    await etcd?.dispose();
-    logs.uninstall();
   });
 
   describe('config values', () => {
@@ -53,44 +39,44 @@ describe('chaos: bad input', () => {
       ['random bytes', 'bad/random', Buffer.concat([randomBytes(64), Buffer.from([0xff, 0xfe])])],
       ['invalid UTF-8', 'bad/utf8', Buffer.from([0x61, 0xc3, 0x28, 0x62])],
     ])('%s: rejected with one warning, the last good value stays', async (_name, key, bytes) => {
-      await raw.put(`/config/${key}`).value('good');
+      await suite.raw.put(`/config/${key}`).value('good');
       await waitFor(() => config.get(key) === 'good');
       logs.clear();
-      await raw.put(`/config/${key}`).value(bytes);
-      await raw.put('/config/bad/marker').value(key);
+      await suite.raw.put(`/config/${key}`).value(bytes);
+      await suite.raw.put('/config/bad/marker').value(key);
       await waitFor(() => config.get('bad/marker') === key);
       expect(config.get(key)).toBe('good');
       expect(warningsAbout(`"${key}"`)).toHaveLength(1);
       expect(warningsAbout(`"${key}"`)[0]!.message).toMatch(/UTF-8/);
       // fixing the value is accepted again
-      await raw.put(`/config/${key}`).value('fixed');
+      await suite.raw.put(`/config/${key}`).value('fixed');
       await waitFor(() => config.get(key) === 'fixed');
     });
 
     it('1 MiB value: accepted whole, nothing else disturbed', async () => {
       const big = 'x'.repeat(MiB);
-      await raw.put('/config/bad/big').value(big);
+      await suite.raw.put('/config/bad/big').value(big);
       await waitFor(() => (config.get<string>('bad/big') ?? '').length === MiB);
       expect(config.get('bad/big')).toBe(big);
-      await raw.put('/config/bad/after-big').value('ok');
+      await suite.raw.put('/config/bad/after-big').value('ok');
       await waitFor(() => config.get('bad/after-big') === 'ok');
     });
 
     it('100k levels of nested JSON: no crash, the watch keeps working', async () => {
       const depth = 100_000;
       const deep = '['.repeat(depth) + ']'.repeat(depth);
-      await raw.put('/config/bad/deep').value(deep);
+      await suite.raw.put('/config/bad/deep').value(deep);
       await waitFor(() => config.get('bad/deep') !== undefined);
       const value = config.get('bad/deep');
       // either parsed (arrays) or kept as the raw string: never an exception out of the watch
       expect(Array.isArray(value) || value === deep).toBe(true);
       expect(() => config.getAll()).not.toThrow();
-      await raw.put('/config/bad/after-deep').value('ok');
+      await suite.raw.put('/config/bad/after-deep').value('ok');
       await waitFor(() => config.get('bad/after-deep') === 'ok');
     });
 
     it('a value failing the schema: one warning naming key and revision, last good value kept', async () => {
-      await raw.put('/config/bad/port').value('8080');
+      await suite.raw.put('/config/bad/port').value('8080');
       await waitFor(() => config.get('bad/port') === 8080);
       const schema = {
         parse(value: unknown): number {
@@ -102,14 +88,14 @@ describe('chaos: bad input', () => {
       const port = config.getConfigValue<number>('bad/port', { schema, default: 1 });
       expect(port.value).toBe(8080);
       logs.clear();
-      await raw.put('/config/bad/port').value('"eighty"');
+      await suite.raw.put('/config/bad/port').value('"eighty"');
       await waitFor(() => config.get('bad/port') === 'eighty');
       expect(port.value).toBe(8080);
       const lines = warningsAbout('"bad/port"');
       expect(lines).toHaveLength(1);
       expect(lines[0]!.message).toMatch(/revision \d+/);
       expect(lines[0]!.message).toMatch(/expected an integer/);
-      await raw.put('/config/bad/port').value('9090');
+      await suite.raw.put('/config/bad/port').value('9090');
       await waitFor(() => port.value === 9090);
     });
   });
@@ -133,7 +119,7 @@ describe('chaos: bad input', () => {
     };
     const write = async (service: string) => {
       for (const [id, value] of Object.entries({ ...bad, ...good })) {
-        await raw.put(`/services/${service}/${id}`).value(value);
+        await suite.raw.put(`/services/${service}/${id}`).value(value);
       }
     };
     const expectedIds = Object.keys(good).sort();
@@ -170,8 +156,8 @@ describe('chaos: bad input', () => {
         expect(warningsAbout(`/services/${service}/${id} `)).toHaveLength(1);
       }
       // the list keeps working: a bad key fixed and a good one removed
-      await raw.put(`/services/${service}/not-json`).value('{"host":"10.0.0.9","port":90}');
-      await raw.delete().key(`/services/${service}/good`);
+      await suite.raw.put(`/services/${service}/not-json`).value('{"host":"10.0.0.9","port":90}');
+      await suite.raw.delete().key(`/services/${service}/good`);
       await waitFor(async () => {
         const ids = (await registry.getInstances(service)).map(i => i.instanceId);
         return ids.includes('not-json') && !ids.includes('good');
@@ -244,7 +230,7 @@ describe('chaos: bad input', () => {
 
     it('surfaces at boot, before anything connects', async () => {
       await expect(
-        bootApp({ hosts: etcd.endpoint, registry: { serviceName: 'a', ttl: 0 } }),
+        bootApp({ hosts: suite.etcd.endpoint, registry: { serviceName: 'a', ttl: 0 } }),
       ).rejects.toThrow(InvalidOptionsError);
     });
   });

@@ -1,18 +1,8 @@
 import 'reflect-metadata';
-import type { INestApplication } from '@nestjs/common';
-import { Etcd3 } from 'etcd3';
 import { type Subscription } from 'rxjs';
 import { type ConfigChange, EtcdConfigService, EtcdRegistryService } from '../../lib/index.js';
-import { EtcdCluster, type EtcdServer, nextValue, waitFor } from '../support/index.js';
-import {
-  ETCD_ARGS,
-  FAST_TIMINGS,
-  bootApp,
-  closeAll,
-  pause,
-  profile,
-} from '../support/chaos-helpers.js';
-import { LogCapture } from '../support/log-capture.js';
+import { type EtcdServer, nextValue, waitFor } from '../support/index.js';
+import { FAST_TIMINGS, bootApp, pause, profile, useChaosSuite } from '../support/chaos-helpers.js';
 
 /**
  * 3-member cluster: kill the leader, then a follower (quorum lost), restart both, under continuous
@@ -64,29 +54,14 @@ class Recorder {
 }
 
 describe('chaos: 3-member cluster failover under writes and churn', () => {
-  let cluster: EtcdCluster;
-  let raw: Etcd3;
-  const apps: INestApplication[] = [];
-  const logs = new LogCapture();
-
-  beforeAll(async () => {
-    logs.install();
-    cluster = await EtcdCluster.start(3, { extraArgs: ETCD_ARGS });
-    raw = new Etcd3({ hosts: cluster.hosts });
-  });
-
-  afterAll(async () => {
-    await closeAll(apps);
-    raw?.close();
-    await cluster?.dispose();
-    logs.uninstall();
-  });
+  const suite = useChaosSuite({ clusterSize: 3 });
+  const { apps } = suite;
 
   it(
     'loses and duplicates nothing, and every app converges',
     async () => {
       const opts = (i: number) => ({
-        hosts: cluster.hosts,
+        hosts: suite.cluster.hosts,
         ...FAST_TIMINGS,
         registry: {
           serviceName: 'chaos-app',
@@ -109,7 +84,7 @@ describe('chaos: 3-member cluster failover under writes and churn', () => {
       const putUntilDone = async (key: string, value: string, lease?: string) => {
         for (;;) {
           try {
-            const builder = raw.put(key).value(value);
+            const builder = suite.raw.put(key).value(value);
             if (lease) builder.lease(lease);
             await builder.options({ deadline: Date.now() + CALL_TIMEOUT_MS });
             return;
@@ -138,7 +113,7 @@ describe('chaos: 3-member cluster failover under writes and churn', () => {
         while (!stopWriting) {
           try {
             if (live.length < 4 || Math.random() < 0.5) {
-              const grant = await raw.leaseClient.leaseGrant(
+              const grant = await suite.raw.leaseClient.leaseGrant(
                 { TTL: 120 },
                 { deadline: Date.now() + CALL_TIMEOUT_MS },
               );
@@ -151,7 +126,7 @@ describe('chaos: 3-member cluster failover under writes and churn', () => {
               );
             } else {
               const victim = live.splice(Math.floor(Math.random() * live.length), 1)[0]!;
-              await raw.leaseClient.leaseRevoke(
+              await suite.raw.leaseClient.leaseRevoke(
                 { ID: victim.lease },
                 { deadline: Date.now() + CALL_TIMEOUT_MS },
               );
@@ -175,16 +150,16 @@ describe('chaos: 3-member cluster failover under writes and churn', () => {
       try {
         await progress(WRITES_PER_PHASE, 'warm-up');
         for (let cycle = 0; cycle < CYCLES; cycle++) {
-          const leader = await cluster.leader();
+          const leader = await suite.cluster.leader();
           await leader.kill();
           await progress(WRITES_PER_PHASE, 'after leader kill');
-          const newLeader = await cluster.leader();
-          const follower = cluster.liveMembers.find(m => m !== newLeader) as EtcdServer;
+          const newLeader = await suite.cluster.leader();
+          const follower = suite.cluster.liveMembers.find(m => m !== newLeader) as EtcdServer;
           // the second kill loses quorum: writes stall until a member comes back
           await follower.kill();
           await pause(3000);
           await Promise.all([leader.restart(), follower.restart()]);
-          await cluster.leader(20_000);
+          await suite.cluster.leader(20_000);
           await progress(WRITES_PER_PHASE, 'after restart');
         }
       } finally {
@@ -194,8 +169,8 @@ describe('chaos: 3-member cluster failover under writes and churn', () => {
       expect(churnRounds).toBeGreaterThan(0);
 
       // etcd's state is the truth
-      const etcdConfig = await raw.getAll().prefix('/config/').strings();
-      const etcdChurn = await raw.getAll().prefix('/services/churn/').strings();
+      const etcdConfig = await suite.raw.getAll().prefix('/config/').strings();
+      const etcdChurn = await suite.raw.getAll().prefix('/services/churn/').strings();
       expect(etcdConfig['/config/counter']).toBe(String(written));
       const expectedInstances = Object.keys(etcdChurn)
         .map(k => k.slice('/services/churn/'.length))
@@ -234,7 +209,7 @@ describe('chaos: 3-member cluster failover under writes and churn', () => {
         );
         await nextValue(registry.status$, s => s === 'registered', 30_000, `app-${i} registered`);
         await waitFor(
-          async () => (await raw.get(`/services/chaos-app/app-${i}`).string()) !== null,
+          async () => (await suite.raw.get(`/services/chaos-app/app-${i}`).string()) !== null,
           {
             timeout: 15_000,
             message: `app-${i} registration key missing`,

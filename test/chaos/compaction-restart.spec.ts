@@ -1,6 +1,5 @@
 import 'reflect-metadata';
 import type { INestApplication } from '@nestjs/common';
-import { Etcd3 } from 'etcd3';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -12,16 +11,15 @@ import {
   EtcdConnectionError,
   EtcdRegistryService,
 } from '../../lib/index.js';
-import { EtcdServer, TcpProxy, freePort, nextValue, waitFor } from '../support/index.js';
+import { TcpProxy, freePort, nextValue, waitFor } from '../support/index.js';
 import {
-  ETCD_ARGS,
   FAST_TIMINGS,
   bootApp,
   closeAll,
   pause,
   profile,
+  useChaosSuite,
 } from '../support/chaos-helpers.js';
-import { LogCapture } from '../support/log-capture.js';
 
 /**
  * Compaction while a watcher is behind, etcd restarted with its data dir, and etcd down at boot with
@@ -31,30 +29,22 @@ import { LogCapture } from '../support/log-capture.js';
 const COMPACTION_ROUNDS = profile(1, 5);
 
 describe('chaos: compaction, restart, boot while etcd is down', () => {
-  let etcd: EtcdServer;
-  let raw: Etcd3;
+  const suite = useChaosSuite();
+  const { logs } = suite;
   let dir: string;
-  const logs = new LogCapture();
 
   beforeAll(async () => {
-    logs.install();
     dir = await mkdtemp(join(tmpdir(), 'nest-etcd-chaos-'));
-    etcd = await EtcdServer.start({ extraArgs: ETCD_ARGS });
-    raw = new Etcd3({ hosts: etcd.endpoint });
   });
-
   afterAll(async () => {
-    raw?.close();
-    await etcd?.dispose();
     await rm(dir, { recursive: true, force: true });
-    logs.uninstall();
   });
 
   it('a watch whose start revision was compacted away re-lists once and catches up', async () => {
-    const proxy = await TcpProxy.start({ host: '127.0.0.1', port: etcd.clientPort });
+    const proxy = await TcpProxy.start({ host: '127.0.0.1', port: suite.etcd.clientPort });
     let app: INestApplication | undefined;
     try {
-      await raw.put('/config/compact/base').value('0');
+      await suite.raw.put('/config/compact/base').value('0');
       app = await bootApp({ hosts: proxy.endpoint, ...FAST_TIMINGS });
       const config = app.get(EtcdConfigService);
       const changes: ConfigChange[] = [];
@@ -76,9 +66,9 @@ describe('chaos: compaction, restart, boot while etcd is down', () => {
             armed = false;
             for (let i = 0; i < 5; i++) {
               n++;
-              await raw.put(`/config/compact/k${n}`).value(String(n));
+              await suite.raw.put(`/config/compact/k${n}`).value(String(n));
             }
-            await etcd.compact();
+            await suite.etcd.compact();
           }
           return res;
         };
@@ -98,7 +88,7 @@ describe('chaos: compaction, restart, boot while etcd is down', () => {
         await nextValue(config.connected$, c => c, 10_000);
         // no loop and no dead watcher: a later write arrives, and compaction is not hit again
         const warnings = logs.matching('warn', /compacted/).length;
-        await raw.put('/config/compact/after').value(`round-${round}`);
+        await suite.raw.put('/config/compact/after').value(`round-${round}`);
         await waitFor(() => config.get('compact/after') === `round-${round}`, {
           timeout: 10_000,
           message: 'watch dead after compaction',
@@ -123,7 +113,7 @@ describe('chaos: compaction, restart, boot while etcd is down', () => {
     let app: INestApplication | undefined;
     try {
       app = await bootApp({
-        hosts: etcd.endpoint,
+        hosts: suite.etcd.endpoint,
         ...FAST_TIMINGS,
         registry: {
           serviceName: 'restart',
@@ -137,28 +127,31 @@ describe('chaos: compaction, restart, boot while etcd is down', () => {
       const registry = app.get(EtcdRegistryService);
       await nextValue(registry.status$, s => s === 'registered', 10_000);
       for (let round = 0; round < profile(1, 4); round++) {
-        await raw.put('/config/restart/value').value(`before-${round}`);
+        await suite.raw.put('/config/restart/value').value(`before-${round}`);
         await waitFor(() => config.get('restart/value') === `before-${round}`);
-        await etcd.kill();
+        await suite.etcd.kill();
         await nextValue(config.connected$, c => !c, 20_000);
         expect(config.get('restart/value')).toBe(`before-${round}`); // served while down
-        await etcd.restart();
-        await raw.put('/config/restart/value').value(`after-${round}`);
+        await suite.etcd.restart();
+        await suite.raw.put('/config/restart/value').value(`after-${round}`);
         await waitFor(() => config.get('restart/value') === `after-${round}`, {
           timeout: 30_000,
           message: 'no resync after restart',
         });
         await nextValue(config.connected$, c => c, 20_000);
         await nextValue(registry.status$, s => s === 'registered', 30_000);
-        await waitFor(async () => (await raw.get('/services/restart/r-1').string()) !== null, {
-          timeout: 20_000,
-          message: 'registration key missing after restart',
-        });
+        await waitFor(
+          async () => (await suite.raw.get('/services/restart/r-1').string()) !== null,
+          {
+            timeout: 20_000,
+            message: 'registration key missing after restart',
+          },
+        );
       }
     } finally {
       await closeAll([app]);
     }
-    expect(await raw.get('/services/restart/r-1').string()).toBeNull();
+    expect(await suite.raw.get('/services/restart/r-1').string()).toBeNull();
   });
 
   it('etcd down at boot without a snapshot: EtcdConnectionError naming the host', async () => {
@@ -172,11 +165,11 @@ describe('chaos: compaction, restart, boot while etcd is down', () => {
 
   it('etcd down at boot with a snapshot: boots from it, then resyncs', async () => {
     const snapshotFile = join(dir, 'config.snapshot.json');
-    await raw.put('/config/snap/greeting').value('from-snapshot');
+    await suite.raw.put('/config/snap/greeting').value('from-snapshot');
     let first: INestApplication | undefined;
     try {
       first = await bootApp({
-        hosts: etcd.endpoint,
+        hosts: suite.etcd.endpoint,
         ...FAST_TIMINGS,
         config: { snapshotFile, snapshotDebounce: 0 },
       });
@@ -190,13 +183,13 @@ describe('chaos: compaction, restart, boot while etcd is down', () => {
       await closeAll([first]);
     }
     // etcd moves on, then goes down; the snapshot holds the older value
-    await raw.put('/config/snap/greeting').value('from-etcd');
-    await etcd.kill();
+    await suite.raw.put('/config/snap/greeting').value('from-etcd');
+    await suite.etcd.kill();
     logs.clear();
     let app: INestApplication | undefined;
     try {
       app = await bootApp({
-        hosts: etcd.endpoint,
+        hosts: suite.etcd.endpoint,
         ...FAST_TIMINGS,
         connectTimeout: 1500,
         config: { snapshotFile, snapshotDebounce: 0 },
@@ -204,14 +197,14 @@ describe('chaos: compaction, restart, boot while etcd is down', () => {
       const config = app.get(EtcdConfigService);
       expect(config.get('snap/greeting')).toBe('from-snapshot');
       expect(logs.matching('warn', /snapshot/).length).toBeGreaterThan(0);
-      await etcd.restart();
+      await suite.etcd.restart();
       await waitFor(() => config.get('snap/greeting') === 'from-etcd', {
         timeout: 30_000,
         message: 'no resync after etcd came back',
       });
       await nextValue(config.connected$, c => c, 10_000);
     } finally {
-      if (!etcd.running) await etcd.restart();
+      if (!suite.etcd.running) await suite.etcd.restart();
       await closeAll([app]);
     }
   });

@@ -1,17 +1,7 @@
 import 'reflect-metadata';
-import type { INestApplication } from '@nestjs/common';
-import { Etcd3 } from 'etcd3';
 import { EtcdConfigService, EtcdRegistryService } from '../../lib/index.js';
-import { EtcdServer, TcpProxy, nextValue, waitFor } from '../support/index.js';
-import {
-  ETCD_ARGS,
-  FAST_TIMINGS,
-  bootApp,
-  closeAll,
-  pause,
-  profile,
-} from '../support/chaos-helpers.js';
-import { LogCapture } from '../support/log-capture.js';
+import { TcpProxy, nextValue, waitFor } from '../support/index.js';
+import { FAST_TIMINGS, bootApp, pause, profile, useChaosSuite } from '../support/chaos-helpers.js';
 
 /**
  * Partition (blackhole), connection resets and added latency between the app and etcd, through a TCP
@@ -22,21 +12,19 @@ const ROUNDS = profile(1, 5);
 const SERVICE_KEY = '/services/part/p-1';
 
 describe('chaos: network partition and slowness (TcpProxy)', () => {
-  let etcd: EtcdServer;
+  const suite = useChaosSuite();
+  const { logs } = suite;
   let proxy: TcpProxy;
-  let raw: Etcd3;
-  let app: INestApplication | undefined;
   let config: EtcdConfigService;
   let registry: EtcdRegistryService;
-  const logs = new LogCapture();
   let n = 0;
 
   /** Writes the next numbered value straight to etcd (not through the proxy). */
   const writeDirect = async (count: number) => {
     for (let i = 0; i < count; i++) {
       n++;
-      await raw.put(`/config/part/k-${n % 7}`).value(String(n));
-      await raw.put('/config/counter').value(String(n));
+      await suite.raw.put(`/config/part/k-${n % 7}`).value(String(n));
+      await suite.raw.put('/config/counter').value(String(n));
     }
   };
 
@@ -45,7 +33,7 @@ describe('chaos: network partition and slowness (TcpProxy)', () => {
     await nextValue(config.connected$, c => c, 30_000);
     await waitFor(
       async () => {
-        const etcdState = await raw.getAll().prefix('/config/').strings();
+        const etcdState = await suite.raw.getAll().prefix('/config/').strings();
         const mine = config.getAll();
         return (
           Object.keys(etcdState).length === Object.keys(mine).length &&
@@ -57,36 +45,27 @@ describe('chaos: network partition and slowness (TcpProxy)', () => {
       { timeout: 30_000, message: `config did not converge (${what})` },
     );
     await nextValue(registry.status$, s => s === 'registered', 30_000);
-    await waitFor(async () => (await raw.get(SERVICE_KEY).string()) !== null, {
+    await waitFor(async () => (await suite.raw.get(SERVICE_KEY).string()) !== null, {
       timeout: 15_000,
       message: `registration key missing (${what})`,
     });
   };
 
   beforeAll(async () => {
-    logs.install();
-    etcd = await EtcdServer.start({ extraArgs: ETCD_ARGS });
-    proxy = await TcpProxy.start({ host: '127.0.0.1', port: etcd.clientPort });
-    raw = new Etcd3({ hosts: etcd.endpoint });
-    await raw.put('/config/counter').value('0');
-    await raw.put('/config/doomed').value('deleted during the partition');
-    app = await bootApp({
+    proxy = await TcpProxy.start({ host: '127.0.0.1', port: suite.etcd.clientPort });
+    suite.closables.push(proxy);
+    await suite.raw.put('/config/counter').value('0');
+    await suite.raw.put('/config/doomed').value('deleted during the partition');
+    const app = await bootApp({
       hosts: proxy.endpoint,
       ...FAST_TIMINGS,
       watchStallTimeout: 3000,
       registry: { serviceName: 'part', instanceId: 'p-1', host: '127.0.0.1', port: 5100, ttl: 3 },
     });
+    suite.apps.push(app);
     config = app.get(EtcdConfigService);
     registry = app.get(EtcdRegistryService);
     await nextValue(registry.status$, s => s === 'registered', 10_000);
-  });
-
-  afterAll(async () => {
-    await closeAll([app]);
-    raw?.close();
-    await proxy?.close();
-    await etcd?.dispose();
-    logs.uninstall();
   });
 
   it('blackhole: the stall is detected, the lease is lost, then everything heals', async () => {
@@ -98,7 +77,7 @@ describe('chaos: network partition and slowness (TcpProxy)', () => {
         0,
       );
       await writeDirect(10);
-      if (round === 0) await raw.delete().key('/config/doomed');
+      if (round === 0) await suite.raw.delete().key('/config/doomed');
       // the lease (ttl 3 s) cannot be renewed through the partition
       await nextValue(registry.status$, s => s === 'lost', 20_000);
       expect(config.get('counter')).not.toBe(n); // still serving the last known values

@@ -1,5 +1,4 @@
 import 'reflect-metadata';
-import type { INestApplication } from '@nestjs/common';
 import { Etcd3, EtcdPermissionDeniedError } from 'etcd3';
 import { inspect } from 'node:util';
 import { EtcdConnection, ETCD_CLIENT, ETCD_RESOLVED_OPTIONS } from '../support/internals.js';
@@ -9,9 +8,8 @@ import {
   EtcdPermissionError,
   EtcdRegistryService,
 } from '../../lib/index.js';
-import { EtcdServer, nextValue, waitFor } from '../support/index.js';
-import { ETCD_ARGS, FAST_TIMINGS, bootApp, closeAll } from '../support/chaos-helpers.js';
-import { LogCapture } from '../support/log-capture.js';
+import { nextValue, waitFor } from '../support/index.js';
+import { FAST_TIMINGS, bootApp, useChaosSuite } from '../support/chaos-helpers.js';
 
 /**
  * etcd with auth and RBAC: least-privilege users, wrong passwords, and no password in any log line,
@@ -27,10 +25,9 @@ const SECRETS = [ROOT_PASSWORD, READER_PASSWORD, ORDERS_PASSWORD, NOBODY_PASSWOR
 const deepInspect = (value: unknown) => inspect(value, { depth: 10, showHidden: true });
 
 describe('chaos: auth, RBAC and secrets', () => {
-  let etcd: EtcdServer;
+  const suite = useChaosSuite({ etcd: { auth: { rootPassword: ROOT_PASSWORD } } });
+  const { apps, logs } = suite;
   let root: Etcd3;
-  const apps: INestApplication[] = [];
-  const logs = new LogCapture();
   const inspected: string[] = [];
 
   const expectNoSecret = (text: string, what: string) => {
@@ -45,9 +42,7 @@ describe('chaos: auth, RBAC and secrets', () => {
   };
 
   beforeAll(async () => {
-    logs.install();
-    etcd = await EtcdServer.start({ auth: { rootPassword: ROOT_PASSWORD }, extraArgs: ETCD_ARGS });
-    const ctl = (...args: string[]) => etcd.etcdctl(args);
+    const ctl = (...args: string[]) => suite.etcd.etcdctl(args);
     await ctl('role', 'add', 'app-a-reader');
     await ctl(
       'role',
@@ -71,26 +66,24 @@ describe('chaos: auth, RBAC and secrets', () => {
     await ctl('user', 'add', `orders:${ORDERS_PASSWORD}`, '--interactive=false');
     await ctl('user', 'grant-role', 'orders', 'orders-writer');
     await ctl('user', 'add', `nobody:${NOBODY_PASSWORD}`, '--interactive=false');
-    await etcd.put('/config/app-a/greeting', 'hello a');
-    await etcd.put('/config/app-b/secret', 'for b only');
+    await suite.etcd.put('/config/app-a/greeting', 'hello a');
+    await suite.etcd.put('/config/app-b/secret', 'for b only');
     root = new Etcd3({
-      hosts: etcd.endpoint,
+      hosts: suite.etcd.endpoint,
       auth: { username: 'root', password: ROOT_PASSWORD },
     });
+    suite.closables.push(root);
   });
 
-  afterAll(async () => {
-    await closeAll(apps);
-    root?.close();
-    await etcd?.dispose();
-    logs.uninstall();
-    // last line of defence: nothing captured during the whole file holds a password
+  afterAll(() => {
+    // last line of defence, after useChaosSuite's afterAll (apps closed, etcd gone, capture
+    // uninstalled): nothing captured during the whole file holds a password
     expectNoSecret(logs.text, 'the captured logs');
   });
 
   it('a reader of /config/app-a/ boots, reads, cannot read elsewhere, and set() fails clearly', async () => {
     const app = await bootApp({
-      hosts: etcd.endpoint,
+      hosts: suite.etcd.endpoint,
       ...FAST_TIMINGS,
       auth: { username: 'reader', password: READER_PASSWORD },
       config: { prefix: '/config/app-a/' },
@@ -99,11 +92,11 @@ describe('chaos: auth, RBAC and secrets', () => {
     apps.push(app);
     const config = app.get(EtcdConfigService);
     expect(config.get('greeting')).toBe('hello a');
-    await etcd.put('/config/app-a/greeting', 'hello again');
+    await suite.etcd.put('/config/app-a/greeting', 'hello again');
     await waitFor(() => config.get('greeting') === 'hello again');
 
     const rawReader = new Etcd3({
-      hosts: etcd.endpoint,
+      hosts: suite.etcd.endpoint,
       auth: { username: 'reader', password: READER_PASSWORD },
     });
     try {
@@ -129,7 +122,7 @@ describe('chaos: auth, RBAC and secrets', () => {
 
   it('the boot connect check needs no key permission (user without any role)', async () => {
     const app = await bootApp({
-      hosts: etcd.endpoint,
+      hosts: suite.etcd.endpoint,
       ...FAST_TIMINGS,
       auth: { username: 'nobody', password: NOBODY_PASSWORD },
       config: false,
@@ -141,7 +134,7 @@ describe('chaos: auth, RBAC and secrets', () => {
 
   it('a writer of its own service prefix registers and deregisters', async () => {
     const app = await bootApp({
-      hosts: etcd.endpoint,
+      hosts: suite.etcd.endpoint,
       ...FAST_TIMINGS,
       auth: { username: 'orders', password: ORDERS_PASSWORD },
       config: false,
@@ -162,7 +155,7 @@ describe('chaos: auth, RBAC and secrets', () => {
     const wrong = `${READER_PASSWORD}-wrong`;
     const started = Date.now();
     const error = await bootApp({
-      hosts: etcd.endpoint,
+      hosts: suite.etcd.endpoint,
       ...FAST_TIMINGS,
       auth: { username: 'reader', password: wrong },
       config: { prefix: '/config/app-a/' },
@@ -183,7 +176,7 @@ describe('chaos: auth, RBAC and secrets', () => {
 
   it('no password in inspect() of the services, the client, the connection or the options', async () => {
     const app = await bootApp({
-      hosts: etcd.endpoint,
+      hosts: suite.etcd.endpoint,
       ...FAST_TIMINGS,
       auth: { username: 'root', password: ROOT_PASSWORD },
       registry: { serviceName: 'orders', instanceId: 'o-2', host: '127.0.0.1', port: 5301, ttl: 3 },

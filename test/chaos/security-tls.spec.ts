@@ -2,7 +2,6 @@ import 'reflect-metadata';
 import type { INestApplication } from '@nestjs/common';
 import { EtcdConfigService, EtcdConnectionError, EtcdRegistryService } from '../../lib/index.js';
 import {
-  EtcdServer,
   type RogueCa,
   type TlsMaterial,
   disposeTlsMaterial,
@@ -11,35 +10,32 @@ import {
   nextValue,
   waitFor,
 } from '../support/index.js';
-import { ETCD_ARGS, FAST_TIMINGS, bootApp, closeAll } from '../support/chaos-helpers.js';
-import { LogCapture } from '../support/log-capture.js';
+import { FAST_TIMINGS, bootApp, closeAll, useChaosSuite } from '../support/chaos-helpers.js';
 
 /** TLS with client certificates works; a server certificate from an unknown CA is refused clearly. */
 describe('chaos: TLS', () => {
   let tls: TlsMaterial;
   let rogue: RogueCa;
-  let etcd: EtcdServer;
-  const logs = new LogCapture();
-
-  beforeAll(async () => {
-    logs.install();
-    [tls, rogue] = await Promise.all([generateTlsMaterial(), generateRogueCa()]);
-    etcd = await EtcdServer.start({ tls, extraArgs: ETCD_ARGS });
-    await etcd.put('/config/tls/greeting', 'over tls');
+  const suite = useChaosSuite({
+    etcd: async () => {
+      [tls, rogue] = await Promise.all([generateTlsMaterial(), generateRogueCa()]);
+      return { tls };
+    },
   });
 
+  beforeAll(async () => {
+    await suite.etcd.put('/config/tls/greeting', 'over tls');
+  });
   afterAll(async () => {
-    await etcd?.dispose();
     await disposeTlsMaterial(tls);
     await disposeTlsMaterial(rogue);
-    logs.uninstall();
   });
 
   it('mutual TLS: reads config, watches, registers', async () => {
     let app: INestApplication | undefined;
     try {
       app = await bootApp({
-        hosts: etcd.endpoint,
+        hosts: suite.etcd.endpoint,
         ...FAST_TIMINGS,
         credentials: {
           rootCertificate: tls.ca,
@@ -50,10 +46,10 @@ describe('chaos: TLS', () => {
       });
       const config = app.get(EtcdConfigService);
       expect(config.get('tls/greeting')).toBe('over tls');
-      await etcd.put('/config/tls/greeting', 'still tls');
+      await suite.etcd.put('/config/tls/greeting', 'still tls');
       await waitFor(() => config.get('tls/greeting') === 'still tls');
       await nextValue(app.get(EtcdRegistryService).status$, s => s === 'registered', 10_000);
-      expect(await etcd.get('/services/tls/t-1')).toBeDefined();
+      expect(await suite.etcd.get('/services/tls/t-1')).toBeDefined();
     } finally {
       await closeAll([app]);
     }
@@ -62,7 +58,7 @@ describe('chaos: TLS', () => {
   it('a server certificate from an unknown CA is refused with a clear EtcdConnectionError', async () => {
     const started = Date.now();
     const error = await bootApp({
-      hosts: etcd.endpoint,
+      hosts: suite.etcd.endpoint,
       ...FAST_TIMINGS,
       connectTimeout: 2000,
       credentials: {
@@ -79,7 +75,7 @@ describe('chaos: TLS', () => {
     );
     expect(error).toBeInstanceOf(EtcdConnectionError);
     const message = (error as Error).message;
-    expect(message).toContain(etcd.endpoint.replace('https://', ''));
+    expect(message).toContain(suite.etcd.endpoint.replace('https://', ''));
     expect(message).toMatch(/certificate|self[- ]signed|TLS|SSL|handshake/i);
     expect(Date.now() - started).toBeLessThan(20_000);
   });
@@ -87,7 +83,7 @@ describe('chaos: TLS', () => {
   it('no client certificate against a server that requires one is refused too', async () => {
     await expect(
       bootApp({
-        hosts: etcd.endpoint,
+        hosts: suite.etcd.endpoint,
         ...FAST_TIMINGS,
         connectTimeout: 2000,
         credentials: { rootCertificate: tls.ca },

@@ -1,9 +1,7 @@
 import 'reflect-metadata';
-import type { INestApplication } from '@nestjs/common';
 import { EtcdConfigService, EtcdRegistryService, type RegistryStatus } from '../../lib/index.js';
-import { EtcdServer, nextValue } from '../support/index.js';
-import { ETCD_ARGS, FAST_TIMINGS, bootApp, closeAll } from '../support/chaos-helpers.js';
-import { LogCapture } from '../support/log-capture.js';
+import { nextValue } from '../support/index.js';
+import { FAST_TIMINGS, bootApp, useChaosSuite } from '../support/chaos-helpers.js';
 
 /**
  * Issue 11 finding 1: etcd's simple auth tokens expire (`--auth-token-ttl`). An app that idled past
@@ -15,27 +13,14 @@ const ROOT_PASSWORD = 'r00t-Token-Ttl-4b2c';
 const TOKEN_TTL_S = 2;
 
 describe('chaos: auth token expiry', () => {
-  let etcd: EtcdServer;
-  const apps: INestApplication[] = [];
-  const logs = new LogCapture();
-
-  beforeAll(async () => {
-    logs.install();
-    etcd = await EtcdServer.start({
-      auth: { rootPassword: ROOT_PASSWORD },
-      extraArgs: [...ETCD_ARGS, `--auth-token-ttl=${TOKEN_TTL_S}`],
-    });
+  const suite = useChaosSuite({
+    etcd: { auth: { rootPassword: ROOT_PASSWORD }, extraArgs: [`--auth-token-ttl=${TOKEN_TTL_S}`] },
   });
-
-  afterAll(async () => {
-    await closeAll(apps);
-    await etcd?.dispose();
-    logs.uninstall();
-  });
+  const { apps } = suite;
 
   it('a new watch after idling past the token TTL sees changes within 3 s', async () => {
     const app = await bootApp({
-      hosts: etcd.endpoint,
+      hosts: suite.etcd.endpoint,
       auth: { username: 'root', password: ROOT_PASSWORD },
       ...FAST_TIMINGS,
       // the stall timeout would eventually rebuild the stream: keep it far above the bound asserted
@@ -51,7 +36,10 @@ describe('chaos: auth token expiry', () => {
       // The first call for a service opens a new watch on the idle stream.
       expect(await registry.getInstances(service)).toEqual([]);
       const started = Date.now();
-      await etcd.put(`/services/${service}/a`, JSON.stringify({ host: '10.0.0.1', port: 80 }));
+      await suite.etcd.put(
+        `/services/${service}/a`,
+        JSON.stringify({ host: '10.0.0.1', port: 80 }),
+      );
       const seen = await nextValue(
         registry.instances$(service),
         list => list.length === 1,
@@ -67,7 +55,7 @@ describe('chaos: auth token expiry', () => {
 
   it('heartbeats, writes and the config watch keep working across several token lifetimes', async () => {
     const app = await bootApp({
-      hosts: etcd.endpoint,
+      hosts: suite.etcd.endpoint,
       auth: { username: 'root', password: ROOT_PASSWORD },
       ...FAST_TIMINGS,
       watchStallTimeout: 60_000,
@@ -89,7 +77,7 @@ describe('chaos: auth token expiry', () => {
       for (let round = 1; round <= 2; round++) {
         await new Promise(resolve => setTimeout(resolve, (TOKEN_TTL_S + 1.5) * 1000));
         // an outside write reaches the existing config watch
-        await etcd.put('/config/idle', `outside-${round}`);
+        await suite.etcd.put('/config/idle', `outside-${round}`);
         await nextValue(
           config.watch('idle'),
           v => v === `outside-${round}`,
@@ -98,9 +86,9 @@ describe('chaos: auth token expiry', () => {
         );
         // the app's own write (a unary call with the expired token) succeeds
         await config.set('own', `own-${round}`);
-        expect(await etcd.get('/config/own')).toBe(`own-${round}`);
+        expect(await suite.etcd.get('/config/own')).toBe(`own-${round}`);
       }
-      expect(await etcd.get('/services/token-idle/i1')).toContain('"port":8080');
+      expect(await suite.etcd.get('/services/token-idle/i1')).toContain('"port":8080');
       expect(statuses.filter(status => status !== 'registered')).toEqual([]);
     } finally {
       subscription.unsubscribe();

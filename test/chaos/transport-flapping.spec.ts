@@ -1,10 +1,7 @@
 import 'reflect-metadata';
-import type { INestApplication } from '@nestjs/common';
-import { Etcd3 } from 'etcd3';
 import { EtcdRegistryService, type EtcdModuleOptions } from '../../lib/index.js';
-import { EtcdServer, TcpProxy, waitFor } from '../support/index.js';
-import { ETCD_ARGS, bootApp, closeAll, profile } from '../support/chaos-helpers.js';
-import { LogCapture } from '../support/log-capture.js';
+import { TcpProxy, waitFor } from '../support/index.js';
+import { bootApp, profile, useChaosSuite } from '../support/chaos-helpers.js';
 
 /**
  * Issue 11 finding 3: a flapping link (up 1 s, down 0.3 s) must not keep the registration away.
@@ -20,25 +17,13 @@ const TTL_S = 5;
 const KEY = '/services/flap/f1';
 
 describe('chaos: flapping link', () => {
-  let etcd: EtcdServer;
+  const suite = useChaosSuite();
+  const { apps } = suite;
   let proxy: TcpProxy;
-  let observer: Etcd3;
-  const apps: INestApplication[] = [];
-  const logs = new LogCapture();
 
   beforeAll(async () => {
-    logs.install();
-    etcd = await EtcdServer.start({ extraArgs: ETCD_ARGS });
-    proxy = await TcpProxy.start({ host: '127.0.0.1', port: etcd.clientPort });
-    observer = new Etcd3({ hosts: etcd.endpoint });
-  });
-
-  afterAll(async () => {
-    await closeAll(apps);
-    observer?.close();
-    await proxy?.close();
-    await etcd?.dispose();
-    logs.uninstall();
+    proxy = await TcpProxy.start({ host: '127.0.0.1', port: suite.etcd.clientPort });
+    suite.closables.push(proxy);
   });
 
   it(`the registration key is missing < 2 % of the time (link up ${UP_MS} ms / down ${DOWN_MS} ms, ttl ${TTL_S}s)`, async () => {
@@ -58,11 +43,11 @@ describe('chaos: flapping link', () => {
     await app.get(EtcdRegistryService).register();
 
     // The observer's view of the key, from its own watch (not through the flapping link).
-    let present = (await observer.get(KEY).string()) !== null;
+    let present = (await suite.raw.get(KEY).string()) !== null;
     let missingSince: number | undefined = present ? undefined : Date.now();
     let missingMs = 0;
     let losses = 0;
-    const watcher = await observer.watch().key(KEY).create();
+    const watcher = await suite.raw.watch().key(KEY).create();
     watcher.on('put', () => {
       if (!present && missingSince !== undefined) missingMs += Date.now() - missingSince;
       present = true;

@@ -1,10 +1,7 @@
 import 'reflect-metadata';
-import type { INestApplication } from '@nestjs/common';
-import { Etcd3 } from 'etcd3';
 import { EtcdConfigService, EtcdRequestRejectedError } from '../../lib/index.js';
-import { EtcdServer, nextValue, waitFor } from '../support/index.js';
-import { ETCD_ARGS, FAST_TIMINGS, bootApp, closeAll } from '../support/chaos-helpers.js';
-import { LogCapture } from '../support/log-capture.js';
+import { nextValue, waitFor } from '../support/index.js';
+import { FAST_TIMINGS, bootApp, useChaosSuite } from '../support/chaos-helpers.js';
 
 /**
  * Issue 11 finding 2, NOSPACE: etcd out of space (a tiny --quota-backend-bytes) refuses every put
@@ -16,30 +13,13 @@ import { LogCapture } from '../support/log-capture.js';
 const QUOTA_BYTES = 256 * 1024;
 
 describe('chaos: NOSPACE', () => {
-  let etcd: EtcdServer;
-  let writer: Etcd3;
-  const apps: INestApplication[] = [];
-  const logs = new LogCapture();
-
-  beforeAll(async () => {
-    logs.install();
-    etcd = await EtcdServer.start({
-      extraArgs: [...ETCD_ARGS, `--quota-backend-bytes=${QUOTA_BYTES}`],
-    });
-    writer = new Etcd3({ hosts: etcd.endpoint });
-  });
-
-  afterAll(async () => {
-    await closeAll(apps);
-    writer?.close();
-    await etcd?.dispose();
-    logs.uninstall();
-  });
+  const suite = useChaosSuite({ etcd: { extraArgs: [`--quota-backend-bytes=${QUOTA_BYTES}`] } });
+  const { apps, logs } = suite;
 
   it("set() is refused with etcd's reason; outside deletes keep arriving in order", async () => {
     const keys = Array.from({ length: 6 }, (_, i) => `/config/k${i}`);
-    for (const key of keys) await writer.put(key).value('v');
-    const app = await bootApp({ hosts: etcd.endpoint, ...FAST_TIMINGS });
+    for (const key of keys) await suite.raw.put(key).value('v');
+    const app = await bootApp({ hosts: suite.etcd.endpoint, ...FAST_TIMINGS });
     apps.push(app);
     const config = app.get(EtcdConfigService);
     expect(config.get('k0')).toBe('v');
@@ -49,7 +29,7 @@ describe('chaos: NOSPACE', () => {
     await waitFor(
       async () => {
         try {
-          await writer.put(`/fill/${Math.random()}`).value(filler);
+          await suite.raw.put(`/fill/${Math.random()}`).value(filler);
           return false;
         } catch (err) {
           return /database space exceeded/.test(String(err));
@@ -66,7 +46,7 @@ describe('chaos: NOSPACE', () => {
       } catch (err) {
         refusals.push(err);
       }
-      await etcd.del(keys[i]!);
+      await suite.etcd.del(keys[i]!);
       await nextValue(
         config.watch(`k${i}`),
         v => v === undefined,

@@ -1,9 +1,7 @@
 import 'reflect-metadata';
-import type { INestApplication } from '@nestjs/common';
 import { EtcdConfigService, EtcdRequestRejectedError, NestEtcdError } from '../../lib/index.js';
-import { EtcdServer, nextValue, waitFor } from '../support/index.js';
-import { ETCD_ARGS, FAST_TIMINGS, bootApp, closeAll } from '../support/chaos-helpers.js';
-import { LogCapture } from '../support/log-capture.js';
+import { nextValue, waitFor } from '../support/index.js';
+import { FAST_TIMINGS, bootApp, useChaosSuite } from '../support/chaos-helpers.js';
 
 /**
  * Issue 11 finding 2: a write etcd refuses (value over `--max-request-bytes`) is an answer from
@@ -21,25 +19,13 @@ const CHANGES = 12;
 const BOUND_MS = 2_000;
 
 describe('chaos: refused writes in a loop', () => {
-  let etcd: EtcdServer;
-  const apps: INestApplication[] = [];
-  const logs = new LogCapture();
-
-  beforeAll(async () => {
-    logs.install();
-    etcd = await EtcdServer.start({
-      extraArgs: [...ETCD_ARGS, `--max-request-bytes=${MAX_REQUEST_BYTES}`],
-    });
+  const suite = useChaosSuite({
+    etcd: { extraArgs: [`--max-request-bytes=${MAX_REQUEST_BYTES}`] },
   });
-
-  afterAll(async () => {
-    await closeAll(apps);
-    await etcd?.dispose();
-    logs.uninstall();
-  });
+  const { apps, logs } = suite;
 
   it("refusals reach the caller with etcd's reason; outside changes keep arriving in order", async () => {
-    const app = await bootApp({ hosts: etcd.endpoint, ...FAST_TIMINGS });
+    const app = await bootApp({ hosts: suite.etcd.endpoint, ...FAST_TIMINGS });
     apps.push(app);
     const config = app.get(EtcdConfigService);
     const seen: Array<string | undefined> = [];
@@ -66,11 +52,11 @@ describe('chaos: refused writes in a loop', () => {
         await waitFor(() => refusals.length >= i, { timeout: 10_000, message: `refusal #${i}` });
         // an outside writer (etcdctl): a put, then a delete
         let started = Date.now();
-        await etcd.put('/config/seq', String(i));
+        await suite.etcd.put('/config/seq', String(i));
         await nextValue(config.watch('seq'), v => v === i, BOUND_MS, `outside put seq=${i}`);
         lags.push(Date.now() - started);
         started = Date.now();
-        await etcd.del('/config/seq');
+        await suite.etcd.del('/config/seq');
         await nextValue(
           config.watch('seq'),
           v => v === undefined,
