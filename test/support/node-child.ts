@@ -143,6 +143,22 @@ export class NodeChild {
     });
   }
 
+  /**
+   * For launchers: waits for the child's ready line like {@link waitForLine}; if it does not come,
+   * kills the child before rethrowing, so a launcher never leaks a child that failed to start.
+   */
+  protected async readyLine(
+    predicate: (line: string) => boolean,
+    timeoutMs: number,
+  ): Promise<string> {
+    try {
+      return await this.waitForLine(predicate, timeoutMs);
+    } catch (err) {
+      await this.dispose();
+      throw err;
+    }
+  }
+
   /** Kills the process (SIGKILL) when it still runs and waits (bounded) for it to exit. */
   async dispose(): Promise<void> {
     if (this.running) this.child.kill('SIGKILL');
@@ -158,5 +174,26 @@ export class NodeChild {
 
   private notify(): void {
     for (const waiter of [...this.waiters]) waiter();
+  }
+}
+
+/**
+ * A child app that registers itself in etcd and then prints `READY <port> <instanceId>`
+ * (test/fixtures/discovery/echo-app.mjs, test/fixtures/registry/child-app.mjs).
+ */
+export class RegisteredChild extends NodeChild {
+  /** Registered port (from the `READY` line). */
+  port = 0;
+  /** Registered instance id (from the `READY` line). */
+  instanceId = '';
+
+  /** Waits (bounded) for `READY <port> <instanceId>` and records both; see {@link readyLine}. */
+  protected async registered(timeoutMs: number): Promise<this> {
+    const [, port, instanceId] = (
+      await this.readyLine(line => line.startsWith('READY '), timeoutMs)
+    ).split(' ');
+    this.port = Number(port);
+    this.instanceId = instanceId ?? '';
+    return this;
   }
 }
