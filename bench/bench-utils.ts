@@ -1,3 +1,5 @@
+import { type INestApplicationContext, Module, type Type } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -5,6 +7,7 @@ import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { type Observable, filter, firstValueFrom, timeout } from 'rxjs';
+import { EtcdModule } from '../lib/index.js';
 
 /** Directory of the bench sources. */
 export const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
@@ -213,4 +216,126 @@ export function onSignalDispose(current: () => { dispose(): Promise<void> } | un
       void Promise.resolve(current()?.dispose()).finally(() => process.exit(130));
     });
   }
+}
+
+/** Change propagation, module vs a raw etcd3 watcher on the same puts (milliseconds). */
+export interface PropagationStats {
+  changes: number;
+  moduleP50Ms: number;
+  moduleP99Ms: number;
+  rawP50Ms: number;
+  rawP99Ms: number;
+  p50Ratio: number;
+  p99Ratio: number;
+}
+
+/** The emitting side of the module (a `ConfigValue`, or any observable-like source). */
+export interface Emitter<T> {
+  subscribe(next: (value: T) => void): { unsubscribe(): void };
+}
+
+/** The raw side: an etcd3 `Watcher` (only its `put` events are used). */
+export interface PutWatcher {
+  on(event: 'put', listener: (kv: { key: Buffer; value: Buffer }) => void): unknown;
+  off(event: 'put', listener: (kv: { key: Buffer; value: Buffer }) => void): unknown;
+}
+
+/** What {@link measurePropagation} measures. */
+export interface PropagationProbe<T> {
+  /** Timed puts, after 20 untimed warm-up puts. */
+  changes: number;
+  /** The module's side and how to read the marker written in one of its values. */
+  module: Emitter<T>;
+  markerOf(value: T): string;
+  /** The raw watcher and how to read the marker of one of its `put` events. */
+  watcher: PutWatcher;
+  rawMarkerOf(kv: { key: Buffer; value: Buffer }): string;
+  /** Prepares the write of `marker` (untimed) and returns the call that performs it (timed). */
+  put(marker: string): () => Promise<unknown>;
+}
+
+/**
+ * The propagation measurement loop of the bench: writes `changes + 20` markers one after another
+ * (the next only after both sides saw the previous one, so nothing queues) and, for each timed one,
+ * the time from the put call to the module's emission and to the raw watcher's `put` event.
+ * Rejects if a change is not seen by both sides within 10 s.
+ */
+export async function measurePropagation<T>(probe: PropagationProbe<T>): Promise<PropagationStats> {
+  const moduleSeen = new Map<string, number>();
+  const rawSeen = new Map<string, number>();
+  let notify: (() => void) | undefined;
+  const subscription = probe.module.subscribe(v => {
+    moduleSeen.set(probe.markerOf(v), now());
+    notify?.();
+  });
+  const onPut = (kv: { key: Buffer; value: Buffer }) => {
+    rawSeen.set(probe.rawMarkerOf(kv), now());
+    notify?.();
+  };
+  probe.watcher.on('put', onPut);
+  const moduleMs: number[] = [];
+  const rawMs: number[] = [];
+  const warmup = 20;
+  try {
+    for (let i = 0; i < probe.changes + warmup; i++) {
+      const marker = `m-${i}`;
+      const both = new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(
+          () => reject(new Error(`change ${marker} not seen in 10 s`)),
+          10_000,
+        );
+        notify = () => {
+          if (moduleSeen.has(marker) && rawSeen.has(marker)) {
+            clearTimeout(timer);
+            resolve();
+          }
+        };
+      });
+      const write = probe.put(marker);
+      const start = now();
+      await write();
+      notify?.();
+      await both;
+      if (i >= warmup) {
+        moduleMs.push(moduleSeen.get(marker)! - start);
+        rawMs.push(rawSeen.get(marker)! - start);
+      }
+      moduleSeen.clear();
+      rawSeen.clear();
+      await sleep(1);
+    }
+  } finally {
+    subscription.unsubscribe();
+    probe.watcher.off('put', onPut);
+  }
+  const moduleP50Ms = percentile(moduleMs, 50);
+  const moduleP99Ms = percentile(moduleMs, 99);
+  const rawP50Ms = percentile(rawMs, 50);
+  const rawP99Ms = percentile(rawMs, 99);
+  return {
+    changes: probe.changes,
+    moduleP50Ms,
+    moduleP99Ms,
+    rawP50Ms,
+    rawP99Ms,
+    p50Ratio: moduleP50Ms / rawP50Ms,
+    p99Ratio: moduleP99Ms / rawP99Ms,
+  };
+}
+
+/**
+ * A Nest application context with `EtcdModule.forRoot({ hosts, config: { prefix } })` and
+ * `providers`, logging nothing; the caller closes it. The app every config scenario measures.
+ */
+export async function startConfigApp(
+  hosts: string,
+  prefix: string,
+  providers: Type[],
+): Promise<INestApplicationContext> {
+  @Module({ imports: [EtcdModule.forRoot({ hosts, config: { prefix } })], providers })
+  class BenchConfigModule {}
+  return NestFactory.createApplicationContext(BenchConfigModule, {
+    logger: false,
+    abortOnError: false,
+  });
 }

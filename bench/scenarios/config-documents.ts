@@ -1,20 +1,16 @@
 import 'reflect-metadata';
-import { Injectable, Module } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
+import { Injectable } from '@nestjs/common';
 import { Etcd3, type Watcher } from 'etcd3';
-import { EtcdModule, InjectConfig, type ConfigValue } from '../../lib/index.js';
-import { type BenchContext, now, percentile, sleep } from '../bench-utils.js';
+import { InjectConfig, type ConfigValue } from '../../lib/index.js';
+import {
+  type BenchContext,
+  type PropagationStats,
+  measurePropagation,
+  startConfigApp,
+} from '../bench-utils.js';
 
 /** Propagation of one kind of structured config, module vs a raw etcd3 watcher. */
-export interface DocumentPropagation {
-  changes: number;
-  moduleP50Ms: number;
-  moduleP99Ms: number;
-  rawP50Ms: number;
-  rawP99Ms: number;
-  p50Ratio: number;
-  p99Ratio: number;
-}
+export type DocumentPropagation = PropagationStats;
 
 /** Result of the structured config scenario: a folder of 100 keys and a 50 KiB YAML document. */
 export interface ConfigDocumentsResult {
@@ -69,16 +65,7 @@ export async function configDocuments(ctx: BenchContext): Promise<ConfigDocument
   const documentBytes = 50 * 1024;
   await writer.put(`${PREFIX}${DOCUMENT}`).value(yamlDocument('init', documentBytes));
 
-  @Module({
-    imports: [EtcdModule.forRoot({ hosts: ctx.endpoint, config: { prefix: PREFIX } })],
-    providers: [Listener],
-  })
-  class DocumentsModule {}
-
-  const app = await NestFactory.createApplicationContext(DocumentsModule, {
-    logger: false,
-    abortOnError: false,
-  });
+  const app = await startConfigApp(ctx.endpoint, PREFIX, [Listener]);
   const watchers: Watcher[] = [];
   try {
     const listener = app.get(Listener);
@@ -86,29 +73,29 @@ export async function configDocuments(ctx: BenchContext): Promise<ConfigDocument
     const documentWatcher = await watcherClient.watch().key(`${PREFIX}${DOCUMENT}`).create();
     watchers.push(folderWatcher, documentWatcher);
 
-    const folder = await measure(
+    const folder = await measurePropagation({
       changes,
-      listener.folder,
-      value => {
+      module: listener.folder,
+      markerOf: value => {
         const leaf = value?.k042;
         return typeof leaf === 'string' ? leaf : '';
       },
-      folderWatcher,
-      kv => (kv.key.toString().endsWith('/k042') ? kv.value.toString() : ''),
-      marker => () => writer.put(`${PREFIX}${FOLDER}k042`).value(marker).exec(),
-    );
-    const yaml = await measure(
+      watcher: folderWatcher,
+      rawMarkerOf: kv => (kv.key.toString().endsWith('/k042') ? kv.value.toString() : ''),
+      put: marker => () => writer.put(`${PREFIX}${FOLDER}k042`).value(marker).exec(),
+    });
+    const yaml = await measurePropagation({
       changes,
-      listener.document,
-      value => String(value?.marker ?? ''),
-      documentWatcher,
+      module: listener.document,
+      markerOf: value => String(value?.marker ?? ''),
+      watcher: documentWatcher,
       // The raw side only reads the marker line, as a raw consumer of its own format would.
-      kv => /^marker: (.*)$/m.exec(kv.value.toString())?.[1] ?? '',
-      marker => {
+      rawMarkerOf: kv => /^marker: (.*)$/m.exec(kv.value.toString())?.[1] ?? '',
+      put: marker => {
         const document = yamlDocument(marker, documentBytes); // built before the clock starts
         return () => writer.put(`${PREFIX}${DOCUMENT}`).value(document).exec();
       },
-    );
+    });
     return { folder, yaml: { ...yaml, documentBytes } };
   } finally {
     for (const watcher of watchers) await watcher.cancel();
@@ -117,75 +104,4 @@ export async function configDocuments(ctx: BenchContext): Promise<ConfigDocument
     writer.close();
     watcherClient.close();
   }
-}
-
-async function measure<T>(
-  changes: number,
-  value: ConfigValue<T>,
-  markerOf: (value: T) => string,
-  watcher: Watcher,
-  rawMarkerOf: (kv: { key: Buffer; value: Buffer }) => string,
-  /** Prepares the write of `marker` and returns the call that performs it (the timed part). */
-  put: (marker: string) => () => Promise<unknown>,
-): Promise<DocumentPropagation> {
-  const moduleSeen = new Map<string, number>();
-  const rawSeen = new Map<string, number>();
-  let notify: (() => void) | undefined;
-  const subscription = value.subscribe(v => {
-    moduleSeen.set(markerOf(v), now());
-    notify?.();
-  });
-  const onPut = (kv: { key: Buffer; value: Buffer }) => {
-    rawSeen.set(rawMarkerOf(kv), now());
-    notify?.();
-  };
-  watcher.on('put', onPut);
-  const moduleMs: number[] = [];
-  const rawMs: number[] = [];
-  const warmup = 20;
-  try {
-    for (let i = 0; i < changes + warmup; i++) {
-      const marker = `m-${i}`;
-      const both = new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(
-          () => reject(new Error(`change ${marker} not seen in 10 s`)),
-          10_000,
-        );
-        notify = () => {
-          if (moduleSeen.has(marker) && rawSeen.has(marker)) {
-            clearTimeout(timer);
-            resolve();
-          }
-        };
-      });
-      const write = put(marker);
-      const start = now();
-      await write();
-      notify?.();
-      await both;
-      if (i >= warmup) {
-        moduleMs.push(moduleSeen.get(marker)! - start);
-        rawMs.push(rawSeen.get(marker)! - start);
-      }
-      moduleSeen.clear();
-      rawSeen.clear();
-      await sleep(1);
-    }
-  } finally {
-    subscription.unsubscribe();
-    watcher.off('put', onPut);
-  }
-  const moduleP50Ms = percentile(moduleMs, 50);
-  const moduleP99Ms = percentile(moduleMs, 99);
-  const rawP50Ms = percentile(rawMs, 50);
-  const rawP99Ms = percentile(rawMs, 99);
-  return {
-    changes,
-    moduleP50Ms,
-    moduleP99Ms,
-    rawP50Ms,
-    rawP99Ms,
-    p50Ratio: moduleP50Ms / rawP50Ms,
-    p99Ratio: moduleP99Ms / rawP99Ms,
-  };
 }

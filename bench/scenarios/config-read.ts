@@ -1,9 +1,8 @@
 import 'reflect-metadata';
-import { Injectable, Module } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
+import { Injectable } from '@nestjs/common';
 import { Etcd3 } from 'etcd3';
-import { EtcdConfigService, EtcdModule, InjectConfig, type ConfigValue } from '../../lib/index.js';
-import { type BenchContext, now } from '../bench-utils.js';
+import { EtcdConfigService, InjectConfig, type ConfigValue } from '../../lib/index.js';
+import { type BenchContext, now, startConfigApp } from '../bench-utils.js';
 
 /** Result of the config read scenario. */
 export interface ConfigReadResult {
@@ -49,16 +48,7 @@ export async function configRead(ctx: BenchContext): Promise<ConfigReadResult> {
   const raw = new Etcd3({ hosts: ctx.endpoint });
   await raw.put(`${PREFIX}${KEY}`).value(JSON.stringify({ limit: 100 }));
 
-  @Module({
-    imports: [EtcdModule.forRoot({ hosts: ctx.endpoint, config: { prefix: PREFIX } })],
-    providers: [Reader],
-  })
-  class ReadModule {}
-
-  const app = await NestFactory.createApplicationContext(ReadModule, {
-    logger: false,
-    abortOnError: false,
-  });
+  const app = await startConfigApp(ctx.endpoint, PREFIX, [Reader]);
   try {
     const reader = app.get(Reader);
     const config = app.get(EtcdConfigService);
