@@ -1,8 +1,7 @@
 import 'reflect-metadata';
 import type { INestApplication } from '@nestjs/common';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EtcdConnection } from '../support/internals.js';
 import {
@@ -20,6 +19,7 @@ import {
   profile,
   useChaosSuite,
 } from '../support/chaos-helpers.js';
+import { useTempDir } from '../support/etcd-suite.js';
 
 /**
  * Compaction while a watcher is behind, etcd restarted with its data dir, and etcd down at boot with
@@ -31,14 +31,7 @@ const COMPACTION_ROUNDS = profile(1, 5);
 describe('chaos: compaction, restart, boot while etcd is down', () => {
   const suite = useChaosSuite();
   const { logs } = suite;
-  let dir: string;
-
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'nest-etcd-chaos-'));
-  });
-  afterAll(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
+  const tmp = useTempDir('nest-etcd-chaos-');
 
   it('a watch whose start revision was compacted away re-lists once and catches up', async () => {
     const proxy = await TcpProxy.start({ host: '127.0.0.1', port: suite.etcd.clientPort });
@@ -164,7 +157,7 @@ describe('chaos: compaction, restart, boot while etcd is down', () => {
   });
 
   it('etcd down at boot with a snapshot: boots from it, then resyncs', async () => {
-    const snapshotFile = join(dir, 'config.snapshot.json');
+    const snapshotFile = join(tmp.path, 'config.snapshot.json');
     await suite.raw.put('/config/snap/greeting').value('from-snapshot');
     let first: INestApplication | undefined;
     try {

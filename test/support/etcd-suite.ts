@@ -1,4 +1,7 @@
 import type { INestApplicationContext } from '@nestjs/common';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { buildLibOnce } from './build-lib.js';
 import { EtcdServer, type StartEtcdOptions } from './etcd-server.js';
 import { closeAll } from './nest-apps.js';
@@ -76,4 +79,24 @@ export function useEtcdSuite(options: EtcdSuiteOptions = {}): EtcdSuite {
     await etcd?.dispose();
   });
   return suite;
+}
+
+/**
+ * A fresh temp directory for the file (`mkdtemp` in `beforeAll`, removed in `afterAll`), for snapshot
+ * files and data dirs. Read `path` inside hooks and tests.
+ */
+export function useTempDir(prefix: string): { readonly path: string } {
+  let dir: string | undefined;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), prefix));
+  });
+  afterAll(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+  return {
+    get path(): string {
+      if (!dir) throw new Error('useTempDir: path is read before beforeAll made it');
+      return dir;
+    },
+  };
 }

@@ -1,8 +1,7 @@
 import 'reflect-metadata';
 import { jest } from '@jest/globals';
 import { Injectable, Logger, Module } from '@nestjs/common';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { filter } from 'rxjs';
 import {
@@ -16,6 +15,7 @@ import {
 } from '../../../lib/index.js';
 import { TcpProxy, freePort, nextValue, waitFor } from '../../support/index.js';
 import { bootApp, useConfigSuite } from '../../support/config-test-kit.js';
+import { useTempDir } from '../../support/etcd-suite.js';
 import { TEST_RETRY } from '../../support/nest-apps.js';
 import { limitsSchema } from '../../fixtures/config/config-schemas.js';
 
@@ -68,17 +68,10 @@ describe('config resilience against real etcd: snapshot boot, outages, recovery'
     captureLogs: true,
   });
   const { apps, subscriptions, logs } = suite;
-  let dir: string;
-
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'nest-etcd-config-'));
-  });
-  afterAll(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
+  const tmp = useTempDir('nest-etcd-config-');
 
   it('writes a snapshot, boots from it while etcd is down, then resyncs and emits the real differences', async () => {
-    const snapshotFile = join(dir, 'boot', 'config.snapshot.json');
+    const snapshotFile = join(tmp.path, 'boot', 'config.snapshot.json');
     await suite.etcd.put('/config/greeting', 'hello v1');
     await suite.etcd.put('/config/limit', '5');
     await suite.etcd.put('/config/stale', 'soon deleted');
@@ -162,7 +155,7 @@ describe('config resilience against real etcd: snapshot boot, outages, recovery'
   });
 
   it('the snapshot holds what the app accepted; offline boot and catch-up are one line each, in our words', async () => {
-    const snapshotFile = join(dir, 'accepted', 'config.snapshot.json');
+    const snapshotFile = join(tmp.path, 'accepted', 'config.snapshot.json');
     const options: EtcdModuleOptions = {
       hosts: suite.etcd.endpoint,
       connectTimeout: 1000,
@@ -239,7 +232,7 @@ describe('config resilience against real etcd: snapshot boot, outages, recovery'
       ],
     ];
     for (const [name, content] of cases) {
-      const snapshotFile = join(dir, name);
+      const snapshotFile = join(tmp.path, name);
       await writeFile(snapshotFile, content);
       logs.clear();
       const boot = bootApp({

@@ -2,8 +2,7 @@ import 'reflect-metadata';
 import { Injectable, type INestApplication } from '@nestjs/common';
 import { ConfigModule, ConfigService } from '@nestjs/config';
 import { Test } from '@nestjs/testing';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z as z3 } from 'zod/v3';
 import { z } from 'zod';
@@ -21,6 +20,7 @@ import {
 } from '../../../lib/index.js';
 import { nextValue, waitFor } from '../../support/index.js';
 import { bootApp, useConfigSuite } from '../../support/config-test-kit.js';
+import { useTempDir } from '../../support/etcd-suite.js';
 import { TEST_RETRY } from '../../support/nest-apps.js';
 
 // Definitions: the schema gives the type (zod 4, zod 3, any object with parse).
@@ -106,14 +106,7 @@ class Handlers {
 describe('typed config against real etcd: definitions, formats, folders, layers, hooks, history', () => {
   const suite = useConfigSuite({ restartIfStopped: true, clearPrefix: '/', captureLogs: true });
   const { apps, subscriptions, logs } = suite;
-  let dir: string;
-
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'nest-etcd-typed-'));
-  });
-  afterAll(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
+  const tmp = useTempDir('nest-etcd-typed-');
 
   async function boot(
     options: EtcdModuleOptions = {},
@@ -420,7 +413,7 @@ describe('typed config against real etcd: definitions, formats, folders, layers,
   });
 
   it('the snapshot covers layers and folders: an offline boot gets the effective values', async () => {
-    const snapshotFile = join(dir, 'layers.snapshot.json');
+    const snapshotFile = join(tmp.path, 'layers.snapshot.json');
     const options: EtcdModuleOptions = {
       connectTimeout: 800,
       config: {

@@ -13,6 +13,7 @@ import { EtcdModule, EtcdRegistryService, type ServiceInstance } from '../../../
 import { EtcdClientProxy } from '../../../lib/microservices.js';
 import { freePort, nextValue, waitFor, within } from '../../support/index.js';
 import { useEtcdSuite } from '../../support/etcd-suite.js';
+import { startRegisteredMicroservice } from '../../support/nest-apps.js';
 
 // Real etcd; real Nest TCP microservices on loopback, each registered with its transport port.
 describe('EtcdClientProxy: Nest microservices over TCP through the registry', () => {
@@ -39,25 +40,15 @@ describe('EtcdClientProxy: Nest microservices over TCP through the registry', ()
         return values.reduce((a, b) => a + b, 0);
       }
     }
-    @Module({
-      imports: [
-        EtcdModule.forRoot({
-          hosts: suite.etcd.endpoint,
-          config: false,
-          registry: { serviceName: 'calc', instanceId: id, host: '127.0.0.1', port },
-        }),
-      ],
+    return startRegisteredMicroservice({
+      hosts: suite.etcd.endpoint,
+      serviceName: 'calc',
+      instanceId: id,
+      port,
       controllers: [CalcController],
-    })
-    class CalcModule {}
-    const app = await NestFactory.createMicroservice(CalcModule, {
-      transport: Transport.TCP,
-      options: { host: '127.0.0.1', port },
-      logger: ['error'],
+      transport: { transport: Transport.TCP, options: { host: '127.0.0.1', port } },
+      apps: contexts,
     });
-    contexts.push(app);
-    await app.listen();
-    return app;
   }
 
   /** The caller: ClientsModule with EtcdClientProxy as customClass, injected by name. */

@@ -8,6 +8,7 @@ import { EtcdModule, EtcdRegistryService, type ServiceInstance } from '../../../
 import { registerEtcdResolver } from '../../../lib/grpc.js';
 import { freePort, nextValue, waitFor, within } from '../../support/index.js';
 import { useEtcdSuite } from '../../support/etcd-suite.js';
+import { startRegisteredMicroservice } from '../../support/nest-apps.js';
 
 const PROTO = fileURLToPath(new URL('../../fixtures/discovery/calc.proto', import.meta.url));
 
@@ -30,25 +31,18 @@ describe('registerEtcdResolver: grpc-js etcd:/// targets', () => {
         return { id };
       }
     }
-    @Module({
-      imports: [
-        EtcdModule.forRoot({
-          hosts: suite.etcd.endpoint,
-          config: false,
-          registry: { serviceName: 'calc-grpc', instanceId: id, host: '127.0.0.1', port },
-        }),
-      ],
+    return startRegisteredMicroservice({
+      hosts: suite.etcd.endpoint,
+      serviceName: 'calc-grpc',
+      instanceId: id,
+      port,
       controllers: [CalcController],
-    })
-    class ServerModule {}
-    const app = await NestFactory.createMicroservice(ServerModule, {
-      transport: Transport.GRPC,
-      options: { url: `127.0.0.1:${port}`, package: 'calc', protoPath: PROTO },
-      logger: ['error'],
+      transport: {
+        transport: Transport.GRPC,
+        options: { url: `127.0.0.1:${port}`, package: 'calc', protoPath: PROTO },
+      },
+      apps: contexts,
     });
-    contexts.push(app);
-    await app.listen();
-    return app;
   }
 
   async function startClient(): Promise<{ calc: CalcService; registry: EtcdRegistryService }> {
