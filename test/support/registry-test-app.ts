@@ -5,8 +5,8 @@ import {
   EtcdRegistryService,
   type EtcdModuleOptions,
   type EtcdRegistryOptions,
+  type ServiceInstance,
 } from '../../lib/index.js';
-
 import { TEST_RETRY } from './nest-apps.js';
 
 /** Closes every app given (see nest-apps.ts). */
@@ -54,4 +54,28 @@ export async function startApp(options: TestAppOptions): Promise<INestApplicatio
 /** The registry service of an app. */
 export function registryOf(app: INestApplication): EtcdRegistryService {
   return app.get(EtcdRegistryService);
+}
+
+/** The instance ids of a list, sorted and comma-joined (`'a-1,a-2'`), for readable equality waits. */
+export function joinedIds(list: ServiceInstance[]): string {
+  return list
+    .map(i => i.instanceId)
+    .sort()
+    .join();
+}
+
+/**
+ * Makes `times` calls one after another (`call` resolves with the id of the instance that answered)
+ * and counts the answers per instance id: how a client spread its calls.
+ */
+export async function tally(
+  call: () => Promise<string>,
+  times: number,
+): Promise<Record<string, number>> {
+  const counts: Record<string, number> = {};
+  for (let i = 0; i < times; i++) {
+    const id = await call();
+    counts[id] = (counts[id] ?? 0) + 1;
+  }
+  return counts;
 }

@@ -9,11 +9,12 @@ import {
   Transport,
 } from '@nestjs/microservices';
 import { firstValueFrom } from 'rxjs';
-import { EtcdModule, EtcdRegistryService, type ServiceInstance } from '../../../lib/index.js';
+import { EtcdModule, EtcdRegistryService } from '../../../lib/index.js';
 import { EtcdClientProxy } from '../../../lib/microservices.js';
 import { freePort, nextValue, waitFor, within } from '../../support/index.js';
 import { useEtcdSuite } from '../../support/etcd-suite.js';
 import { startRegisteredMicroservice } from '../../support/nest-apps.js';
+import { joinedIds, tally } from '../../support/registry-test-app.js';
 
 // Real etcd; real Nest TCP microservices on loopback, each registered with its transport port.
 describe('EtcdClientProxy: Nest microservices over TCP through the registry', () => {
@@ -76,11 +77,6 @@ describe('EtcdClientProxy: Nest microservices over TCP through the registry', ()
     return { client: app.get<ClientProxy>('CALC'), registry: app.get(EtcdRegistryService) };
   }
 
-  const ids = (list: ServiceInstance[]) =>
-    list
-      .map(i => i.instanceId)
-      .sort()
-      .join();
   const whoami = (client: ClientProxy) =>
     within(
       firstValueFrom(client.send<string, object>({ cmd: 'whoami' }, {})),
@@ -88,22 +84,15 @@ describe('EtcdClientProxy: Nest microservices over TCP through the registry', ()
       'whoami answer',
     );
 
-  async function tally(client: ClientProxy, times: number): Promise<Record<string, number>> {
-    const counts: Record<string, number> = {};
-    for (let i = 0; i < times; i++) {
-      const id = await whoami(client);
-      counts[id] = (counts[id] ?? 0) + 1;
-    }
-    return counts;
-  }
+  const answers = (client: ClientProxy, times: number) => tally(() => whoami(client), times);
 
   it('send() reaches every live instance, balanced, and follows the registry (never a removed instance)', async () => {
     const calcs = await Promise.all(['calc-1', 'calc-2', 'calc-3'].map(startCalc));
     const { client, registry } = await startCaller();
     const instances$ = registry.instances$('calc');
-    await nextValue(instances$, list => ids(list) === 'calc-1,calc-2,calc-3', 10_000);
+    await nextValue(instances$, list => joinedIds(list) === 'calc-1,calc-2,calc-3', 10_000);
 
-    expect(await tally(client, 9)).toEqual({ 'calc-1': 3, 'calc-2': 3, 'calc-3': 3 });
+    expect(await answers(client, 9)).toEqual({ 'calc-1': 3, 'calc-2': 3, 'calc-3': 3 });
     expect(
       await within(
         firstValueFrom(client.send<number, number[]>({ cmd: 'sum' }, [1, 2, 3])),
@@ -114,27 +103,27 @@ describe('EtcdClientProxy: Nest microservices over TCP through the registry', ()
 
     // calc-2 leaves the registry while its server still answers: it gets no message any more
     await calcs[1]!.get(EtcdRegistryService).deregister();
-    await nextValue(instances$, list => ids(list) === 'calc-1,calc-3', 10_000);
-    expect(await tally(client, 8)).toEqual({ 'calc-1': 4, 'calc-3': 4 });
+    await nextValue(instances$, list => joinedIds(list) === 'calc-1,calc-3', 10_000);
+    expect(await answers(client, 8)).toEqual({ 'calc-1': 4, 'calc-3': 4 });
 
     // a new instance joins: it takes its share
     await startCalc('calc-4');
-    await nextValue(instances$, list => ids(list) === 'calc-1,calc-3,calc-4', 10_000);
-    expect(await tally(client, 9)).toEqual({ 'calc-1': 3, 'calc-3': 3, 'calc-4': 3 });
+    await nextValue(instances$, list => joinedIds(list) === 'calc-1,calc-3,calc-4', 10_000);
+    expect(await answers(client, 9)).toEqual({ 'calc-1': 3, 'calc-3': 3, 'calc-4': 3 });
 
     // an instance stops for good (its transport closes first, then its key goes): no message lost
     await calcs[0]!.close();
-    const afterStop = await tally(client, 6);
+    const afterStop = await answers(client, 6);
     expect(Object.values(afterStop).reduce((a, b) => a + b, 0)).toBe(6);
-    await nextValue(instances$, list => ids(list) === 'calc-3,calc-4', 10_000);
-    expect(await tally(client, 4)).toEqual({ 'calc-3': 2, 'calc-4': 2 });
+    await nextValue(instances$, list => joinedIds(list) === 'calc-3,calc-4', 10_000);
+    expect(await answers(client, 4)).toEqual({ 'calc-3': 2, 'calc-4': 2 });
   });
 
   it('emit() delivers events to a live instance; no instance at all is a clear error', async () => {
     const { client, registry } = await startCaller();
     await expect(whoami(client)).rejects.toThrow(/no live instance of service "calc"/);
     await startCalc('calc-solo');
-    await nextValue(registry.instances$('calc'), list => ids(list) === 'calc-solo', 10_000);
+    await nextValue(registry.instances$('calc'), list => joinedIds(list) === 'calc-solo', 10_000);
     await expect(whoami(client)).resolves.toBe('calc-solo');
     client.emit('recorded', { n: 1 });
     client.emit('recorded', { n: 2 });
@@ -171,11 +160,11 @@ describe('EtcdClientProxy: Nest microservices over TCP through the registry', ()
     const { client, registry } = await startCaller();
     const [listed] = await nextValue(
       registry.instances$('calc'),
-      list => ids(list) === 'hybrid-1',
+      list => joinedIds(list) === 'hybrid-1',
       10_000,
     );
     expect(listed?.port).toBe(port);
-    expect(await tally(client, 3)).toEqual({ 'hybrid-1': 3 });
+    expect(await answers(client, 3)).toEqual({ 'hybrid-1': 3 });
   });
 
   it('a bad customClass options object is a readable error at startup', () => {

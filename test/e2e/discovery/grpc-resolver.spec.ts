@@ -4,11 +4,12 @@ import { NestFactory } from '@nestjs/core';
 import { type ClientGrpc, ClientsModule, GrpcMethod, Transport } from '@nestjs/microservices';
 import { fileURLToPath } from 'node:url';
 import { firstValueFrom, type Observable } from 'rxjs';
-import { EtcdModule, EtcdRegistryService, type ServiceInstance } from '../../../lib/index.js';
+import { EtcdModule, EtcdRegistryService } from '../../../lib/index.js';
 import { registerEtcdResolver } from '../../../lib/grpc.js';
 import { freePort, nextValue, waitFor, within } from '../../support/index.js';
 import { useEtcdSuite } from '../../support/etcd-suite.js';
 import { startRegisteredMicroservice } from '../../support/nest-apps.js';
+import { joinedIds, tally } from '../../support/registry-test-app.js';
 
 const PROTO = fileURLToPath(new URL('../../fixtures/discovery/calc.proto', import.meta.url));
 
@@ -81,28 +82,16 @@ describe('registerEtcdResolver: grpc-js etcd:/// targets', () => {
     return { calc, registry: app.get(EtcdRegistryService) };
   }
 
-  const ids = (list: ServiceInstance[]) =>
-    list
-      .map(i => i.instanceId)
-      .sort()
-      .join();
   const call = async (calc: CalcService) =>
     (await within(firstValueFrom(calc.whoAmI({})), 10_000, 'gRPC whoAmI answer')).id;
 
-  async function tally(calc: CalcService, times: number): Promise<Record<string, number>> {
-    const counts: Record<string, number> = {};
-    for (let i = 0; i < times; i++) {
-      const id = await call(calc);
-      counts[id] = (counts[id] ?? 0) + 1;
-    }
-    return counts;
-  }
+  const answers = (calc: CalcService, times: number) => tally(() => call(calc), times);
 
   it('round_robin over every live instance; follows the watch; a removed instance gets no call', async () => {
     const servers = await Promise.all(['g-1', 'g-2', 'g-3'].map(startServer));
     const { calc, registry } = await startClient();
     const instances$ = registry.instances$('calc-grpc');
-    await nextValue(instances$, list => ids(list) === 'g-1,g-2,g-3', 10_000);
+    await nextValue(instances$, list => joinedIds(list) === 'g-1,g-2,g-3', 10_000);
 
     // every subchannel becomes ready in its own time: wait until all three answered
     const seen = new Set<string>();
@@ -114,25 +103,25 @@ describe('registerEtcdResolver: grpc-js etcd:/// targets', () => {
       { timeout: 10_000, message: 'all three instances answering through etcd:///calc-grpc' },
     );
     // then calls rotate over all of them
-    const spread = await tally(calc, 30);
+    const spread = await answers(calc, 30);
     expect(Object.keys(spread).sort()).toEqual(['g-1', 'g-2', 'g-3']);
     for (const count of Object.values(spread)) expect(count).toBeGreaterThanOrEqual(8);
 
     // g-2 deregisters (its server still runs): once its key is gone it receives no call
     await servers[1]!.get(EtcdRegistryService).deregister();
-    await nextValue(instances$, list => ids(list) === 'g-1,g-3', 10_000);
+    await nextValue(instances$, list => joinedIds(list) === 'g-1,g-3', 10_000);
     // the resolver hands grpc-js the new list on the next tick
     // (with g-2 still in the rotation, 3 calls in a row always reach it)
-    await waitFor(async () => !Object.keys(await tally(calc, 3)).includes('g-2'), {
+    await waitFor(async () => !Object.keys(await answers(calc, 3)).includes('g-2'), {
       message: 'the channel dropped g-2',
     });
-    const after = await tally(calc, 20);
+    const after = await answers(calc, 20);
     expect(after['g-2']).toBeUndefined();
     expect(Object.keys(after).sort()).toEqual(['g-1', 'g-3']);
 
     // a new instance joins and is used
     await startServer('g-4');
-    await nextValue(instances$, list => ids(list) === 'g-1,g-3,g-4', 10_000);
+    await nextValue(instances$, list => joinedIds(list) === 'g-1,g-3,g-4', 10_000);
     await waitFor(async () => (await call(calc)) === 'g-4', {
       timeout: 10_000,
       message: 'g-4 answering after it registered',
