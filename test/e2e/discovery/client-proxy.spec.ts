@@ -1,19 +1,16 @@
 import 'reflect-metadata';
 import { Controller, type INestMicroservice, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import {
-  type ClientProxy,
-  ClientsModule,
-  EventPattern,
-  MessagePattern,
-  Transport,
-} from '@nestjs/microservices';
+import { type ClientProxy, EventPattern, MessagePattern, Transport } from '@nestjs/microservices';
 import { firstValueFrom } from 'rxjs';
 import { EtcdModule, EtcdRegistryService } from '../../../lib/index.js';
 import { EtcdClientProxy } from '../../../lib/microservices.js';
 import { freePort, nextValue, waitFor, within } from '../../support/index.js';
 import { useEtcdSuite } from '../../support/etcd-suite.js';
-import { startRegisteredMicroservice } from '../../support/nest-apps.js';
+import {
+  startRegisteredMicroservice,
+  startRegistryClient,
+} from '../../support/microservice-apps.js';
 import { joinedIds, tally } from '../../support/registry-test-app.js';
 
 // Real etcd; real Nest TCP microservices on loopback, each registered with its transport port.
@@ -54,26 +51,15 @@ describe('EtcdClientProxy: Nest microservices over TCP through the registry', ()
 
   /** The caller: ClientsModule with EtcdClientProxy as customClass, injected by name. */
   async function startCaller(): Promise<{ client: ClientProxy; registry: EtcdRegistryService }> {
-    @Module({
-      imports: [
-        EtcdModule.forRoot({ hosts: suite.etcd.endpoint, config: false }),
-        ClientsModule.registerAsync([
-          {
-            name: 'CALC',
-            inject: [EtcdRegistryService],
-            useFactory: (registry: EtcdRegistryService) => ({
-              customClass: EtcdClientProxy,
-              options: { registry, serviceName: 'calc' },
-            }),
-          },
-        ]),
-      ],
-    })
-    class CallerModule {}
-    const app = await NestFactory.createApplicationContext(CallerModule, {
-      logger: ['error'],
+    const app = await startRegistryClient({
+      hosts: suite.etcd.endpoint,
+      name: 'CALC',
+      client: registry => ({
+        customClass: EtcdClientProxy,
+        options: { registry, serviceName: 'calc' },
+      }),
+      apps: contexts,
     });
-    contexts.push(app);
     return { client: app.get<ClientProxy>('CALC'), registry: app.get(EtcdRegistryService) };
   }
 

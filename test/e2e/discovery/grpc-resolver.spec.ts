@@ -1,14 +1,16 @@
 import 'reflect-metadata';
-import { Controller, type INestMicroservice, Module } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
-import { type ClientGrpc, ClientsModule, GrpcMethod, Transport } from '@nestjs/microservices';
+import { Controller, type INestMicroservice } from '@nestjs/common';
+import { type ClientGrpc, GrpcMethod, Transport } from '@nestjs/microservices';
 import { fileURLToPath } from 'node:url';
 import { firstValueFrom, type Observable } from 'rxjs';
-import { EtcdModule, EtcdRegistryService } from '../../../lib/index.js';
+import { EtcdRegistryService } from '../../../lib/index.js';
 import { registerEtcdResolver } from '../../../lib/grpc.js';
 import { freePort, nextValue, waitFor, within } from '../../support/index.js';
 import { useEtcdSuite } from '../../support/etcd-suite.js';
-import { startRegisteredMicroservice } from '../../support/nest-apps.js';
+import {
+  startRegisteredMicroservice,
+  startRegistryClient,
+} from '../../support/microservice-apps.js';
 import { joinedIds, tally } from '../../support/registry-test-app.js';
 
 const PROTO = fileURLToPath(new URL('../../fixtures/discovery/calc.proto', import.meta.url));
@@ -47,36 +49,27 @@ describe('registerEtcdResolver: grpc-js etcd:/// targets', () => {
   }
 
   async function startClient(): Promise<{ calc: CalcService; registry: EtcdRegistryService }> {
-    @Module({
-      imports: [
-        EtcdModule.forRoot({ hosts: suite.etcd.endpoint, config: false }),
-        ClientsModule.registerAsync([
-          {
-            name: 'CALC',
-            inject: [EtcdRegistryService],
-            useFactory: (registry: EtcdRegistryService) => {
-              registerEtcdResolver(registry);
-              return {
-                transport: Transport.GRPC,
-                options: {
-                  url: 'etcd:///calc-grpc',
-                  package: 'calc',
-                  protoPath: PROTO,
-                  channelOptions: {
-                    'grpc.service_config': JSON.stringify({
-                      loadBalancingConfig: [{ round_robin: {} }],
-                    }),
-                  },
-                },
-              };
+    const app = await startRegistryClient({
+      hosts: suite.etcd.endpoint,
+      name: 'CALC',
+      client: registry => {
+        registerEtcdResolver(registry);
+        return {
+          transport: Transport.GRPC,
+          options: {
+            url: 'etcd:///calc-grpc',
+            package: 'calc',
+            protoPath: PROTO,
+            channelOptions: {
+              'grpc.service_config': JSON.stringify({
+                loadBalancingConfig: [{ round_robin: {} }],
+              }),
             },
           },
-        ]),
-      ],
-    })
-    class ClientModule {}
-    const app = await NestFactory.createApplicationContext(ClientModule, { logger: ['error'] });
-    contexts.push(app);
+        };
+      },
+      apps: contexts,
+    });
     await app.init();
     const calc = app.get<ClientGrpc>('CALC').getService<CalcService>('Calc');
     return { calc, registry: app.get(EtcdRegistryService) };
