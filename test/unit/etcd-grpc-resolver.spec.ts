@@ -32,6 +32,24 @@ function instance(
   return { serviceName: 'calc', instanceId: id, host: '127.0.0.1', port, metadata, weight: 1 };
 }
 
+/** Opens a resolver of `scheme` (registered by `registerEtcdResolver`) and collects what it reports. */
+function openResolver(
+  registered: Map<string, ResolverClass>,
+  scheme: string,
+  target: { scheme?: string; path: string },
+) {
+  const reports: Report[] = [];
+  const resolver = new (registered.get(scheme)!)(
+    target,
+    r => {
+      reports.push(r);
+      return true;
+    },
+    {},
+  );
+  return { resolver, reports };
+}
+
 const nextTick = () => new Promise<void>(resolve => setImmediate(resolve));
 
 describe('registerEtcdResolver (fake grpc-js, fake registry)', () => {
@@ -39,16 +57,10 @@ describe('registerEtcdResolver (fake grpc-js, fake registry)', () => {
     const list$ = new BehaviorSubject<ServiceInstance[]>([instance('a', 1), instance('b', 2)]);
     const { grpc, registered } = fakeGrpc();
     registerEtcdResolver({ instances$: () => list$ }, { grpc, scheme: 'etcdtest' });
-    const Resolver = registered.get('etcdtest')!;
-    const reports: Report[] = [];
-    const resolver = new Resolver(
-      { scheme: 'etcdtest', path: '/calc' },
-      r => {
-        reports.push(r);
-        return true;
-      },
-      {},
-    );
+    const { resolver, reports } = openResolver(registered, 'etcdtest', {
+      scheme: 'etcdtest',
+      path: '/calc',
+    });
     resolver.updateResolution();
     expect(reports).toEqual([]); // grpc-js contract: never from inside updateResolution
     await nextTick();
@@ -88,16 +100,7 @@ describe('registerEtcdResolver (fake grpc-js, fake registry)', () => {
       ++subscriptions === 1 ? throwError(() => new Error('permission denied')) : list$;
     const { grpc, registered } = fakeGrpc();
     registerEtcdResolver({ instances$ }, { grpc, scheme: 'etcdtest2' });
-    const reports: Report[] = [];
-    const Resolver = registered.get('etcdtest2')!;
-    const resolver = new Resolver(
-      { path: '/calc' },
-      r => {
-        reports.push(r);
-        return true;
-      },
-      {},
-    );
+    const { resolver, reports } = openResolver(registered, 'etcdtest2', { path: '/calc' });
     resolver.updateResolution();
     await nextTick();
     expect(reports).toEqual([{ ok: false, details: 'Error: permission denied' }]);
@@ -118,16 +121,8 @@ describe('registerEtcdResolver (fake grpc-js, fake registry)', () => {
       { instances$: () => list$ },
       { grpc, scheme: 'etcdtest3', filter: { v: 2 } },
     );
+    const { resolver, reports } = openResolver(registered, 'etcdtest3', { path: '/calc' });
     const Resolver = registered.get('etcdtest3')!;
-    const reports: Report[] = [];
-    const resolver = new Resolver(
-      { path: '/calc' },
-      r => {
-        reports.push(r);
-        return true;
-      },
-      {},
-    );
     resolver.updateResolution();
     await nextTick();
     expect(reports).toEqual([
