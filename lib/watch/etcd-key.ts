@@ -13,8 +13,6 @@ import { isUtf8 } from 'node:buffer';
  * @internal
  */
 export function decodeKey(bytes: Buffer): string {
-  // Keys are short and nearly always ASCII: a plain loop beats a call into C++ for each check.
-  if (bytes.length <= 128 && isAsciiBytes(bytes)) return bytes.toString('latin1');
   if (isUtf8(bytes)) return bytes.toString('utf8');
   let out = '';
   let i = 0;
@@ -99,9 +97,4 @@ function validSequenceLength(bytes: Buffer, i: number): number {
   if (b0 >= 0xf1 && b0 <= 0xf3) return cont(1) && cont(2) && cont(3) ? 4 : 0;
   if (b0 === 0xf4) return cont(1, 0x80, 0x8f) && cont(2) && cont(3) ? 4 : 0;
   return 0;
-}
-
-function isAsciiBytes(bytes: Uint8Array): boolean {
-  for (let i = 0; i < bytes.length; i++) if (bytes[i]! >= 0x80) return false;
-  return true;
 }
