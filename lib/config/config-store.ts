@@ -273,11 +273,16 @@ export class ConfigStore {
   /** Every key's effective entry, sorted by key. */
   effectiveEntries(under = ''): ConfigEntry[] {
     const best = new Map<string, ConfigEntry>();
-    for (const entry of this.allEntries()) {
-      if (!entry.key.startsWith(under, entry.layer.base.length)) continue;
-      const key = entry.configKey;
-      const held = best.get(key);
-      if (!held || held.rank < entry.rank) best.set(key, entry);
+    for (const state of this.states.values()) {
+      const entries = state.view ? state.view.current().entries : state.seeded?.values();
+      if (!entries) continue;
+      for (const held of entries) {
+        const entry = held instanceof ConfigEntry ? held.accepted : undefined;
+        if (!entry || !entry.key.startsWith(under, entry.layer.base.length)) continue;
+        const key = entry.configKey;
+        const kept = best.get(key);
+        if (!kept || kept.rank < entry.rank) best.set(key, entry);
+      }
     }
     return [...best.entries()]
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
@@ -285,14 +290,17 @@ export class ConfigStore {
   }
 
   /** Every entry served (all layers; the kept revision of a rejected one), for the snapshot file. */
-  *allEntries(): IterableIterator<ConfigEntry> {
+  allEntries(): ConfigEntry[] {
+    const all: ConfigEntry[] = [];
     for (const state of this.states.values()) {
       const entries = state.view ? state.view.current().entries : state.seeded?.values();
-      for (const entry of entries ?? []) {
+      if (!entries) continue;
+      for (const entry of entries) {
         const served = entry instanceof ConfigEntry ? entry.accepted : undefined;
-        if (served) yield served;
+        if (served) all.push(served);
       }
     }
+    return all;
   }
 
   /** Seeds a source from a snapshot, served until its informer's first list (no changes reported). */

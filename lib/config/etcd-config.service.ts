@@ -449,8 +449,13 @@ export class EtcdConfigService implements OnModuleDestroy {
     }
     const entries = store.effectiveEntries(key);
     if (entries.length === 0) return undefined;
+    let text: string | undefined;
     return {
-      text: JSON.stringify(entries.map(entry => [entry.configKey, entry.text])),
+      // Only a custom `parse` reads a folder's text; changes are told apart by `parts`.
+      get text() {
+        return (text ??= JSON.stringify(entries.map(entry => [entry.configKey, entry.text])));
+      },
+      parts: entries,
       value: assembleFolder(key, entries),
       source: `${this.prefix}${key}`,
       revision: Math.max(...entries.map(entry => entry.revision)),

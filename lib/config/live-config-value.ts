@@ -20,6 +20,14 @@ export interface EffectiveValue {
   readonly value: unknown;
   readonly source: string;
   readonly revision: number;
+  /** For a folder: the etcd keys it is assembled from, in order. */
+  readonly parts?: readonly EffectivePart[];
+}
+
+/** One etcd key a folder value is assembled from. @internal */
+export interface EffectivePart {
+  readonly etcdKey: string;
+  readonly raw: Uint8Array;
 }
 
 /** Whether two effective values hold the same bytes (or text). @internal */
@@ -29,7 +37,19 @@ export function sameEffective(
 ): boolean {
   if (a === b) return true;
   if (!a || !b) return false;
+  if (a.parts || b.parts) return !!a.parts && !!b.parts && sameParts(a.parts, b.parts);
   return a.raw && b.raw ? sameBytes(a.raw, b.raw) : a.text === b.text;
+}
+
+/** Same keys with the same bytes (an unchanged key is the same entry object: no byte compare). */
+function sameParts(a: readonly EffectivePart[], b: readonly EffectivePart[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!;
+    const y = b[i]!;
+    if (x !== y && (x.etcdKey !== y.etcdKey || !sameBytes(x.raw, y.raw))) return false;
+  }
+  return true;
 }
 
 /** A change a {@link LiveConfigValue} accepted (for `@OnConfigChange`). @internal */

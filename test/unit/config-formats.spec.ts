@@ -15,6 +15,7 @@ import {
 } from '../../lib/config/config-store.js';
 import type { InformerEntry } from '../../lib/watch/informer.interfaces.js';
 import type { StandardSchemaLike } from '../../lib/config/config-value.interface.js';
+import { sameEffective } from '../../lib/config/live-config-value.js';
 import { defineConfig, type ConfigTypeOf, type ConfigValueOf } from '../../lib/index.js';
 
 const bytes = (text: string) => Buffer.from(text, 'utf8');
@@ -175,6 +176,27 @@ describe('ConfigEntry: text decoded on demand from the bytes it shares with the 
     // Same length as the bytes but a YAML key: never taken for the text.
     expect(make('doc.yaml', "'ab'", 'ab').text).toBe("'ab'");
     expect(make('doc.yaml', 'abcd', 'abcd').text).toBe('abcd');
+  });
+});
+
+describe('sameEffective for folders: told apart by their parts, not their text', () => {
+  const folder = (...parts: ConfigEntry[]) => ({
+    get text(): string {
+      throw new Error('a folder comparison must not build the text');
+    },
+    parts,
+    value: {},
+    source: '/config/db/',
+    revision: 1,
+  });
+  it('same entries (or same keys with the same bytes) are the same; any other difference is not', () => {
+    const a = entry('db/a', 1);
+    const b = entry('db/b', 2);
+    expect(sameEffective(folder(a, b), folder(a, b))).toBe(true);
+    expect(sameEffective(folder(a, b), folder(a, entry('db/b', 2)))).toBe(true);
+    expect(sameEffective(folder(a, b), folder(a, entry('db/b', 3)))).toBe(false);
+    expect(sameEffective(folder(a, b), folder(a))).toBe(false);
+    expect(sameEffective(folder(a, b), folder(a, entry('db/c', 2)))).toBe(false);
   });
 });
 
