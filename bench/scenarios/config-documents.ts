@@ -1,11 +1,14 @@
 import 'reflect-metadata';
 import { Injectable } from '@nestjs/common';
-import { Etcd3, type Watcher } from 'etcd3';
+import { Etcd3 } from 'etcd3';
+import { parse as parseYaml } from 'yaml';
 import { InjectConfig, type ConfigValue } from '../../lib/index.js';
 import {
   type BenchContext,
   type PropagationStats,
   measurePropagation,
+  moduleSide,
+  rawSide,
   startConfigApp,
 } from '../bench-utils.js';
 
@@ -51,8 +54,9 @@ function yamlDocument(marker: string, bytes: number): string {
 /**
  * Scenario: a folder of 100 keys (one key changes per put; the folder's ConfigValue emits the
  * assembled object) and a 50 KiB YAML document (each put a new document; the ConfigValue emits the
- * parsed object). For each put: time from the put call to the ConfigValue emission, and to the
- * `put` event of a raw etcd3 watcher on the same keys (its own client, same process, same puts).
+ * parsed object). For each put: time from the put call to the ConfigValue emission of an app, or
+ * to the `put` event of a raw etcd3 watcher on the same keys (its own client, same process), one
+ * side at a time in alternating blocks (see measurePropagation).
  */
 export async function configDocuments(ctx: BenchContext): Promise<ConfigDocumentsResult> {
   const changes = ctx.quick ? 150 : 500;
@@ -65,32 +69,36 @@ export async function configDocuments(ctx: BenchContext): Promise<ConfigDocument
   const documentBytes = 50 * 1024;
   await writer.put(`${PREFIX}${DOCUMENT}`).value(yamlDocument('init', documentBytes));
 
-  const app = await startConfigApp(ctx.endpoint, PREFIX, [Listener]);
-  const watchers: Watcher[] = [];
+  const boot = () => startConfigApp(ctx.endpoint, PREFIX, [Listener]);
   try {
-    const listener = app.get(Listener);
-    const folderWatcher = await watcherClient.watch().prefix(`${PREFIX}${FOLDER}`).create();
-    const documentWatcher = await watcherClient.watch().key(`${PREFIX}${DOCUMENT}`).create();
-    watchers.push(folderWatcher, documentWatcher);
-
     const folder = await measurePropagation({
       changes,
-      module: listener.folder,
-      markerOf: value => {
-        const leaf = value?.k042;
-        return typeof leaf === 'string' ? leaf : '';
-      },
-      watcher: folderWatcher,
-      rawMarkerOf: kv => (kv.key.toString().endsWith('/k042') ? kv.value.toString() : ''),
+      module: moduleSide(
+        boot,
+        app => app.get(Listener).folder,
+        value => {
+          const leaf = value?.k042;
+          return typeof leaf === 'string' ? leaf : '';
+        },
+      ),
+      raw: rawSide(
+        () => watcherClient.watch().prefix(`${PREFIX}${FOLDER}`).create(),
+        kv => (kv.key.toString().endsWith('/k042') ? kv.value.toString() : ''),
+      ),
       put: marker => () => writer.put(`${PREFIX}${FOLDER}k042`).value(marker).exec(),
     });
     const yaml = await measurePropagation({
       changes,
-      module: listener.document,
-      markerOf: value => String(value?.marker ?? ''),
-      watcher: documentWatcher,
-      // The raw side only reads the marker line, as a raw consumer of its own format would.
-      rawMarkerOf: kv => /^marker: (.*)$/m.exec(kv.value.toString())?.[1] ?? '',
+      module: moduleSide(
+        boot,
+        app => app.get(Listener).document,
+        value => String(value?.marker ?? ''),
+      ),
+      // A raw consumer of a YAML document parses it too (with the same library).
+      raw: rawSide(
+        () => watcherClient.watch().key(`${PREFIX}${DOCUMENT}`).create(),
+        kv => String((parseYaml(kv.value.toString()) as { marker?: unknown }).marker ?? ''),
+      ),
       put: marker => {
         const document = yamlDocument(marker, documentBytes); // built before the clock starts
         return () => writer.put(`${PREFIX}${DOCUMENT}`).value(document).exec();
@@ -98,8 +106,6 @@ export async function configDocuments(ctx: BenchContext): Promise<ConfigDocument
     });
     return { folder, yaml: { ...yaml, documentBytes } };
   } finally {
-    for (const watcher of watchers) await watcher.cancel();
-    await app.close();
     await writer.delete().prefix(PREFIX);
     writer.close();
     watcherClient.close();

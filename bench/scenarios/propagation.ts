@@ -6,6 +6,8 @@ import {
   type BenchContext,
   type PropagationStats,
   measurePropagation,
+  moduleSide,
+  rawSide,
   startConfigApp,
 } from '../bench-utils.js';
 
@@ -21,10 +23,10 @@ class Listener {
 }
 
 /**
- * Scenario 2: an outside etcd3 client puts `changes` values one after another (the next put only
- * after both listeners saw the previous one, so nothing queues). For each put: time from the put
- * call to the `ConfigValue` emission, and to the `put` event of a raw etcd3 watcher on the same key
- * (its own client, same process, same puts).
+ * Scenario 2: an outside etcd3 client puts values one after another (the next put only after the
+ * previous one was seen, so nothing queues). For each put: time from the put call to the
+ * `ConfigValue` emission of an app, or to the `put` event of a raw etcd3 watcher on the same key (its
+ * own client, same process), one side at a time in alternating blocks ({@link measurePropagation}).
  */
 export async function propagation(ctx: BenchContext): Promise<PropagationResult> {
   const changes = ctx.quick ? 300 : 1000;
@@ -33,20 +35,21 @@ export async function propagation(ctx: BenchContext): Promise<PropagationResult>
   const etcdKey = `${PREFIX}${KEY}`;
   await writer.put(etcdKey).value('v-init');
 
-  const app = await startConfigApp(ctx.endpoint, PREFIX, [Listener]);
-  const rawWatcher = await watcherClient.watch().key(etcdKey).create();
   try {
     return await measurePropagation({
       changes,
-      module: app.get(Listener).setting,
-      markerOf: value => value,
-      watcher: rawWatcher,
-      rawMarkerOf: kv => kv.value.toString(),
+      module: moduleSide(
+        () => startConfigApp(ctx.endpoint, PREFIX, [Listener]),
+        app => app.get(Listener).setting,
+        value => value,
+      ),
+      raw: rawSide(
+        () => watcherClient.watch().key(etcdKey).create(),
+        kv => kv.value.toString(),
+      ),
       put: marker => () => writer.put(etcdKey).value(marker).exec(),
     });
   } finally {
-    await rawWatcher.cancel();
-    await app.close();
     writer.close();
     watcherClient.close();
   }
