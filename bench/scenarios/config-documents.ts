@@ -97,7 +97,7 @@ export async function configDocuments(ctx: BenchContext): Promise<ConfigDocument
       // A raw consumer of a YAML document parses it too (with the same library).
       raw: rawSide(
         () => watcherClient.watch().key(`${PREFIX}${DOCUMENT}`).create(),
-        kv => String((parseYaml(kv.value.toString()) as { marker?: unknown }).marker ?? ''),
+        kv => (parseYaml(kv.value.toString()) as { marker?: string }).marker ?? '',
       ),
       put: marker => {
         const document = yamlDocument(marker, documentBytes); // built before the clock starts
