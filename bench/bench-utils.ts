@@ -241,37 +241,42 @@ export interface PutWatcher {
   cancel(): Promise<void>;
 }
 
-/** One side of a propagation measurement, started for a block of puts and stopped after it. */
+/**
+ * One side of a propagation measurement. It runs for the whole measurement, on keys of its own: the
+ * other side never sees its writes, so only one side receives events at a time.
+ */
 export interface PropagationSide<V> {
-  /** Subscribes `seen` to the side's values; returns the call that stops the side. */
+  /** Starts the side (boots the app, opens the watcher); `seen` gets each value. Returns its stop. */
   start(seen: (value: V) => void): Promise<() => Promise<void>>;
   /** The marker written in one of its values ('' when the value carries none). */
   markerOf(value: V): string;
+  /** Prepares the write of `marker` to this side's keys (untimed); returns the call that performs it (timed). */
+  put(marker: string): () => Promise<unknown>;
 }
 
 /** What {@link measurePropagation} measures. */
 export interface PropagationProbe<T> {
   /** Timed puts per side (plus 5 untimed warm-up puts per block). */
   changes: number;
-  /** The module: an app whose emitter yields each change. */
+  /** The module: an app whose emitter yields each change of its config keys. */
   module: PropagationSide<T>;
-  /** The raw etcd3 client: a watcher whose `put` events yield each change. */
+  /** The raw etcd3 client: a watcher whose `put` events yield each change of its own keys. */
   raw: PropagationSide<{ key: Buffer; value: Buffer }>;
-  /** Prepares the write of `marker` (untimed) and returns the call that performs it (timed). */
-  put(marker: string): () => Promise<unknown>;
 }
 
 /** Blocks per side: the sides alternate, so a drift of the machine hits both alike. */
 const PROPAGATION_BLOCKS = 10;
 
-/** A module side: boots an app per block, times what `emitter(app)` emits, closes the app. */
+/** A module side: one app for the whole measurement; times what `emitter(app)` emits. */
 export function moduleSide<T>(
   boot: () => Promise<INestApplicationContext>,
   emitter: (app: INestApplicationContext) => Emitter<T>,
   markerOf: (value: T) => string,
+  put: (marker: string) => () => Promise<unknown>,
 ): PropagationSide<T> {
   return {
     markerOf,
+    put,
     async start(seen) {
       const app = await boot();
       const subscription = emitter(app).subscribe(seen);
@@ -283,13 +288,15 @@ export function moduleSide<T>(
   };
 }
 
-/** A raw side: creates a watcher per block (on its own client), cancels it after the block. */
+/** A raw side: one watcher (on its own client) for the whole measurement. */
 export function rawSide(
   watch: () => Promise<PutWatcher>,
   markerOf: (kv: { key: Buffer; value: Buffer }) => string,
+  put: (marker: string) => () => Promise<unknown>,
 ): PropagationSide<{ key: Buffer; value: Buffer }> {
   return {
     markerOf,
+    put,
     async start(seen) {
       const watcher = await watch();
       watcher.on('put', seen);
@@ -303,58 +310,67 @@ export function rawSide(
 
 /**
  * The propagation measurement loop of the bench: the time from a put call to the module's emission,
- * and to a raw etcd3 watcher's `put` event, **one side at a time**. The sides alternate in blocks
- * (module, raw, module, …; 10 blocks each): during a module block no raw watcher exists and during
- * a raw block no app does. Measured with both listening at once, each put's time depended on which
- * of the two connections the event loop read first (the second pays for the first one's gRPC
- * decoding and handler, ≈ 0.1 ms), not on either side's own path. Each put waits until the side saw
- * it, so nothing queues. Rejects if a change is not seen within 10 s.
+ * and to a raw etcd3 watcher's `put` event, **one side at a time**.
+ *
+ * Both sides run for the whole measurement, as a service does: the app is booted once and the raw
+ * watcher opened once, each on keys of its own (the app's config prefix; a mirror of it outside that
+ * prefix for the raw watcher). The blocks alternate which side's keys are written (module, raw,
+ * module, …; 10 blocks each), so only one side receives events at a time. Measured with both
+ * receiving the same puts, each put's time depended on which connection the event loop read first
+ * (the second pays for the first one's gRPC decoding and handler, ≈ 0.1 ms); measured with an app
+ * booted per block, the module also paid for a connection seconds old. Each put waits until the side
+ * saw it, so nothing queues. Rejects if a change is not seen within 10 s.
  */
 export async function measurePropagation<T>(probe: PropagationProbe<T>): Promise<PropagationStats> {
   const moduleMs: number[] = [];
   const rawMs: number[] = [];
   const perBlock = Math.max(1, Math.ceil(probe.changes / PROPAGATION_BLOCKS));
   let sequence = 0;
-  const block = async <V>(side: PropagationSide<V>, into: number[]) => {
-    let expected = '';
-    let seenAt = 0;
-    let notify: (() => void) | undefined;
-    const stop = await side.start(value => {
+  let expected = '';
+  let seenAt = 0;
+  let notify: (() => void) | undefined;
+  const listener =
+    <V>(side: PropagationSide<V>) =>
+    (value: V) => {
       if (side.markerOf(value) !== expected) return;
       seenAt = now();
       notify?.();
-    });
-    try {
-      const warmup = 5;
-      for (let i = 0; i < perBlock + warmup; i++) {
-        expected = `m-${sequence++}`;
-        seenAt = 0;
-        const marker = expected;
-        const seen = new Promise<void>((resolve, reject) => {
-          const timer = setTimeout(
-            () => reject(new Error(`change ${marker} not seen in 10 s`)),
-            10_000,
-          );
-          notify = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
-        const write = probe.put(marker);
-        const start = now();
-        await write();
-        await seen;
-        if (i >= warmup) into.push(seenAt - start);
-        await sleep(1);
-      }
-    } finally {
-      notify = undefined;
-      await stop();
+    };
+  const block = async <V>(side: PropagationSide<V>, into: number[]) => {
+    const warmup = 5;
+    for (let i = 0; i < perBlock + warmup; i++) {
+      expected = `m-${sequence++}`;
+      seenAt = 0;
+      const marker = expected;
+      const seen = new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(
+          () => reject(new Error(`change ${marker} not seen in 10 s`)),
+          10_000,
+        );
+        notify = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      const write = side.put(marker);
+      const start = now();
+      await write();
+      await seen;
+      if (i >= warmup) into.push(seenAt - start);
+      await sleep(1);
     }
   };
-  for (let b = 0; b < PROPAGATION_BLOCKS; b++) {
-    await block(probe.module, moduleMs);
-    await block(probe.raw, rawMs);
+  const stops: Array<() => Promise<void>> = [];
+  try {
+    stops.push(await probe.module.start(listener(probe.module)));
+    stops.push(await probe.raw.start(listener(probe.raw)));
+    for (let b = 0; b < PROPAGATION_BLOCKS; b++) {
+      await block(probe.module, moduleMs);
+      await block(probe.raw, rawMs);
+    }
+  } finally {
+    notify = undefined;
+    for (const stop of stops) await stop();
   }
   const moduleP50Ms = percentile(moduleMs, 50);
   const moduleP99Ms = percentile(moduleMs, 99);

@@ -22,6 +22,8 @@ export interface ConfigDocumentsResult {
 }
 
 const PREFIX = '/bench/documents/';
+/** The raw watcher's mirror of the app's prefix (outside it: the app never sees its puts). */
+const RAW_PREFIX = '/bench/documents-raw/';
 const FOLDER = 'folder/';
 const FOLDER_KEYS = 100;
 const DOCUMENT = 'document.yaml';
@@ -55,21 +57,27 @@ function yamlDocument(marker: string, bytes: number): string {
  * Scenario: a folder of 100 keys (one key changes per put; the folder's ConfigValue emits the
  * assembled object) and a 50 KiB YAML document (each put a new document; the ConfigValue emits the
  * parsed object). For each put: time from the put call to the ConfigValue emission of an app, or
- * to the `put` event of a raw etcd3 watcher on the same keys (its own client, same process), one
- * side at a time in alternating blocks (see measurePropagation).
+ * to the `put` event of a raw etcd3 watcher on the same keys under a mirror prefix (its own client,
+ * same process), one side at a time in alternating blocks (see measurePropagation).
  */
 export async function configDocuments(ctx: BenchContext): Promise<ConfigDocumentsResult> {
   const changes = ctx.quick ? 150 : 500;
   const writer = new Etcd3({ hosts: ctx.endpoint });
   const watcherClient = new Etcd3({ hosts: ctx.endpoint });
-  await writer.delete().prefix(PREFIX);
-  for (let i = 0; i < FOLDER_KEYS; i++) {
-    await writer.put(`${PREFIX}${FOLDER}k${String(i).padStart(3, '0')}`).value(`init-${i}`);
-  }
   const documentBytes = 50 * 1024;
-  await writer.put(`${PREFIX}${DOCUMENT}`).value(yamlDocument('init', documentBytes));
+  for (const prefix of [PREFIX, RAW_PREFIX]) {
+    await writer.delete().prefix(prefix);
+    for (let i = 0; i < FOLDER_KEYS; i++) {
+      await writer.put(`${prefix}${FOLDER}k${String(i).padStart(3, '0')}`).value(`init-${i}`);
+    }
+    await writer.put(`${prefix}${DOCUMENT}`).value(yamlDocument('init', documentBytes));
+  }
 
   const boot = () => startConfigApp(ctx.endpoint, PREFIX, [Listener]);
+  const putDocument = (key: string) => (marker: string) => {
+    const document = yamlDocument(marker, documentBytes); // built before the clock starts
+    return () => writer.put(key).value(document).exec();
+  };
   try {
     const folder = await measurePropagation({
       changes,
@@ -80,12 +88,13 @@ export async function configDocuments(ctx: BenchContext): Promise<ConfigDocument
           const leaf = value?.k042;
           return typeof leaf === 'string' ? leaf : '';
         },
+        marker => () => writer.put(`${PREFIX}${FOLDER}k042`).value(marker).exec(),
       ),
       raw: rawSide(
-        () => watcherClient.watch().prefix(`${PREFIX}${FOLDER}`).create(),
+        () => watcherClient.watch().prefix(`${RAW_PREFIX}${FOLDER}`).create(),
         kv => (kv.key.toString().endsWith('/k042') ? kv.value.toString() : ''),
+        marker => () => writer.put(`${RAW_PREFIX}${FOLDER}k042`).value(marker).exec(),
       ),
-      put: marker => () => writer.put(`${PREFIX}${FOLDER}k042`).value(marker).exec(),
     });
     const yaml = await measurePropagation({
       changes,
@@ -93,20 +102,19 @@ export async function configDocuments(ctx: BenchContext): Promise<ConfigDocument
         boot,
         app => app.get(Listener).document,
         value => String(value?.marker ?? ''),
+        putDocument(`${PREFIX}${DOCUMENT}`),
       ),
       // A raw consumer of a YAML document parses it too (with the same library).
       raw: rawSide(
-        () => watcherClient.watch().key(`${PREFIX}${DOCUMENT}`).create(),
+        () => watcherClient.watch().key(`${RAW_PREFIX}${DOCUMENT}`).create(),
         kv => (parseYaml(kv.value.toString()) as { marker?: string }).marker ?? '',
+        putDocument(`${RAW_PREFIX}${DOCUMENT}`),
       ),
-      put: marker => {
-        const document = yamlDocument(marker, documentBytes); // built before the clock starts
-        return () => writer.put(`${PREFIX}${DOCUMENT}`).value(document).exec();
-      },
     });
     return { folder, yaml: { ...yaml, documentBytes } };
   } finally {
     await writer.delete().prefix(PREFIX);
+    await writer.delete().prefix(RAW_PREFIX);
     writer.close();
     watcherClient.close();
   }

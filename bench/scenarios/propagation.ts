@@ -15,6 +15,8 @@ import {
 export type PropagationResult = PropagationStats;
 
 const PREFIX = '/bench/propagation/';
+/** The raw watcher's mirror of the app's prefix (outside it: the app never sees its puts). */
+const RAW_PREFIX = '/bench/propagation-raw/';
 const KEY = 'prop.key';
 
 @Injectable()
@@ -25,15 +27,18 @@ class Listener {
 /**
  * Scenario 2: an outside etcd3 client puts values one after another (the next put only after the
  * previous one was seen, so nothing queues). For each put: time from the put call to the
- * `ConfigValue` emission of an app, or to the `put` event of a raw etcd3 watcher on the same key (its
- * own client, same process), one side at a time in alternating blocks ({@link measurePropagation}).
+ * `ConfigValue` emission of an app, or to the `put` event of a raw etcd3 watcher (its own client,
+ * same process) on the same key under a mirror prefix, one side at a time in alternating blocks
+ * ({@link measurePropagation}).
  */
 export async function propagation(ctx: BenchContext): Promise<PropagationResult> {
   const changes = ctx.quick ? 300 : 1000;
   const writer = new Etcd3({ hosts: ctx.endpoint });
   const watcherClient = new Etcd3({ hosts: ctx.endpoint });
-  const etcdKey = `${PREFIX}${KEY}`;
-  await writer.put(etcdKey).value('v-init');
+  const moduleKey = `${PREFIX}${KEY}`;
+  const rawKey = `${RAW_PREFIX}${KEY}`;
+  await writer.put(moduleKey).value('v-init');
+  await writer.put(rawKey).value('v-init');
 
   try {
     return await measurePropagation({
@@ -42,12 +47,13 @@ export async function propagation(ctx: BenchContext): Promise<PropagationResult>
         () => startConfigApp(ctx.endpoint, PREFIX, [Listener]),
         app => app.get(Listener).setting,
         value => value,
+        marker => () => writer.put(moduleKey).value(marker).exec(),
       ),
       raw: rawSide(
-        () => watcherClient.watch().key(etcdKey).create(),
+        () => watcherClient.watch().key(rawKey).create(),
         kv => kv.value.toString(),
+        marker => () => writer.put(rawKey).value(marker).exec(),
       ),
-      put: marker => () => writer.put(etcdKey).value(marker).exec(),
     });
   } finally {
     writer.close();

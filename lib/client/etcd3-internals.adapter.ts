@@ -1,5 +1,11 @@
 import type { ChannelCredentials, ChannelOptions, Channel } from '@grpc/grpc-js';
-import { RecoverableError, type Etcd3, type Namespace } from 'etcd3';
+import {
+  RecoverableError,
+  type Etcd3,
+  type IWatchResponse,
+  type Namespace,
+  type Watcher,
+} from 'etcd3';
 import type { EventEmitter } from 'node:events';
 
 /*
@@ -167,6 +173,28 @@ export function interceptWatchCancels(
 export function forgetWatchers(kv: Namespace): void {
   const manager = watchManagerOf(kv);
   if (Array.isArray(manager?.watchers)) manager.watchers = [];
+}
+
+/**
+ * Calls `handler` with each response of `watcher` BEFORE etcd3's own handling of it; returns the call
+ * that removes it.
+ *
+ * Internal behaviour relied on: etcd3's `Watcher` constructor installs the first 'data' listener,
+ * which strips the namespace from every event's key (mutating the response), emits one `put` /
+ * `delete` per event and then stores its resume revision through bignumber.js: 10-15 µs per
+ * response on the cold path a config change takes. Listening after it (`on`) makes every change
+ * wait for that work; listening first sees each key still WITH the namespace's bytes in front,
+ * which the caller strips itself.
+ * @internal
+ */
+export function onWatchResponse(
+  watcher: Watcher,
+  handler: (res: IWatchResponse) => void,
+): () => void {
+  watcher.prependListener('data', handler);
+  return () => {
+    watcher.off('data', handler);
+  };
 }
 
 // ---- etcd3: failures of streams ---------------------------------------------------------------

@@ -23,6 +23,9 @@ export function decodeText(raw: Uint8Array): DecodeResult<string> {
  * is "auto" (JSON when it parses, else the string). @internal
  */
 export function formatOf(key: string): ConfigFormat {
+  // Most keys end in neither `n` (.json) nor `l` (.yaml / .yml): answered without slicing.
+  const last = key.charCodeAt(key.length - 1) | 0x20;
+  if (last !== 0x6e && last !== 0x6c) return 'auto';
   const name = key.slice(key.lastIndexOf('/') + 1).toLowerCase();
   if (name.endsWith('.json')) return 'json';
   if (name.endsWith('.yaml') || name.endsWith('.yml')) return 'yaml';

@@ -6,6 +6,7 @@ import type {
 } from '../watch/informer.interfaces.js';
 import type { ConfigRejection } from './config-value.interface.js';
 import { decodeByFormat, decodeText, formatOf } from './config-codec.js';
+import type { EffectiveValue } from './live-config-value.js';
 
 const utf8 = new TextDecoder('utf-8');
 
@@ -63,6 +64,23 @@ export class ConfigEntry implements InformerEntry {
     return Buffer.from(this.bytes, this.offset, this.byteLength);
   }
 
+  /** Whether `bytes` are the bytes of this entry (no view made when the lengths differ). */
+  holds(bytes: Uint8Array): boolean {
+    return bytes.length === this.byteLength && sameBytes(this.value, bytes);
+  }
+
+  /**
+   * Whether `other`, an entry of the same config key, holds the same bytes. Decoding is a function
+   * of the bytes, so two different decoded scalars (or lengths) answer without reading them.
+   */
+  sameBytesAs(other: ConfigEntry): boolean {
+    if (other === this) return true;
+    if (other.byteLength !== this.byteLength) return false;
+    if (other.bytes === this.bytes && other.offset === this.offset) return true;
+    if (isScalar(this.decoded) && this.decoded !== other.decoded) return false;
+    return sameBytes(this.value, other.value);
+  }
+
   /** The bytes stored in etcd (valid UTF-8 for an accepted entry). */
   get raw(): Uint8Array {
     return this.value;
@@ -102,12 +120,18 @@ export class ConfigEntry implements InformerEntry {
   get text(): string {
     // A plain ASCII word under the default rule decoded as itself (a JSON string is shorter than
     // its quoted text): no second copy.
-    return typeof this.decoded === 'string' &&
-      this.decoded.length === this.byteLength &&
-      formatOf(this.configKey) === 'auto'
-      ? this.decoded
+    const decoded = this.decoded;
+    return typeof decoded === 'string' &&
+      decoded.length === this.byteLength &&
+      formatOf(this.key) === 'auto'
+      ? decoded
       : utf8.decode(this.raw);
   }
+}
+
+/** A decoded value compared by `===` (JSON gives no NaN). */
+function isScalar(value: unknown): boolean {
+  return typeof value !== 'object' || value === null;
 }
 
 /** Whether two byte strings are equal. @internal */
@@ -117,6 +141,34 @@ export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return Buffer.from(a.buffer, a.byteOffset, a.length).equals(
     Buffer.from(b.buffer, b.byteOffset, b.length),
   );
+}
+
+/**
+ * The effective value of a single key, as a {@link LiveConfigValue} is handed it: its entry, read
+ * on demand (no text is decoded unless a custom `parse` asks for it). @internal
+ */
+export class EntryValue implements EffectiveValue {
+  constructor(readonly entry: ConfigEntry) {}
+
+  get text(): string {
+    return this.entry.text;
+  }
+
+  get raw(): Uint8Array {
+    return this.entry.raw;
+  }
+
+  get value(): unknown {
+    return this.entry.decoded;
+  }
+
+  get source(): string {
+    return this.entry.etcdKey;
+  }
+
+  get revision(): number {
+    return this.entry.revision;
+  }
 }
 
 /** One change of a key's effective value, as a batch reports it. @internal */
@@ -150,7 +202,7 @@ interface Layer extends ConfigLayer {
  * the {@link ConfigEntry} objects that {@link transformFor} decodes as they arrive (once per
  * revision), and the store reads them. Effective values are derived (the highest layer holding a key
  * wins); changes are reported in batches, one per etcd revision, so a transaction that changes three
- * keys is reported once.
+ * keys is reported once (a batch is reported when a newer revision arrives or on {@link flush}).
  * @internal
  */
 export class ConfigStore {
@@ -161,7 +213,6 @@ export class ConfigStore {
   private readonly etcdKeys = new Map<string, string[]>();
   private batch: { revision: number; previous: Map<string, ConfigEntry | undefined> } | undefined;
   private grouping = false;
-  private flushQueued = false;
 
   /**
    * @param sources Source prefixes, lowest first (shared prefixes, then the app's own prefix).
@@ -195,12 +246,16 @@ export class ConfigStore {
   layerOf(etcdKey: string, source: string): ConfigLayer | undefined {
     if (!etcdKey.startsWith(source)) return undefined;
     // A shared prefix nested below another source belongs to its own watch only.
-    for (const other of this.sources) {
+    const sources = this.sources;
+    for (let i = 0; i < sources.length; i++) {
+      const other = sources[i]!;
       if (other !== source && other.length > source.length && etcdKey.startsWith(other)) {
         return undefined;
       }
     }
-    for (const layer of this.layers) {
+    const layers = this.layers;
+    for (let i = 0; i < layers.length; i++) {
+      const layer = layers[i]!;
       if (layer.source === source && etcdKey.startsWith(layer.base)) {
         if (etcdKey.length === layer.base.length) return undefined;
         // A key of the base layer that starts with `@` belongs to an inactive profile.
@@ -220,17 +275,22 @@ export class ConfigStore {
       const layer = this.layerOf(entry.key, source);
       if (!layer) return entry;
       const held = previous instanceof ConfigEntry ? previous : undefined;
+      // A re-list hands every key again: one whose revision did not move is the entry held.
+      if (held?.layer === layer && held.modRevision === entry.modRevision) return held;
       const bytes = entry.value;
-      let decoded: unknown;
-      if (held && sameBytes(held.raw, bytes)) {
-        decoded = held.decoded;
-      } else {
-        const text = decodeText(bytes);
-        const result = text.ok
-          ? decodeByFormat(text.value, formatOf(entry.key.slice(layer.base.length)))
-          : text;
-        decoded = result.ok ? result.value : new RejectedRevision(result.reason, held?.accepted);
-      }
+      const text = decodeText(bytes);
+      const result = text.ok
+        ? decodeByFormat(text.value, formatOf(entry.key.slice(layer.base.length)))
+        : text;
+      // The same bytes again keep what they decoded to (a rejection is then not reported twice).
+      // Decoding is a function of the bytes: a new scalar means new bytes, with no need to read them.
+      const scalar = result.ok && isScalar(result.value);
+      const decoded =
+        held?.layer === layer && !(scalar && result.value !== held.decoded) && held.holds(bytes)
+          ? held.decoded
+          : result.ok
+            ? result.value
+            : new RejectedRevision(result.reason, held?.accepted);
       return new ConfigEntry(
         entry.key,
         bytes.buffer,
@@ -347,7 +407,9 @@ export class ConfigStore {
 
   /**
    * One change the informer of a synced source applied (its map already holds it): a rejected
-   * revision is reported once, and the effective change joins the batch of its revision.
+   * revision is reported once, and the effective change joins the batch of its revision. A change
+   * of a newer revision reports the pending batch first; the caller {@link flush}es the last one
+   * when the informer has settled (the end of a watch response).
    */
   changed(change: InformerChange): void {
     const next = change.entry instanceof ConfigEntry ? change.entry : undefined;
@@ -366,12 +428,12 @@ export class ConfigStore {
     if (!batch) return;
     this.batch = undefined;
     const changes: StoreChange[] = [];
-    for (const [key, previous] of batch.previous) {
+    batch.previous.forEach((previous, key) => {
       const next = this.effective(key);
-      if (previous === next) continue;
-      if (previous && next && sameBytes(previous.raw, next.raw)) continue;
+      if (previous === next) return;
+      if (previous && next && previous.sameBytesAs(next)) return;
       changes.push({ key, previous, next, revision: batch.revision });
-    }
+    });
     if (changes.length > 0) this.onBatch(changes, batch.revision);
   }
 
@@ -400,37 +462,29 @@ export class ConfigStore {
    */
   private track(entry: ConfigEntry, revision: number, replaced?: ConfigEntry | null): void {
     if (this.batch && !this.grouping && this.batch.revision !== revision) this.flush();
-    if (!this.batch) {
-      this.batch = { revision, previous: new Map() };
-      if (!this.grouping && !this.flushQueued) {
-        this.flushQueued = true;
-        queueMicrotask(() => {
-          this.flushQueued = false;
-          if (!this.grouping) this.flush();
-        });
-      }
-    }
+    this.batch ??= { revision, previous: new Map() };
     if (this.grouping) this.batch.revision = Math.max(this.batch.revision, revision);
     const key = entry.configKey;
     if (this.batch.previous.has(key)) return;
-    this.batch.previous.set(key, this.effectiveBefore(key, entry.key, replaced));
+    this.batch.previous.set(key, this.effectiveBefore(key, entry.layer, replaced));
   }
 
-  /** The effective entry of `key` as it was before `etcdKey` changed from `replaced`. */
+  /** The effective entry of `key` as it was before its key in `own` changed from `replaced`. */
   private effectiveBefore(
     key: string,
-    etcdKey: string,
+    own: ConfigLayer,
     replaced: ConfigEntry | null | undefined,
   ): ConfigEntry | undefined {
     if (replaced === undefined) return this.effective(key);
-    for (const layer of this.layers) {
-      const at = layer.base + key;
+    const etcdKeys = this.layers.length > 1 ? this.etcdKeysOf(key) : undefined;
+    for (let i = 0; i < this.layers.length; i++) {
+      const layer = this.layers[i]!;
       const entry =
-        at === etcdKey
+        layer === own
           ? replaced?.layer === layer
             ? replaced.accepted
             : undefined
-          : this.lookup(layer, at);
+          : this.lookup(layer, etcdKeys![i]!);
       if (entry) return entry;
     }
     return undefined;

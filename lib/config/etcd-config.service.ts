@@ -22,10 +22,12 @@ import { EtcdConnectionError } from '../errors/etcd-connection.error.js';
 import { EtcdUnavailableError } from '../errors/etcd-unavailable.error.js';
 import type { ResolvedEtcdOptions } from '../etcd-options.resolver.js';
 import type { InformerHandle, InformerPool } from '../watch/informer-pool.js';
+import type { InformerChange, InformerSink } from '../watch/informer.interfaces.js';
 import { decodeByFormat, encodeValue, formatOf } from './config-codec.js';
 import { ConfigSnapshotStore, type ConfigSnapshotData } from './config-snapshot.js';
 import {
   ConfigStore,
+  EntryValue,
   assembleFolder,
   sameBytes,
   type ConfigEntry,
@@ -46,13 +48,34 @@ import {
   type EffectiveValue,
 } from './live-config-value.js';
 
-/** One watched source prefix (a shared prefix or the app's own). */
-interface Source {
-  readonly prefix: string;
-  readonly handle: InformerHandle;
-  synced: boolean;
+/**
+ * One watched source prefix (a shared prefix or the app's own), and the sink of its informer: each
+ * change goes straight into the store, and each watch response ends its batch, so a change reaches
+ * the app's ConfigValue within the turn it arrived in.
+ */
+class Source implements InformerSink {
+  handle!: InformerHandle;
+  synced = false;
   /** Revision of the last listing or change the informer delivered. */
-  revision: number;
+  revision = 0;
+
+  constructor(
+    readonly prefix: string,
+    private readonly store: ConfigStore,
+    private readonly onSettled: () => void,
+  ) {}
+
+  changed(change: InformerChange): void {
+    // Before the first sync the whole listing is reconciled at once.
+    if (!this.synced) return;
+    this.revision = Math.max(this.revision, change.revision);
+    this.store.changed(change);
+  }
+
+  settled(): void {
+    this.store.flush();
+    this.onSettled();
+  }
 }
 
 /**
@@ -77,6 +100,8 @@ export class EtcdConfigService implements OnModuleDestroy {
   private readonly rejectionsSubject = new Subject<ConfigRejection>();
   private readonly batches = new Subject<readonly StoreChange[]>();
   private readonly values = new Map<string, LiveConfigValue<unknown>>();
+  /** How many of {@link values} are folders (`db/`). */
+  private folderValues = 0;
   private readonly sources: Source[] = [];
   private readonly subscriptions: Array<{ unsubscribe(): void }> = [];
   private store: ConfigStore | undefined;
@@ -386,21 +411,15 @@ export class EtcdConfigService implements OnModuleDestroy {
 
   private watchSource(prefix: string): void {
     const store = this.store!;
-    const handle = this.informers.acquire(prefix, {
+    const source = new Source(prefix, store, () => this.saveSnapshot());
+    source.handle = this.informers.acquire(prefix, {
       pinned: true,
       transform: store.transformFor(prefix),
+      sink: source,
     });
-    const source: Source = { prefix, handle, synced: false, revision: 0 };
     this.sources.push(source);
-    const informer = handle.informer;
+    const informer = source.handle.informer;
     this.subscriptions.push(
-      informer.changes$.subscribe(change => {
-        // Before the first sync the whole listing is reconciled at once.
-        if (!source.synced) return;
-        source.revision = Math.max(source.revision, change.revision);
-        store.changed(change);
-        this.saveSnapshot();
-      }),
       informer.state$.subscribe(state => {
         if (!state.synced || source.synced) return;
         source.synced = true;
@@ -433,19 +452,7 @@ export class EtcdConfigService implements OnModuleDestroy {
     if (!store) return undefined;
     if (!key.endsWith('/')) {
       const entry = store.effective(key);
-      return (
-        entry && {
-          get text() {
-            return entry.text;
-          },
-          get raw() {
-            return entry.raw;
-          },
-          value: entry.decoded,
-          source: entry.etcdKey,
-          revision: entry.revision,
-        }
-      );
+      return entry && new EntryValue(entry);
     }
     const entries = store.effectiveEntries(key);
     if (entries.length === 0) return undefined;
@@ -478,18 +485,32 @@ export class EtcdConfigService implements OnModuleDestroy {
     );
     value.apply(this.effectiveOf(key));
     this.values.set(key, value);
+    if (key.endsWith('/')) this.folderValues++;
     return value;
   }
 
   /** Fans one batch (one etcd revision) out to `changes$`, config values and watchers. */
   private publish(changes: StoreChange[], revision: number): void {
-    // Injected values first (what the app reads), then the change stream.
-    const configChanges = changes.map(toConfigChange);
+    // Injected values first (what the app reads), then the change stream. A ConfigChange is made
+    // only for someone who listens.
+    const streamed = this.changesSubject.observed ? changes.map(toConfigChange) : undefined;
     for (let i = 0; i < changes.length; i++) {
-      const key = changes[i]!.key;
-      this.values.get(key)?.apply(this.effectiveOf(key), configChanges[i]);
+      const change = changes[i]!;
+      const value = this.values.get(change.key);
+      if (!value) continue;
+      // A batch's `next` is the key's effective entry now.
+      const next = change.next && new EntryValue(change.next);
+      const configChange = value.hasChangeListeners
+        ? (streamed?.[i] ?? toConfigChange(change))
+        : undefined;
+      // The store reports only changes whose bytes differ from `previous`.
+      value.apply(next, configChange, change.previous);
     }
-    for (const configChange of configChanges) this.changesSubject.next(configChange);
+    if (streamed) for (const configChange of streamed) this.changesSubject.next(configChange);
+    if (this.folderValues === 0) {
+      if (this.batches.observed) this.batches.next(changes);
+      return;
+    }
     for (const [key, value] of this.values) {
       if (!key.endsWith('/')) continue;
       const inside = changes.filter(change => change.key.startsWith(key));
@@ -504,7 +525,7 @@ export class EtcdConfigService implements OnModuleDestroy {
         source: inside[0]!.next?.etcdKey ?? inside[0]!.previous!.etcdKey,
       });
     }
-    this.batches.next(changes);
+    if (this.batches.observed) this.batches.next(changes);
   }
 
   private bootFromSnapshot(snapshot: ConfigSnapshotData, bootError: unknown): void {

@@ -1,7 +1,7 @@
 import type { Logger } from '@nestjs/common';
-import { BehaviorSubject, Observable, Subject } from 'rxjs';
+import { Observable, Subject, type Subscriber } from 'rxjs';
 import { applyOptions } from './config-codec.js';
-import { sameBytes } from './config-store.js';
+import { sameBytes, type ConfigEntry } from './config-store.js';
 import type {
   ConfigChange,
   ConfigRejection,
@@ -22,6 +22,8 @@ export interface EffectiveValue {
   readonly revision: number;
   /** For a folder: the etcd keys it is assembled from, in order. */
   readonly parts?: readonly EffectivePart[];
+  /** For a single key: the entry it is read from. */
+  readonly entry?: ConfigEntry;
 }
 
 /** One etcd key a folder value is assembled from. @internal */
@@ -38,6 +40,7 @@ export function sameEffective(
   if (a === b) return true;
   if (!a || !b) return false;
   if (a.parts || b.parts) return !!a.parts && !!b.parts && sameParts(a.parts, b.parts);
+  if (a.entry && b.entry) return a.entry.sameBytesAs(b.entry);
   return a.raw && b.raw ? sameBytes(a.raw, b.raw) : a.text === b.text;
 }
 
@@ -52,6 +55,13 @@ function sameParts(a: readonly EffectivePart[], b: readonly EffectivePart[]): bo
   return true;
 }
 
+/** The value a {@link LiveConfigValue} serves and who listens to it. */
+interface Current<T> {
+  value: T;
+  subscribers: Subscriber<T>[];
+  completed: boolean;
+}
+
 /** A change a {@link LiveConfigValue} accepted (for `@OnConfigChange`). @internal */
 export interface AcceptedChange<T> {
   readonly value: T;
@@ -64,7 +74,7 @@ export interface AcceptedChange<T> {
  * @internal
  */
 export class LiveConfigValue<T> extends Observable<T> implements ConfigValue<T> {
-  private readonly subject: BehaviorSubject<T>;
+  private readonly current: Current<T>;
   private readonly acceptedSubject = new Subject<AcceptedChange<T>>();
   /** The last accepted effective value (`undefined` while the default is served). */
   accepted: EffectiveValue | undefined;
@@ -79,27 +89,54 @@ export class LiveConfigValue<T> extends Observable<T> implements ConfigValue<T> 
     private readonly logger: Logger,
     private readonly onReject: (rejection: ConfigRejection) => void = () => undefined,
   ) {
-    const subject = new BehaviorSubject<T>(options.default as T);
-    super(subscriber => subject.subscribe(subscriber));
-    this.subject = subject;
+    // What a BehaviorSubject does, without a Subject on the path of each change: a subscriber gets
+    // the current value, then every change, until it unsubscribes or the value completes.
+    const current: Current<T> = { value: options.default as T, subscribers: [], completed: false };
+    super(subscriber => {
+      if (current.completed) {
+        subscriber.complete();
+        return undefined;
+      }
+      // Replaced, never changed in place: an emission in progress keeps its list.
+      current.subscribers = [...current.subscribers, subscriber];
+      subscriber.next(current.value);
+      return () => {
+        current.subscribers = current.subscribers.filter(s => s !== subscriber);
+      };
+    });
+    this.current = current;
   }
 
   get value(): T {
-    return this.subject.getValue();
+    return this.current.value;
   }
 
-  /** Applies the key's new effective value (`undefined`: missing, the default applies). */
-  apply(effective: EffectiveValue | undefined, change?: ConfigChange): void {
+  /** Whether anyone listens to accepted changes (else {@link apply} needs no `change`). */
+  get hasChangeListeners(): boolean {
+    return this.acceptedSubject.observed;
+  }
+
+  /**
+   * Applies the key's new effective value (`undefined`: missing, the default applies).
+   * @param changedFrom An entry the store found `effective`'s bytes differ from (no need to compare
+   *   again when it is the one accepted).
+   */
+  apply(
+    effective: EffectiveValue | undefined,
+    change?: ConfigChange,
+    changedFrom?: ConfigEntry,
+  ): void {
     if (effective === undefined) {
       this.rejected = undefined;
       const wasSet = this.accepted !== undefined;
       this.accepted = undefined;
       const fallback = this.options.default as T;
-      if (this.subject.getValue() !== fallback) this.subject.next(fallback);
+      if (this.current.value !== fallback) this.emit(fallback);
       if (change && wasSet) this.acceptedSubject.next({ value: fallback, change });
       return;
     }
-    if (sameEffective(effective, this.accepted)) {
+    const known = changedFrom !== undefined && this.accepted?.entry === changedFrom;
+    if (!known && sameEffective(effective, this.accepted)) {
       this.rejected = undefined;
       return;
     }
@@ -119,12 +156,24 @@ export class LiveConfigValue<T> extends Observable<T> implements ConfigValue<T> 
     }
     this.rejected = undefined;
     this.accepted = effective;
-    this.subject.next(result.value);
-    if (change) this.acceptedSubject.next({ value: result.value, change });
+    this.emit(result.value);
+    if (change && this.acceptedSubject.observed)
+      this.acceptedSubject.next({ value: result.value, change });
   }
 
   complete(): void {
-    this.subject.complete();
+    const subscribers = this.current.subscribers;
+    this.current.completed = true;
+    this.current.subscribers = [];
+    for (const subscriber of subscribers) subscriber.complete();
     this.acceptedSubject.complete();
+  }
+
+  private emit(value: T): void {
+    const current = this.current;
+    if (current.completed) return;
+    current.value = value;
+    const subscribers = current.subscribers;
+    for (let i = 0; i < subscribers.length; i++) subscribers[i]!.next(value);
   }
 }

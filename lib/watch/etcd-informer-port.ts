@@ -5,7 +5,7 @@ import {
   type IWatchResponse,
   type Namespace,
 } from 'etcd3';
-import { rebuildWatchStream } from '../client/etcd3-internals.adapter.js';
+import { onWatchResponse, rebuildWatchStream } from '../client/etcd3-internals.adapter.js';
 import { EtcdPermissionError } from '../errors/etcd-permission.error.js';
 import { EtcdWatchStalledError } from '../errors/etcd-watch-stalled.error.js';
 import { decodeKey, encodeKey } from './etcd-key.js';
@@ -27,10 +27,15 @@ import type {
  * @internal
  */
 export class EtcdInformerPort implements InformerPort {
+  /** Bytes of the namespace in front of each key a watch response carries. */
+  private readonly namespaceBytes: number;
+
   constructor(
     private readonly kv: Namespace,
     private readonly context: { namespace: string; username?: string } = { namespace: '' },
-  ) {}
+  ) {
+    this.namespaceBytes = Buffer.byteLength(context.namespace, 'utf8');
+  }
 
   async listPage(prefix: string, request: ListPageRequest): Promise<ListPage> {
     const start = request.startAfter
@@ -46,7 +51,7 @@ export class EtcdInformerPort implements InformerPort {
       const res = await builder.exec();
       return {
         revision: Number(res.header.revision),
-        entries: res.kvs.map(toEntry),
+        entries: res.kvs.map(kv => toEntry(kv)),
         more: res.more,
       };
     } catch (err) {
@@ -64,7 +69,15 @@ export class EtcdInformerPort implements InformerPort {
       .watcher();
     let canceledByEtcd = false;
     const onConnected = () => listener.acknowledged();
-    const onData = (res: IWatchResponse) => listener.events(res.events.map(toEvent));
+    // Each response reaches the informer before etcd3's own handling of it (which strips the
+    // namespace from the keys): the keys still carry the namespace's bytes.
+    const skip = this.namespaceBytes;
+    const detachData = onWatchResponse(watcher, res => {
+      const raw = res.events;
+      const events = new Array<WatchEvent>(raw.length);
+      for (let i = 0; i < raw.length; i++) events[i] = toEvent(raw[i]!, skip);
+      listener.events(events);
+    });
     const onDisconnected = (err: unknown) => listener.broken(err);
     // etcd canceled the watch. etcd3 has already dropped the watcher: cancelling it again would
     // send a cancel request whose answer etcd3 cannot route (it throws from the stream handler).
@@ -73,13 +86,12 @@ export class EtcdInformerPort implements InformerPort {
       listener.canceled(this.mapError(err, 'watch', prefix));
     };
     watcher.on('connected', onConnected);
-    watcher.on('data', onData);
     watcher.on('disconnected', onDisconnected);
     watcher.on('error', onError);
     return {
       close: ({ cancel }) => {
         watcher.off('connected', onConnected);
-        watcher.off('data', onData);
+        detachData();
         watcher.off('disconnected', onDisconnected);
         watcher.off('error', onError);
         // Swallow anything the detached watcher still emits.
@@ -125,15 +137,19 @@ export class EtcdInformerPort implements InformerPort {
   }
 }
 
-function toEntry(kv: IKeyValue): InformerEntry {
-  return Object.freeze({
-    key: decodeKey(kv.key),
+/**
+ * An entry of `kv`, whose key's name starts at byte `from`. Not frozen here: the informer freezes
+ * what it keeps as it is, and a transform replaces it at once.
+ */
+function toEntry(kv: IKeyValue, from = 0): InformerEntry {
+  return {
+    key: decodeKey(kv.key, from),
     value: ownBytes(kv.value),
     modRevision: Number(kv.mod_revision),
     createRevision: Number(kv.create_revision),
     version: Number(kv.version),
     lease: String(kv.lease),
-  });
+  };
 }
 
 /**
@@ -146,8 +162,12 @@ function ownBytes(value: Buffer): Buffer {
   return value.byteLength < value.buffer.byteLength / 2 ? Buffer.from(value) : value;
 }
 
-function toEvent(event: IWatchResponse['events'][number]): WatchEvent {
+function toEvent(event: IWatchResponse['events'][number], from: number): WatchEvent {
   return event.type === 'Put'
-    ? { type: 'put', entry: toEntry(event.kv) }
-    : { type: 'delete', key: decodeKey(event.kv.key), revision: Number(event.kv.mod_revision) };
+    ? { type: 'put', entry: toEntry(event.kv, from) }
+    : {
+        type: 'delete',
+        key: decodeKey(event.kv.key, from),
+        revision: Number(event.kv.mod_revision),
+      };
 }

@@ -10,12 +10,23 @@ import { isUtf8 } from 'node:buffer';
  *
  * `/config/\xff` and `/config/\xfe` therefore stay two keys (`'/config/\udcff'`, `'/config/\udcfe'`)
  * instead of both folding into `'/config/\ufffd'`.
+ *
+ * `from`: the first byte of the key's name (the bytes before it, a namespace, are skipped).
  * @internal
  */
-export function decodeKey(bytes: Buffer): string {
-  if (isUtf8(bytes)) return bytes.toString('utf8');
+export function decodeKey(bytes: Buffer, from = 0): string {
+  const end = bytes.length;
+  let ascii = true;
+  for (let i = from; i < end; i++) {
+    if (bytes[i]! > 0x7f) {
+      ascii = false;
+      break;
+    }
+  }
+  if (ascii) return bytes.toString('latin1', from, end);
+  if (isUtf8(bytes)) return bytes.toString('utf8', from);
   let out = '';
-  let i = 0;
+  let i = from;
   while (i < bytes.length) {
     const length = validSequenceLength(bytes, i);
     if (length > 0) {

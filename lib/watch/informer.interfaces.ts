@@ -20,6 +20,20 @@ export type InformerEntryTransform = (
   previous: InformerEntry | undefined,
 ) => InformerEntry;
 
+/**
+ * The owner of a private informer, told of each change synchronously as it is applied, without an
+ * observable in between (the config center's path from an etcd event to a `ConfigValue`). @internal
+ */
+export interface InformerSink {
+  /** One change, right after the map holds it (before `changes$` emits it). */
+  changed(change: InformerChange): void;
+  /**
+   * The changes of one watch response or one re-list were all passed to {@link changed}: every
+   * revision they carry is complete.
+   */
+  settled(): void;
+}
+
 /** One change applied to the informer's map. */
 export interface InformerChange {
   readonly type: 'put' | 'delete';
@@ -70,8 +84,4 @@ export interface InformerOptions {
   stallTimeout: number;
   /** Backoff of re-list attempts while etcd does not answer. */
   retry: { initialDelay: number; maxDelay: number };
-  /** Deadline (ms) of one list request. @default 10000 */
-  listTimeout?: number;
-  /** Keys fetched per range request while listing. @default 5000 */
-  pageSize?: number;
 }

@@ -18,6 +18,7 @@ import type {
   InformerEntryTransform,
   InformerOptions,
   InformerResync,
+  InformerSink,
   InformerSnapshot,
   InformerState,
 } from './informer.interfaces.js';
@@ -43,6 +44,8 @@ export interface InformerDependencies {
 export interface InformerSetup {
   /** Applied to every entry before it enters the map (see {@link InformerEntryTransform}). */
   readonly transform?: InformerEntryTransform;
+  /** Told of each change as it is applied (see {@link InformerSink}). */
+  readonly sink?: InformerSink;
 }
 
 /**
@@ -71,6 +74,7 @@ export class PrefixInformer {
   private readonly logger = new Logger('EtcdInformer');
   private readonly clock: InformerClock;
   private readonly transform: InformerEntryTransform | undefined;
+  private readonly sink: InformerSink | undefined;
   private readonly random: () => number;
   private running: Promise<void> | undefined;
   private stopped = false;
@@ -111,6 +115,7 @@ export class PrefixInformer {
     setup: InformerSetup = {},
   ) {
     this.transform = setup.transform;
+    this.sink = setup.sink;
     this.clock = dependencies.clock ?? systemClock;
     this.random = dependencies.random ?? Math.random;
     this.readyPromise = new Promise<void>((resolve, reject) => {
@@ -283,9 +288,8 @@ export class PrefixInformer {
           timeout,
         });
         listRevision ??= page.revision;
-        const transform = this.transform;
         for (const entry of page.entries) {
-          fresh.set(entry.key, transform ? transform(entry, this.entries.get(entry.key)) : entry);
+          fresh.set(entry.key, this.keep(entry, this.entries.get(entry.key)));
         }
         const last = page.entries[page.entries.length - 1];
         if (!page.more || !last) break;
@@ -328,7 +332,8 @@ export class PrefixInformer {
     this.lastErrorValue = undefined;
     this.failureValue = undefined;
     this.cachedSnapshot = undefined;
-    for (const change of changes) this.changesSubject.next(change);
+    for (const change of changes) this.emit(change);
+    if (changes.length > 0) this.sink?.settled();
     const wasDown = this.outageLogged;
     this.outageLogged = false;
     if (wasDown) this.recoveredAt = this.clock.now();
@@ -359,7 +364,19 @@ export class PrefixInformer {
    */
   private applyEvents(events: readonly WatchEvent[], startRevision: number): boolean {
     let emitted = false;
-    for (const event of events) {
+    try {
+      emitted = this.applyEach(events, startRevision);
+    } finally {
+      if (emitted) this.sink?.settled();
+    }
+    return emitted;
+  }
+
+  private applyEach(events: readonly WatchEvent[], startRevision: number): boolean {
+    let emitted = false;
+    // Indexed loops on this path: it runs cold (a config change is rare), where iterators cost.
+    for (let i = 0; i < events.length; i++) {
+      const event = events[i]!;
       const key = event.type === 'put' ? event.entry.key : event.key;
       const revision = event.type === 'put' ? event.entry.modRevision : event.revision;
       if (revision < startRevision || revision < this.revision) continue;
@@ -368,7 +385,7 @@ export class PrefixInformer {
       const previous = this.entries.get(key);
       let change: InformerChange;
       if (event.type === 'put') {
-        const entry = this.transform ? this.transform(event.entry, previous) : event.entry;
+        const entry = this.keep(event.entry, previous);
         this.entries.set(key, entry);
         change = { type: 'put', key, entry, previous, revision, resync: false };
       } else {
@@ -379,10 +396,21 @@ export class PrefixInformer {
       if (!this.state.connected) {
         this.stateSubject.next({ connected: true, synced: true, revision });
       }
-      this.changesSubject.next(change);
+      this.emit(change);
       emitted = true;
     }
     return emitted;
+  }
+
+  /** The form an entry is kept in: the transform's, or the entry itself, frozen. */
+  private keep(entry: InformerEntry, previous: InformerEntry | undefined): InformerEntry {
+    return this.transform ? this.transform(entry, previous) : Object.freeze(entry);
+  }
+
+  /** Tells the sink, then `changes$`'s subscribers (if any), of one applied change. */
+  private emit(change: InformerChange): void {
+    this.sink?.changed(change);
+    if (this.changesSubject.observed) this.changesSubject.next(change);
   }
 
   /**

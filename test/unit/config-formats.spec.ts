@@ -229,6 +229,7 @@ describe('ConfigStore', () => {
     const batches: StoreChange[][] = [];
     const sources = [...shared, '/config/'];
     const store = new ConfigStore(sources, profiles, logger, changes => batches.push(changes));
+    current = store;
     const maps = new Map<string, Map<string, InformerEntry>>();
     for (const source of sources) {
       const held = new Map<string, InformerEntry>();
@@ -262,7 +263,9 @@ describe('ConfigStore', () => {
     };
     return { store, batches, apply };
   }
-  const settle = () => new Promise<void>(resolve => setImmediate(resolve));
+  let current: ConfigStore | undefined;
+  /** What the informer does at the end of a watch response: the store reports its last batch. */
+  const settle = () => Promise.resolve(current?.flush());
 
   it('reports one batch per revision (a transaction of three keys is one batch)', async () => {
     const { batches, apply } = makeStore();
