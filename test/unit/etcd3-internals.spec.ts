@@ -4,6 +4,8 @@ import {
   GRPCResourceExhastedError,
   GRPCUnavailableError,
   isRecoverableError,
+  type IKeyValue,
+  type IWatchResponse,
   type Namespace,
 } from 'etcd3';
 import { readFileSync } from 'node:fs';
@@ -17,11 +19,13 @@ import {
   invalidateAuthToken,
   markNotRecoverable,
   objectsHoldingOptions,
+  onWatchResponse,
   rebuildWatchStream,
   withChannelFactory,
 } from '../../lib/client/etcd3-internals.adapter.js';
 import { TransportPolicy } from '../../lib/client/transport-policy.js';
 import { resolveEtcdOptions } from '../../lib/etcd-options.resolver.js';
+import { decodeKey } from '../../lib/watch/etcd-key.js';
 import { waitFor } from '../support/index.js';
 
 /**
@@ -184,6 +188,61 @@ describe('etcd3 / grpc-js internals used by the adapter (pinned)', () => {
     verdict = 'forward';
     pool.markFailed(host, failure);
     expect(resets).toBe(1);
+  });
+
+  it('onWatchResponse: the handler sees a response before etcd3 strips the namespace and emits put', async () => {
+    const client = newClient();
+    const { kv, stream } = namespaceWithFakeStream(client);
+    const watcher = kv.watch().prefix('a').watcher();
+    await flush();
+    expect(stream.written).toHaveLength(1); // the create request
+    const seen: string[] = [];
+    // Installed after etcd3's own 'data' listener (the Watcher constructor's), as the port does.
+    const detach = onWatchResponse(watcher, (res: IWatchResponse) => {
+      for (const event of res.events) seen.push(`handler ${event.kv.key.toString()}`);
+    });
+    watcher.on('put', (kv: IKeyValue) => seen.push(`put ${kv.key.toString()}`));
+    stream.emit('data', {
+      created: true,
+      canceled: false,
+      watch_id: '7',
+      header: { revision: '4' },
+      events: [],
+    });
+    expect(watcher.id).toBe('7');
+
+    const response = (key: string, revision: number) => ({
+      created: false,
+      canceled: false,
+      watch_id: '7',
+      header: { revision: String(revision) },
+      events: [
+        {
+          type: 'Put',
+          kv: {
+            key: Buffer.from(key),
+            value: Buffer.from('v'),
+            mod_revision: String(revision),
+            create_revision: String(revision),
+            version: '1',
+            lease: '0',
+          },
+        },
+      ],
+    });
+    stream.emit('data', response('/pinned/a1', 5));
+    // First the handler, with the namespace's bytes still in front; then etcd3's put, without.
+    expect(seen).toEqual(['handler /pinned/a1', 'put a1']);
+    // What the port does with them: skips the namespace's bytes.
+    expect(decodeKey(Buffer.from('/pinned/a1'), Buffer.byteLength('/pinned/'))).toBe('a1');
+    // etcd3's listener still ran after it (it stores the resume revision).
+    expect(watcher.lastRevision()).toBe('6');
+
+    detach();
+    seen.length = 0;
+    stream.emit('data', response('/pinned/a2', 6));
+    expect(seen).toEqual(['put a2']);
+    expect(watcher.listenerCount('data')).toBe(1); // etcd3's own, untouched
   });
 
   it('the watch manager: rebuild, cancel interception and forgetting watchers', async () => {

@@ -3,7 +3,11 @@ import { Logger } from '@nestjs/common';
 import { filter, firstValueFrom, map } from 'rxjs';
 import { EtcdPermissionError } from '../../lib/errors/etcd-permission.error.js';
 import { InformerPool } from '../../lib/watch/informer-pool.js';
-import type { InformerEntry } from '../../lib/watch/informer.interfaces.js';
+import type {
+  InformerChange,
+  InformerEntry,
+  InformerSink,
+} from '../../lib/watch/informer.interfaces.js';
 import { FakeClock, FakeEtcd, settle } from '../support/fake-informer-port.js';
 
 /** The pool's sharing and ref-counting against a fake port (etcd watcher counts: sharing.spec.ts). */
@@ -107,6 +111,39 @@ describe('InformerPool (fake port)', () => {
     expect(plain.informer.state.reason).not.toBe('stopped');
     plain.release();
     other.release();
+  });
+
+  it('an informer with a sink is its own (never shared): each sink hears its informer only', async () => {
+    const sinkOf = (heard: string[]): InformerSink => ({
+      changed: (change: InformerChange) => heard.push(`${change.type} ${change.key}`),
+      settled: () => heard.push('settled'),
+    });
+    const first: string[] = [];
+    const second: string[] = [];
+    const plain = pool.acquire('/c/');
+    const a = pool.acquire('/c/', { sink: sinkOf(first) });
+    const b = pool.acquire('/c/', { sink: sinkOf(second) });
+    expect(a.informer).not.toBe(b.informer);
+    expect(a.informer).not.toBe(plain.informer);
+    expect(b.informer).not.toBe(plain.informer);
+    expect(pool.peek('/c/')).toBe(plain.informer);
+    expect(pool.size).toBe(3);
+    await Promise.all([a.informer.ready(), b.informer.ready(), plain.informer.ready()]);
+    await settle();
+    expect(etcd.liveWatches().filter(w => w.prefix === '/c/')).toHaveLength(3);
+
+    etcd.put('/c/k', 'v');
+    expect(first).toEqual(['put /c/k', 'settled']);
+    expect(second).toEqual(['put /c/k', 'settled']);
+
+    a.release();
+    await settle();
+    expect(a.informer.state.reason).toBe('stopped');
+    etcd.put('/c/k', 'w');
+    expect(first).toEqual(['put /c/k', 'settled']); // a released informer tells its sink nothing
+    expect(second).toEqual(['put /c/k', 'settled', 'put /c/k', 'settled']);
+    b.release();
+    plain.release();
   });
 
   it('observe(): holds the informer while subscribed, one watch for every subscriber', async () => {

@@ -1,7 +1,13 @@
 import { jest } from '@jest/globals';
 import { Logger } from '@nestjs/common';
 import { EtcdPermissionError } from '../../lib/errors/etcd-permission.error.js';
-import type { InformerChange, InformerOptions } from '../../lib/watch/informer.interfaces.js';
+import type {
+  InformerChange,
+  InformerEntry,
+  InformerEntryTransform,
+  InformerOptions,
+  InformerSink,
+} from '../../lib/watch/informer.interfaces.js';
 import { PrefixInformer } from '../../lib/watch/prefix-informer.js';
 import { FakeClock, FakeEtcd, settle } from '../support/fake-informer-port.js';
 
@@ -386,6 +392,146 @@ describe('PrefixInformer (fake port)', () => {
     });
   });
 
+  describe('sink (the owner of a private informer)', () => {
+    /** What the sink and `changes$` saw, in order. */
+    let log: string[];
+
+    /** Starts an informer on `/p/` whose owner is a sink logging into {@link log}. */
+    async function startWithSink(transform?: InformerEntryTransform): Promise<PrefixInformer> {
+      log = [];
+      const sink: InformerSink = {
+        changed: change => {
+          // Told right after the map holds the change.
+          const held = informer.get(change.key);
+          const holds = change.type === 'put' ? held === change.entry : held === undefined;
+          log.push(`sink ${change.type} ${change.key}${holds ? '' : ' (map not updated!)'}`);
+        },
+        settled: () => log.push('settled'),
+      };
+      informer = new PrefixInformer(
+        etcd,
+        '/p/',
+        OPTIONS,
+        { clock, random: () => 0 },
+        { sink, transform },
+      );
+      informer.changes$.subscribe(c => log.push(`changes$ ${c.type} ${c.key}`));
+      informer.start();
+      await settle();
+      await informer.ready();
+      return informer;
+    }
+
+    /** One watch response of plain entries (a put when `value` is given, else a delete). */
+    const respond = (...events: Array<{ key: string; value?: string; revision: number }>) => {
+      etcd
+        .liveWatches()[0]!
+        .listener.events(
+          events.map(({ key, value, revision }) =>
+            value === undefined
+              ? { type: 'delete' as const, key, revision }
+              : { type: 'put' as const, entry: plainEntry(key, value, revision) },
+          ),
+        );
+    };
+
+    it('each change reaches sink.changed before changes$; settled once per response that changed something', async () => {
+      etcd.put('/p/listed', '0');
+      await startWithSink();
+      expect(log).toEqual([]); // the first list: no change, no settled
+
+      // One response carrying two events of one revision: two changes, one settled, after both.
+      etcd.txn([
+        { key: '/p/a', value: '1' },
+        { key: '/p/b', value: '2' },
+      ]);
+      expect(log).toEqual([
+        'sink put /p/a',
+        'changes$ put /p/a',
+        'sink put /p/b',
+        'changes$ put /p/b',
+        'settled',
+      ]);
+
+      log.length = 0;
+      etcd.del('/p/a');
+      expect(log).toEqual(['sink delete /p/a', 'changes$ delete /p/a', 'settled']);
+
+      // Responses that change nothing: no settled.
+      log.length = 0;
+      respond({ key: '/p/unknown', revision: ++etcd.revision }); // a delete of a key not held
+      etcd.progress(); // a progress notification
+      respond({ key: '/p/listed', value: 'old', revision: 1 }); // a replay older than applied
+      expect(log).toEqual([]);
+      expect(informer.get('/p/listed')?.value.toString()).toBe('0');
+    });
+
+    it('a re-list that found changes settles once after them; one that found none does not', async () => {
+      for (const k of ['same', 'changed', 'gone']) etcd.put(`/p/${k}`, '1');
+      await startWithSink();
+      etcd.breakStream();
+      etcd.delivering = false;
+      etcd.del('/p/gone');
+      etcd.put('/p/changed', '2');
+      etcd.put('/p/added', '1');
+      etcd.delivering = true;
+      await clock.advance(50); // the backoff, then the re-list
+      expect(informer.state.connected).toBe(true);
+      expect(log).toEqual([
+        'sink put /p/changed',
+        'changes$ put /p/changed',
+        'sink put /p/added',
+        'changes$ put /p/added',
+        'sink delete /p/gone',
+        'changes$ delete /p/gone',
+        'settled',
+      ]);
+
+      log.length = 0;
+      const lists = etcd.lists.length;
+      etcd.breakStream();
+      await clock.advance(50);
+      expect(etcd.lists.length).toBeGreaterThan(lists); // it did re-list
+      expect(informer.state.connected).toBe(true);
+      expect(log).toEqual([]);
+    });
+
+    it('keeps an entry without a transform frozen (listed or watched), and a transform result as returned', async () => {
+      // The real port hands plain entries: make the fake's listed ones plain too.
+      const listPage = etcd.listPage.bind(etcd);
+      etcd.listPage = async (prefix, request) => {
+        const page = await listPage(prefix, request);
+        return { ...page, entries: page.entries.map(entry => ({ ...entry })) };
+      };
+      etcd.put('/p/listed', '1');
+      await startWithSink();
+      const listed = informer.get('/p/listed')!;
+      expect(Object.isFrozen(listed)).toBe(true);
+      expect(listed.value.toString()).toBe('1');
+
+      const watched = plainEntry('/p/watched', '2', ++etcd.revision);
+      etcd.liveWatches()[0]!.listener.events([{ type: 'put', entry: watched }]);
+      expect(informer.get('/p/watched')).toBe(watched);
+      expect(Object.isFrozen(watched)).toBe(true);
+      await informer.stop();
+
+      // With a transform: its result is kept as it is (the owner's form), never frozen.
+      etcd = new FakeEtcd();
+      etcd.put('/p/listed', '1');
+      const made: InformerEntry[] = [];
+      await startWithSink(entry => {
+        const kept = { ...entry, value: Buffer.from(`T${entry.value.toString()}`) };
+        made.push(kept);
+        return kept;
+      });
+      expect(informer.get('/p/listed')).toBe(made[0]);
+      etcd.put('/p/x', '3');
+      expect(informer.get('/p/x')).toBe(made[1]);
+      expect(made.map(entry => Object.isFrozen(entry))).toEqual([false, false]);
+      expect(informer.get('/p/x')?.value.toString()).toBe('T3');
+    });
+  });
+
   describe('stop', () => {
     it('cancels the watch, clears every timer and completes the observables', async () => {
       await start();
@@ -410,3 +556,15 @@ describe('PrefixInformer (fake port)', () => {
     });
   });
 });
+
+/** An entry as the real port makes it (a plain object, not frozen). */
+function plainEntry(key: string, value: string, revision: number): InformerEntry {
+  return {
+    key,
+    value: Buffer.from(value),
+    modRevision: revision,
+    createRevision: revision,
+    version: 1,
+    lease: '0',
+  };
+}
