@@ -1,3 +1,4 @@
+import { jest } from '@jest/globals';
 import type { Logger } from '@nestjs/common';
 import { z as z3 } from 'zod/v3';
 import { z as z4 } from 'zod';
@@ -10,6 +11,7 @@ import {
 import {
   ConfigEntry,
   ConfigStore,
+  RejectedRevision,
   assembleFolder,
   type StoreChange,
 } from '../../lib/config/config-store.js';
@@ -371,6 +373,109 @@ describe('ConfigStore', () => {
     expect(warnings[0]).toMatch(/"broken\.json".*rejected.*the key stays unset/);
     expect(store.effective('gone')).toBeUndefined();
     expect(store.effective('same')?.revision).toBe(3);
+  });
+
+  describe('entries as the transform makes them', () => {
+    afterEach(() => {
+      jest.restoreAllMocks();
+    });
+
+    /** The informer's entry of `key` holding `text` at `revision`. */
+    const put = (key: string, text: string, revision: number): InformerEntry => ({
+      key,
+      value: bytes(text),
+      modRevision: revision,
+      createRevision: 1,
+      version: revision,
+      lease: '0',
+    });
+    /** The entry the transform of `/config/` makes of `put`, after `previous`. */
+    const decodeAs = (store: ConfigStore) => {
+      const transform = store.transformFor('/config/');
+      return (entry: InformerEntry, previous?: ConfigEntry): ConfigEntry => {
+        const made = transform(entry, previous);
+        if (!(made instanceof ConfigEntry)) throw new Error(`no config entry for ${entry.key}`);
+        return made;
+      };
+    };
+
+    it('sameBytesAs: two different scalars are different without reading the bytes', () => {
+      const decode = decodeAs(makeStore().store);
+      const twelve = decode(put('/config/n', '12', 2));
+      const thirteen = decode(put('/config/n', '13', 3), twelve);
+      expect([twelve.decoded, thirteen.decoded]).toEqual([12, 13]);
+      const read = jest.spyOn(ConfigEntry.prototype, 'value', 'get');
+      expect(twelve.sameBytesAs(thirteen)).toBe(false);
+      expect(thirteen.sameBytesAs(twelve)).toBe(false);
+      expect(read).not.toHaveBeenCalled();
+    });
+
+    it('sameBytesAs: the same scalar is compared by its bytes (same bytes, or another spelling)', () => {
+      const decode = decodeAs(makeStore().store);
+      const one = decode(put('/config/n', '1.0', 2));
+      const same = decode(put('/config/n', '1.0', 3), one);
+      const spelled = decode(put('/config/n', '1e0', 4), same);
+      expect([one.decoded, same.decoded, spelled.decoded]).toEqual([1, 1, 1]);
+      expect(one.sameBytesAs(same)).toBe(true);
+      expect(same.sameBytesAs(one)).toBe(true);
+      expect(one.sameBytesAs(one)).toBe(true);
+      // one decoded value, two byte strings of one length: told apart by reading them
+      expect(one.sameBytesAs(spelled)).toBe(false);
+      expect(spelled.sameBytesAs(one)).toBe(false);
+    });
+
+    it('sameBytesAs: JSON objects are compared byte for byte (equal lengths)', () => {
+      const decode = decodeAs(makeStore().store);
+      const a = decode(put('/config/db.json', '{"port":1}', 2));
+      const sameText = decode(put('/config/db.json', '{"port":1}', 3)); // decoded anew
+      const other = decode(put('/config/db.json', '{"port":2}', 4), sameText);
+      const longer = decode(put('/config/db.json', '{"port":10}', 5), other);
+      expect(sameText.decoded).not.toBe(a.decoded);
+      expect(a.sameBytesAs(sameText)).toBe(true);
+      expect(a.sameBytesAs(other)).toBe(false);
+      expect(other.sameBytesAs(a)).toBe(false);
+      expect(other.sameBytesAs(longer)).toBe(false);
+    });
+
+    it('sameBytesAs: a rejected revision is never the same as a good one', () => {
+      const decode = decodeAs(makeStore().store);
+      const good = decode(put('/config/n.json', '1234', 2));
+      const rejected = decode(put('/config/n.json', '{bad', 3), good);
+      expect(rejected.decoded).toBeInstanceOf(RejectedRevision);
+      expect(rejected.accepted).toBe(good);
+      expect(good.sameBytesAs(rejected)).toBe(false);
+      expect(rejected.sameBytesAs(good)).toBe(false);
+      const again = decode(put('/config/n.json', '{bad', 4), rejected);
+      expect(again.decoded).toBe(rejected.decoded); // not a second rejection
+      expect(again.sameBytesAs(rejected)).toBe(true);
+    });
+
+    it('transformFor: a re-listed key whose revision did not move is the entry held', () => {
+      const decode = decodeAs(makeStore().store);
+      const held = decode(put('/config/db.json', '{"port":1}', 2));
+      expect(decode(put('/config/db.json', '{"port":1}', 2), held)).toBe(held);
+      // a revision that moved is a new entry, even for the same bytes
+      const moved = decode(put('/config/db.json', '{"port":1}', 3), held);
+      expect(moved).not.toBe(held);
+      expect(moved.revision).toBe(3);
+    });
+
+    it('transformFor: the same bytes again keep the decoded object; new bytes decode anew', () => {
+      const decode = decodeAs(makeStore().store);
+      const first = decode(put('/config/db.json', '{"port":1}', 2));
+      const same = decode(put('/config/db.json', '{"port":1}', 3), first);
+      expect(same.decoded).toBe(first.decoded);
+      const changed = decode(put('/config/db.json', '{"port":2}', 4), same);
+      expect(changed.decoded).toEqual({ port: 2 });
+      expect(changed.decoded).not.toBe(first.decoded);
+      // without the held entry, the same bytes are decoded anew
+      const fresh = decode(put('/config/db.json', '{"port":1}', 5));
+      expect(fresh.decoded).toEqual(first.decoded);
+      expect(fresh.decoded).not.toBe(first.decoded);
+      // a new scalar is a new value
+      const n = decode(put('/config/n', '12', 2));
+      expect(decode(put('/config/n', '13', 3), n).decoded).toBe(13);
+    });
   });
 
   it('a change hidden by a higher layer reports nothing', async () => {
