@@ -6,6 +6,7 @@ import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { Etcd3 } from 'etcd3';
 import { type Observable, filter, firstValueFrom, timeout } from 'rxjs';
 import { EtcdModule } from '../lib/index.js';
 
@@ -216,6 +217,16 @@ export function onSignalDispose(current: () => { dispose(): Promise<void> } | un
       void Promise.resolve(current()?.dispose()).finally(() => process.exit(130));
     });
   }
+}
+
+/**
+ * An etcd3 client on a TCP connection of its own. etcd3 clients built with the same options share
+ * one connection (grpc-js's process-wide subchannel pool): a writer and a raw watcher built alike
+ * would get a put's answer and its watch event in one socket read, a shortcut no service has (its
+ * writer is another process) and the module's own connection never gets.
+ */
+export function clientOfItsOwn(endpoint: string): Etcd3 {
+  return new Etcd3({ hosts: endpoint, grpcOptions: { 'grpc.use_local_subchannel_pool': 1 } });
 }
 
 /** Change propagation, module vs a raw etcd3 watcher on the same puts (milliseconds). */

@@ -6,6 +6,7 @@ import { InjectConfig, type ConfigValue } from '../../lib/index.js';
 import {
   type BenchContext,
   type PropagationStats,
+  clientOfItsOwn,
   measurePropagation,
   moduleSide,
   rawSide,
@@ -62,7 +63,8 @@ function yamlDocument(marker: string, bytes: number): string {
  */
 export async function configDocuments(ctx: BenchContext): Promise<ConfigDocumentsResult> {
   const changes = ctx.quick ? 150 : 500;
-  const writer = new Etcd3({ hosts: ctx.endpoint });
+  // The writer stands for another process: a connection of its own (see clientOfItsOwn).
+  const writer = clientOfItsOwn(ctx.endpoint);
   const watcherClient = new Etcd3({ hosts: ctx.endpoint });
   const documentBytes = 50 * 1024;
   for (const prefix of [PREFIX, RAW_PREFIX]) {

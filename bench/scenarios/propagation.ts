@@ -5,6 +5,7 @@ import { InjectConfig, type ConfigValue } from '../../lib/index.js';
 import {
   type BenchContext,
   type PropagationStats,
+  clientOfItsOwn,
   measurePropagation,
   moduleSide,
   rawSide,
@@ -33,7 +34,8 @@ class Listener {
  */
 export async function propagation(ctx: BenchContext): Promise<PropagationResult> {
   const changes = ctx.quick ? 300 : 1000;
-  const writer = new Etcd3({ hosts: ctx.endpoint });
+  // The writer stands for another process: a connection of its own (see clientOfItsOwn).
+  const writer = clientOfItsOwn(ctx.endpoint);
   const watcherClient = new Etcd3({ hosts: ctx.endpoint });
   const moduleKey = `${PREFIX}${KEY}`;
   const rawKey = `${RAW_PREFIX}${KEY}`;

@@ -199,22 +199,16 @@ export class SharedChannelPool {
         if (generation.retired && generation.calls.size === 0) this.live.delete(generation);
       };
       const start = call.start.bind(call);
+      // A plain listener (not a Proxy): it is called for every message of every stream.
       call.start = (metadata, listener: CallListener) =>
-        start(
-          metadata,
-          new Proxy(listener, {
-            get: (target, property) => {
-              const value: unknown = Reflect.get(target, property);
-              if (typeof value !== 'function') return value;
-              const method = value as (...a: unknown[]) => unknown;
-              if (property !== 'onReceiveStatus') return method.bind(target);
-              return (...statusArgs: unknown[]) => {
-                ended();
-                return method.apply(target, statusArgs);
-              };
-            },
-          }),
-        );
+        start(metadata, {
+          onReceiveMetadata: received => listener.onReceiveMetadata(received),
+          onReceiveMessage: message => listener.onReceiveMessage(message),
+          onReceiveStatus: status => {
+            ended();
+            listener.onReceiveStatus(status);
+          },
+        });
       return call;
     };
   }

@@ -1,4 +1,5 @@
 import { parse as parseYaml } from 'yaml';
+import { shortAsciiText } from '../common/short-ascii.js';
 import type { ConfigSchema, ConfigValueOptions } from './config-value.interface.js';
 
 /** Outcome of decoding or validating one value. @internal */
@@ -11,6 +12,8 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** Raw bytes to text; rejects bytes that are not valid UTF-8. @internal */
 export function decodeText(raw: Uint8Array): DecodeResult<string> {
+  const ascii = shortAsciiText(raw);
+  if (ascii !== undefined) return { ok: true, value: ascii };
   try {
     return { ok: true, value: utf8.decode(raw) };
   } catch {

@@ -77,7 +77,7 @@ export class ConfigEntry implements InformerEntry {
     if (other === this) return true;
     if (other.byteLength !== this.byteLength) return false;
     if (other.bytes === this.bytes && other.offset === this.offset) return true;
-    if (isScalar(this.decoded) && this.decoded !== other.decoded) return false;
+    if (isScalar(this.decoded) && !Object.is(this.decoded, other.decoded)) return false;
     return sameBytes(this.value, other.value);
   }
 
@@ -129,7 +129,7 @@ export class ConfigEntry implements InformerEntry {
   }
 }
 
-/** A decoded value compared by `===` (JSON gives no NaN). */
+/** A decoded value compared by identity (`Object.is`: YAML's `.nan` is one value). */
 function isScalar(value: unknown): boolean {
   return typeof value !== 'object' || value === null;
 }
@@ -286,7 +286,9 @@ export class ConfigStore {
       // Decoding is a function of the bytes: a new scalar means new bytes, with no need to read them.
       const scalar = result.ok && isScalar(result.value);
       const decoded =
-        held?.layer === layer && !(scalar && result.value !== held.decoded) && held.holds(bytes)
+        held?.layer === layer &&
+        !(scalar && !Object.is(result.value, held.decoded)) &&
+        held.holds(bytes)
           ? held.decoded
           : result.ok
             ? result.value

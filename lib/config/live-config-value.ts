@@ -126,6 +126,8 @@ export class LiveConfigValue<T> extends Observable<T> implements ConfigValue<T> 
     change?: ConfigChange,
     changedFrom?: ConfigEntry,
   ): void {
+    // Shut down: nothing is served any more.
+    if (this.current.completed) return;
     if (effective === undefined) {
       this.rejected = undefined;
       const wasSet = this.accepted !== undefined;

@@ -1,4 +1,5 @@
 import { isUtf8 } from 'node:buffer';
+import { shortAsciiText } from '../common/short-ascii.js';
 
 /**
  * etcd keys are bytes. The informer names a key by a string that is lossless and readable:
@@ -15,15 +16,8 @@ import { isUtf8 } from 'node:buffer';
  * @internal
  */
 export function decodeKey(bytes: Buffer, from = 0): string {
-  const end = bytes.length;
-  let ascii = true;
-  for (let i = from; i < end; i++) {
-    if (bytes[i]! > 0x7f) {
-      ascii = false;
-      break;
-    }
-  }
-  if (ascii) return bytes.toString('latin1', from, end);
+  const ascii = shortAsciiText(bytes, from);
+  if (ascii !== undefined) return ascii;
   if (isUtf8(bytes)) return bytes.toString('utf8', from);
   let out = '';
   let i = from;

@@ -92,6 +92,8 @@ export class PrefixInformer {
   private flapsSince = 0;
   private flapReportedAt = 0;
   private lastErrorValue: unknown;
+  /** Changes were told to the sink since it last heard `settled()`. */
+  private unsettled = false;
   private failureValue: Error | undefined;
 
   /** Every change, in revision order, as it is applied. */
@@ -332,8 +334,12 @@ export class PrefixInformer {
     this.lastErrorValue = undefined;
     this.failureValue = undefined;
     this.cachedSnapshot = undefined;
-    for (const change of changes) this.emit(change);
-    if (changes.length > 0) this.sink?.settled();
+    this.unsettled = false;
+    try {
+      for (const change of changes) this.emit(change);
+    } finally {
+      if (this.unsettled) this.sink?.settled();
+    }
     const wasDown = this.outageLogged;
     this.outageLogged = false;
     if (wasDown) this.recoveredAt = this.clock.now();
@@ -363,13 +369,13 @@ export class PrefixInformer {
    * @returns whether a change was emitted
    */
   private applyEvents(events: readonly WatchEvent[], startRevision: number): boolean {
-    let emitted = false;
+    this.unsettled = false;
     try {
-      emitted = this.applyEach(events, startRevision);
+      return this.applyEach(events, startRevision);
     } finally {
-      if (emitted) this.sink?.settled();
+      // Even when a consumer threw half-way: the changes already told end their batch.
+      if (this.unsettled) this.sink?.settled();
     }
-    return emitted;
   }
 
   private applyEach(events: readonly WatchEvent[], startRevision: number): boolean {
@@ -409,6 +415,7 @@ export class PrefixInformer {
 
   /** Tells the sink, then `changes$`'s subscribers (if any), of one applied change. */
   private emit(change: InformerChange): void {
+    this.unsettled = true;
     this.sink?.changed(change);
     if (this.changesSubject.observed) this.changesSubject.next(change);
   }

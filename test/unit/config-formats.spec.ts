@@ -399,6 +399,20 @@ describe('ConfigStore', () => {
       };
     };
 
+    it("YAML's .nan put again with the same bytes is the same value (NaN is one value), and reports no change", async () => {
+      const { store, batches, apply } = makeStore();
+      const decode = decodeAs(store);
+      const first = decode(put('/config/n.yaml', '.nan', 2));
+      const again = decode(put('/config/n.yaml', '.nan', 3), first);
+      expect(Number.isNaN(first.decoded)).toBe(true);
+      expect(first.sameBytesAs(again)).toBe(true);
+      apply('/config/n.yaml', '/config/', bytes('.nan'), 2);
+      await settle();
+      apply('/config/n.yaml', '/config/', bytes('.nan'), 3);
+      await settle();
+      expect(batches).toHaveLength(1);
+    });
+
     it('sameBytesAs: two different scalars are different without reading the bytes', () => {
       const decode = decodeAs(makeStore().store);
       const twelve = decode(put('/config/n', '12', 2));

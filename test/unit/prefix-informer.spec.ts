@@ -466,6 +466,40 @@ describe('PrefixInformer (fake port)', () => {
       expect(informer.get('/p/listed')?.value.toString()).toBe('0');
     });
 
+    it('a consumer that throws half-way through a response still ends the batch of what it was told', async () => {
+      await startWithSink();
+      const told: string[] = [];
+      let settles = 0;
+      // A second owner on a fresh informer whose `changed` throws on the second change.
+      informer = new PrefixInformer(
+        etcd,
+        '/p/',
+        OPTIONS,
+        { clock, random: () => 0 },
+        {
+          sink: {
+            changed: change => {
+              told.push(change.key);
+              if (told.length === 2) throw new Error('consumer bug');
+            },
+            settled: () => settles++,
+          },
+        },
+      );
+      informer.start();
+      await settle();
+      await informer.ready();
+      const watch = etcd.liveWatches().at(-1)!;
+      expect(() =>
+        watch.listener.events([
+          { type: 'put', entry: plainEntry('/p/a', '1', etcd.revision + 1) },
+          { type: 'put', entry: plainEntry('/p/b', '2', etcd.revision + 1) },
+        ]),
+      ).toThrow('consumer bug');
+      expect(told).toEqual(['/p/a', '/p/b']);
+      expect(settles).toBe(1);
+    });
+
     it('a re-list that found changes settles once after them; one that found none does not', async () => {
       for (const k of ['same', 'changed', 'gone']) etcd.put(`/p/${k}`, '1');
       await startWithSink();
