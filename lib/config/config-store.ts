@@ -179,6 +179,35 @@ export interface StoreChange {
   readonly revision: number;
 }
 
+/**
+ * The config keys one revision changed, each with its effective entry before the change, in the
+ * order they changed. Most revisions change one key: arrays, with a set of the keys only for a large
+ * batch (a re-list's).
+ */
+class Batch {
+  readonly keys: string[] = [];
+  readonly before: Array<ConfigEntry | undefined> = [];
+  private index: Set<string> | undefined;
+
+  constructor(public revision: number) {}
+
+  has(key: string): boolean {
+    if (this.index) return this.index.has(key);
+    const keys = this.keys;
+    for (let i = 0; i < keys.length; i++) {
+      if (keys[i] === key) return true;
+    }
+    return false;
+  }
+
+  add(key: string, before: ConfigEntry | undefined): void {
+    this.keys.push(key);
+    this.before.push(before);
+    if (this.index) this.index.add(key);
+    else if (this.keys.length > 16) this.index = new Set(this.keys);
+  }
+}
+
 /** The informer's map of one source, as the store reads it (a {@link PrefixInformer}). @internal */
 export interface ConfigSourceView {
   get(key: string): InformerEntry | undefined;
@@ -211,7 +240,7 @@ export class ConfigStore {
   private readonly states = new Map<string, SourceState>();
   /** The etcd key of a config key in each layer (same order as `layers`), for keys read lately. */
   private readonly etcdKeys = new Map<string, string[]>();
-  private batch: { revision: number; previous: Map<string, ConfigEntry | undefined> } | undefined;
+  private batch: Batch | undefined;
   private grouping = false;
 
   /**
@@ -280,7 +309,7 @@ export class ConfigStore {
       const bytes = entry.value;
       const text = decodeText(bytes);
       const result = text.ok
-        ? decodeByFormat(text.value, formatOf(entry.key.slice(layer.base.length)))
+        ? decodeByFormat(text.value, formatOf(entry.key)) // the name ends the key in every layer
         : text;
       // The same bytes again keep what they decoded to (a rejection is then not reported twice).
       // Decoding is a function of the bytes: a new scalar means new bytes, with no need to read them.
@@ -430,12 +459,15 @@ export class ConfigStore {
     if (!batch) return;
     this.batch = undefined;
     const changes: StoreChange[] = [];
-    batch.previous.forEach((previous, key) => {
+    const { keys, before } = batch;
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i]!;
+      const previous = before[i];
       const next = this.effective(key);
-      if (previous === next) return;
-      if (previous && next && previous.sameBytesAs(next)) return;
+      if (previous === next) continue;
+      if (previous && next && previous.sameBytesAs(next)) continue;
       changes.push({ key, previous, next, revision: batch.revision });
-    });
+    }
     if (changes.length > 0) this.onBatch(changes, batch.revision);
   }
 
@@ -464,11 +496,11 @@ export class ConfigStore {
    */
   private track(entry: ConfigEntry, revision: number, replaced?: ConfigEntry | null): void {
     if (this.batch && !this.grouping && this.batch.revision !== revision) this.flush();
-    this.batch ??= { revision, previous: new Map() };
+    this.batch ??= new Batch(revision);
     if (this.grouping) this.batch.revision = Math.max(this.batch.revision, revision);
     const key = entry.configKey;
-    if (this.batch.previous.has(key)) return;
-    this.batch.previous.set(key, this.effectiveBefore(key, entry.layer, replaced));
+    if (this.batch.has(key)) return;
+    this.batch.add(key, this.effectiveBefore(key, entry.layer, replaced));
   }
 
   /** The effective entry of `key` as it was before its key in `own` changed from `replaced`. */

@@ -291,7 +291,8 @@ export class PrefixInformer {
         });
         listRevision ??= page.revision;
         for (const entry of page.entries) {
-          fresh.set(entry.key, this.keep(entry, this.entries.get(entry.key)));
+          const held = this.entries.get(entry.key);
+          fresh.set(entry.key, this.transform ? this.transform(entry, held) : Object.freeze(entry));
         }
         const last = page.entries[page.entries.length - 1];
         if (!page.more || !last) break;
@@ -391,7 +392,9 @@ export class PrefixInformer {
       const previous = this.entries.get(key);
       let change: InformerChange;
       if (event.type === 'put') {
-        const entry = this.keep(event.entry, previous);
+        const entry = this.transform
+          ? this.transform(event.entry, previous)
+          : Object.freeze(event.entry);
         this.entries.set(key, entry);
         change = { type: 'put', key, entry, previous, revision, resync: false };
       } else {
@@ -406,11 +409,6 @@ export class PrefixInformer {
       emitted = true;
     }
     return emitted;
-  }
-
-  /** The form an entry is kept in: the transform's, or the entry itself, frozen. */
-  private keep(entry: InformerEntry, previous: InformerEntry | undefined): InformerEntry {
-    return this.transform ? this.transform(entry, previous) : Object.freeze(entry);
   }
 
   /** Tells the sink, then `changes$`'s subscribers (if any), of one applied change. */
