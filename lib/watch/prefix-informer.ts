@@ -92,6 +92,8 @@ export class PrefixInformer {
   private flapsSince = 0;
   private flapReportedAt = 0;
   private lastErrorValue: unknown;
+  /** `state.connected`, as a plain field. */
+  private live = false;
   /** Changes were told to the sink since it last heard `settled()`. */
   private unsettled = false;
   private failureValue: Error | undefined;
@@ -203,7 +205,7 @@ export class PrefixInformer {
     this.wake?.();
     this.session?.stop();
     if (!this.listing) await this.running;
-    this.stateSubject.next({ ...this.state, connected: false, reason: 'stopped' });
+    this.setState({ ...this.state, connected: false, reason: 'stopped' });
     this.changesSubject.complete();
     this.resyncsSubject.complete();
     this.stateSubject.complete();
@@ -344,7 +346,7 @@ export class PrefixInformer {
     const wasDown = this.outageLogged;
     this.outageLogged = false;
     if (wasDown) this.recoveredAt = this.clock.now();
-    this.stateSubject.next({ connected: true, synced: true, revision: this.revision });
+    this.setState({ connected: true, synced: true, revision: this.revision });
     if (!firstList) {
       this.resyncsSubject.next({
         prefix: this.prefix,
@@ -381,7 +383,8 @@ export class PrefixInformer {
 
   private applyEach(events: readonly WatchEvent[], startRevision: number): boolean {
     let emitted = false;
-    // Indexed loops on this path: it runs cold (a config change is rare), where iterators cost.
+    // Indexed loops, plain fields: this path runs cold (a config change is rare), in V8's
+    // interpreter, where iterators and getters cost.
     for (let i = 0; i < events.length; i++) {
       const event = events[i]!;
       const key = event.type === 'put' ? event.entry.key : event.key;
@@ -402,13 +405,17 @@ export class PrefixInformer {
         this.entries.delete(key);
         change = { type: 'delete', key, previous, revision, resync: false };
       }
-      if (!this.state.connected) {
-        this.stateSubject.next({ connected: true, synced: true, revision });
-      }
+      if (!this.live) this.setState({ connected: true, synced: true, revision });
       this.emit(change);
       emitted = true;
     }
     return emitted;
+  }
+
+  /** Publishes a new state (and keeps `live` in step: the per-event check reads no getter). */
+  private setState(state: InformerState): void {
+    this.live = state.connected;
+    this.stateSubject.next(state);
   }
 
   /** Tells the sink, then `changes$`'s subscribers (if any), of one applied change. */
@@ -504,7 +511,7 @@ export class PrefixInformer {
       }
     }
     if (this.state.connected || this.state.reason !== reason) {
-      this.stateSubject.next({ ...this.state, connected: false, reason });
+      this.setState({ ...this.state, connected: false, reason });
     }
   }
 }
