@@ -6,18 +6,19 @@ import type {
 } from '../watch/informer.interfaces.js';
 import type { ConfigRejection } from './config-value.interface.js';
 import { decodeByFormat, decodeText, formatOf } from './config-codec.js';
+import { configLayers, layerIn, type ConfigLayer } from './config-layers.js';
 import type { EffectiveValue } from './live-config-value.js';
 
 const utf8 = new TextDecoder('utf-8');
 
-/** One layer of config keys: a source prefix, or one of its `@<profile>/` overlays. @internal */
-export interface ConfigLayer {
-  /** `<prefix>` or `<prefix>@<profile>/`. */
-  readonly base: string;
-  /** The source prefix (a shared prefix or the app's prefix) whose watch delivers it. */
-  readonly source: string;
-  /** Precedence: the highest rank holding a key supplies its effective value. */
+/** A layer with its precedence: the highest rank holding a key supplies its effective value. @internal */
+export interface RankedLayer extends ConfigLayer {
   readonly rank: number;
+}
+
+/** A layer as the store holds it: with the state of its source. */
+interface StoreLayer extends RankedLayer {
+  readonly state: SourceState;
 }
 
 /**
@@ -51,7 +52,7 @@ export class ConfigEntry implements InformerEntry {
     readonly version: number,
     readonly lease: string,
     /** The layer the key belongs to. */
-    readonly layer: ConfigLayer,
+    readonly layer: RankedLayer,
     /**
      * The value decoded by the key's format (JSON / YAML / JSON-or-string), or why this revision
      * was rejected and what is kept instead.
@@ -93,7 +94,7 @@ export class ConfigEntry implements InformerEntry {
 
   /** The config key it supplies, relative to its layer (e.g. `greeting`). */
   get configKey(): string {
-    return this.key.slice(this.layer.base.length);
+    return this.key.slice(this.layer.prefix.length);
   }
 
   /** Precedence of its layer. */
@@ -221,10 +222,6 @@ interface SourceState {
   seeded: Map<string, ConfigEntry> | undefined;
 }
 
-interface Layer extends ConfigLayer {
-  readonly state: SourceState;
-}
-
 /**
  * The config center's one store: every etcd key of every layer (shared prefixes, the app's prefix,
  * and the `@<profile>/` overlays of each). It holds no map of its own: each source's informer holds
@@ -236,7 +233,7 @@ interface Layer extends ConfigLayer {
  */
 export class ConfigStore {
   /** Layers, highest rank first. */
-  private readonly layers: Layer[];
+  private readonly layers: StoreLayer[];
   private readonly states = new Map<string, SourceState>();
   /** The etcd key of a config key in each layer (same order as `layers`), for keys read lately. */
   private readonly etcdKeys = new Map<string, string[]>();
@@ -256,43 +253,15 @@ export class ConfigStore {
     private readonly onReject: (rejection: ConfigRejection) => void = () => undefined,
   ) {
     for (const source of sources) this.states.set(source, { view: undefined, seeded: undefined });
-    const layers: Layer[] = [];
-    let rank = 0;
-    const layer = (base: string, source: string): Layer => ({
-      base,
-      source,
-      rank: rank++,
-      state: this.states.get(source)!,
-    });
-    for (const source of sources) layers.push(layer(source, source));
-    for (const profile of profiles) {
-      for (const source of sources) layers.push(layer(`${source}@${profile}/`, source));
-    }
-    this.layers = layers.reverse();
+    const layout = { shared: sources.slice(0, -1), prefix: sources[sources.length - 1]!, profiles };
+    this.layers = configLayers(layout)
+      .map((layer, rank) => ({ ...layer, rank, state: this.states.get(layer.source)! }))
+      .reverse();
   }
 
   /** The layer of an etcd key delivered by the watch on `source`, or undefined when it is not config. */
-  layerOf(etcdKey: string, source: string): ConfigLayer | undefined {
-    if (!etcdKey.startsWith(source)) return undefined;
-    // A shared prefix nested below another source belongs to its own watch only.
-    const sources = this.sources;
-    for (let i = 0; i < sources.length; i++) {
-      const other = sources[i]!;
-      if (other !== source && other.length > source.length && etcdKey.startsWith(other)) {
-        return undefined;
-      }
-    }
-    const layers = this.layers;
-    for (let i = 0; i < layers.length; i++) {
-      const layer = layers[i]!;
-      if (layer.source === source && etcdKey.startsWith(layer.base)) {
-        if (etcdKey.length === layer.base.length) return undefined;
-        // A key of the base layer that starts with `@` belongs to an inactive profile.
-        if (layer.base === source && etcdKey.startsWith('@', source.length)) return undefined;
-        return layer;
-      }
-    }
-    return undefined;
+  layerOf(etcdKey: string, source: string): RankedLayer | undefined {
+    return layerIn(etcdKey, source, this.layers, this.sources);
   }
 
   /**
@@ -355,7 +324,7 @@ export class ConfigStore {
     let keys = this.etcdKeys.get(key);
     if (!keys) {
       if (this.etcdKeys.size >= 1024) this.etcdKeys.clear();
-      keys = this.layers.map(layer => layer.base + key);
+      keys = this.layers.map(layer => layer.prefix + key);
       this.etcdKeys.set(key, keys);
     }
     return keys;
@@ -369,7 +338,7 @@ export class ConfigStore {
       if (!entries) continue;
       for (const held of entries) {
         const entry = held instanceof ConfigEntry ? held.accepted : undefined;
-        if (!entry || !entry.key.startsWith(under, entry.layer.base.length)) continue;
+        if (!entry || !entry.key.startsWith(under, entry.layer.prefix.length)) continue;
         const key = entry.configKey;
         const kept = best.get(key);
         if (!kept || kept.rank < entry.rank) best.set(key, entry);
@@ -472,7 +441,7 @@ export class ConfigStore {
   }
 
   /** The entry served at `etcdKey` for `layer`, if any. */
-  private lookup(layer: Layer, etcdKey: string): ConfigEntry | undefined {
+  private lookup(layer: StoreLayer, etcdKey: string): ConfigEntry | undefined {
     const state = layer.state;
     const entry = state.view ? state.view.get(etcdKey) : state.seeded?.get(etcdKey);
     return entry instanceof ConfigEntry && entry.layer === layer ? entry.accepted : undefined;

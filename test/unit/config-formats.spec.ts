@@ -148,7 +148,7 @@ describe('schema validation and its messages', () => {
 
 function configEntry(key: string, text: string, value: unknown, rank = 0): ConfigEntry {
   const raw = bytes(text);
-  const layer = { base: '/config/', source: '/config/', rank };
+  const layer = { prefix: '/config/', source: '/config/', rank };
   return new ConfigEntry(
     `/config/${key}`,
     raw.buffer,
