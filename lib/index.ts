@@ -35,6 +35,7 @@ export {
   type ConfigTypeOf,
   type SchemaOutput,
 } from './config/define-config.js';
+export { canonicalJson, schemaHash } from './config/config-schema.js';
 export type {
   ConfigValue,
   ConfigValueOptions,

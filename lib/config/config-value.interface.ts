@@ -42,6 +42,12 @@ export interface ConfigValueOptions<T> {
   parse?: (raw: string) => T;
   /** Validates the decoded value (zod, any object with `parse`, or a Standard Schema). */
   schema?: ConfigSchema<T>;
+  /**
+   * The JSON Schema of the value, published at `/config-schemas/<hash>` for operators' tools
+   * (validate before a put). Not needed with a zod 4 schema or a Standard Schema that offers JSON
+   * Schema: theirs is published. Declaring it does not validate anything in the app itself.
+   */
+  jsonSchema?: Record<string, unknown>;
 }
 
 /** One change of a key's effective value. */

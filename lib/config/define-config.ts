@@ -55,15 +55,16 @@ export function defineConfig<S extends ConfigSchema<unknown>>(
     schema: S;
     default?: SchemaOutput<S>;
     parse?: (raw: string) => unknown;
+    jsonSchema?: Record<string, unknown>;
   },
 ): ConfigDefinition<SchemaOutput<S>>;
 export function defineConfig<T>(
   key: string,
-  options: { parse: (raw: string) => T; default?: T },
+  options: { parse: (raw: string) => T; default?: T; jsonSchema?: Record<string, unknown> },
 ): ConfigDefinition<T>;
 export function defineConfig<T = unknown>(
   key: string,
-  options?: { default?: T },
+  options?: { default?: T; jsonSchema?: Record<string, unknown> },
 ): ConfigDefinition<T>;
 export function defineConfig(
   key: string,
