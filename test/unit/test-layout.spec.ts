@@ -15,6 +15,7 @@ const PUBLIC_ENTRIES = [
   'lib/microservices.ts',
   'lib/grpc.ts',
   'lib/health/index.ts',
+  'lib/admin/index.ts',
 ];
 
 /** test/support files allowed to import lib/ internals, and why. */

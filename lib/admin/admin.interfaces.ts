@@ -1,0 +1,366 @@
+import type { ServiceInstance } from '../registry/service-instance.interface.js';
+
+/*
+ * The operator's side of config (DESIGN §10): the shapes EtcdAdmin takes and returns. The CLI
+ * (lib/cli/) and the console (lib/console/) render these; neither adds a rule of its own.
+ */
+
+/** Where the admin core reads and writes, inside the namespace. Every prefix ends with `/`. */
+export interface EtcdAdminPrefixes {
+  /**
+   * Registry prefix (`registry.prefix` of the apps).
+   * @default '/services/'
+   */
+  registry?: string;
+  /**
+   * Status keys of the instances (`config.reportPrefix` of the apps): `<status><svc>/<instanceId>`.
+   * @default '/config-status/'
+   */
+  status?: string;
+  /**
+   * Published JSON Schemas, content-addressed: `<schemas><hash>`.
+   * @default '/config-schemas/'
+   */
+  schemas?: string;
+  /**
+   * Audit records, one per write: `<audit><svc>/<revision>`.
+   * @default '/config-audit/'
+   */
+  audit?: string;
+  /**
+   * What `apply` created, per service (kubectl's ApplySet): `<applySets><svc>`. `apply --prune`
+   * deletes only keys recorded here.
+   * @default '/config-applysets/'
+   */
+  applySets?: string;
+  /**
+   * The config prefix used when no instance of a service reports its own (no live status).
+   * @default '/config/'
+   */
+  config?: string;
+}
+
+/**
+ * How {@link EtcdAdmin.connect} reaches etcd. The same option names and environment defaults as
+ * `EtcdModule.forRoot` (`ETCD_HOSTS`, `ETCD_USERNAME`, `ETCD_PASSWORD`, and the TLS file variables),
+ * resolved by the module's own resolver.
+ */
+export interface EtcdAdminOptions {
+  /**
+   * etcd endpoints.
+   * @default env ETCD_HOSTS (comma separated), else 'http://127.0.0.1:2379'
+   */
+  hosts?: string | string[];
+  /**
+   * etcd user.
+   * @default env ETCD_USERNAME / ETCD_PASSWORD when set
+   */
+  auth?: { username: string; password: string };
+  /** TLS material, as for the module. */
+  credentials?: { rootCertificate: Buffer; privateKey?: Buffer; certChain?: Buffer };
+  /**
+   * Prefix applied to every key (the apps' `namespace`).
+   * @default ''
+   */
+  namespace?: string;
+  /**
+   * ms before `connect()` fails with `EtcdConnectionError`; also the bound of each call.
+   * @default 5000
+   */
+  connectTimeout?: number;
+  /**
+   * Who writes, recorded in the audit of every write (a write's own `actor` wins).
+   * @default `${USER}@${hostname}`
+   */
+  actor?: string;
+  /** Key layout; defaults as in DESIGN §10. */
+  prefixes?: EtcdAdminPrefixes;
+}
+
+/** One service seen in the registry or in the status keys. */
+export interface ServiceSummary {
+  /** The service name. */
+  name: string;
+  /** Live registrations under the registry prefix. */
+  instances: number;
+  /** Instances that report a config status. */
+  reporting: number;
+  /** Instances whose status has at least one rejected key. */
+  rejecting: number;
+}
+
+/** A registered instance, with its lease and the config revision it applied. */
+export interface AdminInstance extends ServiceInstance {
+  /** Seconds left on the registration lease (`undefined`: no lease, or not readable). */
+  leaseTtlLeft?: number;
+  /** The etcd revision the instance applied config up to (from its status; `undefined`: no status). */
+  configRevision?: number;
+  /** Keys the instance rejected (from its status). */
+  rejectedKeys: number;
+}
+
+/** The state of one key in an instance's status, as the instance wrote it (DESIGN §10). */
+export interface KeyStatus {
+  /** The mod revision of the value it serves. */
+  revision: number;
+  /** The etcd key that supplied it (e.g. `/config/@canary/db.yaml`). */
+  source: string;
+  /** `applied`, or `rejected` (a newer revision was refused; the served one is {@link revision}). */
+  state: 'applied' | 'rejected';
+  /** Why the newer revision was rejected. */
+  reason?: string;
+  /** The revision it refused. */
+  rejectedRevision?: number;
+  /** Content hash of the schema it validates with: `<schemas prefix><hash>`. */
+  schema?: string;
+}
+
+/** What an instance reports at `/config-status/<svc>/<instanceId>` (DESIGN §10). */
+export interface InstanceStatus {
+  serviceName: string;
+  instanceId: string;
+  /** Its config prefix, e.g. `/config/`. */
+  prefix: string;
+  /** Its shared prefixes, lowest first. */
+  shared: string[];
+  /** Its active profiles, lowest first. */
+  profiles: string[];
+  /** The etcd revision it applied config up to. */
+  revision: number;
+  /** Per config key (relative to the layers). */
+  keys: Record<string, KeyStatus>;
+  /** Whether the instance is registered right now (its registry key exists). */
+  registered: boolean;
+}
+
+/** Which layer of an instance an etcd key belongs to. */
+export type LayerKind = 'prefix' | 'shared' | 'profile';
+
+/** One instance a write of an etcd key would reach. */
+export interface AffectedInstance {
+  instanceId: string;
+  /** The config key it reads (relative to its layers). */
+  configKey: string;
+  /** The layer the etcd key is in, for this instance. */
+  layer: LayerKind;
+  /** The profile, when {@link layer} is `profile`. */
+  profile?: string;
+  /**
+   * The etcd key of a higher layer that supplies this instance's value instead: a write here
+   * changes nothing the instance serves until that key is deleted.
+   */
+  shadowedBy?: string;
+  /** The schema hash it validates the key with (`undefined`: no schema published). */
+  schema?: string;
+}
+
+/** A value of a key as stored in etcd. */
+export interface AdminValue {
+  /** The config key (relative to the layer). */
+  key: string;
+  /** The etcd key (inside the namespace). */
+  etcdKey: string;
+  /** The text stored (`undefined` when the key does not exist). */
+  text: string | undefined;
+  /** Mod revision (0 when the key does not exist): pass it as `expectRevision` to `put`. */
+  revision: number;
+  /** The key's version (0 when the key does not exist). */
+  version: number;
+  /** The format chosen by the key's name. */
+  format: 'json' | 'yaml' | 'auto';
+}
+
+/** The verdict of one instance on a candidate value. */
+export interface InstanceVerdict {
+  instanceId: string;
+  /** Whether the instance would accept it (format, then its schema). */
+  ok: boolean;
+  /** Why not (the schema's complaint, one line). */
+  reason?: string;
+  /** The schema hash checked against; `undefined` with {@link noSchema}. */
+  schema?: string;
+  /** True when the instance published no schema for the key (only the format was checked). */
+  noSchema?: boolean;
+  /** The layer the written key is in for this instance. */
+  layer: LayerKind;
+  /** A higher layer's etcd key that shadows the written one for this instance. */
+  shadowedBy?: string;
+}
+
+/** The result of validating a candidate value. */
+export interface ValidationReport {
+  /** The etcd key the value would be written to. */
+  etcdKey: string;
+  /** The format by the key's name. */
+  format: 'json' | 'yaml' | 'auto';
+  /** True when the value decodes and every affected instance accepts it. */
+  ok: boolean;
+  /** Why the value is not a valid document of its format (then no instance was checked). */
+  formatError?: string;
+  /** One verdict per affected instance (empty when none would read it). */
+  instances: InstanceVerdict[];
+}
+
+/** Options of {@link EtcdAdmin.get}, `validate`, `history`. */
+export interface KeyOptions {
+  /** Write or read under `<prefix>@<profile>/` (gray release). */
+  profile?: string;
+}
+
+/** Options of {@link EtcdAdmin.put}. */
+export interface PutOptions extends KeyOptions {
+  /**
+   * Compare-and-swap: the mod revision the caller saw (0: the key must not exist). A different
+   * current revision fails with `ConfigConflictError` naming both. Omitted: no check.
+   */
+  expectRevision?: number;
+  /** Write even when an instance would reject it (the format must still be valid). */
+  force?: boolean;
+  /** Who writes (overrides the connection's actor). */
+  actor?: string;
+}
+
+/** The result of a write. */
+export interface PutResult {
+  etcdKey: string;
+  /** The revision of the write. */
+  revision: number;
+  /** The mod revision it replaced (0: it created the key). */
+  previousRevision: number;
+  /** The validation done before the write. */
+  validation: ValidationReport;
+  /** Where the audit record went. */
+  auditKey: string;
+}
+
+/** One line of a text diff. */
+export interface DiffLine {
+  /** `' '` same, `'-'` only in the old text, `'+'` only in the new. */
+  op: ' ' | '-' | '+';
+  text: string;
+}
+
+/** One key in a folder diff or apply. */
+export interface KeyChange {
+  /** The etcd key. */
+  etcdKey: string;
+  /** The file it comes from (relative to the folder), absent for a prune. */
+  file?: string;
+  action: 'create' | 'update' | 'delete' | 'unchanged';
+  /** The mod revision in etcd before (0: absent). */
+  revision: number;
+  /** The lines that differ (empty for `unchanged`). */
+  diff: DiffLine[];
+}
+
+/** Options of {@link EtcdAdmin.diff}. */
+export interface DiffOptions extends KeyOptions {
+  /** Also list the keys `apply --prune` would delete. */
+  prune?: boolean;
+}
+
+/** The difference between a folder and etcd. */
+export interface DiffReport {
+  /** Every file's key (and prunable keys with `prune`), sorted by etcd key. */
+  changes: KeyChange[];
+  /** True when at least one key would change (kubectl diff: exit 1). */
+  changed: boolean;
+}
+
+/** Options of {@link EtcdAdmin.apply}. */
+export interface ApplyOptions extends DiffOptions {
+  /** Compute and validate, write nothing. */
+  dryRun?: boolean;
+  /** Write even when an instance would reject a value (formats must still be valid). */
+  force?: boolean;
+  /** Who writes. */
+  actor?: string;
+}
+
+/** The result of an apply. */
+export interface ApplyResult extends DiffReport {
+  /** Validation of each created or updated key. */
+  validations: ValidationReport[];
+  /** The revision of each txn written (one per <= 128 operations); empty for a dry run or no change. */
+  revisions: number[];
+  /** The last revision written (0 when nothing was). */
+  revision: number;
+}
+
+/** One revision of a key. */
+export interface AdminHistoryEntry {
+  revision: number;
+  version: number;
+  deleted: boolean;
+  /** The text at that revision (`undefined` for a delete). */
+  text: string | undefined;
+  /** Whether the text is a valid document of the key's format. */
+  decodes: boolean;
+  /** The audit record of that write, when it went through the admin core. */
+  audit?: AuditRecord;
+}
+
+/** Options of {@link EtcdAdmin.history}. */
+export interface HistoryOptions extends KeyOptions {
+  /** @default 20 */
+  limit?: number;
+}
+
+/** Options of {@link EtcdAdmin.rollback}. */
+export interface RollbackOptions extends KeyOptions {
+  actor?: string;
+  /** Write even when an instance would reject the old value. */
+  force?: boolean;
+}
+
+/** The result of a rollback. */
+export interface RollbackResult extends PutResult {
+  /** The revision whose value was restored. */
+  restoredRevision: number;
+  /** From the current text to the restored one. */
+  diff: DiffLine[];
+}
+
+/** One event of a rollout (kubectl rollout status, for config). */
+export interface RolloutEvent {
+  instanceId: string;
+  /** `applied`/`rejected`: the instance's status reached the revision; `timeout`: it did not in time. */
+  state: 'applied' | 'rejected' | 'timeout';
+  /** The rejection reason. */
+  reason?: string;
+  /** The revision the instance serves for the key now. */
+  servedRevision?: number;
+}
+
+/** Options of {@link EtcdAdmin.rollout$}. */
+export interface RolloutOptions {
+  /** @default 30000 */
+  timeoutMs?: number;
+}
+
+/** One write recorded at `/config-audit/<svc>/<revision>`. */
+export interface AuditRecord {
+  /** Who (`actor`). */
+  actor: string;
+  /** ISO time. */
+  time: string;
+  /** The etcd key written (the first one for an apply). */
+  etcdKey: string;
+  /** Every key an apply wrote or deleted. */
+  keys?: string[];
+  action: 'put' | 'delete' | 'apply' | 'rollback';
+  /** The mod revision before (0: absent). */
+  oldRevision: number;
+  /** The resulting revision. */
+  newRevision: number;
+  /** For a rollback: the revision restored. */
+  restoredRevision?: number;
+  /** Written with `force` past an instance's rejection. */
+  forced?: boolean;
+}
+
+/** Options of {@link EtcdAdmin.audit}. */
+export interface AuditOptions {
+  /** @default 50 */
+  limit?: number;
+}
