@@ -1,5 +1,5 @@
 import { ConfigurableModuleBuilder } from '@nestjs/common';
-import type { EtcdModuleOptions } from './etcd-module-options.interface.js';
+import type { EtcdModuleOptions } from './options/etcd-module-options.interface.js';
 
 /**
  * The generated base class of `EtcdModule` (`forRoot` / `forRootAsync`), global by default.

@@ -6,7 +6,7 @@ export type {
   EtcdConfigOptions,
   EtcdRegistryOptions,
   EtcdRetryOptions,
-} from './etcd-module-options.interface.js';
+} from './options/etcd-module-options.interface.js';
 export { NestEtcdError } from './errors/nest-etcd.error.js';
 export { InvalidOptionsError } from './errors/invalid-options.error.js';
 export { UnknownOptionError } from './errors/unknown-option.error.js';
@@ -46,15 +46,14 @@ export type {
   ConfigRejection,
 } from './config/config-value.interface.js';
 export { EtcdRegistryService } from './registry/etcd-registry.service.js';
+export type { RegistryStatus } from './registry/registry-status.interface.js';
 export type {
   ServiceInstance,
-  RegistryStatus,
   LoadBalancingStrategy,
-} from './registry/service-instance.interface.js';
+} from './discovery/service-instance.interface.js';
 export type {
   ChooseOptions,
   InstanceFilter,
-  PassiveHealthOptions,
   RegistryFetchInit,
 } from './discovery/discovery.interfaces.js';
 export { NoInstanceAvailableError } from './errors/no-instance-available.error.js';

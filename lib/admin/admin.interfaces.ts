@@ -1,4 +1,4 @@
-import type { ServiceInstance } from '../registry/service-instance.interface.js';
+import type { ServiceInstance } from '../discovery/service-instance.interface.js';
 
 /*
  * The operator's side of config (DESIGN §10): the shapes EtcdAdmin takes and returns. The CLI

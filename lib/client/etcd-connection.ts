@@ -10,7 +10,7 @@ import { EtcdConnectionError } from '../errors/etcd-connection.error.js';
 import { EtcdPermissionError } from '../errors/etcd-permission.error.js';
 import { EtcdRequestRejectedError } from '../errors/etcd-request-rejected.error.js';
 import { EtcdUnavailableError } from '../errors/etcd-unavailable.error.js';
-import type { ResolvedEtcdOptions } from '../etcd-options.resolver.js';
+import type { ResolvedEtcdOptions } from '../options/resolved-etcd-options.interface.js';
 import {
   forgetWatchers,
   interceptStreamFailures,

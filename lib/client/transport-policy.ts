@@ -9,7 +9,7 @@ import {
   type IPolicy,
 } from 'cockatiel';
 import { isRecoverableError, type IOptions } from 'etcd3';
-import type { ResolvedEtcdOptions } from '../etcd-options.resolver.js';
+import type { ResolvedEtcdOptions } from '../options/resolved-etcd-options.interface.js';
 import { markNotRecoverable } from './etcd3-internals.adapter.js';
 import { classifyEtcdError } from './etcd-errors.classifier.js';
 

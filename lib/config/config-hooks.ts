@@ -7,7 +7,7 @@ import {
 import { type DiscoveryService, type MetadataScanner, type ModuleRef } from '@nestjs/core';
 import type { Subscription } from 'rxjs';
 import { ON_CONFIG_CHANGE_METADATA } from '../etcd.constants.js';
-import type { ResolvedEtcdOptions } from '../etcd-options.resolver.js';
+import type { ResolvedEtcdOptions } from '../options/resolved-etcd-options.interface.js';
 import type { ConfigChange } from './config-value.interface.js';
 import type { EtcdConfigService } from './etcd-config.service.js';
 import { mirrorIntoNestConfig } from './nest-config.bridge.js';

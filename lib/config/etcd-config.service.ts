@@ -20,7 +20,7 @@ import { ConfigKeyNotFoundError } from '../errors/config-key-not-found.error.js'
 import { ConfigRevisionCompactedError } from '../errors/config-revision-compacted.error.js';
 import { EtcdConnectionError } from '../errors/etcd-connection.error.js';
 import { EtcdUnavailableError } from '../errors/etcd-unavailable.error.js';
-import type { ResolvedEtcdOptions } from '../etcd-options.resolver.js';
+import type { ResolvedEtcdOptions } from '../options/resolved-etcd-options.interface.js';
 import type { InformerHandle, InformerPool } from '../watch/informer-pool.js';
 import type { InformerChange, InformerSink } from '../watch/informer.interfaces.js';
 import { decodeByFormat, encodeValue, formatOf } from './config-codec.js';

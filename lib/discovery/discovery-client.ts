@@ -1,19 +1,20 @@
 import { Logger } from '@nestjs/common';
-import { LoadBalancer } from '../registry/load-balancer.js';
-import type {
-  LoadBalancingStrategy,
-  ServiceInstance,
-} from '../registry/service-instance.interface.js';
+import { LoadBalancer } from './load-balancer.js';
+import type { LoadBalancingStrategy, ServiceInstance } from './service-instance.interface.js';
 import { failureReason, isConnectionFailure } from './connection-failure.js';
 import type {
   ChooseOptions,
   InstanceFilter,
   InstancesSource,
-  PassiveHealthOptions,
   RegistryFetchInit,
 } from './discovery.interfaces.js';
+import type { PassiveHealthOptions } from '../options/etcd-module-options.interface.js';
 import { NoInstanceAvailableError } from '../errors/no-instance-available.error.js';
-import { DEFAULT_EJECT_FAILURES, DEFAULT_EJECT_FOR_MS, PassiveHealth } from './passive-health.js';
+import {
+  DEFAULT_EJECT_FAILURES,
+  DEFAULT_EJECT_FOR_MS,
+} from '../options/resolved-etcd-options.interface.js';
+import { PassiveHealth } from './passive-health.js';
 import { type FailedAttempt, ServiceCallError } from '../errors/service-call.error.js';
 
 /** Default retries of idempotent requests on another instance. */

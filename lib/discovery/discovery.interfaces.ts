@@ -1,8 +1,5 @@
 import type { Observable } from 'rxjs';
-import type {
-  LoadBalancingStrategy,
-  ServiceInstance,
-} from '../registry/service-instance.interface.js';
+import type { LoadBalancingStrategy, ServiceInstance } from './service-instance.interface.js';
 
 /**
  * Keeps instances whose metadata holds every given entry (`{ version: '2.0.0' }`, compared with
@@ -48,20 +45,6 @@ export interface RegistryFetchInit extends RequestInit, ChooseOptions {
   timeout?: number;
   /** URL scheme used to reach the instance. @default 'http' */
   scheme?: 'http' | 'https';
-}
-
-/** Passive health: ejection of instances whose calls fail at the connection level. */
-export interface PassiveHealthOptions {
-  /**
-   * Consecutive connection failures that eject an instance.
-   * @default 3
-   */
-  failures?: number;
-  /**
-   * How long (ms) an ejected instance is left out of `choose()` and `fetch()`.
-   * @default 10000
-   */
-  ejectFor?: number;
 }
 
 /**

@@ -21,13 +21,13 @@ import {
   throwError,
   timeout,
 } from 'rxjs';
-import type { ServiceInstance } from '../registry/service-instance.interface.js';
+import type { ServiceInstance } from './service-instance.interface.js';
 import { failureReason, isConnectionFailure } from './connection-failure.js';
 import type { ChooseOptions, InstanceFilter } from './discovery.interfaces.js';
 import { NoInstanceAvailableError } from '../errors/no-instance-available.error.js';
 import { PassiveHealth } from './passive-health.js';
 import type { DiscoveryClient } from './discovery-client.js';
-import type { LoadBalancingStrategy } from '../registry/service-instance.interface.js';
+import type { LoadBalancingStrategy } from './service-instance.interface.js';
 
 /** What the proxy needs from `EtcdRegistryService`. */
 export interface EtcdClientProxyRegistry {

@@ -4,7 +4,7 @@ import { Logger } from '@nestjs/common';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type { Observable, Subscription } from 'rxjs';
-import type { ServiceInstance } from '../registry/service-instance.interface.js';
+import type { ServiceInstance } from './service-instance.interface.js';
 import type { InstanceFilter } from './discovery.interfaces.js';
 
 /** The part of `@grpc/grpc-js` the resolver uses (any 1.10+ copy fits). */

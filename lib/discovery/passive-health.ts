@@ -1,8 +1,8 @@
-import type { ServiceInstance } from '../registry/service-instance.interface.js';
-
-/** Defaults of passive health (DESIGN.md §8): 3 consecutive failures eject for 10 s. */
-export const DEFAULT_EJECT_FAILURES = 3;
-export const DEFAULT_EJECT_FOR_MS = 10_000;
+import {
+  DEFAULT_EJECT_FAILURES,
+  DEFAULT_EJECT_FOR_MS,
+} from '../options/resolved-etcd-options.interface.js';
+import type { ServiceInstance } from './service-instance.interface.js';
 
 /** Bound on remembered instances; past it, entries that are not ejected are forgotten. */
 const MAX_TRACKED = 1000;

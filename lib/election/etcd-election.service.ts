@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Observable, defer, distinctUntilChanged, shareReplay, type Subscription } from 'rxjs';
 import type { EtcdConnection } from '../client/etcd-connection.js';
-import type { ResolvedEtcdOptions } from '../etcd-options.resolver.js';
+import type { ResolvedEtcdOptions } from '../options/resolved-etcd-options.interface.js';
 import type { InformerPool } from '../watch/informer-pool.js';
 import { leaseTiming, type LeaseTiming } from './election-timing.js';
 import { LeaderElector, electionPrefix, leaderIdOf, leaderKey } from './leader-elector.js';

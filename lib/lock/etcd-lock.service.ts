@@ -5,7 +5,7 @@ import type { EtcdConnection } from '../client/etcd-connection.js';
 import { leaseTiming } from '../election/election-timing.js';
 import { LeaseKeeper } from '../election/lease-keeper.js';
 import { assertElectionName } from '../election/leader-only.decorator.js';
-import type { ResolvedEtcdOptions } from '../etcd-options.resolver.js';
+import type { ResolvedEtcdOptions } from '../options/resolved-etcd-options.interface.js';
 import type { InformerPool } from '../watch/informer-pool.js';
 import type { PrefixInformer } from '../watch/prefix-informer.js';
 import { EtcdLockLostError } from '../errors/etcd-lock-lost.error.js';

@@ -3,7 +3,7 @@ import type { Counter, Gauge, Registry } from 'prom-client';
 import type { Subscription } from 'rxjs';
 import type { EtcdConfigService } from '../config/etcd-config.service.js';
 import type { EtcdElectionService } from '../election/etcd-election.service.js';
-import type { ResolvedEtcdOptions } from '../etcd-options.resolver.js';
+import type { ResolvedEtcdOptions } from '../options/resolved-etcd-options.interface.js';
 import type { EtcdConnectivity } from '../health/etcd-connectivity.js';
 import type { EtcdRegistryService } from '../registry/etcd-registry.service.js';
 import type { InformerPool } from '../watch/informer-pool.js';

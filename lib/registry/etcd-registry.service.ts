@@ -1,36 +1,24 @@
 import { Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 import type { HttpAdapterHost } from '@nestjs/core';
 import type { AddressInfo } from 'node:net';
-import {
-  Observable,
-  TimeoutError,
-  firstValueFrom,
-  shareReplay,
-  take,
-  timeout,
-  type Subscription,
-} from 'rxjs';
+import { Observable } from 'rxjs';
 import type { EtcdConnection } from '../client/etcd-connection.js';
 import { within } from '../common/timing.js';
-import { EtcdAuthError } from '../errors/etcd-auth.error.js';
-import { EtcdConnectionError } from '../errors/etcd-connection.error.js';
-import { EtcdPermissionError } from '../errors/etcd-permission.error.js';
 import { EtcdStoppedError } from '../errors/etcd-stopped.error.js';
 import { InvalidOptionsError } from '../errors/invalid-options.error.js';
-import type { ResolvedEtcdOptions } from '../etcd-options.resolver.js';
+import type { ResolvedEtcdOptions } from '../options/resolved-etcd-options.interface.js';
 import type { InformerPool } from '../watch/informer-pool.js';
-import type { InformerChange } from '../watch/informer.interfaces.js';
-import type { PrefixInformer } from '../watch/prefix-informer.js';
-import { etcdRegistrationPort } from './etcd-registration-port.js';
 import { DiscoveryClient } from '../discovery/discovery-client.js';
 import type { ChooseOptions, RegistryFetchInit } from '../discovery/discovery.interfaces.js';
-import { SelfRegistration } from './self-registration.js';
-import { parseInstance, serializeInstance } from './service-instance.codec.js';
+import { InstanceCache } from '../discovery/instance-cache.js';
+import { serializeInstance } from '../discovery/service-instance.codec.js';
 import type {
   LoadBalancingStrategy,
-  RegistryStatus,
   ServiceInstance,
-} from './service-instance.interface.js';
+} from '../discovery/service-instance.interface.js';
+import { etcdRegistrationPort } from './etcd-registration-port.js';
+import type { RegistryStatus } from './registry-status.interface.js';
+import { SelfRegistration } from './self-registration.js';
 
 /** Longest wait for deregistration on shutdown: `app.close()` never hangs because etcd is gone. */
 const SHUTDOWN_TIMEOUT_MS = 3000;
@@ -48,8 +36,8 @@ const SHUTDOWN_TIMEOUT_MS = 3000;
  */
 export class EtcdRegistryService implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger('EtcdRegistry');
-  /** One entry per discovered service: its shared stream and, once asked for, its cached list. */
-  private readonly services = new Map<string, ServiceCache>();
+  /** The other services: one shared, watched instance list per service name. */
+  private readonly instanceCache: InstanceCache;
   private readonly discoveryClient: DiscoveryClient;
   private readonly registration: SelfRegistration | undefined;
   private listeningPort: number | undefined;
@@ -69,7 +57,8 @@ export class EtcdRegistryService implements OnApplicationBootstrap, OnModuleDest
     private readonly options: ResolvedEtcdOptions,
     private readonly httpAdapterHost?: HttpAdapterHost,
   ) {
-    this.discoveryClient = new DiscoveryClient(this, {
+    this.instanceCache = new InstanceCache(connection, informers, options, this.logger);
+    this.discoveryClient = new DiscoveryClient(this.instanceCache, {
       zone: options.discovery.zone,
       health: options.discovery.passiveHealth,
     });
@@ -116,7 +105,7 @@ export class EtcdRegistryService implements OnApplicationBootstrap, OnModuleDest
 
   /** Names of the services this app has discovered so far (via instances$, getInstances, choose, fetch). */
   get discoveredServices(): string[] {
-    return [...this.services.keys()];
+    return this.instanceCache.serviceNames;
   }
 
   /** The current registration state. */
@@ -129,7 +118,7 @@ export class EtcdRegistryService implements OnApplicationBootstrap, OnModuleDest
    * etcd watch per service however many subscribers; a disconnect never empties the list.
    */
   instances$(serviceName: string): Observable<ServiceInstance[]> {
-    return this.cacheOf(serviceName).stream;
+    return this.instanceCache.instances$(serviceName);
   }
 
   /**
@@ -138,29 +127,8 @@ export class EtcdRegistryService implements OnApplicationBootstrap, OnModuleDest
    * @throws EtcdConnectionError when the list cannot be loaded in time.
    * @throws EtcdPermissionError when the user may not read the service's prefix.
    */
-  async getInstances(serviceName: string): Promise<ServiceInstance[]> {
-    const cache = this.cacheOf(serviceName);
-    if (cache.latest) return cache.latest;
-    if (!cache.pin) {
-      cache.pin = cache.stream.subscribe({
-        next: list => (cache.latest = list),
-        // A failed service is forgotten: the next call tries again.
-        error: () => {
-          if (this.services.get(serviceName) === cache) this.services.delete(serviceName);
-        },
-      });
-    }
-    try {
-      return await firstValueFrom(cache.stream.pipe(take(1), timeout(this.options.connectTimeout)));
-    } catch (err) {
-      if (!(err instanceof TimeoutError)) throw err;
-      const prefix = this.servicePrefix(serviceName);
-      const cause = this.informers.peek(prefix)?.lastError;
-      const mapped =
-        cause === undefined ? undefined : this.connection.mapError(cause, 'read', prefix);
-      if (mapped instanceof EtcdPermissionError || mapped instanceof EtcdAuthError) throw mapped;
-      throw new EtcdConnectionError(this.options.hosts, this.options.connectTimeout, cause);
-    }
+  getInstances(serviceName: string): Promise<ServiceInstance[]> {
+    return this.instanceCache.getInstances(serviceName);
   }
 
   /**
@@ -310,8 +278,7 @@ export class EtcdRegistryService implements OnApplicationBootstrap, OnModuleDest
       this.logger.log(`draining: waiting ${drainDelay} ms before the servers close`);
       await new Promise<void>(resolve => setTimeout(resolve, drainDelay));
     }
-    for (const cache of this.services.values()) cache.pin?.unsubscribe();
-    this.services.clear();
+    this.instanceCache.clear();
     this.registration?.complete();
   }
 
@@ -366,46 +333,6 @@ export class EtcdRegistryService implements OnApplicationBootstrap, OnModuleDest
     };
   }
 
-  private cacheOf(serviceName: string): ServiceCache {
-    assertServiceName(serviceName);
-    let cache = this.services.get(serviceName);
-    if (!cache) {
-      const stream = this.informers
-        .observe(this.servicePrefix(serviceName), informer =>
-          this.instanceList(serviceName, informer),
-        )
-        .pipe(shareReplay({ bufferSize: 1, refCount: true }));
-      cache = { stream };
-      this.services.set(serviceName, cache);
-    }
-    return cache;
-  }
-
-  private instanceList(
-    serviceName: string,
-    informer: PrefixInformer,
-  ): Observable<ServiceInstance[]> {
-    return new Observable<ServiceInstance[]>(subscriber => {
-      const view = new InstanceView(serviceName, this.servicePrefix(serviceName), this.logger);
-      let started = false;
-      const emit = () => subscriber.next(view.list());
-      const stateSub = informer.state$.subscribe(state => {
-        if (state.synced && !started) {
-          started = true;
-          view.reset(informer);
-          emit();
-        }
-      });
-      const changeSub = informer.changes$.subscribe(change => {
-        if (started && view.apply(change)) emit();
-      });
-      return () => {
-        stateSub.unsubscribe();
-        changeSub.unsubscribe();
-      };
-    });
-  }
-
   private ownKey(): string {
     const registry = this.options.registry;
     if (registry === false) return '';
@@ -414,76 +341,5 @@ export class EtcdRegistryService implements OnApplicationBootstrap, OnModuleDest
 
   private servicePrefix(serviceName: string): string {
     return `${this.options.registryPrefix}${serviceName}/`;
-  }
-}
-
-/** One discovered service: the shared stream, and the list kept by `getInstances`. */
-interface ServiceCache {
-  readonly stream: Observable<ServiceInstance[]>;
-  latest?: ServiceInstance[];
-  pin?: Subscription;
-}
-
-/** The parsed instances of one service, updated change by change. */
-class InstanceView {
-  private readonly instances = new Map<string, ServiceInstance>();
-  private readonly warned = new Map<string, number>();
-  private cached: ServiceInstance[] | undefined;
-
-  constructor(
-    private readonly serviceName: string,
-    private readonly prefix: string,
-    private readonly logger: Logger,
-  ) {}
-
-  reset(informer: PrefixInformer): void {
-    this.instances.clear();
-    for (const entry of informer.current().entries)
-      this.put(entry.key, entry.value, entry.modRevision);
-    this.cached = undefined;
-  }
-
-  /** Applies one change; true when the list changed. */
-  apply(change: InformerChange): boolean {
-    const changed =
-      change.type === 'put' && change.entry
-        ? this.put(change.key, change.entry.value, change.revision)
-        : this.instances.delete(change.key);
-    if (changed) this.cached = undefined;
-    return changed;
-  }
-
-  /** Sorted by instance id, so round-robin rotation is stable. */
-  list(): ServiceInstance[] {
-    this.cached ??= [...this.instances.values()].sort((a, b) =>
-      a.instanceId < b.instanceId ? -1 : a.instanceId > b.instanceId ? 1 : 0,
-    );
-    return this.cached;
-  }
-
-  private put(key: string, raw: Buffer, revision: number): boolean {
-    const instanceId = key.slice(this.prefix.length);
-    const result =
-      instanceId.length === 0 || instanceId.includes('/')
-        ? { ok: false as const, reason: 'key is not <prefix><service>/<instanceId>' }
-        : parseInstance(this.serviceName, instanceId, raw);
-    if (!result.ok) {
-      if (this.warned.get(key) !== revision) {
-        this.warned.set(key, revision);
-        this.logger.warn(`skipping registry key ${key} at revision ${revision}: ${result.reason}`);
-      }
-      return this.instances.delete(key);
-    }
-    this.warned.delete(key);
-    this.instances.set(key, result.instance);
-    return true;
-  }
-}
-
-function assertServiceName(serviceName: string): void {
-  if (typeof serviceName !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(serviceName)) {
-    throw new TypeError(
-      `service name ${JSON.stringify(serviceName)} is not valid: use letters, digits, ".", "_" or "-" (no "/")`,
-    );
   }
 }

@@ -10,7 +10,8 @@ import {
   type OwnKeyEvent,
   type RegistrationPort,
 } from './registration-port.js';
-import type { RegistryStatus, ServiceInstance } from './service-instance.interface.js';
+import type { ServiceInstance } from '../discovery/service-instance.interface.js';
+import type { RegistryStatus } from './registry-status.interface.js';
 
 /** The log lines a {@link SelfRegistration} writes. @internal */
 export interface RegistrationLogger {

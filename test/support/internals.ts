@@ -26,7 +26,7 @@
  */
 export { EtcdConnection } from '../../lib/client/etcd-connection.js';
 export { ETCD_CLIENT, ETCD_RESOLVED_OPTIONS } from '../../lib/etcd.constants.js';
-export { resolveEtcdOptions } from '../../lib/etcd-options.resolver.js';
+export { resolveEtcdOptions } from '../../lib/options/etcd-options.resolver.js';
 export { createInformerPool } from '../../lib/etcd.providers.js';
 export { InformerPool } from '../../lib/watch/informer-pool.js';
 export { PrefixInformer } from '../../lib/watch/prefix-informer.js';

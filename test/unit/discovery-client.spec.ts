@@ -2,7 +2,7 @@ import { of } from 'rxjs';
 import { DiscoveryClient } from '../../lib/discovery/discovery-client.js';
 import { NoInstanceAvailableError } from '../../lib/errors/no-instance-available.error.js';
 import { ServiceCallError } from '../../lib/errors/service-call.error.js';
-import type { ServiceInstance } from '../../lib/registry/service-instance.interface.js';
+import type { ServiceInstance } from '../../lib/discovery/service-instance.interface.js';
 
 function instance(
   instanceId: string,

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InvalidOptionsError } from '../../lib/index.js';
-import { resolveEtcdOptions } from '../../lib/etcd-options.resolver.js';
+import { resolveEtcdOptions } from '../../lib/options/etcd-options.resolver.js';
 
 describe('options of calls through the registry', () => {
   it('zone: registry.zone, else env ETCD_ZONE, else none', () => {

@@ -2,7 +2,7 @@ import { NEVER, type Observable, firstValueFrom, of, throwError } from 'rxjs';
 import { DiscoveryClient } from '../../lib/discovery/discovery-client.js';
 import { NoInstanceAvailableError } from '../../lib/index.js';
 import { EtcdClientProxy } from '../../lib/microservices.js';
-import type { ServiceInstance } from '../../lib/registry/service-instance.interface.js';
+import type { ServiceInstance } from '../../lib/discovery/service-instance.interface.js';
 
 /** A fake registry: the narrow port EtcdClientProxy reads from (no etcd, no sockets). */
 function registry(instances$: () => Observable<ServiceInstance[]>) {

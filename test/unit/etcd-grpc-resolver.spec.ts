@@ -1,6 +1,6 @@
 import { BehaviorSubject, type Observable, throwError } from 'rxjs';
 import { registerEtcdResolver, type GrpcJsModule } from '../../lib/grpc.js';
-import type { ServiceInstance } from '../../lib/registry/service-instance.interface.js';
+import type { ServiceInstance } from '../../lib/discovery/service-instance.interface.js';
 
 type Report = { ok: boolean; value?: unknown; details?: string };
 type ResolverClass = new (

@@ -24,7 +24,7 @@ import {
   withChannelFactory,
 } from '../../lib/client/etcd3-internals.adapter.js';
 import { TransportPolicy } from '../../lib/client/transport-policy.js';
-import { resolveEtcdOptions } from '../../lib/etcd-options.resolver.js';
+import { resolveEtcdOptions } from '../../lib/options/etcd-options.resolver.js';
 import { decodeKey } from '../../lib/watch/etcd-key.js';
 import { waitFor } from '../support/index.js';
 

@@ -1,5 +1,5 @@
-import { LoadBalancer } from '../../lib/registry/load-balancer.js';
-import type { ServiceInstance } from '../../lib/registry/service-instance.interface.js';
+import { LoadBalancer } from '../../lib/discovery/load-balancer.js';
+import type { ServiceInstance } from '../../lib/discovery/service-instance.interface.js';
 import { seededRandom as seeded } from '../support/random.js';
 
 function instance(instanceId: string, weight = 1): ServiceInstance {

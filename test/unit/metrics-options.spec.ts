@@ -1,5 +1,5 @@
 import { EtcdMetrics } from '../../lib/metrics/etcd-metrics.js';
-import { resolveEtcdOptions } from '../../lib/etcd-options.resolver.js';
+import { resolveEtcdOptions } from '../../lib/options/etcd-options.resolver.js';
 import { InvalidOptionsError } from '../../lib/index.js';
 
 describe('metrics option', () => {

@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { inspect } from 'node:util';
 import { closestName, editDistance } from '../../lib/common/closest-name.js';
-import { KNOWN_OPTION_KEYS, resolveEtcdOptions } from '../../lib/etcd-options.resolver.js';
+import { KNOWN_OPTION_KEYS, resolveEtcdOptions } from '../../lib/options/etcd-options.resolver.js';
 import {
   EtcdModule,
   InvalidOptionsError,
@@ -106,7 +106,7 @@ describe('options: unknown keys', () => {
 
 // ---- reading the declared option keys from the TypeScript interfaces --------------------------
 
-const LIB = join(dirname(fileURLToPath(import.meta.url)), '../../lib');
+const LIB = join(dirname(fileURLToPath(import.meta.url)), '../../lib/options');
 
 /** Interface name → body, for the options file and every file it imports types from. */
 function interfaceBodies(): Map<string, string> {

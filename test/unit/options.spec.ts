@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { Module } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { EtcdModule, InvalidOptionsError, type EtcdModuleOptions } from '../../lib/index.js';
-import { resolveEtcdOptions } from '../../lib/etcd-options.resolver.js';
+import { resolveEtcdOptions } from '../../lib/options/etcd-options.resolver.js';
 
 /** An environment with none of the ETCD_* variables, so the tests do not depend on the shell. */
 const NO_ENV: NodeJS.ProcessEnv = {};

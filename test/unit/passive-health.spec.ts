@@ -1,5 +1,5 @@
 import { PassiveHealth } from '../../lib/discovery/passive-health.js';
-import type { ServiceInstance } from '../../lib/registry/service-instance.interface.js';
+import type { ServiceInstance } from '../../lib/discovery/service-instance.interface.js';
 
 function instance(instanceId: string, registeredAt = 't0'): ServiceInstance {
   return {

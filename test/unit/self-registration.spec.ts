@@ -8,10 +8,8 @@ import {
 } from '../../lib/registry/registration-port.js';
 import { EtcdStoppedError } from '../../lib/errors/etcd-stopped.error.js';
 import { SelfRegistration, type RegistrationLogger } from '../../lib/registry/self-registration.js';
-import type {
-  RegistryStatus,
-  ServiceInstance,
-} from '../../lib/registry/service-instance.interface.js';
+import type { ServiceInstance } from '../../lib/discovery/service-instance.interface.js';
+import type { RegistryStatus } from '../../lib/registry/registry-status.interface.js';
 
 /** A manual clock: timers run only when the test advances time. */
 class FakeClock implements Clock {

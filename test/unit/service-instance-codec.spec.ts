@@ -2,8 +2,8 @@ import {
   type ParseResult,
   parseInstance,
   serializeInstance,
-} from '../../lib/registry/service-instance.codec.js';
-import type { ServiceInstance } from '../../lib/registry/service-instance.interface.js';
+} from '../../lib/discovery/service-instance.codec.js';
+import type { ServiceInstance } from '../../lib/discovery/service-instance.interface.js';
 
 const parse = (value: string | Uint8Array): ParseResult =>
   parseInstance('orders', 'web-1', typeof value === 'string' ? Buffer.from(value) : value);

@@ -48,6 +48,44 @@ function relativeSpecifiers(source: string): string[] {
 
 const files = sourceFiles(testDir).map(path => relative(root, path).split('\\').join('/'));
 
+/** lib/ folders and the lib/ folders they must never import (the layer order of docs/architecture.md). */
+const FORBIDDEN_ARROWS: Record<string, (folder: string) => boolean> = {
+  // options/ is the ground floor: it imports nothing above common/ and errors/.
+  'lib/options/': folder => !['lib/options/', 'lib/common/', 'lib/errors/'].includes(folder),
+  // discovery/ (the other services) sits under registry/ (this instance).
+  'lib/discovery/': folder => folder === 'lib/registry/',
+  // config and registry never import each other.
+  'lib/config/': folder => folder === 'lib/registry/' || folder === 'lib/discovery/',
+  'lib/registry/': folder => folder === 'lib/config/',
+};
+
+/** The lib/ folder of a repository-relative path (`lib/` itself for the roof files). */
+function libFolder(path: string): string {
+  const parts = path.split('/');
+  return parts.length > 2 ? `${parts[0]}/${parts[1]}/` : 'lib/';
+}
+
+describe('lib/ layers', () => {
+  it('imports point down the layers: options/ on common/ and errors/ only, discovery/ under registry/, config and registry apart', () => {
+    const offenders: string[] = [];
+    const libFiles = sourceFiles(join(root, 'lib')).map(path =>
+      relative(root, path).split('\\').join('/'),
+    );
+    for (const file of libFiles) {
+      const from = libFolder(file);
+      const forbidden = FORBIDDEN_ARROWS[from];
+      if (!forbidden) continue;
+      for (const spec of relativeSpecifiers(readFileSync(join(root, file), 'utf8'))) {
+        const target = relative(root, resolve(root, dirname(file), spec))
+          .split('\\')
+          .join('/');
+        if (forbidden(libFolder(target))) offenders.push(`${file} imports ${spec}`);
+      }
+    }
+    expect(offenders).toEqual([]);
+  });
+});
+
 describe('test/ layout', () => {
   it('specs outside test/unit reach lib/ only through its public entries or test/support/internals.ts', () => {
     const offenders: string[] = [];

@@ -15,8 +15,5 @@ export interface ServiceInstance {
   registeredAt?: string;
 }
 
-/** Registration state of this app. */
-export type RegistryStatus = 'registering' | 'registered' | 'lost' | 'deregistered';
-
 /** How `choose()` picks an instance. */
 export type LoadBalancingStrategy = 'round-robin' | 'random' | 'weighted';

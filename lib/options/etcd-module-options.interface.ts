@@ -1,5 +1,3 @@
-import type { PassiveHealthOptions } from './discovery/discovery.interfaces.js';
-
 /**
  * Options of the configuration center. Pass `false` to turn the config center off.
  */
@@ -192,4 +190,18 @@ export interface EtcdMetricsRegistry {
   metrics(): Promise<string>;
   getSingleMetric(name: string): unknown;
   removeSingleMetric(name: string): void;
+}
+
+/** Passive health: ejection of instances whose calls fail at the connection level. */
+export interface PassiveHealthOptions {
+  /**
+   * Consecutive connection failures that eject an instance.
+   * @default 3
+   */
+  failures?: number;
+  /**
+   * How long (ms) an ejected instance is left out of `choose()` and `fetch()`.
+   * @default 10000
+   */
+  ejectFor?: number;
 }

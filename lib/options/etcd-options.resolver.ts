@@ -1,14 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import { hostname, networkInterfaces } from 'node:os';
 import { inspect } from 'node:util';
+import { closestName } from '../common/closest-name.js';
+import { InvalidOptionsError } from '../errors/invalid-options.error.js';
+import { UnknownOptionError } from '../errors/unknown-option.error.js';
+import type { EtcdModuleOptions } from './etcd-module-options.interface.js';
 import {
-  resolveDiscoveryOptions,
+  DEFAULT_EJECT_FAILURES,
+  DEFAULT_EJECT_FOR_MS,
   type ResolvedDiscoveryOptions,
-} from './discovery/discovery-options.js';
-import { closestName } from './common/closest-name.js';
-import { InvalidOptionsError } from './errors/invalid-options.error.js';
-import { UnknownOptionError } from './errors/unknown-option.error.js';
-import type { EtcdMetricsRegistry, EtcdModuleOptions } from './etcd-module-options.interface.js';
+  type ResolvedEtcdOptions,
+} from './resolved-etcd-options.interface.js';
 
 /*
  * Option resolution: defaults (including the environment) and validation of EtcdModuleOptions.
@@ -18,7 +20,7 @@ import type { EtcdMetricsRegistry, EtcdModuleOptions } from './etcd-module-optio
  * 2. add its key to KNOWN_OPTION_KEYS below (under its level; a new nested object gets a new
  *    level), or it is rejected as a typo (test/unit/options-unknown-keys.spec.ts checks that every
  *    key declared in the interfaces is listed);
- * 3. add its resolved form to ResolvedEtcdOptions below;
+ * 3. add its resolved form to ResolvedEtcdOptions (resolved-etcd-options.interface.ts);
  * 4. validate it and apply its default in resolveEtcdOptions() (or the resolveX() of its group),
  *    throwing InvalidOptionsError(option path, given value, what is allowed) on a bad value;
  * 5. add a case to test/unit/options.spec.ts.
@@ -67,48 +69,6 @@ export const KNOWN_OPTION_KEYS: Readonly<Record<string, readonly string[]>> = {
   retry: ['initialDelay', 'maxDelay'],
   metrics: ['registry'],
 };
-
-/** Options after defaults and validation: what the rest of the module works with. @internal */
-export interface ResolvedEtcdOptions {
-  hosts: string[];
-  auth?: { username: string; password: string };
-  credentials?: { rootCertificate: Buffer; privateKey?: Buffer; certChain?: Buffer };
-  namespace: string;
-  connectTimeout: number;
-  config:
-    | false
-    | {
-        prefix: string;
-        snapshotFile?: string;
-        snapshotDebounce: number;
-        shared: string[];
-        profiles: string[];
-        nestConfig: boolean;
-      };
-  registry:
-    | false
-    | {
-        serviceName: string;
-        instanceId: string;
-        host: string;
-        port?: number;
-        metadata: Record<string, unknown>;
-        weight: number;
-        ttl: number;
-        autoRegister: boolean;
-        drainDelay: number;
-      };
-  /** Prefix of the registry (`registry.prefix`), also when this app does not register itself. */
-  registryPrefix: string;
-  /** Zone (`registry.zone`, env `ETCD_ZONE`) and passive health of calls through the registry. */
-  discovery: ResolvedDiscoveryOptions;
-  retry: { initialDelay: number; maxDelay: number };
-  watchStallTimeout: number;
-  keepaliveInterval: number;
-  keepaliveTimeout: number;
-  /** `false`, or where the metrics go (`registry` undefined: prom-client's default register). */
-  metrics: false | { registry?: EtcdMetricsRegistry };
-}
 
 const DEFAULT_HOST = 'http://127.0.0.1:2379';
 
@@ -542,4 +502,39 @@ function rejectUnknownKeys(options: object): void {
       );
     }
   }
+}
+
+/** Calls through the registry: `registry.zone` (default env `ETCD_ZONE`) and `passiveHealth`. */
+function resolveDiscoveryOptions(
+  options: EtcdModuleOptions,
+  env: NodeJS.ProcessEnv,
+): ResolvedDiscoveryOptions {
+  const registry =
+    options.registry && typeof options.registry === 'object' ? options.registry : undefined;
+  let zone: string | undefined;
+  if (registry?.zone !== undefined) {
+    zone = zoneString('registry.zone', registry.zone);
+  } else if (env.ETCD_ZONE !== undefined && env.ETCD_ZONE.trim() !== '') {
+    zone = zoneString('registry.zone (from env ETCD_ZONE)', env.ETCD_ZONE.trim());
+  }
+  const health = options.passiveHealth;
+  if (health !== undefined && (health === null || typeof health !== 'object')) {
+    throw new InvalidOptionsError('passiveHealth', health, 'an object { failures?, ejectFor? }');
+  }
+  const failures = health?.failures ?? DEFAULT_EJECT_FAILURES;
+  if (!Number.isInteger(failures) || failures < 1) {
+    throw new InvalidOptionsError('passiveHealth.failures', failures, 'an integer >= 1');
+  }
+  const ejectFor = health?.ejectFor ?? DEFAULT_EJECT_FOR_MS;
+  if (typeof ejectFor !== 'number' || !Number.isFinite(ejectFor) || ejectFor < 0) {
+    throw new InvalidOptionsError('passiveHealth.ejectFor', ejectFor, 'a number of ms >= 0');
+  }
+  return { zone, passiveHealth: { failures, ejectFor } };
+}
+
+function zoneString(option: string, value: unknown): string {
+  if (typeof value !== 'string' || value.length === 0 || value.length > 128) {
+    throw new InvalidOptionsError(option, value, 'a non-empty zone name such as "eu-west-1a"');
+  }
+  return value;
 }

@@ -1,0 +1,2 @@
+/** Registration state of this app. */
+export type RegistryStatus = 'registering' | 'registered' | 'lost' | 'deregistered';
