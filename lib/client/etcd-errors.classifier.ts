@@ -15,6 +15,7 @@ export type EtcdAnswerCode =
   | 'no-space'
   | 'lease-not-found'
   | 'compacted'
+  | 'future-revision'
   | 'rejected';
 
 /**
@@ -44,6 +45,7 @@ const ANSWERS: Array<[RegExp, EtcdAnswerCode]> = [
   [/request is too large|larger than max/i, 'too-large'],
   [/requested lease not found|lease .* is expired or revoked/i, 'lease-not-found'],
   [/required revision has been compacted/i, 'compacted'],
+  [/required revision is a future revision/i, 'future-revision'],
 ];
 
 /** gRPC status codes that are the server's answer to the request itself. */
@@ -70,6 +72,15 @@ export function classifyEtcdError(err: unknown): EtcdFailure {
     return { kind: 'answer', code: 'rejected', reason };
   }
   return { kind: 'transport', reason, breakerOpen: false };
+}
+
+/**
+ * Which answer from etcd the error is (`undefined`: not an answer), e.g. `compacted` for a read at a
+ * revision etcd compacted away, `future-revision` for one past its current revision. @internal
+ */
+export function etcdAnswerCode(err: unknown): EtcdAnswerCode | undefined {
+  const failure = classifyEtcdError(err);
+  return failure.kind === 'answer' ? failure.code : undefined;
 }
 
 /** Whether the error is an answer from etcd (see {@link classifyEtcdError}). @internal */

@@ -7,7 +7,6 @@ import type {
 import type { ConfigRejection } from './config-value.interface.js';
 import { decodeByFormat, decodeText, formatOf } from './config-codec.js';
 import { configLayers, layerIn, type ConfigLayer } from './config-layers.js';
-import type { EffectiveValue } from './live-config-value.js';
 
 const utf8 = new TextDecoder('utf-8');
 
@@ -82,16 +81,6 @@ export class ConfigEntry implements InformerEntry {
     return sameBytes(this.value, other.value);
   }
 
-  /** The bytes stored in etcd (valid UTF-8 for an accepted entry). */
-  get raw(): Uint8Array {
-    return this.value;
-  }
-
-  /** Same as {@link key}: the etcd key. */
-  get etcdKey(): string {
-    return this.key;
-  }
-
   /** The config key it supplies, relative to its layer (e.g. `greeting`). */
   get configKey(): string {
     return this.key.slice(this.layer.prefix.length);
@@ -105,11 +94,6 @@ export class ConfigEntry implements InformerEntry {
   /** The source prefix whose watch delivers it. */
   get source(): string {
     return this.layer.source;
-  }
-
-  /** The etcd revision of its last change. */
-  get revision(): number {
-    return this.modRevision;
   }
 
   /** The entry served for this key: itself, or the last good revision when this one was rejected. */
@@ -126,7 +110,7 @@ export class ConfigEntry implements InformerEntry {
       decoded.length === this.byteLength &&
       formatOf(this.key) === 'auto'
       ? decoded
-      : utf8.decode(this.raw);
+      : utf8.decode(this.value);
   }
 }
 
@@ -142,34 +126,6 @@ export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return Buffer.from(a.buffer, a.byteOffset, a.length).equals(
     Buffer.from(b.buffer, b.byteOffset, b.length),
   );
-}
-
-/**
- * The effective value of a single key, as a {@link LiveConfigValue} is handed it: its entry, read
- * on demand (no text is decoded unless a custom `parse` asks for it). @internal
- */
-export class EntryValue implements EffectiveValue {
-  constructor(readonly entry: ConfigEntry) {}
-
-  get text(): string {
-    return this.entry.text;
-  }
-
-  get raw(): Uint8Array {
-    return this.entry.raw;
-  }
-
-  get value(): unknown {
-    return this.entry.decoded;
-  }
-
-  get source(): string {
-    return this.entry.etcdKey;
-  }
-
-  get revision(): number {
-    return this.entry.revision;
-  }
 }
 
 /** One change of a key's effective value, as a batch reports it. @internal */

@@ -1,6 +1,4 @@
 import { Logger, type OnModuleDestroy } from '@nestjs/common';
-import { isBrokenCircuitError } from 'cockatiel';
-import type { IKeyValue } from 'etcd3';
 import {
   Observable,
   Subject,
@@ -13,21 +11,19 @@ import {
   startWith,
 } from 'rxjs';
 import type { EtcdConnection } from '../client/etcd-connection.js';
-import { describeCause } from '../common/describe-cause.js';
 import { within } from '../common/timing.js';
 import { ConfigDisabledError } from '../errors/config-disabled.error.js';
 import { ConfigKeyNotFoundError } from '../errors/config-key-not-found.error.js';
-import { ConfigRevisionCompactedError } from '../errors/config-revision-compacted.error.js';
 import { EtcdConnectionError } from '../errors/etcd-connection.error.js';
 import { EtcdUnavailableError } from '../errors/etcd-unavailable.error.js';
 import type { ResolvedEtcdOptions } from '../options/resolved-etcd-options.interface.js';
 import type { InformerHandle, InformerPool } from '../watch/informer-pool.js';
 import type { InformerChange, InformerSink } from '../watch/informer.interfaces.js';
-import { decodeByFormat, encodeValue, formatOf } from './config-codec.js';
-import { ConfigSnapshotStore, type ConfigSnapshotData } from './config-snapshot.js';
+import { encodeValue } from './config-codec.js';
+import { ConfigHistory } from './config-history.js';
+import { ConfigOfflineKeeper } from './config-offline.js';
 import {
   ConfigStore,
-  EntryValue,
   assembleFolder,
   sameBytes,
   type ConfigEntry,
@@ -41,12 +37,8 @@ import type {
   ConfigValueOptions,
 } from './config-value.interface.js';
 import { recordedConfigKeys } from './inject-config.decorator.js';
-import {
-  LiveConfigValue,
-  sameEffective,
-  type AcceptedChange,
-  type EffectiveValue,
-} from './live-config-value.js';
+import { EntryValue, sameEffective, type EffectiveValue } from './effective-value.js';
+import { LiveConfigValue, type AcceptedChange } from './live-config-value.js';
 
 /**
  * One watched source prefix (a shared prefix or the app's own), and the sink of its informer: each
@@ -105,9 +97,9 @@ export class EtcdConfigService implements OnModuleDestroy {
   private readonly sources: Source[] = [];
   private readonly subscriptions: Array<{ unsubscribe(): void }> = [];
   private store: ConfigStore | undefined;
-  private snapshotStore: ConfigSnapshotStore | undefined;
-  /** Revision of the snapshot booted from, until every watch has synced. */
-  private offline: { revision: number; file: string } | undefined;
+  /** The snapshot file: written as values are accepted, served at an offline boot. */
+  private keeper: ConfigOfflineKeeper | undefined;
+  private readonly past: ConfigHistory;
 
   /**
    * Every value rejected (not UTF-8, an invalid JSON / YAML document, or failing `parse` / `schema`)
@@ -135,7 +127,9 @@ export class EtcdConfigService implements OnModuleDestroy {
     private readonly connection: EtcdConnection,
     private readonly informers: InformerPool,
     private readonly options: ResolvedEtcdOptions,
-  ) {}
+  ) {
+    this.past = new ConfigHistory(connection, this.prefix);
+  }
 
   /** The etcd key prefix config keys live under (e.g. `/config/`). */
   get prefix(): string {
@@ -149,7 +143,8 @@ export class EtcdConfigService implements OnModuleDestroy {
 
   /** The revision of the config served: the watches' revision, or the snapshot's while offline. */
   get currentRevision(): number {
-    if (this.offline) return this.offline.revision;
+    const offline = this.keeper?.offlineRevision;
+    if (offline !== undefined) return offline;
     return Math.max(0, ...this.sources.map(source => source.revision));
   }
 
@@ -169,14 +164,13 @@ export class EtcdConfigService implements OnModuleDestroy {
       (changes, revision) => this.publish(changes, revision),
       rejection => this.rejectionsSubject.next(rejection),
     );
-    const source = `${this.options.namespace}${config.prefix}`;
-    if (config.snapshotFile) {
-      this.snapshotStore = new ConfigSnapshotStore(
-        config.snapshotFile,
-        source,
-        config.snapshotDebounce,
-      );
-    }
+    this.keeper = new ConfigOfflineKeeper(
+      config,
+      `${this.options.namespace}${config.prefix}`,
+      this.store,
+      this.logger,
+      entry => this.acceptedText(entry),
+    );
     const bootError = this.connection.bootError;
     for (const prefix of prefixes) this.watchSource(prefix);
     if (this.sources.every(s => s.synced)) return;
@@ -191,11 +185,14 @@ export class EtcdConfigService implements OnModuleDestroy {
         () => false,
       ));
     if (loaded || this.sources.every(s => s.synced)) return;
-    const snapshot = config.snapshotFile
-      ? ConfigSnapshotStore.read(config.snapshotFile, source)
-      : undefined;
+    const snapshot = this.keeper.read();
     if (snapshot) {
-      this.bootFromSnapshot(snapshot, bootError);
+      const why =
+        bootError instanceof EtcdConnectionError
+          ? bootError.cause
+          : this.sources.find(s => !s.synced)?.handle.informer.lastError;
+      this.keeper.boot(snapshot, why, this.options.hosts, this.options.connectTimeout);
+      for (const value of this.values.values()) value.apply(this.effectiveOf(value.key));
       return;
     }
     if (bootError) throw bootError;
@@ -327,55 +324,12 @@ export class EtcdConfigService implements OnModuleDestroy {
    * re-created several times within the same few revisions far back may show one deletion for them.
    */
   async history(key: string, options: { limit?: number } = {}): Promise<ConfigRevision[]> {
-    const etcdKey = this.etcdKey(key);
+    this.etcdKey(key);
     const limit = options.limit ?? 20;
     if (!Number.isInteger(limit) || limit < 1) {
       throw new TypeError('history() limit must be a positive integer');
     }
-    const format = formatOf(key);
-    const out: ConfigRevision[] = [];
-    const record = (kv: IKeyValue): void => {
-      const raw = kv.value.toString('utf8');
-      const decoded = decodeByFormat(raw, format);
-      out.push({
-        value: decoded.ok ? decoded.value : raw,
-        raw,
-        revision: Number(kv.mod_revision),
-        version: Number(kv.version),
-        deleted: false,
-      });
-    };
-    const head = await this.readAt(etcdKey, undefined);
-    let kv = head.kv;
-    let absentAt = kv ? undefined : head.revision;
-    while (out.length < limit) {
-      if (kv) {
-        record(kv);
-        const modRevision = Number(kv.mod_revision);
-        if (Number(kv.version) > 1) {
-          // The previous version of this generation is what the key held just before.
-          kv = (await this.readBack(etcdKey, modRevision - 1))?.kv;
-          if (!kv) break; // compacted
-          continue;
-        }
-        absentAt = Number(kv.create_revision) - 1;
-        kv = undefined;
-        continue;
-      }
-      if (absentAt === undefined || absentAt < 1) break;
-      const before = await this.lastPresentBefore(etcdKey, absentAt);
-      if (!before) break;
-      out.push({
-        value: undefined,
-        raw: undefined,
-        revision: before.deletedAt,
-        version: 0,
-        deleted: true,
-      });
-      kv = before.kv;
-      absentAt = undefined;
-    }
-    return out.slice(0, limit);
+    return this.past.history(key, limit);
   }
 
   /**
@@ -384,17 +338,11 @@ export class EtcdConfigService implements OnModuleDestroy {
    * @throws ConfigRevisionCompactedError when etcd compacted that revision away.
    */
   async rollback(key: string, revision: number): Promise<void> {
-    const etcdKey = this.etcdKey(key);
+    this.etcdKey(key);
     if (!Number.isInteger(revision) || revision < 1) {
       throw new TypeError('rollback() needs a positive integer etcd revision');
     }
-    const at = await this.readAt(etcdKey, revision);
-    try {
-      if (at.kv) await this.connection.kv.put(etcdKey).value(at.kv.value);
-      else await this.connection.kv.delete().key(etcdKey);
-    } catch (err) {
-      throw this.connection.mapError(err, 'rollback', etcdKey);
-    }
+    await this.past.rollback(key, revision);
   }
 
   /** Writes the snapshot file one last time. @internal */
@@ -402,7 +350,7 @@ export class EtcdConfigService implements OnModuleDestroy {
     for (const subscription of this.subscriptions.splice(0)) subscription.unsubscribe();
     this.store?.flush();
     for (const source of this.sources) source.handle.release();
-    await this.snapshotStore?.flush();
+    await this.keeper?.flush();
     for (const value of this.values.values()) value.complete();
     this.changesSubject.complete();
     this.rejectionsSubject.complete();
@@ -424,15 +372,10 @@ export class EtcdConfigService implements OnModuleDestroy {
         if (!state.synced || source.synced) return;
         source.synced = true;
         // The store reads the informer's live map (never `informer.snapshot`, a copy).
-        const before = this.offline;
         source.revision = Math.max(source.revision, state.revision);
         store.synced(prefix, informer, state.revision);
-        if (before && this.sources.every(s => s.synced)) {
-          this.offline = undefined;
-          this.logger.log(
-            `config caught up with etcd at revision ${this.currentRevision} ` +
-              `(snapshot ${before.file} was at revision ${before.revision})`,
-          );
+        if (this.sources.every(s => s.synced)) {
+          this.keeper?.caughtUp(Math.max(...this.sources.map(s => s.revision)));
         }
         this.saveSnapshot();
       }),
@@ -465,7 +408,7 @@ export class EtcdConfigService implements OnModuleDestroy {
       parts: entries,
       value: assembleFolder(key, entries),
       source: `${this.prefix}${key}`,
-      revision: Math.max(...entries.map(entry => entry.revision)),
+      revision: Math.max(...entries.map(entry => entry.modRevision)),
     };
   }
 
@@ -522,139 +465,28 @@ export class EtcdConfigService implements OnModuleDestroy {
         previousValue: value.value,
         type: effective ? 'put' : 'delete',
         revision,
-        source: inside[0]!.next?.etcdKey ?? inside[0]!.previous!.etcdKey,
+        source: inside[0]!.next?.key ?? inside[0]!.previous!.key,
       });
     }
     if (this.batches.observed) this.batches.next(changes);
   }
 
-  private bootFromSnapshot(snapshot: ConfigSnapshotData, bootError: unknown): void {
-    const store = this.store!;
-    const config = this.options.config as Exclude<ResolvedEtcdOptions['config'], false>;
-    store.seed(config.prefix, snapshot.values, snapshot.revision);
-    for (const [prefix, values] of Object.entries(snapshot.shared ?? {})) {
-      if (config.shared.includes(prefix)) store.seed(prefix, values, snapshot.revision);
-    }
-    for (const value of this.values.values()) value.apply(this.effectiveOf(value.key));
-    this.offline = { revision: snapshot.revision, file: this.snapshotStore?.file ?? '' };
-    const cause =
-      bootError instanceof EtcdConnectionError
-        ? bootError.cause
-        : this.sources.find(s => !s.synced)?.handle.informer.lastError;
-    const detail =
-      cause === undefined || isBrokenCircuitError(cause) ? '' : ` (${describeCause(cause)})`;
-    this.logger.warn(
-      `etcd unreachable at boot: ${this.options.hosts.join(', ')} did not answer within ` +
-        `${this.options.connectTimeout} ms${detail}; serving ${store.effectiveEntries().length} ` +
-        `config key(s) from snapshot ${this.offline.file} (revision ${snapshot.revision}, ` +
-        `saved ${snapshot.savedAt}); will catch up when etcd answers`,
-    );
+  /** Schedules a write of the snapshot file, once every watch has synced. */
+  private saveSnapshot(): void {
+    if (!this.sources.every(s => s.synced)) return;
+    this.keeper?.save(() => this.currentRevision);
   }
 
   /**
-   * Schedules a write of the last-known-good file: what the app accepted. A value a
-   * {@link ConfigValue} rejected is written as the value it kept (or left out while it serves its
-   * default), so an instance booting from the file starts with values it accepts.
+   * The text the app accepted for an entry: a value a {@link ConfigValue} rejected is written as the
+   * value it kept (`undefined` while it serves its default).
    */
-  private saveSnapshot(): void {
-    if (!this.snapshotStore || this.offline || !this.sources.every(s => s.synced)) return;
-    const config = this.options.config as Exclude<ResolvedEtcdOptions['config'], false>;
-    this.snapshotStore.schedule(() => {
-      const values: Record<string, string> = {};
-      const shared: Record<string, Record<string, string>> = {};
-      for (const entry of this.store?.allEntries() ?? []) {
-        const text = this.acceptedText(entry);
-        if (text === undefined) continue;
-        const relative = entry.etcdKey.slice(entry.source.length);
-        if (entry.source === config.prefix) values[relative] = text;
-        else (shared[entry.source] ??= {})[relative] = text;
-      }
-      return {
-        revision: this.currentRevision,
-        values,
-        ...(config.shared.length > 0 ? { shared } : {}),
-      };
-    });
-  }
-
   private acceptedText(entry: ConfigEntry): string | undefined {
     const value = this.values.get(entry.configKey);
     const rejected = value?.rejected;
-    if (!rejected || rejected.source !== entry.etcdKey || !rejected.raw) return entry.text;
-    if (!sameBytes(rejected.raw, entry.raw)) return entry.text;
+    if (!rejected || rejected.source !== entry.key || !rejected.raw) return entry.text;
+    if (!sameBytes(rejected.raw, entry.value)) return entry.text;
     return value.accepted?.text;
-  }
-
-  /** The key at a revision (`undefined` revision: now). */
-  private async readAt(
-    etcdKey: string,
-    revision: number | undefined,
-  ): Promise<{ kv: IKeyValue | undefined; revision: number }> {
-    const builder = this.connection.kv.get(etcdKey);
-    if (revision !== undefined) builder.revision(revision);
-    try {
-      const res = await builder.exec();
-      return { kv: res.kvs[0], revision: Number(res.header.revision) };
-    } catch (err) {
-      if (revision !== undefined && isCompacted(err)) {
-        throw new ConfigRevisionCompactedError(etcdKey.slice(this.prefix.length), revision);
-      }
-      if (revision !== undefined && isFutureRevision(err)) {
-        throw new TypeError(`revision ${revision} is newer than etcd's current revision`);
-      }
-      throw this.connection.mapError(err, 'read history of', etcdKey);
-    }
-  }
-
-  /** Like {@link readAt}, but `undefined` when the revision was compacted (history ends there). */
-  private async readBack(
-    etcdKey: string,
-    revision: number,
-  ): Promise<{ kv: IKeyValue | undefined } | undefined> {
-    try {
-      return await this.readAt(etcdKey, revision);
-    } catch (err) {
-      if (err instanceof ConfigRevisionCompactedError) return undefined;
-      throw err;
-    }
-  }
-
-  /**
-   * The key was absent at `absentAt`: finds the last revision before it where the key existed (one
-   * revision at a time for the 64 nearest, then doubling the step) and the revision that deleted it.
-   */
-  private async lastPresentBefore(
-    etcdKey: string,
-    absentAt: number,
-  ): Promise<{ kv: IKeyValue; deletedAt: number } | undefined> {
-    let absent = absentAt;
-    let step = 1;
-    let probes = 0;
-    for (let at = absentAt - 1; at >= 1; at -= step) {
-      const read = await this.readBack(etcdKey, at);
-      if (!read) return undefined;
-      if (read.kv) {
-        // Narrow down the delete between `at` (present) and `absent`.
-        let low = at;
-        let high = absent;
-        let kv = read.kv;
-        while (high - low > 1) {
-          const middle = Math.floor((low + high) / 2);
-          const probe = await this.readBack(etcdKey, middle);
-          if (!probe) return undefined;
-          if (probe.kv) {
-            low = middle;
-            kv = probe.kv;
-          } else {
-            high = middle;
-          }
-        }
-        return { kv, deletedAt: high };
-      }
-      absent = at;
-      if (++probes >= 64) step *= 2;
-    }
-    return undefined;
   }
 
   private etcdKey(key: string): string {
@@ -683,16 +515,8 @@ function toConfigChange(change: StoreChange): ConfigChange {
     previousValue: change.previous?.decoded,
     type: change.next ? 'put' : 'delete',
     revision: change.revision,
-    source: (change.next ?? change.previous)!.etcdKey,
+    source: (change.next ?? change.previous)!.key,
   };
-}
-
-function isCompacted(err: unknown): boolean {
-  return err instanceof Error && /compacted/i.test(err.message);
-}
-
-function isFutureRevision(err: unknown): boolean {
-  return err instanceof Error && /future revision/i.test(err.message);
 }
 
 function sameOptions(a: ConfigValueOptions<unknown>, b: ConfigValueOptions<unknown>): boolean {

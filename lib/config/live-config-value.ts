@@ -1,59 +1,14 @@
 import type { Logger } from '@nestjs/common';
 import { Observable, Subject, type Subscriber } from 'rxjs';
 import { applyOptions } from './config-codec.js';
-import { sameBytes, type ConfigEntry } from './config-store.js';
+import type { ConfigEntry } from './config-store.js';
 import type {
   ConfigChange,
   ConfigRejection,
   ConfigValue,
   ConfigValueOptions,
 } from './config-value.interface.js';
-
-/**
- * What a {@link LiveConfigValue} is handed: a key's effective value (decoded once by the store), its
- * bytes when it comes from one etcd key (the text is then decoded only when asked), or its text.
- * @internal
- */
-export interface EffectiveValue {
-  readonly text: string;
-  readonly raw?: Uint8Array;
-  readonly value: unknown;
-  readonly source: string;
-  readonly revision: number;
-  /** For a folder: the etcd keys it is assembled from, in order. */
-  readonly parts?: readonly EffectivePart[];
-  /** For a single key: the entry it is read from. */
-  readonly entry?: ConfigEntry;
-}
-
-/** One etcd key a folder value is assembled from. @internal */
-export interface EffectivePart {
-  readonly etcdKey: string;
-  readonly raw: Uint8Array;
-}
-
-/** Whether two effective values hold the same bytes (or text). @internal */
-export function sameEffective(
-  a: EffectiveValue | undefined,
-  b: EffectiveValue | undefined,
-): boolean {
-  if (a === b) return true;
-  if (!a || !b) return false;
-  if (a.parts || b.parts) return !!a.parts && !!b.parts && sameParts(a.parts, b.parts);
-  if (a.entry && b.entry) return a.entry.sameBytesAs(b.entry);
-  return a.raw && b.raw ? sameBytes(a.raw, b.raw) : a.text === b.text;
-}
-
-/** Same keys with the same bytes (an unchanged key is the same entry object: no byte compare). */
-function sameParts(a: readonly EffectivePart[], b: readonly EffectivePart[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) {
-    const x = a[i]!;
-    const y = b[i]!;
-    if (x !== y && (x.etcdKey !== y.etcdKey || !sameBytes(x.raw, y.raw))) return false;
-  }
-  return true;
-}
+import { sameEffective, type EffectiveValue } from './effective-value.js';
 
 /** The value a {@link LiveConfigValue} serves and who listens to it. */
 interface Current<T> {

@@ -17,7 +17,7 @@ import {
 } from '../../lib/config/config-store.js';
 import type { InformerEntry } from '../../lib/watch/informer.interfaces.js';
 import type { StandardSchemaLike } from '../../lib/config/config-value.interface.js';
-import { sameEffective } from '../../lib/config/live-config-value.js';
+import { sameEffective } from '../../lib/config/effective-value.js';
 import { defineConfig, type ConfigTypeOf, type ConfigValueOf } from '../../lib/index.js';
 
 const bytes = (text: string) => Buffer.from(text, 'utf8');
@@ -305,7 +305,7 @@ describe('ConfigStore', () => {
     apply('/config/@beta/greeting', '/config/', bytes('beta'), 3);
     expect(store.effective('greeting')?.text).toBe('own');
     apply('/config/@canary/greeting', '/config/', bytes('canary'), 4);
-    expect(store.effective('greeting')?.etcdKey).toBe('/config/@canary/greeting');
+    expect(store.effective('greeting')?.key).toBe('/config/@canary/greeting');
     await settle();
     apply('/config/@canary/greeting', '/config/', undefined, 5);
     await settle();
@@ -324,7 +324,7 @@ describe('ConfigStore', () => {
     apply('/config/n.json', '/config/', bytes('{bad'), 4);
     expect(warnings).toHaveLength(1);
     expect(store.effective('n.json')?.decoded).toBe(1);
-    expect(store.effective('n.json')?.revision).toBe(2);
+    expect(store.effective('n.json')?.modRevision).toBe(2);
     apply('/config/n.json', '/config/', bytes('5'), 5);
     expect(store.effective('n.json')?.decoded).toBe(5);
     apply('/config/n.json', '/config/', undefined, 6);
@@ -372,7 +372,7 @@ describe('ConfigStore', () => {
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toMatch(/"broken\.json".*rejected.*the key stays unset/);
     expect(store.effective('gone')).toBeUndefined();
-    expect(store.effective('same')?.revision).toBe(3);
+    expect(store.effective('same')?.modRevision).toBe(3);
   });
 
   describe('entries as the transform makes them', () => {
@@ -471,7 +471,7 @@ describe('ConfigStore', () => {
       // a revision that moved is a new entry, even for the same bytes
       const moved = decode(put('/config/db.json', '{"port":1}', 3), held);
       expect(moved).not.toBe(held);
-      expect(moved.revision).toBe(3);
+      expect(moved.modRevision).toBe(3);
     });
 
     it('transformFor: the same bytes again keep the decoded object; new bytes decode anew', () => {

@@ -79,6 +79,13 @@ describe('classifyEtcdError: transport failure vs answer from etcd, decided once
       'compacted',
     ],
     [
+      'future revision',
+      castGrpcError(
+        grpcError(11, 'OUT_OF_RANGE', 'etcdserver: mvcc: required revision is a future revision'),
+      ),
+      'future-revision',
+    ],
+    [
       'another etcd refusal',
       castGrpcError(
         grpcError(3, 'INVALID_ARGUMENT', 'etcdserver: too many operations in txn request'),

@@ -2,17 +2,14 @@ import { jest } from '@jest/globals';
 import type { Logger } from '@nestjs/common';
 import type { Subscription } from 'rxjs';
 import { z } from 'zod';
-import { ConfigEntry, ConfigStore, EntryValue } from '../../lib/config/config-store.js';
+import { ConfigEntry, ConfigStore } from '../../lib/config/config-store.js';
+import { EntryValue, type EffectiveValue } from '../../lib/config/effective-value.js';
 import type {
   ConfigChange,
   ConfigRejection,
   ConfigValueOptions,
 } from '../../lib/config/config-value.interface.js';
-import {
-  LiveConfigValue,
-  type AcceptedChange,
-  type EffectiveValue,
-} from '../../lib/config/live-config-value.js';
+import { LiveConfigValue, type AcceptedChange } from '../../lib/config/live-config-value.js';
 
 /**
  * The object `@InjectConfig` injects, on its own: how it multicasts (no BehaviorSubject), what it
