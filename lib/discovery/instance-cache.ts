@@ -14,7 +14,7 @@ import { EtcdConnectionError } from '../errors/etcd-connection.error.js';
 import { EtcdPermissionError } from '../errors/etcd-permission.error.js';
 import type { ResolvedEtcdOptions } from '../options/resolved-etcd-options.interface.js';
 import type { InformerPool } from '../watch/informer-pool.js';
-import type { InformerChange } from '../watch/informer.interfaces.js';
+import { SYNCED, type InformerChange } from '../watch/informer.interfaces.js';
 import type { PrefixInformer } from '../watch/prefix-informer.js';
 import type { InstancesSource } from './discovery.interfaces.js';
 import { parseInstance } from './service-instance.codec.js';
@@ -106,22 +106,11 @@ export class InstanceCache implements InstancesSource {
   ): Observable<ServiceInstance[]> {
     return new Observable<ServiceInstance[]>(subscriber => {
       const view = new InstanceView(serviceName, this.servicePrefix(serviceName), this.logger);
-      let started = false;
-      const emit = () => subscriber.next(view.list());
-      const stateSub = informer.state$.subscribe(state => {
-        if (state.synced && !started) {
-          started = true;
-          view.reset(informer);
-          emit();
-        }
+      return informer.view$.subscribe(event => {
+        if (event === SYNCED) view.reset(informer);
+        else if (!view.apply(event)) return;
+        subscriber.next(view.list());
       });
-      const changeSub = informer.changes$.subscribe(change => {
-        if (started && view.apply(change)) emit();
-      });
-      return () => {
-        stateSub.unsubscribe();
-        changeSub.unsubscribe();
-      };
     });
   }
 

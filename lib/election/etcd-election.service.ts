@@ -7,7 +7,7 @@ import {
 import type { DiscoveryService, MetadataScanner } from '@nestjs/core';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { Observable, defer, distinctUntilChanged, shareReplay, type Subscription } from 'rxjs';
+import { Observable, defer, distinctUntilChanged, shareReplay } from 'rxjs';
 import type { EtcdConnection } from '../client/etcd-connection.js';
 import type { ResolvedEtcdOptions } from '../options/resolved-etcd-options.interface.js';
 import type { InformerPool } from '../watch/informer-pool.js';
@@ -128,15 +128,9 @@ export class EtcdElectionService
         .observe(
           electionPrefix(ELECTION_PREFIX, name),
           informer =>
-            new Observable<string | undefined>(subscriber => {
-              const subs: Subscription[] = [
-                informer.state$.subscribe(state => {
-                  if (state.synced) subscriber.next(leaderIdOf(informer.get(key)));
-                }),
-                informer.changes$.subscribe(() => subscriber.next(leaderIdOf(informer.get(key)))),
-              ];
-              return () => subs.forEach(s => s.unsubscribe());
-            }),
+            new Observable<string | undefined>(subscriber =>
+              informer.view$.subscribe(() => subscriber.next(leaderIdOf(informer.get(key)))),
+            ),
         )
         .pipe(distinctUntilChanged(), shareReplay({ bufferSize: 1, refCount: true }));
       this.leaderStreams.set(name, stream);

@@ -1,6 +1,6 @@
 import { Observable } from 'rxjs';
 import type { InformerPool } from './informer-pool.js';
-import type { InformerChange, InformerSnapshot } from './informer.interfaces.js';
+import { SYNCED, type InformerChange, type InformerSnapshot } from './informer.interfaces.js';
 import type { PrefixInformer } from './prefix-informer.js';
 
 /** One emission of {@link EtcdWatchService.watchPrefix}. */
@@ -58,7 +58,6 @@ export class EtcdWatchService {
 /** The informer's map, then one update per batch of changes applied in one go. */
 function updatesOf(informer: PrefixInformer): Observable<PrefixUpdate> {
   return new Observable<PrefixUpdate>(subscriber => {
-    let started = false;
     let pending: InformerChange[] = [];
     const flush = () => {
       const changes = pending;
@@ -67,27 +66,18 @@ function updatesOf(informer: PrefixInformer): Observable<PrefixUpdate> {
         subscriber.next({ snapshot: informer.snapshot, changes });
       }
     };
-    const changes = informer.changes$.subscribe({
-      next: change => {
-        if (!started) return; // the first emission is the whole map
+    return informer.view$.subscribe({
+      next: event => {
+        // The first emission is the whole map.
+        if (event === SYNCED) return subscriber.next({ snapshot: informer.snapshot, changes: [] });
         // Changes applied in one synchronous run (one watch response, one re-list) go out together.
         if (pending.length === 0) queueMicrotask(flush);
-        pending.push(change);
+        pending.push(event);
       },
       complete: () => {
         flush();
         subscriber.complete();
       },
     });
-    const state = informer.state$.subscribe(current => {
-      if (current.synced && !started) {
-        started = true;
-        subscriber.next({ snapshot: informer.snapshot, changes: [] });
-      }
-    });
-    return () => {
-      changes.unsubscribe();
-      state.unsubscribe();
-    };
   });
 }

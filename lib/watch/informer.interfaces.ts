@@ -48,6 +48,12 @@ export interface InformerChange {
   readonly resync: boolean;
 }
 
+/** The first event of `PrefixInformer.view$`: the first list is in the map. */
+export const SYNCED = 'synced';
+
+/** What `PrefixInformer.view$` emits: {@link SYNCED} once, then each change. @internal */
+export type InformerViewEvent = typeof SYNCED | InformerChange;
+
 /** One re-list after the first (after a reconnect, a compaction or a stall), as counted by metrics. */
 export interface InformerResync {
   /** The informer's prefix (inside the module's namespace). */

@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { BehaviorSubject, type Observable, Subject, distinctUntilChanged, map } from 'rxjs';
+import { BehaviorSubject, Observable, Subject, distinctUntilChanged, map } from 'rxjs';
 import { backoffDelay } from '../common/backoff.js';
 import { describeCause } from '../common/describe-cause.js';
 import { EtcdAuthTokenExpiredError } from '../errors/etcd-auth-token-expired.error.js';
@@ -21,7 +21,9 @@ import type {
   InformerSink,
   InformerSnapshot,
   InformerState,
+  InformerViewEvent,
 } from './informer.interfaces.js';
+import { SYNCED } from './informer.interfaces.js';
 import { WatchSession, type WatchEnd } from './watch-session.js';
 
 /** Keys fetched per range request while listing. */
@@ -109,6 +111,30 @@ export class PrefixInformer {
     map(state => state.connected),
     distinctUntilChanged(),
   );
+  /**
+   * "Wait until synced, then follow changes": {@link SYNCED} once the first list is in the map (at
+   * once when it already is; read the map then with {@link current} or {@link snapshot}), then every
+   * change as it is applied. Completes when the informer stops.
+   */
+  readonly view$: Observable<InformerViewEvent> = new Observable<InformerViewEvent>(subscriber => {
+    let synced = false;
+    const changes = this.changesSubject.subscribe({
+      next: change => {
+        if (synced) subscriber.next(change);
+      },
+      complete: () => subscriber.complete(),
+    });
+    const state = this.stateSubject.subscribe(current => {
+      if (current.synced && !synced) {
+        synced = true;
+        subscriber.next(SYNCED);
+      }
+    });
+    return () => {
+      changes.unsubscribe();
+      state.unsubscribe();
+    };
+  });
 
   constructor(
     private readonly port: InformerPort,

@@ -7,7 +7,9 @@ import type {
   InformerEntryTransform,
   InformerOptions,
   InformerSink,
+  InformerViewEvent,
 } from '../../lib/watch/informer.interfaces.js';
+import { SYNCED } from '../../lib/watch/informer.interfaces.js';
 import { PrefixInformer } from '../../lib/watch/prefix-informer.js';
 import { FakeClock, FakeEtcd, settle } from '../support/fake-informer-port.js';
 
@@ -133,6 +135,46 @@ describe('PrefixInformer (fake port)', () => {
       expect([...before.entries.keys()]).toEqual(['/p/x']);
       expect([...informer.snapshot.entries.keys()]).toEqual(['/p/x', '/p/y']);
       expect(Object.isFrozen(before)).toBe(true);
+    });
+  });
+
+  describe('view$ (wait until synced, then follow changes)', () => {
+    const seen = (events: InformerViewEvent[]) =>
+      events.map(e => (e === SYNCED ? SYNCED : [e.type, e.key, e.resync]));
+
+    it('emits synced once the first list is in the map, then each change, never synced again', async () => {
+      etcd.put('/p/a', '1');
+      informer = new PrefixInformer(etcd, '/p/', OPTIONS, { clock, random: () => 0 });
+      const early: InformerViewEvent[] = [];
+      let mapAtSynced: Map<string, string> | undefined;
+      let completed = false;
+      informer.view$.subscribe({
+        next: event => {
+          if (event === SYNCED) mapAtSynced = values(informer);
+          early.push(event);
+        },
+        complete: () => (completed = true),
+      });
+      expect(early).toEqual([]); // nothing before the first list
+      informer.start();
+      await informer.ready();
+      await settle(); // the watch is up
+      expect(mapAtSynced).toEqual(new Map([['/p/a', '1']]));
+      etcd.put('/p/b', '2');
+      etcd.breakStream();
+      etcd.delivering = false; // missed while the stream is down: found by the re-list
+      etcd.put('/p/c', '3');
+      etcd.delivering = true;
+      await settle();
+      await clock.advance(1_000);
+      await settle();
+      expect(seen(early)).toEqual([SYNCED, ['put', '/p/b', false], ['put', '/p/c', true]]);
+
+      const late: InformerViewEvent[] = [];
+      informer.view$.subscribe(event => late.push(event));
+      expect(late).toEqual([SYNCED]); // already synced: at once
+      await informer.stop();
+      expect(completed).toBe(true);
     });
   });
 
