@@ -1,4 +1,4 @@
-import { parse as parseYaml } from 'yaml';
+import * as jsYaml from 'js-yaml';
 import { shortAsciiText } from '../common/short-ascii.js';
 import type { ConfigSchema, ConfigValueOptions } from './config-value.interface.js';
 
@@ -48,13 +48,74 @@ export function decodeByFormat(text: string, format: ConfigFormat): DecodeResult
       return { ok: false, reason: `invalid JSON document: ${oneLine(err)}` };
     }
   }
+  return parseYamlDocument(text, jsYaml);
+}
+
+/** The part of js-yaml's API {@link parseYamlDocument} uses. @internal */
+export type YamlParser = Pick<typeof jsYaml, 'load' | 'CORE_SCHEMA'>;
+
+/**
+ * Parses one YAML document (YAML 1.2 core schema: no timestamps, binary or merge keys, as the
+ * `yaml` library's default) and caps what its aliases expand to: a document whose aliases make it
+ * more than 10 times its own node count and more than 100,000 nodes is rejected, so a "billion
+ * laughs" never reaches code that walks the value (a schema, a mirror) on the event loop.
+ *
+ * Self-contained (it references nothing but its parameters and globals): the YAML worker runs it
+ * from its source text (`parseYamlDocument.toString()`).
+ * @internal
+ */
+export function parseYamlDocument(text: string, yaml: YamlParser): DecodeResult<unknown> {
+  const line = (what: string): string => {
+    const flat = what.replace(/\s+/g, ' ').trim();
+    return flat.length > 300 ? `${flat.slice(0, 297)}...` : flat;
+  };
+  let value: unknown;
   try {
-    return { ok: true, value: parseYaml(text) as unknown };
+    value = yaml.load(text, { schema: yaml.CORE_SCHEMA });
   } catch (err) {
-    // yaml's message is "<what> at line L, column C:" followed by a code frame: keep the first part.
-    const message = err instanceof Error ? (err.message.split(':\n')[0] ?? err.message) : err;
-    return { ok: false, reason: `invalid YAML document: ${oneLine(message)}` };
+    // js-yaml: `reason` is the message without its code frame; `mark` is 0-based.
+    const error = err as {
+      reason?: unknown;
+      message?: unknown;
+      mark?: { line?: number; column?: number };
+    };
+    const reason = typeof error.reason === 'string' ? error.reason : String(error.message ?? err);
+    const mark = error.mark;
+    const where =
+      mark && typeof mark.line === 'number' && typeof mark.column === 'number'
+        ? ` at line ${mark.line + 1}, column ${mark.column + 1}`
+        : '';
+    return { ok: false, reason: `invalid YAML document: ${line(reason + where)}` };
   }
+  // Nodes as written (each object once) and as a reader walking the value sees them (each alias a copy).
+  const expandedSize = new Map<object, number>();
+  let written = 0;
+  const size = (node: unknown): number => {
+    if (typeof node !== 'object' || node === null) return 1;
+    const known = expandedSize.get(node);
+    if (known !== undefined) return known;
+    written++;
+    let total = 1;
+    const children: unknown[] = Array.isArray(node) ? node : Object.values(node);
+    for (const child of children) {
+      if (typeof child !== 'object' || child === null) written++;
+      total += size(child);
+    }
+    expandedSize.set(node, total);
+    return total;
+  };
+  const expanded = size(value);
+  const limit = Math.max(100_000, 10 * written);
+  if (expanded > limit) {
+    return {
+      ok: false,
+      reason:
+        `invalid YAML document: its aliases expand ${written} nodes to ${expanded} ` +
+        `(more than ${limit}); expand them in the document or use fewer aliases`,
+    };
+  }
+  // An empty document is null (as JSON's `null`), never `undefined` (a missing key).
+  return { ok: true, value: value === undefined ? null : value };
 }
 
 /**

@@ -48,7 +48,7 @@ describe('formats by key name', () => {
     expect(!yaml.ok && yaml.reason).not.toContain('\n');
     const located = decodeByFormat('a: 1\nb: [1, 2\nc: 3\n', 'yaml');
     expect(!located.ok && located.reason).toBe(
-      'invalid YAML document: Flow sequence in block collection must be sufficiently indented and end with a ] at line 3, column 1',
+      'invalid YAML document: missed comma between flow collection entries at line 3, column 1',
     );
     const json = decodeByFormat('plain words', 'json');
     expect(json.ok).toBe(false);
