@@ -1,52 +1,39 @@
 import { EtcdLeaseInvalidError } from 'etcd3';
 import { Observable } from 'rxjs';
-import { describeCause } from '../common/describe-cause.js';
 import type { EtcdConnection } from '../client/etcd-connection.js';
-import type { InformerPool } from '../watch/informer-pool.js';
-import { within } from '../common/timing.js';
-import { keepAliveOnce } from '../client/lease-keep-alive.js';
-import { LeaseGoneError, type KeyHolder, type RegistrationPort } from './registration-port.js';
+import { systemClock, type Clock } from '../common/clock.js';
+import { describeCause } from '../common/describe-cause.js';
+import { LeaseGoneError } from '../lease/lease-port.js';
+import type { KeyHolder, OwnKeyEvent, RegistrationPort } from './registration-port.js';
+
+/** Pause before a single-key watch that etcd cancelled (compaction, permission) is created again. */
+const REWATCH_DELAY_MS = 1000;
 
 /**
- * The {@link RegistrationPort} over the module's connection: lease calls on etcd3's lease client
- * (each with a gRPC deadline), the own-key watch on the shared informer of the service's prefix.
+ * The {@link RegistrationPort} over the module's connection: put and get with a gRPC deadline, and
+ * the own-key watch as a single-key etcd watch on the client's shared watch stream. It costs O(1)
+ * per instance: the registration never lists nor follows the other instances of its service
+ * (issue 23: watching the service prefix made N registrations cost O(N²) events). etcd3 resumes a
+ * watch from its last revision after a reconnect; the port then reports `resync`, so the
+ * registration reads its key once in case a change fell between the two.
  * @internal
  */
 export function etcdRegistrationPort(
   connection: EtcdConnection,
-  informers: InformerPool,
-  servicePrefix: string,
   operationKey: string,
+  clock: Clock = systemClock,
 ): RegistrationPort {
   const kv = connection.kv;
   const deadline = (timeoutMs: number) => ({ deadline: Date.now() + timeoutMs });
-  const leaseGone = (err: unknown): Error =>
-    err instanceof EtcdLeaseInvalidError
-      ? new LeaseGoneError(describeCause(err))
-      : err instanceof Error
-        ? err
-        : new Error(String(err));
 
   return {
-    async grant(ttl, timeoutMs) {
-      const granted = await kv.leaseClient.leaseGrant({ TTL: ttl }, deadline(timeoutMs));
-      return String(granted.ID);
-    },
-
-    async keepAlive(lease, timeoutMs) {
-      try {
-        return await keepAliveOnce(kv, lease, timeoutMs);
-      } catch (err) {
-        throw leaseGone(err);
-      }
-    },
-
     async put(key, value, lease, timeoutMs) {
       try {
         const res = await kv.put(key).value(value).lease(lease).options(deadline(timeoutMs));
         return Number(res.header.revision);
       } catch (err) {
-        throw leaseGone(err);
+        if (err instanceof EtcdLeaseInvalidError) throw new LeaseGoneError(describeCause(err));
+        throw err;
       }
     },
 
@@ -57,37 +44,61 @@ export function etcdRegistrationPort(
       return { value: kvs.value.toString('utf8'), lease: String(kvs.lease) };
     },
 
-    async revoke(lease, timeoutMs) {
-      try {
-        const outcome = await within(
-          kv.leaseClient.leaseRevoke({ ID: lease }, deadline(timeoutMs)),
-          timeoutMs,
-        );
-        if (!outcome.settled) throw new Error(`no answer within ${timeoutMs} ms`);
-      } catch (err) {
-        if (!(err instanceof EtcdLeaseInvalidError)) throw err;
-      }
-    },
-
     watch(key) {
-      return new Observable(subscriber => {
-        const handle = informers.acquire(servicePrefix);
-        const subscription = handle.informer.changes$.subscribe(change => {
-          if (change.key !== key) return;
-          subscriber.next(
-            change.type === 'put' && change.entry
-              ? {
-                  type: 'put',
-                  lease: change.entry.lease,
-                  value: change.entry.value.toString('utf8'),
-                  revision: change.revision,
-                }
-              : { type: 'delete', revision: change.revision },
+      return new Observable<OwnKeyEvent>(subscriber => {
+        let closed = false;
+        let cancelRewatch: (() => void) | undefined;
+        let cancelWatcher: (() => void) | undefined;
+        const open = () => {
+          let disconnected = false;
+          let started = false;
+          const watcher = kv.watch().key(key).watcher();
+          watcher.on('put', res =>
+            subscriber.next({
+              type: 'put',
+              lease: String(res.lease),
+              value: res.value.toString('utf8'),
+              revision: Number(res.mod_revision),
+            }),
           );
-        });
+          watcher.on('delete', res =>
+            subscriber.next({ type: 'delete', revision: Number(res.mod_revision) }),
+          );
+          watcher.on('disconnected', () => (disconnected = true));
+          watcher.on('connected', () => {
+            if (disconnected || started) subscriber.next({ type: 'resync' });
+            disconnected = false;
+            started = true;
+          });
+          // etcd cancelled the watch (compaction of its revision, permission): etcd3 has dropped
+          // it; build a new one and read the key, since changes may have been missed in between.
+          watcher.on('error', () => {
+            cancelWatcher = undefined;
+            if (!closed) rewatch();
+          });
+          cancelWatcher = () => {
+            watcher.removeAllListeners();
+            watcher.on('error', () => undefined);
+            watcher.cancel().catch(() => undefined);
+          };
+        };
+        const rewatch = () => {
+          cancelRewatch = clock.setTimer(
+            () => {
+              cancelRewatch = undefined;
+              if (closed) return;
+              subscriber.next({ type: 'resync' });
+              open();
+            },
+            REWATCH_DELAY_MS,
+            { background: true },
+          );
+        };
+        open();
         return () => {
-          subscription.unsubscribe();
-          handle.release();
+          closed = true;
+          cancelRewatch?.();
+          cancelWatcher?.();
         };
       });
     },

@@ -8,6 +8,8 @@ import { EtcdStoppedError } from '../errors/etcd-stopped.error.js';
 import { InvalidOptionsError } from '../errors/invalid-options.error.js';
 import type { ResolvedEtcdOptions } from '../options/resolved-etcd-options.interface.js';
 import type { InformerPool } from '../watch/informer-pool.js';
+import { etcdLeasePort } from '../lease/etcd-lease-port.js';
+import { LeaseEngine } from '../lease/lease-engine.js';
 import { DiscoveryClient } from '../discovery/discovery-client.js';
 import type { ChooseOptions, RegistryFetchInit } from '../discovery/discovery.interfaces.js';
 import { InstanceCache } from '../discovery/instance-cache.js';
@@ -72,7 +74,8 @@ export class EtcdRegistryService implements OnApplicationBootstrap, OnModuleDest
     }
     const key = this.ownKey();
     this.registration = new SelfRegistration(
-      etcdRegistrationPort(connection, informers, this.servicePrefix(registry.serviceName), key),
+      etcdRegistrationPort(connection, key),
+      new LeaseEngine(etcdLeasePort(connection, 'register')),
       {
         ttl: registry.ttl,
         retry: options.retry,

@@ -1,15 +1,21 @@
 import type { Observable } from 'rxjs';
 
-/** What the registration's own-key watch reports. @internal */
-export interface OwnKeyEvent {
-  readonly type: 'put' | 'delete';
-  /** Lease id of the new value (`'0'`: no lease), for a put. */
-  readonly lease?: string;
-  /** The new value, for a put. */
-  readonly value?: string;
-  /** etcd revision of the change, when known. */
-  readonly revision?: number;
-}
+/**
+ * What the registration's own-key watch reports: a put or a delete of the key, or `resync` when the
+ * watch was re-established (it may have missed a change meanwhile: the registration reads the key).
+ * @internal
+ */
+export type OwnKeyEvent =
+  | {
+      readonly type: 'put';
+      /** Lease id of the new value (`'0'`: no lease). */
+      readonly lease: string;
+      readonly value: string;
+      /** etcd revision of the change, when known. */
+      readonly revision?: number;
+    }
+  | { readonly type: 'delete'; readonly revision?: number }
+  | { readonly type: 'resync' };
 
 /** What etcd currently holds under the registration key. @internal */
 export interface KeyHolder {
@@ -18,41 +24,24 @@ export interface KeyHolder {
   readonly lease: string;
 }
 
-/** Thrown by a {@link RegistrationPort} when etcd says the lease does not exist (any more). @internal */
-export class LeaseGoneError extends Error {}
-
 /**
- * The few etcd operations a {@link SelfRegistration} needs, so its logic is unit-tested against a
- * fake and the real adapter (`etcd-registration-port.ts`) stays thin. Every call is bounded by
- * `timeoutMs`.
+ * The few key operations a {@link SelfRegistration} needs besides its lease (which the lease
+ * engine keeps), so its logic is unit-tested against a fake and the real adapter
+ * (`etcd-registration-port.ts`) stays thin. Every call is bounded by `timeoutMs`.
  * @internal
  */
 export interface RegistrationPort {
-  /** Grants a lease of `ttl` seconds; resolves with its id (decimal string). */
-  grant(ttl: number, timeoutMs: number): Promise<string>;
-  /** One heartbeat; resolves with the remaining TTL (≤ 0: gone). Rejects with {@link LeaseGoneError}. */
-  keepAlive(lease: string, timeoutMs: number): Promise<number>;
-  /** Puts the key under the lease; resolves with the revision of the put. */
+  /**
+   * Puts the key under the lease; resolves with the revision of the put. Rejects with
+   * `LeaseGoneError` when etcd says the lease does not exist.
+   */
   put(key: string, value: string, lease: string, timeoutMs: number): Promise<number>;
   get(key: string, timeoutMs: number): Promise<KeyHolder | undefined>;
-  /** Revokes the lease (deleting its keys); a lease already gone is not an error. */
-  revoke(lease: string, timeoutMs: number): Promise<void>;
-  /** Changes of `key` seen by a watch; unsubscribing releases the watch. */
+  /**
+   * Changes of `key` alone (a single-key watch: O(1) per instance, whatever the size of the
+   * service); unsubscribing releases the watch.
+   */
   watch(key: string): Observable<OwnKeyEvent>;
   /** A readable, one-line reason for an error of this port. */
   describe(err: unknown): string;
 }
-
-/** Time and timers, injectable so tests never wait for real seconds. @internal */
-export interface Clock {
-  now(): number;
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
-/** The real clock. @internal */
-export const systemClock: Clock = {
-  now: () => Date.now(),
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: handle => clearTimeout(handle as NodeJS.Timeout),
-};

@@ -1,15 +1,11 @@
 import { BehaviorSubject, distinctUntilChanged, type Observable, type Subscription } from 'rxjs';
 import { backoffDelay } from '../common/backoff.js';
+import { systemClock, type Clock } from '../common/clock.js';
 import { within } from '../common/timing.js';
 import { EtcdStoppedError } from '../errors/etcd-stopped.error.js';
-import {
-  LeaseGoneError,
-  systemClock,
-  type Clock,
-  type KeyHolder,
-  type OwnKeyEvent,
-  type RegistrationPort,
-} from './registration-port.js';
+import type { Lease, LeaseEngine, LeaseLoss } from '../lease/lease-engine.js';
+import { LeaseGoneError } from '../lease/lease-port.js';
+import type { KeyHolder, OwnKeyEvent, RegistrationPort } from './registration-port.js';
 import type { ServiceInstance } from '../discovery/service-instance.interface.js';
 import type { RegistryStatus } from './registry-status.interface.js';
 
@@ -37,6 +33,26 @@ export interface SelfRegistrationOptions {
 /** How a start ended for the boot wait: confirmed, or the key belongs to another process. @internal */
 export type RegistrationOutcome = 'registered' | 'conflict' | 'stopped';
 
+/**
+ * Where the registration stands: what it does next. Every transition is in {@link SelfRegistration.step}
+ * (the action of each phase) or in one of the event handlers (lease lost, own-key watch):
+ *
+ * | phase      | action                          | next                                                  |
+ * | ---------- | ------------------------------- | ----------------------------------------------------- |
+ * | `grant`    | grant a lease (engine)          | `check`; failed: `grant` after backoff                |
+ * | `verify`   | one keep-alive now              | `check` (alive); lease gone: `grant` (lost$)          |
+ * | `check`    | read the key                    | free or ours: `put`; another lease: `conflict`        |
+ * | `put`      | put the key under the lease     | `hold` (status `registered`)                          |
+ * | `hold`     | nothing: the engine renews      | key deleted / watch resumed: `verify`; other put: `conflict` |
+ * | `conflict` | read the key every period       | freed: `put` (one log line); still held: `conflict`   |
+ *
+ * From any phase: the lease lost → `grant` after backoff (status `lost` if it was registered);
+ * {@link SelfRegistration.stop} ends it (status `deregistered`). A failed call retries its phase
+ * with jittered backoff (one warning per streak).
+ * @internal
+ */
+export type RegistrationPhase = 'grant' | 'verify' | 'check' | 'put' | 'hold' | 'conflict';
+
 interface Run {
   readonly instance: ServiceInstance;
   readonly key: string;
@@ -49,12 +65,12 @@ interface Run {
 }
 
 /**
- * This app's own registration, the whole of it in one place: a key kept alive under a lease
- * (grant, put, one heartbeat every `ttl / 3`), healed for ever (a lost lease is replaced and the key
- * put again, with jittered backoff; a key deleted from outside is put back), a watch on the key
- * itself (outside deletes, another process writing the same key), the one status subject and
- * `self`. It never fights over the key: when another lease holds it, it says so once and waits for
- * that lease to end. Every etcd call is bounded; `stop()` clears every timer.
+ * This app's own registration: a key kept alive under a lease (granted and renewed by the
+ * {@link LeaseEngine}), healed for ever (a lost lease is replaced and the key put again, with
+ * jittered backoff; a key deleted from outside is put back), a single-key watch on the key itself
+ * (outside deletes, another process writing the same key), the one status subject and `self`. It
+ * never fights over the key: when another lease holds it, it says so once and waits for that lease
+ * to end. Every etcd call is bounded; `stop()` clears every timer. See {@link RegistrationPhase}.
  * @internal
  */
 export class SelfRegistration {
@@ -64,25 +80,27 @@ export class SelfRegistration {
   private readonly clock: Clock;
   private run: Run | undefined;
   private generation = 0;
+  private phaseValue: RegistrationPhase = 'grant';
   private current: ServiceInstance | undefined;
-  private leaseId: string | undefined;
+  private lease: Lease | undefined;
+  private leaseSubscription: Subscription | undefined;
   /** Leases this app put the key with (echoes of our own puts are not another writer). */
   private readonly ownLeases = new Set<string>();
   /** Revision of our last put: older watch events of the key are stale. */
   private putRevision = 0;
-  private needsPut = true;
-  private deletedSeen = false;
+  /** The key was put under the current lease (so its absence means someone deleted it). */
+  private published = false;
   private holder: KeyHolder | undefined;
-  private lastHeartbeat = 0;
   private failures = 0;
   private quiet = false;
-  private timer: unknown;
+  private cancelTimer: (() => void) | undefined;
   private inflight: Promise<void> | undefined;
   private again = false;
   private watchSubscription: Subscription | undefined;
 
   constructor(
     private readonly port: RegistrationPort,
+    private readonly leases: LeaseEngine,
     private readonly options: SelfRegistrationOptions,
   ) {
     this.clock = options.clock ?? systemClock;
@@ -93,6 +111,11 @@ export class SelfRegistration {
   /** The current status. */
   get status(): RegistryStatus {
     return this.statusSubject.getValue();
+  }
+
+  /** What the registration does next (see {@link RegistrationPhase}). */
+  get phase(): RegistrationPhase {
+    return this.phaseValue;
   }
 
   /** This app's instance once etcd confirmed its key (kept while healing), else `undefined`. */
@@ -112,8 +135,7 @@ export class SelfRegistration {
 
   /**
    * Starts keeping `key` = `value` alive; resolves once etcd holds it, rejects with
-   * `EtcdStoppedError` when stopped first. A second call while active returns the
-   * same promise.
+   * `EtcdStoppedError` when stopped first. A second call while active returns the same promise.
    */
   start(instance: ServiceInstance, key: string, value: string): Promise<ServiceInstance> {
     if (this.run) return this.run.registered;
@@ -126,14 +148,13 @@ export class SelfRegistration {
     registered.catch(() => undefined);
     this.run = { instance, key, value, registered, resolve, reject, settled: false, waiters: [] };
     this.generation++;
-    this.leaseId = undefined;
     this.ownLeases.clear();
     this.putRevision = 0;
-    this.needsPut = true;
-    this.deletedSeen = false;
+    this.published = false;
     this.holder = undefined;
     this.failures = 0;
     this.quiet = false;
+    this.phaseValue = 'grant';
     this.setStatus('registering');
     this.options.logger.debug(`registering ${key} (ttl ${this.options.ttl}s)`);
     this.watchSubscription = this.port.watch(key).subscribe(event => this.onKeyEvent(event));
@@ -154,7 +175,7 @@ export class SelfRegistration {
   }
 
   /**
-   * Stops heart-beating and, when `revoke` is set, revokes the lease (which deletes the key). Never
+   * Stops renewing and, when `revoke` is set, revokes the lease (which deletes the key). Never
    * waits longer than `timeoutMs`. The status becomes `deregistered`.
    */
   async stop(revoke: boolean, timeoutMs: number): Promise<void> {
@@ -167,15 +188,18 @@ export class SelfRegistration {
     this.watchSubscription = undefined;
     const deadline = this.clock.now() + timeoutMs;
     if (this.inflight) await within(this.inflight, timeoutMs).catch(() => undefined);
-    const lease = this.leaseId;
-    this.leaseId = undefined;
-    if (revoke && lease) {
-      try {
-        await this.port.revoke(lease, Math.max(200, deadline - this.clock.now()));
-      } catch (err) {
-        this.options.logger.warn(
-          `could not revoke lease of ${run.key} (${this.port.describe(err)}); it expires within ${this.options.ttl}s`,
-        );
+    const lease = this.dropLease();
+    if (lease) {
+      if (revoke) {
+        try {
+          await lease.revoke(Math.max(200, deadline - this.clock.now()));
+        } catch (err) {
+          this.options.logger.warn(
+            `could not revoke lease of ${run.key} (${this.leases.describe(err)}); it expires within ${this.options.ttl}s`,
+          );
+        }
+      } else {
+        lease.release();
       }
     }
     this.current = undefined;
@@ -192,22 +216,48 @@ export class SelfRegistration {
     this.statusSubject.complete();
   }
 
+  // ---- events ----
+
+  /** The own-key watch: a delete or a resumed watch → verify; another writer → conflict. */
   private onKeyEvent(event: OwnKeyEvent): void {
     const run = this.run;
-    if (!run || (event.revision !== undefined && event.revision <= this.putRevision)) return;
-    if (event.type === 'delete') {
-      // Say nothing yet: the next step learns whether our lease is gone (expired, revoked) or only
-      // the key was deleted, and names the right cause.
-      this.deletedSeen = true;
-      this.schedule(0);
+    if (!run) return;
+    if (
+      event.type !== 'resync' &&
+      event.revision !== undefined &&
+      event.revision <= this.putRevision
+    )
+      return;
+    if (event.type === 'put') {
+      if (this.ownLeases.has(event.lease)) return;
+      this.onConflict(run, { lease: event.lease, value: event.value });
       return;
     }
-    const lease = event.lease ?? '0';
-    if (this.ownLeases.has(lease)) return;
-    this.onConflict(run, { lease, value: event.value ?? '' });
+    // A delete (or a watch that may have missed one): say nothing yet. `verify` learns whether our
+    // lease is gone (expired, revoked) or only the key was deleted, and names the right cause.
+    if (this.phaseValue === 'hold' || this.phaseValue === 'conflict') {
+      this.phaseValue = this.lease ? 'verify' : 'grant';
+      this.schedule(0);
+    }
   }
 
-  /** Another writer holds the key: one error line per holder, no put-fight, keep heart-beating. */
+  /** The engine says the lease is gone or can no longer have been renewed in time. */
+  private onLeaseLost(run: Run, lease: Lease, loss: LeaseLoss): void {
+    if (lease !== this.lease || this.run !== run) return;
+    this.dropLease();
+    const { ttl } = this.options;
+    this.markLost(
+      run,
+      loss.silentMs > ttl * 1000 || loss.cause === 'expired'
+        ? `lease ${lease.id} expired: no heartbeat reached etcd for ${(loss.silentMs / 1000).toFixed(1)}s, ` +
+            `longer than the ${ttl}s TTL (was the event loop blocked, or etcd unreachable?); granting a new one`
+        : `lease ${lease.id} expired or was revoked; granting a new one`,
+    );
+    this.phaseValue = 'grant';
+    this.schedule(backoffDelay(this.failures++, this.options.retry, this.options.random));
+  }
+
+  /** Another writer holds the key: one error line per holder, no put-fight, keep the lease. */
   private onConflict(run: Run, holder: KeyHolder): void {
     if (this.holder?.lease !== holder.lease) {
       this.options.logger.error(
@@ -217,24 +267,28 @@ export class SelfRegistration {
       );
     }
     this.holder = holder;
-    this.needsPut = true;
+    this.published = false;
     this.quiet = true;
+    this.phaseValue = 'conflict';
     if (this.status === 'registered') this.setStatus('lost');
     this.notify(run, 'conflict');
+    this.schedule(this.period());
   }
+
+  // ---- the loop ----
 
   private schedule(ms: number): void {
     if (!this.run) return;
     this.clearTimer();
-    this.timer = this.clock.setTimeout(() => {
-      this.timer = undefined;
+    this.cancelTimer = this.clock.setTimer(() => {
+      this.cancelTimer = undefined;
       this.kick();
     }, ms);
   }
 
   private clearTimer(): void {
-    if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
-    this.timer = undefined;
+    this.cancelTimer?.();
+    this.cancelTimer = undefined;
   }
 
   private kick(): void {
@@ -251,105 +305,160 @@ export class SelfRegistration {
     });
   }
 
+  /** Runs the action of the current phase once (see {@link RegistrationPhase}). */
   private async step(generation: number): Promise<void> {
     const run = this.run;
     if (!run) return;
-    const stale = () => generation !== this.generation;
-    const { ttl } = this.options;
-    // Heartbeat every ttl/3; give each call up to half the TTL (at least 2 s) so a slow etcd (a
-    // busy disk delays every write) does not turn a merely slow registration into a failed one.
-    const interval = Math.max(500, (ttl * 1000) / 3);
-    const callTimeout = Math.max(2000, (ttl * 1000) / 2);
+    const stale = () => generation !== this.generation || this.run !== run;
+    const phase = this.phaseValue;
     try {
-      if (!this.leaseId) {
-        const lease = await this.port.grant(ttl, callTimeout);
-        this.leaseId = lease;
-        if (stale()) return;
-        this.lastHeartbeat = this.clock.now();
-        this.needsPut = true;
-        this.deletedSeen = false;
-      } else {
-        // A keep-alive is answered by the leader from memory (no disk write): a short bound, so
-        // that one lost on a flapping link is retried several times within the TTL (issue 11
-        // finding 3). A timed-out keep-alive never resets the connection (transport rule).
-        const keepAliveTimeout = Math.min(callTimeout, Math.max(500, (ttl * 1000) / 10));
-        const remaining = await this.port.keepAlive(this.leaseId, keepAliveTimeout);
-        if (stale()) return;
-        if (remaining <= 0) throw new LeaseGoneError('lease expired');
-        this.lastHeartbeat = this.clock.now();
-      }
-      if (this.deletedSeen) {
-        this.deletedSeen = false;
-        if (!this.needsPut && !this.holder) {
-          this.options.logger.warn(
-            `registration key ${run.key} was deleted from outside; putting it back`,
-          );
-          this.setStatus('lost');
-        }
-        this.needsPut = true;
-      }
-      if (this.needsPut) {
-        const lease = this.leaseId;
-        const holder = await this.port.get(run.key, callTimeout);
-        if (stale()) return;
-        if (holder && holder.lease !== lease && !this.ownLeases.has(holder.lease)) {
-          this.onConflict(run, holder);
-          this.schedule(interval);
+      switch (phase) {
+        case 'grant':
+          await this.grant(run, stale);
+          break;
+        case 'verify':
+          await this.verify(stale);
+          break;
+        case 'check':
+        case 'conflict':
+          await this.check(run, stale);
+          break;
+        case 'put':
+          await this.put(run, stale);
+          break;
+        case 'hold':
           return;
-        }
-        if (this.holder) {
-          this.options.logger.log(`registration key ${run.key} is free again; taking it`);
-          this.holder = undefined;
-        }
-        this.ownLeases.add(lease);
-        const revision = await this.port.put(run.key, run.value, lease, callTimeout);
-        if (stale()) return;
-        this.putRevision = Math.max(this.putRevision, revision);
-        this.needsPut = false;
-        this.lastHeartbeat = this.clock.now();
       }
+      if (stale()) return;
       this.failures = 0;
       this.quiet = false;
-      if (this.status !== 'registered') {
-        this.options.logger.log(`registered ${run.key} (lease ${this.leaseId}, ttl ${ttl}s)`);
-      }
-      this.current = run.instance;
-      this.setStatus('registered');
-      if (!run.settled) {
-        run.settled = true;
-        run.resolve(run.instance);
-      }
-      this.notify(run, 'registered');
-      this.schedule(interval);
+      if (this.phaseValue === 'hold') this.confirm(run);
+      else if (this.phaseValue !== 'conflict') this.schedule(0);
     } catch (err) {
       if (stale()) return;
-      const random = this.options.random;
-      if (err instanceof LeaseGoneError) {
-        const lease = this.leaseId;
-        const silentMs = this.clock.now() - this.lastHeartbeat;
-        this.leaseId = undefined;
-        this.needsPut = true;
-        this.deletedSeen = false;
-        this.markLost(
-          run,
-          silentMs > ttl * 1000
-            ? `lease ${lease} expired: no heartbeat reached etcd for ${(silentMs / 1000).toFixed(1)}s, ` +
-                `longer than the ${ttl}s TTL (was the event loop blocked, or etcd unreachable?); granting a new one`
-            : `lease ${lease} expired or was revoked; granting a new one`,
-        );
-        this.schedule(backoffDelay(this.failures++, this.options.retry, random));
+      if (err instanceof LeaseGoneError && this.lease) {
+        this.lease.markGone(this.leases.describe(err)); // → onLeaseLost → grant
         return;
       }
-      const reason = this.port.describe(err);
-      this.failures++;
-      if (this.status === 'registered' && this.clock.now() - this.lastHeartbeat > ttl * 1000) {
-        this.markLost(run, `no heartbeat for over ${ttl}s (${reason}); retrying`);
-      } else if (!this.quiet) {
+      if (!this.quiet) {
         this.quiet = true;
-        this.options.logger.warn(`heartbeat of ${run.key} failed (${reason}); retrying`);
+        this.options.logger.warn(
+          `registration of ${run.key}: ${phase} failed (${this.port.describe(err)}); retrying`,
+        );
       }
-      this.schedule(Math.min(backoffDelay(this.failures, this.options.retry, random), interval));
+      this.schedule(
+        Math.min(
+          backoffDelay(this.failures++, this.options.retry, this.options.random),
+          this.period(),
+        ),
+      );
     }
+  }
+
+  private async grant(run: Run, stale: () => boolean): Promise<void> {
+    const lease = await this.leases.grant({ ttl: this.options.ttl, timeoutMs: this.callTimeout() });
+    if (stale()) {
+      lease.release();
+      return;
+    }
+    this.lease = lease;
+    this.published = false;
+    this.leaseSubscription = lease.lost$.subscribe(loss => this.onLeaseLost(run, lease, loss));
+    if (this.lease === lease) this.phaseValue = 'check';
+  }
+
+  /** After a delete of the key (or a resumed watch): is our lease still alive? */
+  private async verify(stale: () => boolean): Promise<void> {
+    const lease = this.lease;
+    if (!lease) {
+      this.phaseValue = 'grant';
+      return;
+    }
+    const answer = await lease.check(this.callTimeout());
+    if (stale() || lease !== this.lease) return;
+    if (answer === 'unknown') throw new Error('no keep-alive answer');
+    if (answer === 'alive') this.phaseValue = 'check';
+  }
+
+  private async check(run: Run, stale: () => boolean): Promise<void> {
+    const lease = this.lease;
+    if (!lease) {
+      this.phaseValue = 'grant';
+      return;
+    }
+    const holder = await this.port.get(run.key, this.callTimeout());
+    if (stale() || lease !== this.lease) return;
+    if (holder && holder.lease !== lease.id && !this.ownLeases.has(holder.lease)) {
+      this.onConflict(run, holder);
+      return;
+    }
+    if (this.holder) {
+      this.options.logger.log(`registration key ${run.key} is free again; taking it`);
+      this.holder = undefined;
+    }
+    if (holder?.lease === lease.id && holder.value === run.value) {
+      this.phaseValue = 'hold';
+      return;
+    }
+    if (!holder && this.published) {
+      this.options.logger.warn(
+        `registration key ${run.key} was deleted from outside; putting it back`,
+      );
+      this.setStatus('lost');
+    }
+    this.phaseValue = 'put';
+  }
+
+  private async put(run: Run, stale: () => boolean): Promise<void> {
+    const lease = this.lease;
+    if (!lease) {
+      this.phaseValue = 'grant';
+      return;
+    }
+    this.ownLeases.add(lease.id);
+    const revision = await this.port.put(run.key, run.value, lease.id, this.callTimeout());
+    if (stale() || lease !== this.lease) return;
+    this.putRevision = Math.max(this.putRevision, revision);
+    this.published = true;
+    this.phaseValue = 'hold';
+  }
+
+  /** Entered `hold`: registered. */
+  private confirm(run: Run): void {
+    if (this.status !== 'registered') {
+      this.options.logger.log(
+        `registered ${run.key} (lease ${this.lease?.id}, ttl ${this.options.ttl}s)`,
+      );
+    }
+    this.current = run.instance;
+    this.setStatus('registered');
+    if (!run.settled) {
+      run.settled = true;
+      run.resolve(run.instance);
+    }
+    this.notify(run, 'registered');
+  }
+
+  private dropLease(): Lease | undefined {
+    const lease = this.lease;
+    this.lease = undefined;
+    this.published = false;
+    this.leaseSubscription?.unsubscribe();
+    this.leaseSubscription = undefined;
+    return lease;
+  }
+
+  /** The renewal period: ttl / 3 (how often a conflict is re-checked, the longest retry). */
+  private period(): number {
+    return Math.max(500, (this.options.ttl * 1000) / 3);
+  }
+
+  /**
+   * The bound of one call: half the TTL (at least 2 s), so a slow etcd (a busy disk delays every
+   * write) does not turn a merely slow registration into a failed one.
+   */
+  private callTimeout(): number {
+    return Math.max(2000, (this.options.ttl * 1000) / 2);
   }
 
   /** One warning line per loss; the retries that follow stay quiet until it is registered again. */
@@ -358,7 +467,7 @@ export class SelfRegistration {
       this.options.logger.warn(`registration ${run.key} lost: ${reason}`);
     }
     this.quiet = true;
-    this.setStatus('lost');
+    if (this.status === 'registered' || this.status === 'lost') this.setStatus('lost');
   }
 
   private notify(run: Run, outcome: RegistrationOutcome): void {

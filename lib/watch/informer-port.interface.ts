@@ -1,3 +1,4 @@
+import type { Clock } from '../common/clock.js';
 import type { InformerEntry } from './informer.interfaces.js';
 
 /**
@@ -93,24 +94,11 @@ export interface WatchHandle {
 }
 
 /**
- * Time as the informer sees it; unit tests pass a fake one and move it by hand.
+ * Time as the informer sees it (the module's one {@link Clock}: monotonic `now()`, so the stall
+ * detector and the backoff never follow a step of the wall clock); unit tests pass a fake one.
  * @internal
  */
-export interface InformerClock {
-  now(): number;
-  /**
-   * Calls `fn` once after `ms`; returns a function that cancels it. `background` timers never keep
-   * the process alive.
-   */
-  setTimer(fn: () => void, ms: number, options?: { background?: boolean }): () => void;
-}
+export type InformerClock = Pick<Clock, 'now' | 'setTimer'>;
 
 /** The clock of the real world. @internal */
-export const systemClock: InformerClock = {
-  now: () => Date.now(),
-  setTimer(fn, ms, options) {
-    const timer = setTimeout(fn, ms);
-    if (options?.background) timer.unref();
-    return () => clearTimeout(timer);
-  },
-};
+export { systemClock } from '../common/clock.js';

@@ -1,5 +1,4 @@
 import type {
-  InformerClock,
   InformerPort,
   ListPage,
   ListPageRequest,
@@ -17,54 +16,7 @@ import type { InformerEntry } from '../../lib/watch/informer.interfaces.js';
  * told to.
  */
 
-/** A fake clock: timers fire in time order when {@link advance} moves past them. */
-export class FakeClock implements InformerClock {
-  private current = 1_000_000;
-  private seq = 0;
-  private timers: Array<{ at: number; seq: number; fn: () => void; ms: number }> = [];
-  /** Every delay ever asked for (foreground timers only: the backoff sleeps). */
-  readonly sleeps: number[] = [];
-
-  now(): number {
-    return this.current;
-  }
-
-  setTimer(fn: () => void, ms: number, options?: { background?: boolean }): () => void {
-    const timer = { at: this.current + ms, seq: this.seq++, fn, ms };
-    if (!options?.background) this.sleeps.push(ms);
-    this.timers.push(timer);
-    return () => {
-      this.timers = this.timers.filter(t => t !== timer);
-    };
-  }
-
-  /** Number of timers not yet fired or cancelled. */
-  get pending(): number {
-    return this.timers.length;
-  }
-
-  /** Moves time forward by `ms`, firing due timers in order and settling promises in between. */
-  async advance(ms: number): Promise<void> {
-    const target = this.current + ms;
-    for (;;) {
-      await settle();
-      const next = this.timers
-        .filter(t => t.at <= target)
-        .sort((a, b) => a.at - b.at || a.seq - b.seq)[0];
-      if (!next) break;
-      this.timers = this.timers.filter(t => t !== next);
-      this.current = Math.max(this.current, next.at);
-      next.fn();
-    }
-    this.current = target;
-    await settle();
-  }
-}
-
-/** Lets every pending promise callback run (microtasks and their follow-ups). */
-export async function settle(): Promise<void> {
-  for (let i = 0; i < 5; i++) await new Promise<void>(resolve => setImmediate(resolve));
-}
+export { FakeClock, settle } from './fake-clock.js';
 
 interface StoredKey {
   value: Buffer;

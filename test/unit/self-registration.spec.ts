@@ -1,97 +1,47 @@
 import { Subject, type Observable } from 'rxjs';
-import {
-  LeaseGoneError,
-  type Clock,
-  type KeyHolder,
-  type OwnKeyEvent,
-  type RegistrationPort,
+import type {
+  KeyHolder,
+  OwnKeyEvent,
+  RegistrationPort,
 } from '../../lib/registry/registration-port.js';
 import { EtcdStoppedError } from '../../lib/errors/etcd-stopped.error.js';
+import { LeaseEngine } from '../../lib/lease/lease-engine.js';
 import { SelfRegistration, type RegistrationLogger } from '../../lib/registry/self-registration.js';
 import type { ServiceInstance } from '../../lib/discovery/service-instance.interface.js';
 import type { RegistryStatus } from '../../lib/registry/registry-status.interface.js';
+import { FakeClock } from '../support/fake-clock.js';
+import { FakeLeasePort } from '../support/fake-lease-port.js';
 
-/** A manual clock: timers run only when the test advances time. */
-class FakeClock implements Clock {
-  private time = 1_000_000;
-  private seq = 0;
-  private readonly timers = new Map<number, { at: number; fn: () => void }>();
-
-  now(): number {
-    return this.time;
-  }
-  setTimeout(fn: () => void, ms: number): unknown {
-    const id = ++this.seq;
-    this.timers.set(id, { at: this.time + ms, fn });
-    return id;
-  }
-  clearTimeout(handle: unknown): void {
-    this.timers.delete(handle as number);
-  }
-  get pending(): number {
-    return this.timers.size;
-  }
-  /** Moves time without running timers: an event loop that was blocked. */
-  jump(ms: number): void {
-    this.time += ms;
-  }
-  /** Runs every timer due within `ms`, in order, letting promises settle after each. */
-  async advance(ms: number): Promise<void> {
-    const end = this.time + ms;
-    for (;;) {
-      await flush();
-      const next = [...this.timers.entries()].sort((a, b) => a[1].at - b[1].at)[0];
-      if (!next || next[1].at > end) break;
-      this.timers.delete(next[0]);
-      this.time = Math.max(this.time, next[1].at);
-      next[1].fn();
-    }
-    this.time = end;
-    await flush();
-  }
-}
-
-async function flush(): Promise<void> {
-  for (let i = 0; i < 5; i++) await new Promise<void>(resolve => setImmediate(resolve));
-}
-
-/** An in-memory etcd for one registration: keys, leases, a watch, scripted failures. */
+/** An in-memory etcd key space for one registration: keys, a single-key watch, scripted failures. */
 class FakePort implements RegistrationPort {
   readonly calls: string[] = [];
   readonly keys = new Map<string, KeyHolder>();
   readonly events = new Subject<OwnKeyEvent>();
-  readonly liveLeases = new Set<string>();
   /** Errors thrown by the next calls of an operation (FIFO). */
   readonly failures: Record<string, Error[]> = {};
-  private nextLease = 100;
   private revision = 1;
 
-  async grant(): Promise<string> {
-    this.record('grant');
-    const lease = String(this.nextLease++);
-    this.liveLeases.add(lease);
-    return lease;
+  constructor(readonly leases: FakeLeasePort) {
+    // etcd deletes the keys of a lease that ends, and the watch reports it.
+    leases.onEnd = lease => {
+      for (const [key, holder] of this.keys) {
+        if (holder.lease === lease) {
+          this.keys.delete(key);
+          this.events.next({ type: 'delete', revision: ++this.revision });
+        }
+      }
+    };
   }
-  async keepAlive(lease: string): Promise<number> {
-    this.record('keepAlive');
-    if (!this.liveLeases.has(lease))
-      throw new LeaseGoneError('etcdserver: requested lease not found');
-    return 10;
-  }
+
   async put(key: string, value: string, lease: string): Promise<number> {
     this.record('put');
-    if (!this.liveLeases.has(lease))
-      throw new LeaseGoneError('etcdserver: requested lease not found');
+    if (!this.leases.live.has(lease)) throw FakeLeasePort.gone();
     this.keys.set(key, { value, lease });
     return ++this.revision;
   }
   async get(key: string): Promise<KeyHolder | undefined> {
     this.record('get');
     return this.keys.get(key);
-  }
-  async revoke(lease: string): Promise<void> {
-    this.record('revoke');
-    this.expire(lease);
   }
   watch(): Observable<OwnKeyEvent> {
     return this.events.asObservable();
@@ -100,16 +50,6 @@ class FakePort implements RegistrationPort {
     return err instanceof Error ? err.message : String(err);
   }
 
-  /** etcd ends a lease: its keys are deleted and the watch reports it. */
-  expire(lease: string): void {
-    this.liveLeases.delete(lease);
-    for (const [key, holder] of this.keys) {
-      if (holder.lease === lease) {
-        this.keys.delete(key);
-        this.events.next({ type: 'delete', revision: ++this.revision });
-      }
-    }
-  }
   outsideDelete(key: string): void {
     this.keys.delete(key);
     this.events.next({ type: 'delete', revision: ++this.revision });
@@ -119,7 +59,10 @@ class FakePort implements RegistrationPort {
     this.events.next({ type: 'put', ...holder, revision: ++this.revision });
   }
   count(op: string): number {
-    return this.calls.filter(c => c === op).length;
+    return this.calls.filter(c => c === op).length + this.leases.count(op);
+  }
+  get allCalls(): string[] {
+    return this.calls;
   }
 
   private record(op: string): void {
@@ -161,19 +104,21 @@ const INSTANCE: ServiceInstance = {
 
 function setup() {
   const clock = new FakeClock();
-  const port = new FakePort();
+  const leases = new FakeLeasePort(clock);
+  const port = new FakePort(leases);
   const logger = new RecordingLogger();
-  const registration = new SelfRegistration(port, {
+  const random = () => 1 - Number.EPSILON; // the top of the jitter range: delays are exact
+  const registration = new SelfRegistration(port, new LeaseEngine(leases, clock, random), {
     ttl: TTL,
     retry: { initialDelay: 100, maxDelay: 1_000 },
     logger,
     initialStatus: 'registering',
     clock,
-    random: () => 1 - Number.EPSILON, // the top of the jitter range: delays are exact
+    random,
   });
   const statuses: RegistryStatus[] = [];
   registration.status$.subscribe(status => statuses.push(status));
-  return { clock, port, logger, registration, statuses };
+  return { clock, port, leases, logger, registration, statuses };
 }
 
 async function registered() {
@@ -186,14 +131,15 @@ async function registered() {
 
 describe('SelfRegistration (fake etcd port, manual clock)', () => {
   it('grants, checks the key is free, puts, then heartbeats every ttl / 3', async () => {
-    const { clock, port, registration, statuses, logger } = setup();
+    const { clock, port, leases, registration, statuses, logger } = setup();
     const done = registration.start(INSTANCE, KEY, 'v');
     // Before etcd confirmed the key: no self.
     expect(registration.self).toBeUndefined();
     expect(registration.status).toBe('registering');
     await clock.advance(0);
     await expect(done).resolves.toBe(INSTANCE);
-    expect(port.calls).toEqual(['grant', 'get', 'put']);
+    expect(leases.calls).toEqual(['grant']);
+    expect(port.calls).toEqual(['get', 'put']);
     expect(port.keys.get(KEY)).toEqual({ value: 'v', lease: '100' });
     expect(registration.self).toBe(INSTANCE);
     expect(
@@ -206,49 +152,74 @@ describe('SelfRegistration (fake etcd port, manual clock)', () => {
     expect(port.count('keepAlive')).toBe(1);
     await clock.advance(3_000 * 4);
     expect(port.count('keepAlive')).toBe(5);
+    expect(leases.count('open')).toBe(1); // one keep-alive stream for the lease, not one per beat
     expect(port.count('put')).toBe(1);
     expect(statuses).toEqual(['registering', 'registered']);
   });
 
-  it('heals failed heartbeats with backoff: one warning, lost after the TTL, registered again', async () => {
-    const { clock, port, logger, statuses } = await registered();
-    const unavailable = () => new Error('14 UNAVAILABLE: No connection established');
-    port.failures.keepAlive = Array.from({ length: 50 }, unavailable);
-
-    await clock.advance(3_000); // first heartbeat fails
-    expect(port.count('keepAlive')).toBe(1);
-    // Retries back off: 200, 400, 800, 1000, 1000 ... ms (attempt n: min(100 * 2^n, 1000)).
-    await clock.advance(199);
-    expect(port.count('keepAlive')).toBe(1);
-    await clock.advance(1);
-    expect(port.count('keepAlive')).toBe(2);
-    await clock.advance(400);
-    expect(port.count('keepAlive')).toBe(3);
-    await clock.advance(800);
-    expect(port.count('keepAlive')).toBe(4);
-    await clock.advance(1_000);
-    expect(port.count('keepAlive')).toBe(5);
+  it('no keep-alive answered for the whole TTL: one warning, lost, a new lease and the key put again', async () => {
+    const { clock, port, leases, logger, statuses } = await registered();
+    leases.blackhole = true; // a partition that keeps the stream open
+    await clock.advance(TTL * 1000 - 1);
     expect(statuses.at(-1)).toBe('registered');
-
-    await clock.advance(TTL * 1000); // no heartbeat for longer than the TTL
+    await clock.advance(1); // the grant (the last confirmation) + TTL: nothing can have renewed it
     expect(statuses.at(-1)).toBe('lost');
-    port.failures.keepAlive = [];
-    await clock.advance(1_000);
+    leases.blackhole = false;
+    await clock.advance(100); // backoff of the first attempt
+    expect(port.keys.get(KEY)?.lease).toBe('101');
     expect(statuses).toEqual(['registering', 'registered', 'lost', 'registered']);
-    // One line for the first failure, one for the loss: never one per retry.
     expect(logger.matching(/^warn/)).toEqual([
-      expect.stringMatching(/heartbeat of \/services\/orders\/web-1 failed \(14 UNAVAILABLE/),
       expect.stringMatching(
-        /registration \/services\/orders\/web-1 lost: no heartbeat for over 9s/,
+        /registration \/services\/orders\/web-1 lost: lease 100 expired: no heartbeat reached etcd for 9\.0s/,
       ),
     ]);
-    expect(port.count('put')).toBe(1); // the lease survived: no re-put
+  });
+
+  it('slow link (answers 300 ms late each way, ttl 5): registered throughout, one stream, no re-put', async () => {
+    const clock = new FakeClock();
+    const leases = new FakeLeasePort(clock);
+    const port = new FakePort(leases);
+    const logger = new RecordingLogger();
+    const registration = new SelfRegistration(port, new LeaseEngine(leases, clock), {
+      ttl: 5,
+      retry: { initialDelay: 100, maxDelay: 1_000 },
+      logger,
+      initialStatus: 'registering',
+      clock,
+    });
+    const statuses: RegistryStatus[] = [];
+    registration.status$.subscribe(status => statuses.push(status));
+    leases.latencyMs = 300;
+    const done = registration.start(INSTANCE, KEY, 'v');
+    await clock.advance(0);
+    await expect(done).resolves.toBe(INSTANCE);
+    for (let t = 0; t < 60_000; t += 500) {
+      await clock.advance(500);
+      expect(registration.status).toBe('registered');
+    }
+    expect(statuses).toEqual(['registering', 'registered']);
+    expect(port.count('put')).toBe(1);
+    expect(leases.count('open')).toBe(1);
+    expect(logger.matching(/^warn/)).toEqual([]);
+    await registration.stop(true, 1_000);
+  });
+
+  it('a broken keep-alive stream is reopened without touching the registration', async () => {
+    const { clock, port, leases, statuses } = await registered();
+    for (let i = 0; i < 5; i++) {
+      await clock.advance(3_000);
+      leases.breakStreams();
+    }
+    await clock.advance(30_000);
+    expect(statuses).toEqual(['registering', 'registered']);
+    expect(port.count('put')).toBe(1);
+    expect(leases.count('open')).toBe(6);
   });
 
   it('lease lost (revoked or expired): a new lease and the key put again', async () => {
-    const { clock, port, logger, statuses } = await registered();
+    const { clock, port, leases, logger, statuses } = await registered();
     // Revoked (its key with it) without our watch noticing yet.
-    port.liveLeases.delete('100');
+    leases.live.delete('100');
     port.keys.delete(KEY);
     await clock.advance(3_000);
     expect(statuses.at(-1)).toBe('lost');
@@ -270,9 +241,9 @@ describe('SelfRegistration (fake etcd port, manual clock)', () => {
   });
 
   it('after the event loop was blocked past the TTL, the log says the lease expired (not "deleted from outside")', async () => {
-    const { clock, port, logger, statuses } = await registered();
+    const { clock, port, leases, logger, statuses } = await registered();
     clock.jump(15_000); // blocked: no timer ran, etcd expired the lease meanwhile
-    port.expire('100');
+    leases.end('100');
     await clock.advance(0);
     const lost = logger.matching(/lost:/);
     expect(lost).toEqual([
@@ -341,8 +312,8 @@ describe('SelfRegistration (fake etcd port, manual clock)', () => {
   });
 
   it('stopped before etcd confirmed: the start promise rejects with EtcdStoppedError', async () => {
-    const { clock, port, registration } = setup();
-    port.failures.grant = [new Error('14 UNAVAILABLE')];
+    const { clock, port, leases, registration } = setup();
+    leases.failures.grant = [new Error('14 UNAVAILABLE')];
     const done = registration.start(INSTANCE, KEY, 'v');
     const outcome = registration.outcome();
     await clock.advance(0);

@@ -22,6 +22,8 @@ const PUBLIC_ENTRIES = [
 const INTERNAL_ROUTES: Record<string, string> = {
   'test/support/internals.ts': 'the one documented route from e2e/chaos specs to internals',
   'test/support/fake-informer-port.ts': "the informer's port, faked for unit specs of the engine",
+  'test/support/fake-clock.ts': 'the Clock, faked for unit specs of every engine',
+  'test/support/fake-lease-port.ts': "the lease engine's port, faked for unit specs of its users",
 };
 
 function sourceFiles(dir: string): string[] {
