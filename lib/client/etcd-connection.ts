@@ -21,6 +21,7 @@ import {
 } from './etcd3-internals.adapter.js';
 import { classifyEtcdError, type EtcdFailure } from './etcd-errors.classifier.js';
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS, SharedChannelPool } from './shared-channel-pool.js';
+import { plainHostsSpeakingTls } from './tls-probe.js';
 import { TransportPolicy } from './transport-policy.js';
 
 /** Deadline of ordinary (unary) etcd calls, so a partitioned etcd never makes a call hang for ever. */
@@ -144,12 +145,30 @@ export class EtcdConnection implements OnApplicationShutdown {
         // a certificate the client does not trust will not become trusted by retrying
         if (isTlsError(err)) throw new EtcdConnectionError(hosts, connectTimeout, err);
         // Once the breaker opens it only says "circuit breaker is open": keep the real cause (TLS,
-        // refused connection, ...) for the EtcdConnectionError message.
-        if (!isBrokenCircuitError(err) || lastError === undefined) lastError = err;
+        // refused connection, ...) for the EtcdConnectionError message. With several hosts the
+        // breaker's last transport failure may be the one that names the problem.
+        const cause = isBrokenCircuitError(err) ? this.policy.lastTransportFailure : err;
+        if (isTlsError(cause)) throw new EtcdConnectionError(hosts, connectTimeout, cause);
+        if (cause !== undefined && informative(cause)) lastError = cause;
+        else lastError ??= err;
       }
       await sleep(Math.min(250, Math.max(0, deadline - Date.now())));
     }
-    throw new EtcdConnectionError(hosts, connectTimeout, lastError);
+    throw new EtcdConnectionError(hosts, connectTimeout, lastError, await this.bootHint());
+  }
+
+  /**
+   * After a failed boot: when an `http://` host answers a TLS handshake, etcd there speaks TLS and
+   * the client spoke plain HTTP/2 to it (its answer is only "Failed to connect").
+   */
+  private async bootHint(): Promise<string | undefined> {
+    if (this.options.credentials) return undefined; // with credentials every host is dialled with TLS
+    const tlsHosts = await plainHostsSpeakingTls(this.options.hosts);
+    if (tlsHosts.length === 0) return undefined;
+    return (
+      `etcd at ${tlsHosts.join(', ')} speaks TLS: use https:// in the hosts option / ETCD_HOSTS ` +
+      '(with credentials.rootCertificate or ETCD_CA_FILE when its CA is not a public one).'
+    );
   }
 
   /**
@@ -276,6 +295,11 @@ function hideSecrets(client: Etcd3): void {
     // JSON loggers (pino, winston) serialize with JSON.stringify, which ignores inspect.custom.
     Object.defineProperty(target, 'toJSON', { value: redacted(label), enumerable: false });
   }
+}
+
+/** Whether an error says more than grpc-js's "No connection established. Last error: null". */
+function informative(err: unknown): boolean {
+  return !(err instanceof Error && /Last error: null/i.test(err.message));
 }
 
 function sleep(ms: number): Promise<void> {

@@ -50,6 +50,49 @@ export function withChannelFactory(
   });
 }
 
+/** grpc-js's secure connector, as far as we use it (not in its typings). */
+interface SecureConnectorInternals {
+  connectionOptions?: { servername?: unknown };
+}
+
+const NO_IP_SERVERNAME = Symbol('nest-etcd: no IP servername');
+
+/**
+ * Makes TLS connections built from `credentials` send no server name (SNI) when the host is an IP
+ * address: grpc-js sets `servername` to the target host, and Node prints DEP0123 ("Setting the TLS
+ * ServerName to an IP address is not permitted by RFC 6066") for an IP. The certificate is still
+ * checked against the host (Node falls back to `host`, which grpc-js sets too). DNS names keep their
+ * servername. Changes this credentials object only (it belongs to one etcd3 client).
+ *
+ * Internal behaviour relied on: `ChannelCredentials#_createSecureConnector(...)` returns a connector
+ * whose `connectionOptions` object is spread into `tls.connect()`.
+ * @returns whether the connector factory was found (false: grpc-js changed)
+ * @internal
+ */
+export function omitIpServername(
+  credentials: ChannelCredentials,
+  isIp: (host: string) => boolean,
+): boolean {
+  const target = credentials as unknown as Record<string | symbol, unknown>;
+  if (target[NO_IP_SERVERNAME]) return true;
+  const create = target._createSecureConnector;
+  if (typeof create !== 'function') return false;
+  Object.defineProperty(target, NO_IP_SERVERNAME, { value: true });
+  Object.defineProperty(target, '_createSecureConnector', {
+    configurable: true,
+    writable: true,
+    value(this: unknown, ...args: unknown[]): unknown {
+      const connector = (create as (...a: unknown[]) => SecureConnectorInternals).apply(this, args);
+      const options = connector?.connectionOptions;
+      if (options && typeof options.servername === 'string' && isIp(options.servername)) {
+        delete options.servername;
+      }
+      return connector;
+    },
+  });
+  return true;
+}
+
 // ---- etcd3: auth token -------------------------------------------------------------------------
 
 /** etcd3's ConnectionPool, as far as we use it (not exported by etcd3's typings). */

@@ -19,6 +19,8 @@ export function describeCause(cause: unknown): string {
       // Error: connect ECONNREFUSED 127.0.0.1:2379. Resolution note: ."
       .replace(/\s*Resolution note:\s*\.?\s*$/, '')
       .replace(/Last error: Error: /, 'last error: ')
+      // grpc-js when a connection failed without a recorded reason: say nothing rather than "null"
+      .replace(/\.?\s*Last error: null\.?/i, '')
       .replace(/\.$/, '');
     return message.length > 0 ? message : cause.name;
   }

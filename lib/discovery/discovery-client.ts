@@ -1,4 +1,5 @@
 import { Logger } from '@nestjs/common';
+import { hostPort } from '../common/host-address.js';
 import { LoadBalancer } from './load-balancer.js';
 import type { LoadBalancingStrategy, ServiceInstance } from './service-instance.interface.js';
 import { failureReason, isConnectionFailure } from './connection-failure.js';
@@ -213,8 +214,7 @@ function matcher(filter: InstanceFilter): (instance: ServiceInstance) => boolean
 }
 
 function address(instance: ServiceInstance): string {
-  const host = instance.host.includes(':') ? `[${instance.host}]` : instance.host;
-  return `${host}:${instance.port}`;
+  return hostPort(instance.host, instance.port);
 }
 
 function isStreamBody(body: RequestInit['body']): boolean {

@@ -129,7 +129,7 @@ interface ServiceCache {
 /** The parsed instances of one service, updated change by change. */
 class InstanceView {
   private readonly instances = new Map<string, ServiceInstance>();
-  private readonly warned = new Map<string, number>();
+  private readonly warned = new Set<string>();
   private cached: ServiceInstance[] | undefined;
 
   constructor(
@@ -150,7 +150,7 @@ class InstanceView {
     const changed =
       change.type === 'put' && change.entry
         ? this.put(change.key, change.entry.value, change.revision)
-        : this.instances.delete(change.key);
+        : this.forget(change.key);
     if (changed) this.cached = undefined;
     return changed;
   }
@@ -163,6 +163,11 @@ class InstanceView {
     return this.cached;
   }
 
+  private forget(key: string): boolean {
+    this.warned.delete(key);
+    return this.instances.delete(key);
+  }
+
   private put(key: string, raw: Buffer, revision: number): boolean {
     const instanceId = key.slice(this.prefix.length);
     const result =
@@ -170,8 +175,9 @@ class InstanceView {
         ? { ok: false as const, reason: 'key is not <prefix><service>/<instanceId>' }
         : parseInstance(this.serviceName, instanceId, raw);
     if (!result.ok) {
-      if (this.warned.get(key) !== revision) {
-        this.warned.set(key, revision);
+      // one warning per bad key (until it is fixed or deleted), never one per re-list or re-put
+      if (!this.warned.has(key)) {
+        this.warned.add(key);
         this.logger.warn(`skipping registry key ${key} at revision ${revision}: ${result.reason}`);
       }
       return this.instances.delete(key);

@@ -1,3 +1,4 @@
+import { ALLOWED_HOST, ALLOWED_PORT, parseHost, parsePort } from '../common/host-address.js';
 import type { ServiceInstance } from './service-instance.interface.js';
 
 /** Outcome of reading one registry value. @internal */
@@ -6,8 +7,10 @@ export type ParseResult = { ok: true; instance: ServiceInstance } | { ok: false;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /**
- * Reads a registry value. Accepts any JSON object with a string `host` and an integer `port`
- * (what plain etcd3 scripts write), defaulting `metadata` to `{}` and `weight` to 1.
+ * Reads a registry value. Accepts any JSON object with a `host` that can be called (a DNS name,
+ * IPv4, or IPv6 bare or in brackets: lib/common/host-address.ts) and a `port` from 1 to 65535 (what
+ * plain etcd3 scripts write), defaulting `metadata` to `{}` and `weight` to 1. An IPv6 host is
+ * returned bare.
  * @internal
  */
 export function parseInstance(
@@ -32,20 +35,13 @@ export function parseInstance(
   }
   const record = value as Record<string, unknown>;
   const { host, port } = record;
-  if (typeof host !== 'string' || host.length === 0) {
-    return { ok: false, reason: `"host" must be a non-empty string, got ${typeName(host)}` };
+  const hostName = parseHost(host);
+  if (hostName === undefined) {
+    return { ok: false, reason: `"host" must be ${ALLOWED_HOST}, got ${typeName(host)}` };
   }
-  const portNumber = typeof port === 'string' && /^\d+$/.test(port) ? Number(port) : port;
-  if (
-    typeof portNumber !== 'number' ||
-    !Number.isInteger(portNumber) ||
-    portNumber < 1 ||
-    portNumber > 65535
-  ) {
-    return {
-      ok: false,
-      reason: `"port" must be an integer from 1 to 65535, got ${typeName(port)}`,
-    };
+  const portNumber = parsePort(port);
+  if (portNumber === undefined) {
+    return { ok: false, reason: `"port" must be ${ALLOWED_PORT}, got ${typeName(port)}` };
   }
   const metadata = record.metadata ?? {};
   if (metadata === null || typeof metadata !== 'object' || Array.isArray(metadata)) {
@@ -58,7 +54,7 @@ export function parseInstance(
   const instance: ServiceInstance = {
     serviceName,
     instanceId,
-    host,
+    host: hostName,
     port: portNumber,
     metadata: metadata as Record<string, unknown>,
     weight,

@@ -16,6 +16,8 @@ export class EtcdConnectionError extends NestEtcdError {
     readonly timeout: number,
     /** The last error seen while connecting. */
     override readonly cause?: unknown,
+    /** What to check first, when the client found out (e.g. "use https://"). */
+    readonly hint?: string,
   ) {
     super(
       isTlsError(cause)
@@ -25,7 +27,7 @@ export class EtcdConnectionError extends NestEtcdError {
             'requires client certificates, that credentials.privateKey / certChain are signed by a ' +
             'CA etcd trusts.'
         : `Cannot reach etcd at ${hosts.join(', ')} within ${timeout} ms: ${describeCause(cause)}. ` +
-            'Is etcd running, and are the hosts option / ETCD_HOSTS right?',
+            (hint ?? 'Is etcd running, and are the hosts option / ETCD_HOSTS right?'),
     );
   }
 }

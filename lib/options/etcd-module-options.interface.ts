@@ -122,10 +122,15 @@ export interface EtcdModuleOptions {
   hosts?: string | string[];
   /**
    * Username and password for etcd authentication.
-   * @default env `ETCD_USERNAME` / `ETCD_PASSWORD` when both are set
+   * @default env `ETCD_USERNAME` / `ETCD_PASSWORD` when both are set; else the `user:password@` of
+   *   the hosts' URLs (which must then all carry the same; refused next to this option or the env)
    */
   auth?: { username: string; password: string };
-  /** TLS material: the CA that signed the server certificate, plus a client certificate for mTLS. */
+  /**
+   * TLS material: the CA that signed the server certificate, plus a client certificate for mTLS.
+   * @default read at boot from the files named by env `ETCD_CA_FILE` (rootCertificate),
+   *   `ETCD_CERT_FILE` (certChain) and `ETCD_KEY_FILE` (privateKey) when set, else none
+   */
   credentials?: { rootCertificate: Buffer; privateKey?: Buffer; certChain?: Buffer };
   /** Prefix applied to every key the module touches (tenant isolation). */
   namespace?: string;

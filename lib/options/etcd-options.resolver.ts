@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { hostname, networkInterfaces } from 'node:os';
-import { inspect } from 'node:util';
 import { closestName } from '../common/closest-name.js';
+import { ALLOWED_HOST, parseHost } from '../common/host-address.js';
 import { InvalidOptionsError } from '../errors/invalid-options.error.js';
 import { UnknownOptionError } from '../errors/unknown-option.error.js';
+import { resolveConnectionOptions } from './connection-options.resolver.js';
 import type { EtcdModuleOptions } from './etcd-module-options.interface.js';
 import {
   DEFAULT_EJECT_FAILURES,
@@ -70,10 +71,9 @@ export const KNOWN_OPTION_KEYS: Readonly<Record<string, readonly string[]>> = {
   metrics: ['registry'],
 };
 
-const DEFAULT_HOST = 'http://127.0.0.1:2379';
-
 /**
- * Applies defaults (including the `ETCD_HOSTS`, `ETCD_USERNAME`, `ETCD_PASSWORD` environment variables)
+ * Applies defaults (including the `ETCD_HOSTS`, `ETCD_USERNAME`, `ETCD_PASSWORD`, `ETCD_CA_FILE`,
+ * `ETCD_CERT_FILE`, `ETCD_KEY_FILE` environment variables: connection-options.resolver.ts)
  * and validates every option, throwing {@link InvalidOptionsError} on the first bad one.
  * @internal
  */
@@ -87,9 +87,7 @@ export function resolveEtcdOptions(
   const options: EtcdModuleOptions = raw ?? {};
   rejectUnknownKeys(options);
 
-  const hosts = resolveHosts(options.hosts, env);
-  const auth = resolveAuth(options.auth, env);
-  const credentials = resolveCredentials(options.credentials);
+  const { hosts, auth, credentials } = resolveConnectionOptions(options, env);
   const namespace = optionalString('namespace', options.namespace) ?? '';
   const connectTimeout = positiveNumber('connectTimeout', options.connectTimeout, 5000);
 
@@ -133,144 +131,6 @@ export function resolveEtcdOptions(
     keepaliveInterval: positiveNumber('keepaliveInterval', options.keepaliveInterval, 10_000),
     keepaliveTimeout: positiveNumber('keepaliveTimeout', options.keepaliveTimeout, 5_000),
     metrics: resolveMetrics(options.metrics),
-  };
-}
-
-function resolveHosts(value: unknown, env: NodeJS.ProcessEnv): string[] {
-  let list: unknown[];
-  let option = 'hosts';
-  if (value === undefined) {
-    const fromEnv = env.ETCD_HOSTS?.trim();
-    if (!fromEnv) return [DEFAULT_HOST];
-    option = 'hosts (from env ETCD_HOSTS)';
-    list = fromEnv.split(',').map(h => h.trim());
-  } else if (typeof value === 'string') {
-    list = [value];
-  } else if (Array.isArray(value)) {
-    list = value;
-  } else {
-    throw new InvalidOptionsError(
-      'hosts',
-      value,
-      "a URL string or an array of URLs like 'http://127.0.0.1:2379'",
-    );
-  }
-  if (list.length === 0) {
-    throw new InvalidOptionsError(option, value, "at least one URL like 'http://127.0.0.1:2379'");
-  }
-  return list.map(host => {
-    if (typeof host !== 'string' || host.length === 0) {
-      throw new InvalidOptionsError(
-        option,
-        value,
-        "non-empty URL strings like 'http://127.0.0.1:2379'",
-      );
-    }
-    const withScheme = /^[a-z]+:\/\//i.test(host) ? host : `http://${host}`;
-    let url: URL;
-    try {
-      url = new URL(withScheme);
-    } catch {
-      throw new InvalidOptionsError(option, host, "a URL like 'http://127.0.0.1:2379'");
-    }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-      throw new InvalidOptionsError(option, host, 'an http:// or https:// URL');
-    }
-    if (!url.hostname || (url.pathname !== '/' && url.pathname !== '')) {
-      throw new InvalidOptionsError(
-        option,
-        host,
-        "a URL with a host and port only, like 'http://127.0.0.1:2379'",
-      );
-    }
-    const port = url.port || '2379';
-    return `${url.protocol}//${url.hostname}:${port}`;
-  });
-}
-
-function resolveAuth(
-  value: EtcdModuleOptions['auth'] | undefined,
-  env: NodeJS.ProcessEnv,
-): ResolvedEtcdOptions['auth'] {
-  if (value === undefined) {
-    const username = env.ETCD_USERNAME;
-    const password = env.ETCD_PASSWORD;
-    if (username && password !== undefined) return hiddenPassword(username, password);
-    if (password && !username) {
-      throw new InvalidOptionsError(
-        'auth.username (from env ETCD_USERNAME)',
-        username,
-        'a user name when ETCD_PASSWORD is set',
-      );
-    }
-    return undefined;
-  }
-  if (value === null || typeof value !== 'object') {
-    throw new InvalidOptionsError('auth', value, 'an object { username, password }');
-  }
-  if (typeof value.username !== 'string' || value.username.length === 0) {
-    throw new InvalidOptionsError('auth.username', value.username, 'a non-empty string');
-  }
-  if (typeof value.password !== 'string') {
-    // never echo anything that might be a secret
-    throw new InvalidOptionsError('auth.password', `<${typeof value.password}>`, 'a string');
-  }
-  return hiddenPassword(value.username, value.password);
-}
-
-/**
- * The resolved credentials, with the password kept out of `inspect()` (even with `showHidden`),
- * `console.log` and `JSON.stringify` of every object that holds the resolved options.
- */
-function hiddenPassword(
-  username: string,
-  password: string,
-): { username: string; password: string } {
-  const auth = { username, password };
-  const redacted = () => ({ username, password: '[hidden]' });
-  Object.defineProperty(auth, inspect.custom, { value: redacted, enumerable: false });
-  Object.defineProperty(auth, 'toJSON', { value: redacted, enumerable: false });
-  return auth;
-}
-
-function resolveCredentials(
-  value: EtcdModuleOptions['credentials'],
-): ResolvedEtcdOptions['credentials'] {
-  if (value === undefined) return undefined;
-  if (value === null || typeof value !== 'object') {
-    throw new InvalidOptionsError(
-      'credentials',
-      value,
-      'an object { rootCertificate, privateKey?, certChain? } of Buffers',
-    );
-  }
-  if (!Buffer.isBuffer(value.rootCertificate)) {
-    throw new InvalidOptionsError(
-      'credentials.rootCertificate',
-      value.rootCertificate,
-      'a Buffer holding a PEM CA certificate',
-    );
-  }
-  for (const field of ['privateKey', 'certChain'] as const) {
-    if (value[field] !== undefined && !Buffer.isBuffer(value[field])) {
-      throw new InvalidOptionsError(
-        `credentials.${field}`,
-        `<${typeof value[field]}>`,
-        'a Buffer holding PEM data',
-      );
-    }
-  }
-  if ((value.privateKey === undefined) !== (value.certChain === undefined)) {
-    throw new InvalidOptionsError(
-      value.privateKey === undefined ? 'credentials.privateKey' : 'credentials.certChain',
-      undefined,
-      'both privateKey and certChain for a client certificate, or neither',
-    );
-  }
-  return {
-    rootCertificate: value.rootCertificate,
-    privateKey: value.privateKey,
-    certChain: value.certChain,
   };
 }
 
@@ -384,9 +244,10 @@ function resolveRegistry(value: EtcdModuleOptions['registry']): ResolvedEtcdOpti
       'a non-empty id of letters, digits, ".", "_", ":" or "-" (no "/")',
     );
   }
-  const host = value.host === undefined ? defaultHost() : value.host;
-  if (typeof host !== 'string' || host.length === 0 || /[\s/]/.test(host)) {
-    throw new InvalidOptionsError('registry.host', host, 'a host name or IP address');
+  // the rule other instances read this value with (lib/common/host-address.ts); IPv6 kept bare
+  const host = value.host === undefined ? defaultHost() : parseHost(value.host);
+  if (host === undefined) {
+    throw new InvalidOptionsError('registry.host', value.host, ALLOWED_HOST);
   }
   const port = value.port;
   if (port !== undefined && (!Number.isInteger(port) || port < 1 || port > 65535)) {

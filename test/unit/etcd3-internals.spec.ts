@@ -9,6 +9,7 @@ import {
   type Namespace,
 } from 'etcd3';
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { createRequire } from 'node:module';
 import { EventEmitter } from 'node:events';
 import {
@@ -18,6 +19,7 @@ import {
   interceptWatchCancels,
   invalidateAuthToken,
   markNotRecoverable,
+  omitIpServername,
   objectsHoldingOptions,
   onWatchResponse,
   rebuildWatchStream,
@@ -115,6 +117,22 @@ describe('etcd3 / grpc-js internals used by the adapter (pinned)', () => {
       first.close();
       second.close();
     }
+  });
+
+  it('omitIpServername: TLS connectors send no servername for an IP host, keep it for a name', () => {
+    const secure = credentials.createSsl();
+    expect(omitIpServername(secure, host => isIP(host) !== 0)).toBe(true);
+    const connect = (secure as unknown as Record<string, (...a: unknown[]) => unknown>)
+      ._createSecureConnector!.bind(secure);
+    const optionsFor = (authority: string) =>
+      (
+        connect({ scheme: 'dns', authority: undefined, path: authority }, {}) as {
+          connectionOptions: { servername?: string; host?: string };
+        }
+      ).connectionOptions;
+    expect(optionsFor('127.0.0.1:2379')).toMatchObject({ host: '127.0.0.1' });
+    expect(optionsFor('127.0.0.1:2379').servername).toBeUndefined();
+    expect(optionsFor('etcd.example:2379').servername).toBe('etcd.example');
   });
 
   it('invalidateAuthToken finds the authenticator; objectsHoldingOptions finds pool and authenticator', () => {

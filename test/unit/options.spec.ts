@@ -90,7 +90,7 @@ const cases: Case[] = [
     title: 'auth that is not an object',
     options: { auth: 'root:pw' },
     option: 'auth',
-    shows: '"root:pw"',
+    shows: '"<string>"', // a string here may be 'user:password': never echoed
     allowed: /username, password/,
   },
   {
@@ -259,7 +259,7 @@ const cases: Case[] = [
     options: { registry: { serviceName: 'orders', host: 'http://web' } },
     option: 'registry.host',
     shows: '"http://web"',
-    allowed: /host name or IP/,
+    allowed: /a DNS name, an IPv4 address or an IPv6 address/,
   },
   {
     title: 'an empty registry.prefix',

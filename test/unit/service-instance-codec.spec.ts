@@ -71,6 +71,17 @@ describe('service instance wire format', () => {
       expect(result.ok && [result.instance.metadata, result.instance.weight]).toEqual([{}, 1]);
     });
 
+    it.each([
+      ['a DNS name', 'orders-1.svc.cluster.local', 'orders-1.svc.cluster.local'],
+      ['a Docker name with "_"', 'app_web_1', 'app_web_1'],
+      ['an IPv4 address', '10.0.0.5', '10.0.0.5'],
+      ['a bare IPv6 address', '::1', '::1'],
+      ['an IPv6 address in brackets, returned bare', '[fe80::1]', 'fe80::1'],
+    ])('accepts %s as host', (_label, host, expected) => {
+      const result = parse(JSON.stringify({ host, port: 80 }));
+      expect(result.ok && result.instance.host).toBe(expected);
+    });
+
     it('accepts a port written as a string of digits (common in shell scripts)', () => {
       const result = parse('{"host":"h","port":"8080"}');
       expect(result.ok && result.instance.port).toBe(8080);
@@ -89,8 +100,15 @@ describe('service instance wire format', () => {
       ['JSON null', 'null', /not a JSON object/],
       ['a JSON string', '"10.0.0.5:8080"', /not a JSON object/],
       ['a JSON number', '8080', /not a JSON object/],
-      ['no host', '{"port": 1}', /"host" must be a non-empty string, got nothing/],
-      ['empty host', '{"host": "", "port": 1}', /"host" must be a non-empty string/],
+      ['no host', '{"port": 1}', /"host" must be a DNS name, .*got nothing/],
+      ['empty host', '{"host": "", "port": 1}', /"host" must be a DNS name/],
+      ['host with a port', '{"host": "h:8080", "port": 1}', /"host".*without port.*"h:8080"/],
+      ['host with a user', '{"host": "u@h", "port": 1}', /"host".*"u@h"/],
+      ['host with a query', '{"host": "h?q", "port": 1}', /"host".*"h\?q"/],
+      ['host with a path', '{"host": "h/x", "port": 1}', /"host".*"h\/x"/],
+      ['host with a scheme', '{"host": "http://h", "port": 1}', /"host"/],
+      ['host not an IPv4', '{"host": "999.1.1.1", "port": 1}', /"host".*"999.1.1.1"/],
+      ['bracketed non-IPv6', '{"host": "[h]", "port": 1}', /"host"/],
       ['host not a string', '{"host": ["a"], "port": 1}', /"host".*got an array/],
       ['host a number', '{"host": 10, "port": 1}', /"host".*got number 10/],
       ['no port', '{"host": "h"}', /"port" must be an integer from 1 to 65535, got nothing/],
