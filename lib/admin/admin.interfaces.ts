@@ -231,6 +231,8 @@ export interface PutResult {
   validation: ValidationReport;
   /** Where the audit record went. */
   auditKey: string;
+  /** Why the audit record could not be written (the value was), if it could not. */
+  auditError?: string;
 }
 
 /** One line of a text diff. */
@@ -324,8 +326,12 @@ export interface RollbackResult extends PutResult {
 /** One event of a rollout (kubectl rollout status, for config). */
 export interface RolloutEvent {
   instanceId: string;
-  /** `applied`/`rejected`: the instance's status reached the revision; `timeout`: it did not in time. */
-  state: 'applied' | 'rejected' | 'timeout';
+  /**
+   * `applied`/`rejected`: the instance's status reached the revision; `shadowed`: a higher layer
+   * supplies its value (nothing changes for it); `gone`: its status key vanished (it stopped);
+   * `timeout`: it did not report in time.
+   */
+  state: 'applied' | 'rejected' | 'shadowed' | 'gone' | 'timeout';
   /** The rejection reason. */
   reason?: string;
   /** The revision the instance serves for the key now. */

@@ -1,4 +1,10 @@
+import { hostname, userInfo } from 'node:os';
 import type { Observable } from 'rxjs';
+import { EtcdConnection } from '../client/etcd-connection.js';
+import { ConfigConflictError } from '../errors/config-conflict.error.js';
+import { ConfigValidationError } from '../errors/config-validation.error.js';
+import { InvalidOptionsError } from '../errors/invalid-options.error.js';
+import { resolveEtcdOptions } from '../etcd-options.resolver.js';
 import type {
   AdminHistoryEntry,
   AdminInstance,
@@ -23,6 +29,16 @@ import type {
   ServiceSummary,
   ValidationReport,
 } from './admin.interfaces.js';
+import { AdminContext, type AdminPrefixes, textOf } from './admin-context.js';
+import { AuditLog } from './audit-log.js';
+import { CandidateValidation } from './candidate-validation.js';
+import { type KeyTarget, ownPrefix, resolveKey } from './fleet-layers.js';
+import { type Fleet, FleetReader } from './fleet-reader.js';
+import { FolderApply, problemsOf } from './folder-apply.js';
+import { readHistory } from './key-history.js';
+import { followRollout } from './rollout.js';
+import { SchemaChecker } from './schema-checker.js';
+import { diffLines } from './text-diff.js';
 
 /**
  * The operator's core (DESIGN §10): what the fleet of a service runs, which instances a write
@@ -49,46 +65,79 @@ import type {
  * ```
  */
 export class EtcdAdmin {
-  private constructor(readonly options: EtcdAdminOptions) {}
+  private readonly fleetReader: FleetReader;
+  private readonly schemas: SchemaChecker;
+  private readonly auditLog: AuditLog;
+  private readonly folders: FolderApply;
+
+  private constructor(private readonly ctx: AdminContext) {
+    this.fleetReader = new FleetReader(ctx);
+    this.schemas = new SchemaChecker(ctx);
+    this.auditLog = new AuditLog(ctx);
+    this.folders = new FolderApply(ctx, this.auditLog);
+  }
 
   /**
    * Connects to etcd (options resolved like the module's: env `ETCD_HOSTS`, `ETCD_USERNAME`,
    * `ETCD_PASSWORD`, TLS) and checks it answers within `connectTimeout`.
-   * @throws EtcdConnectionError, EtcdAuthError
+   * @throws EtcdConnectionError, EtcdAuthError, InvalidOptionsError
    */
-  static connect(options: EtcdAdminOptions = {}): Promise<EtcdAdmin> {
-    return Promise.resolve(new EtcdAdmin(options));
+  static async connect(options: EtcdAdminOptions = {}): Promise<EtcdAdmin> {
+    const { actor, prefixes, ...connection } = options;
+    const resolved = resolveEtcdOptions({ ...connection, config: false, registry: false });
+    const ctx = new AdminContext(
+      new EtcdConnection(resolved),
+      resolvePrefixes(prefixes),
+      actor ?? defaultActor(),
+    );
+    try {
+      await ctx.connection.connect();
+    } catch (err) {
+      ctx.connection.close();
+      throw err;
+    }
+    return new EtcdAdmin(ctx);
+  }
+
+  /** Who writes when a call gives no `actor`. */
+  get actor(): string {
+    return this.ctx.actor;
   }
 
   /** Closes the client. Safe to call twice. */
   close(): Promise<void> {
+    this.ctx.connection.close();
     return Promise.resolve();
   }
 
   /** Every service with a registration or a status key, sorted by name. */
   services(): Promise<ServiceSummary[]> {
-    return notYet('services');
+    return this.fleetReader.services();
   }
 
-  /** The registered instances of a service, with lease TTL left and applied config revision. */
-  instances(_service: string): Promise<AdminInstance[]> {
-    return notYet('instances');
+  /**
+   * The registered instances of a service, with lease TTL left and applied config revision.
+   * @throws UnknownServiceError
+   */
+  instances(service: string): Promise<AdminInstance[]> {
+    return this.fleetReader.instances(service);
   }
 
   /**
    * The config status every instance of the service reports (revision applied, keys applied or
    * rejected with reasons). @throws UnknownServiceError when nothing is registered or reporting.
    */
-  status(_service: string): Promise<InstanceStatus[]> {
-    return notYet('status');
+  async status(service: string): Promise<InstanceStatus[]> {
+    return (await this.fleetReader.fleet(service)).statuses;
   }
 
   /**
    * Which instances a write of `etcdKey` (inside the namespace) would reach, through their
    * prefix, shared prefixes and profiles; with the higher layer that shadows it, if any.
    */
-  affected(_service: string, _etcdKey: string): Promise<AffectedInstance[]> {
-    return notYet('affected');
+  async affected(service: string, etcdKey: string): Promise<AffectedInstance[]> {
+    const fleet = await this.fleetReader.fleet(service);
+    return this.validation(fleet).affected(etcdKey);
   }
 
   /**
@@ -96,67 +145,134 @@ export class EtcdAdmin {
    * overlay), or an etcd key (leading `/`) under one of its layers.
    * @throws ConfigKeyOutsidePrefixError
    */
-  get(_service: string, _key: string, _options: KeyOptions = {}): Promise<AdminValue> {
-    return notYet('get');
+  async get(service: string, key: string, options: KeyOptions = {}): Promise<AdminValue> {
+    const { target, fleet } = await this.target(service, key, options.profile);
+    const kv = await this.ctx.read(target.etcdKey, 'read');
+    const base = target.etcdKey.startsWith(ownPrefix(fleet, this.ctx.prefixes.config))
+      ? ownPrefix(fleet, this.ctx.prefixes.config) +
+        (options.profile !== undefined ? `@${options.profile}/` : '')
+      : '';
+    return {
+      key: base ? target.etcdKey.slice(base.length) : target.etcdKey,
+      etcdKey: target.etcdKey,
+      text: kv ? textOf(kv) : undefined,
+      revision: kv ? Number(kv.mod_revision) : 0,
+      version: kv ? Number(kv.version) : 0,
+      format: target.format,
+    };
   }
 
   /**
-   * Validates a candidate text: decoded by the key's format, merged through each affected
-   * instance's layers, checked against the JSON Schema each published. Writes nothing.
+   * Validates a candidate text: decoded by the key's format, placed in each affected instance's
+   * layers, checked against the JSON Schema each published. Writes nothing.
    */
-  validate(
-    _service: string,
-    _key: string,
-    _text: string,
-    _options: KeyOptions = {},
+  async validate(
+    service: string,
+    key: string,
+    text: string,
+    options: KeyOptions = {},
   ): Promise<ValidationReport> {
-    return notYet('validate');
+    const { target, fleet } = await this.target(service, key, options.profile);
+    return this.validation(fleet).validate(target, text);
   }
 
   /**
-   * Validates, then writes with compare-and-swap on `expectRevision`, and records an audit.
+   * Validates, then writes with compare-and-swap on `expectRevision` (default: the revision read
+   * before validating), and records an audit.
    * @throws ConfigValidationError (an instance rejects it and not `force`, or the format is wrong),
-   *   ConfigConflictError (the key moved past `expectRevision`: both revisions)
+   *   ConfigConflictError (the key moved past the expected revision: both revisions)
    */
-  put(
-    _service: string,
-    _key: string,
-    _text: string,
-    _options: PutOptions = {},
+  async put(
+    service: string,
+    key: string,
+    text: string,
+    options: PutOptions = {},
   ): Promise<PutResult> {
-    return notYet('put');
+    const { target, fleet } = await this.target(service, key, options.profile);
+    return this.write(fleet, target, text, options, 'put');
   }
 
   /** The difference between a folder of files (one file per key) and the service's prefix. */
-  diff(_service: string, _dir: string, _options: DiffOptions = {}): Promise<DiffReport> {
-    return notYet('diff');
+  async diff(service: string, dir: string, options: DiffOptions = {}): Promise<DiffReport> {
+    const fleet = await this.fleetReader.fleet(service);
+    return this.folders.diff(fleet, dir, options);
   }
 
   /**
    * Writes a folder of files as keys (one txn per <= 128 operations, each guarded by the revisions
-   * diffed); `prune` deletes keys an earlier apply created that the folder no longer has.
+   * diffed; a conflict stops before its txn, earlier txns stay written); `prune` deletes keys an
+   * earlier apply created that the folder no longer has. Every created or updated value is
+   * validated first; nothing is written when one is refused.
+   * @throws ConfigValidationError, ConfigConflictError
    */
-  apply(_service: string, _dir: string, _options: ApplyOptions = {}): Promise<ApplyResult> {
-    return notYet('apply');
+  async apply(service: string, dir: string, options: ApplyOptions = {}): Promise<ApplyResult> {
+    const fleet = await this.fleetReader.fleet(service);
+    return this.folders.apply(fleet, dir, this.validation(fleet), options);
   }
 
   /** A key's revisions, newest first, each with whether it decodes and its audit record. */
-  history(
-    _service: string,
-    _key: string,
-    _options: HistoryOptions = {},
+  async history(
+    service: string,
+    key: string,
+    options: HistoryOptions = {},
   ): Promise<AdminHistoryEntry[]> {
-    return notYet('history');
+    const limit = options.limit ?? 20;
+    if (!Number.isInteger(limit) || limit < 1) {
+      throw new InvalidOptionsError('limit', limit, 'a positive integer');
+    }
+    const { target } = await this.target(service, key, options.profile);
+    const [entries, audits] = await Promise.all([
+      readHistory(this.ctx, target.etcdKey, limit),
+      this.auditLog.byRevision(service),
+    ]);
+    for (const entry of entries) {
+      const audit = audits.get(entry.revision);
+      if (audit) entry.audit = audit;
+    }
+    return entries;
   }
 
-  /** Writes the value a key had at `revision` (validated like a put), with the diff. */
-  rollback(
-    _service: string,
-    _key: string,
-    _revision: number,
-    _options: RollbackOptions = {},
+  /**
+   * Writes the value a key had at `revision` (validated like a put, compare-and-swap on the
+   * current revision), with the diff from the current text.
+   * @throws ConfigValidationError when the key had no value at that revision
+   */
+  async rollback(
+    service: string,
+    key: string,
+    revision: number,
+    options: RollbackOptions = {},
   ): Promise<RollbackResult> {
-    return notYet('rollback');
+    if (!Number.isInteger(revision) || revision < 1) {
+      throw new InvalidOptionsError('revision', revision, 'a positive integer etcd revision');
+    }
+    const { target, fleet } = await this.target(service, key, options.profile);
+    const [old, current] = await Promise.all([
+      this.ctx.read(target.etcdKey, 'read history of', revision),
+      this.ctx.read(target.etcdKey, 'read'),
+    ]);
+    if (!old) {
+      throw new ConfigValidationError(target.etcdKey, [
+        {
+          reason: `the key had no value at revision ${revision} (not created yet, or deleted): nothing to restore`,
+        },
+      ]);
+    }
+    const text = textOf(old);
+    const currentText = current ? textOf(current) : undefined;
+    const written = await this.write(
+      fleet,
+      target,
+      text,
+      { ...options, expectRevision: current ? Number(current.mod_revision) : 0 },
+      'rollback',
+      Number(old.mod_revision),
+    );
+    return {
+      ...written,
+      restoredRevision: Number(old.mod_revision),
+      diff: diffLines(currentText, text),
+    };
   }
 
   /**
@@ -164,20 +280,125 @@ export class EtcdAdmin {
    * `revision`; completes when all did, or emits `timeout` for the rest after `timeoutMs`.
    */
   rollout$(
-    _service: string,
-    _etcdKey: string,
-    _revision: number,
-    _options: RolloutOptions = {},
+    service: string,
+    etcdKey: string,
+    revision: number,
+    options: RolloutOptions = {},
   ): Observable<RolloutEvent> {
-    throw new Error('EtcdAdmin.rollout$ is not yet implemented');
+    return followRollout(
+      this.ctx,
+      async () => {
+        const fleet = await this.fleetReader.fleet(service);
+        return { fleet, validation: this.validation(fleet) };
+      },
+      etcdKey,
+      revision,
+      options.timeoutMs ?? 30_000,
+    );
   }
 
   /** The audit records of a service, newest first. */
-  audit(_service: string, _options: AuditOptions = {}): Promise<AuditRecord[]> {
-    return notYet('audit');
+  audit(service: string, options: AuditOptions = {}): Promise<AuditRecord[]> {
+    return this.auditLog.list(service, options.limit ?? 50);
+  }
+
+  private validation(fleet: Fleet): CandidateValidation {
+    return new CandidateValidation(this.ctx, this.schemas, fleet);
+  }
+
+  private async target(
+    service: string,
+    key: string,
+    profile: string | undefined,
+  ): Promise<{ fleet: Fleet; target: KeyTarget }> {
+    const fleet = await this.fleetReader.fleet(service);
+    return { fleet, target: resolveKey(fleet, key, profile, this.ctx.prefixes.config) };
+  }
+
+  private async write(
+    fleet: Fleet,
+    target: KeyTarget,
+    text: string,
+    options: PutOptions,
+    action: 'put' | 'rollback',
+    restoredRevision?: number,
+  ): Promise<PutResult> {
+    const current = await this.ctx.read(target.etcdKey, 'read');
+    const seen = current ? Number(current.mod_revision) : 0;
+    if (options.expectRevision !== undefined && options.expectRevision !== seen) {
+      throw new ConfigConflictError(target.etcdKey, options.expectRevision, seen);
+    }
+    const validation = await this.validation(fleet).validate(target, text);
+    const problems = problemsOf(validation, options.force === true);
+    if (problems.length > 0) {
+      throw new ConfigValidationError(
+        target.etcdKey,
+        problems.map(p => p.problem),
+      );
+    }
+    const kv = this.ctx.kv;
+    const res = await this.ctx.call('write', target.etcdKey, () =>
+      kv
+        .if(target.etcdKey, 'Mod', '==', seen)
+        .then(kv.put(target.etcdKey).value(text))
+        .else(kv.get(target.etcdKey))
+        .commit(),
+    );
+    if (!res.succeeded) {
+      const now = res.responses[0]?.response_range?.kvs[0]?.mod_revision;
+      throw new ConfigConflictError(target.etcdKey, seen, Number(now ?? 0));
+    }
+    const revision = Number(res.header.revision);
+    const auditKey = this.auditLog.keyOf(fleet.service, revision);
+    const auditError = await this.auditLog.record(fleet.service, {
+      actor: options.actor ?? this.ctx.actor,
+      time: new Date().toISOString(),
+      etcdKey: target.etcdKey,
+      action,
+      oldRevision: seen,
+      newRevision: revision,
+      ...(restoredRevision !== undefined ? { restoredRevision } : {}),
+      ...(options.force && !validation.ok ? { forced: true } : {}),
+    });
+    const result: PutResult = {
+      etcdKey: target.etcdKey,
+      revision,
+      previousRevision: seen,
+      validation,
+      auditKey,
+    };
+    if (auditError !== undefined) result.auditError = auditError;
+    return result;
   }
 }
 
-function notYet<T>(method: string): Promise<T> {
-  return Promise.reject(new Error(`EtcdAdmin.${method} is not yet implemented`));
+function resolvePrefixes(prefixes: EtcdAdminOptions['prefixes'] = {}): AdminPrefixes {
+  const pick = (name: keyof AdminPrefixes, fallback: string): string => {
+    const value = prefixes[name] ?? fallback;
+    if (typeof value !== 'string' || !value.endsWith('/')) {
+      throw new InvalidOptionsError(`prefixes.${name}`, value, 'a string ending with "/"');
+    }
+    return value;
+  };
+  return {
+    registry: pick('registry', '/services/'),
+    status: pick('status', '/config-status/'),
+    schemas: pick('schemas', '/config-schemas/'),
+    audit: pick('audit', '/config-audit/'),
+    applySets: pick('applySets', '/config-applysets/'),
+    config: pick('config', '/config/'),
+  };
+}
+
+/** `$USER@host`, as the CLI records it. */
+function defaultActor(): string {
+  let user = process.env.USER ?? process.env.USERNAME;
+  if (!user) {
+    try {
+      user = userInfo().username;
+    } catch {
+      user = 'unknown';
+    }
+  }
+  return `${user}@${hostname()}`;
 }

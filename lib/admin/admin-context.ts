@@ -1,0 +1,67 @@
+import type { IKeyValue, Namespace } from 'etcd3';
+import type { EtcdConnection } from '../client/etcd-connection.js';
+
+/** The resolved key layout of the admin core (every prefix ends with `/`). @internal */
+export interface AdminPrefixes {
+  registry: string;
+  status: string;
+  schemas: string;
+  audit: string;
+  applySets: string;
+  config: string;
+}
+
+/** What every part of the admin core works on: the connection and the key layout. @internal */
+export class AdminContext {
+  constructor(
+    readonly connection: EtcdConnection,
+    readonly prefixes: AdminPrefixes,
+    readonly actor: string,
+  ) {}
+
+  /** The namespaced client. */
+  get kv(): Namespace {
+    return this.connection.kv;
+  }
+
+  /** Every key/value under a prefix (one Range). */
+  async list(prefix: string, operation: string): Promise<IKeyValue[]> {
+    try {
+      const res = await this.kv.getAll().prefix(prefix).exec();
+      return res.kvs;
+    } catch (err) {
+      throw this.connection.mapError(err, operation, prefix);
+    }
+  }
+
+  /** One key (optionally at a past revision), `undefined` when absent. */
+  async read(key: string, operation: string, revision?: number): Promise<IKeyValue | undefined> {
+    try {
+      const builder = this.kv.get(key);
+      if (revision !== undefined) builder.revision(revision);
+      const res = await builder.exec();
+      return res.kvs[0];
+    } catch (err) {
+      throw this.connection.mapError(err, operation, key);
+    }
+  }
+
+  /** Wraps a call: client errors become the module's named errors. */
+  async call<T>(operation: string, key: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw this.connection.mapError(err, operation, key);
+    }
+  }
+}
+
+/** The key of an etcd key/value as text (inside the namespace). @internal */
+export function keyOf(kv: IKeyValue): string {
+  return kv.key.toString('utf8');
+}
+
+/** The value of an etcd key/value as text. @internal */
+export function textOf(kv: IKeyValue): string {
+  return kv.value.toString('utf8');
+}
