@@ -4,7 +4,7 @@ import { EtcdConnection } from '../client/etcd-connection.js';
 import { ConfigConflictError } from '../errors/config-conflict.error.js';
 import { ConfigValidationError } from '../errors/config-validation.error.js';
 import { InvalidOptionsError } from '../errors/invalid-options.error.js';
-import { resolveEtcdOptions } from '../etcd-options.resolver.js';
+import { resolveEtcdOptions } from '../options/etcd-options.resolver.js';
 import type {
   AdminHistoryEntry,
   AdminInstance,

@@ -1,5 +1,5 @@
-import { parseInstance } from '../registry/service-instance.codec.js';
-import type { ServiceInstance } from '../registry/service-instance.interface.js';
+import { parseInstance } from '../discovery/service-instance.codec.js';
+import type { ServiceInstance } from '../discovery/service-instance.interface.js';
 import { UnknownServiceError } from '../errors/unknown-service.error.js';
 import type {
   AdminInstance,
