@@ -1,9 +1,15 @@
 import type { Provider } from '@nestjs/common';
+import { map } from 'rxjs';
 import { DiscoveryService, HttpAdapterHost, MetadataScanner, ModuleRef } from '@nestjs/core';
 import { EtcdConnection } from './client/etcd-connection.js';
 import type { ConfigValueOptions } from './config/config-value.interface.js';
 import { EtcdConfigHooks } from './config/config-hooks.js';
 import { EtcdConfigService } from './config/etcd-config.service.js';
+import {
+  ConfigStatusWriter,
+  STATUS_TIMING,
+  type StatusRegistration,
+} from './config/config-status.writer.js';
 import { getConfigToken } from './config/inject-config.decorator.js';
 import { EtcdConnectionError } from './errors/etcd-connection.error.js';
 import { ETCD_CLIENT, ETCD_RESOLVED_OPTIONS } from './etcd.constants.js';
@@ -92,6 +98,17 @@ export function createEtcdProviders(): Provider[] {
         InformerPool,
         ETCD_RESOLVED_OPTIONS,
         { token: HttpAdapterHost, optional: true },
+      ],
+    },
+    {
+      provide: ConfigStatusWriter,
+      useFactory: createStatusWriter,
+      inject: [
+        EtcdConnection,
+        InformerPool,
+        EtcdConfigService,
+        EtcdRegistryService,
+        ETCD_RESOLVED_OPTIONS,
       ],
     },
     {
@@ -202,4 +219,37 @@ async function createConfigService(
     throw err;
   }
   return service;
+}
+
+/**
+ * The config status writer (DESIGN §10), when the config center reports and this app registers
+ * itself: config and registry never import each other, so the roof hands the writer this app's
+ * registration (service name, instance id, key) from the registry's status.
+ */
+function createStatusWriter(
+  connection: EtcdConnection,
+  informers: InformerPool,
+  config: EtcdConfigService,
+  registry: EtcdRegistryService,
+  options: ResolvedEtcdOptions,
+): ConfigStatusWriter | null {
+  if (options.config === false || !options.config.report || options.registry === false) return null;
+  const writer = new ConfigStatusWriter(connection, informers, config, {
+    reportPrefix: options.config.reportPrefix,
+    ...STATUS_TIMING,
+  });
+  writer.follow(
+    registry.status$.pipe(
+      map((status): StatusRegistration | undefined => {
+        const self = registry.self;
+        if (status !== 'registered' || !self) return undefined;
+        return {
+          serviceName: self.serviceName,
+          instanceId: self.instanceId,
+          key: `${options.registryPrefix}${self.serviceName}/${self.instanceId}`,
+        };
+      }),
+    ),
+  );
+  return writer;
 }

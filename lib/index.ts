@@ -36,6 +36,7 @@ export {
   type SchemaOutput,
 } from './config/define-config.js';
 export { canonicalJson, schemaHash } from './config/config-schema.js';
+export type { ConfigStatus, ConfigKeyStatus } from './config/config-status.js';
 export type {
   ConfigValue,
   ConfigValueOptions,
@@ -44,6 +45,7 @@ export type {
   ConfigRevision,
   ConfigChange,
   ConfigRejection,
+  ConfigValidation,
 } from './config/config-value.interface.js';
 export { EtcdRegistryService } from './registry/etcd-registry.service.js';
 export type { RegistryStatus } from './registry/registry-status.interface.js';

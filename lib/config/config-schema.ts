@@ -62,7 +62,12 @@ export interface PublishedSchema {
  */
 export type SchemaDescription =
   | { readonly published: PublishedSchema }
-  | { readonly published?: undefined; readonly reason: string | undefined };
+  | {
+      readonly published?: undefined;
+      readonly reason: string | undefined;
+      /** The schema says more than JSON Schema can (a refinement, a transform): worth a warning. */
+      readonly lossy?: boolean;
+    };
 
 interface ZodDefLike {
   type?: string;
@@ -117,11 +122,13 @@ export function describeSchema(options: ConfigValueOptions<unknown>): SchemaDesc
     } catch (err) {
       return {
         reason: `the zod schema cannot be represented in JSON Schema: ${err instanceof Error ? err.message : String(err)}`,
+        lossy: true,
       };
     }
     if (unsupported.size > 0) {
       return {
         reason: `the zod schema has ${[...unsupported].join(', ')}, which JSON Schema cannot express`,
+        lossy: true,
       };
     }
     if (!isPlainObject(jsonSchema)) return { reason: 'the zod schema gave no JSON Schema object' };
@@ -140,6 +147,7 @@ export function describeSchema(options: ConfigValueOptions<unknown>): SchemaDesc
     } catch (err) {
       return {
         reason: `the schema cannot be represented in JSON Schema: ${err instanceof Error ? err.message : String(err)}`,
+        lossy: true,
       };
     }
   }

@@ -92,3 +92,9 @@ export interface ConfigRejection {
   /** Why it was refused (invalid UTF-8, `parse` or `schema` error). */
   reason: string;
 }
+
+/**
+ * The outcome of `EtcdConfigService.validate()`: the value the app would serve, or why it would
+ * refuse the text (one line).
+ */
+export type ConfigValidation<T> = { ok: true; value: T } | { ok: false; reason: string };

@@ -19,23 +19,29 @@ import { EtcdUnavailableError } from '../errors/etcd-unavailable.error.js';
 import type { ResolvedEtcdOptions } from '../options/resolved-etcd-options.interface.js';
 import type { InformerHandle, InformerPool } from '../watch/informer-pool.js';
 import type { InformerChange, InformerSink } from '../watch/informer.interfaces.js';
-import { encodeValue } from './config-codec.js';
+import { applyOptions, decodeByFormat, encodeValue, formatOf } from './config-codec.js';
 import { ConfigHistory } from './config-history.js';
 import { ConfigOfflineKeeper } from './config-offline.js';
+import { ConfigReport, type ServedValue } from './config-report.js';
+import type { PublishedSchema } from './config-schema.js';
+import type { ConfigKeyStatus, ConfigStatus } from './config-status.js';
 import {
+  ConfigEntry,
   ConfigStore,
+  RejectedRevision,
   assembleFolder,
   sameBytes,
-  type ConfigEntry,
   type StoreChange,
 } from './config-store.js';
 import type {
   ConfigChange,
   ConfigRejection,
   ConfigRevision,
+  ConfigValidation,
   ConfigValue,
   ConfigValueOptions,
 } from './config-value.interface.js';
+import { isConfigDefinition, type ConfigDefinition } from './define-config.js';
 import { recordedConfigKeys } from './inject-config.decorator.js';
 import { EntryValue, sameEffective, type EffectiveValue } from './effective-value.js';
 import { LiveConfigValue, type AcceptedChange } from './live-config-value.js';
@@ -100,6 +106,8 @@ export class EtcdConfigService implements OnModuleDestroy {
   /** The snapshot file: written as values are accepted, served at an offline boot. */
   private keeper: ConfigOfflineKeeper | undefined;
   private readonly past: ConfigHistory;
+  /** Standing rejections, served revisions and schemas: what the status key says. @internal */
+  readonly report = new ConfigReport(this.logger);
 
   /**
    * Every value rejected (not UTF-8, an invalid JSON / YAML document, or failing `parse` / `schema`)
@@ -162,7 +170,7 @@ export class EtcdConfigService implements OnModuleDestroy {
       config.profiles,
       this.logger,
       (changes, revision) => this.publish(changes, revision),
-      rejection => this.rejectionsSubject.next(rejection),
+      rejection => this.refuse(rejection),
     );
     this.keeper = new ConfigOfflineKeeper(
       config,
@@ -345,6 +353,69 @@ export class EtcdConfigService implements OnModuleDestroy {
     await this.past.rollback(key, revision);
   }
 
+  /**
+   * The revision of the config the app serves: the watches' revision ({@link currentRevision}),
+   * unless a key refused its newest revision; then the newest revision among the values served
+   * (and deletes applied), never a refused one.
+   */
+  get servedRevision(): number {
+    if (!this.report.hasRejections) return this.currentRevision;
+    let served = this.report.lastDelete;
+    for (const key of this.statusKeys()) served = Math.max(served, this.served(key).revision);
+    return served;
+  }
+
+  /** Each key's served revision and state (what the status key reports), by key. */
+  keyStatuses(): Record<string, ConfigKeyStatus> {
+    const keys: Record<string, ConfigKeyStatus> = {};
+    for (const key of this.statusKeys()) {
+      keys[key] = this.report.keyStatus(key, this.served(key), this.values.get(key)?.options);
+    }
+    return keys;
+  }
+
+  /**
+   * What this instance reports in its status key (without its service name and instance id).
+   * @internal
+   */
+  status(): Omit<ConfigStatus, 'serviceName' | 'instanceId'> {
+    const config = this.options.config;
+    return {
+      prefix: this.prefix,
+      shared: config === false ? [] : [...config.shared],
+      profiles: [...this.profiles],
+      revision: this.currentRevision,
+      keys: this.keyStatuses(),
+    };
+  }
+
+  /** The JSON Schemas the app's ConfigValues publish (one per hash). @internal */
+  publishedSchemas(): PublishedSchema[] {
+    const byHash = new Map<string, PublishedSchema>();
+    for (const [key, value] of this.values) {
+      const schema = this.report.schemaOf(key, value.options);
+      if (schema) byHash.set(schema.hash, schema);
+    }
+    return [...byHash.values()];
+  }
+
+  /**
+   * Checks a text as if it were put at a key: decoded by the key's format, then the key's `parse` /
+   * `schema` (a definition's, else those of the key's ConfigValue or `@InjectConfig`), by the same
+   * code an incoming value goes through. A folder (`db/`) takes the assembled object as JSON.
+   * @returns `{ ok: true, value }` (the value the app would serve) or `{ ok: false, reason }`.
+   */
+  validate<T = unknown>(key: string | ConfigDefinition<T>, text: string): ConfigValidation<T> {
+    const [name, options] = isConfigDefinition(key)
+      ? [key.key, key.options as ConfigValueOptions<unknown>]
+      : [key, this.values.get(key)?.options ?? recordedConfigKeys().get(key) ?? {}];
+    this.etcdKey(name);
+    if (typeof text !== 'string') throw new TypeError('validate() needs the text of a value');
+    const decoded = name.endsWith('/') ? decodeByFormat(text, 'json') : this.decodeAs(name, text);
+    if (!decoded.ok) return decoded;
+    return applyOptions(() => text, decoded.value, options) as ConfigValidation<T>;
+  }
+
   /** Writes the snapshot file one last time. @internal */
   async onModuleDestroy(): Promise<void> {
     for (const subscription of this.subscriptions.splice(0)) subscription.unsubscribe();
@@ -380,6 +451,48 @@ export class EtcdConfigService implements OnModuleDestroy {
         this.saveSnapshot();
       }),
     );
+  }
+
+  /** Every key the status covers: those served (any layer) and those a ConfigValue declares. */
+  private statusKeys(): string[] {
+    const keys = new Set<string>(this.store?.effectiveEntries().map(entry => entry.configKey));
+    for (const key of this.values.keys()) keys.add(key);
+    return [...keys].sort();
+  }
+
+  /** The revision and etcd key of the value served for a key (revision 0: its default). */
+  private served(key: string): ServedValue {
+    const value = this.values.get(key);
+    const accepted = value ? value.accepted : this.effectiveOf(key);
+    return accepted
+      ? { revision: accepted.revision, source: accepted.source }
+      : { revision: 0, source: `${this.prefix}${key}` };
+  }
+
+  /** Decodes a text as the store decodes a value put at the app's own `<prefix><key>`. */
+  private decodeAs(key: string, text: string): ConfigValidation<unknown> {
+    const prefix = this.prefix;
+    const entry = this.store!.transformFor(prefix)(
+      {
+        key: `${prefix}${key}`,
+        value: Buffer.from(text, 'utf8'),
+        modRevision: 0,
+        createRevision: 0,
+        version: 0,
+        lease: '0',
+      },
+      undefined,
+    );
+    if (!(entry instanceof ConfigEntry)) return decodeByFormat(text, formatOf(key));
+    const decoded = entry.decoded;
+    return decoded instanceof RejectedRevision
+      ? { ok: false, reason: decoded.reason }
+      : { ok: true, value: decoded };
+  }
+
+  private refuse(rejection: ConfigRejection): void {
+    this.report.refuse(rejection);
+    this.rejectionsSubject.next(rejection);
   }
 
   /** Effective value of a key or folder, without its text (the read path of get()). */
@@ -424,10 +537,11 @@ export class EtcdConfigService implements OnModuleDestroy {
       return existing;
     }
     const value = new LiveConfigValue<unknown>(key, options, this.logger, rejection =>
-      this.rejectionsSubject.next(rejection),
+      this.refuse(rejection),
     );
     value.apply(this.effectiveOf(key));
     this.values.set(key, value);
+    this.report.touched();
     if (key.endsWith('/')) this.folderValues++;
     return value;
   }
@@ -437,8 +551,12 @@ export class EtcdConfigService implements OnModuleDestroy {
     // Injected values first (what the app reads), then the change stream. A ConfigChange is made
     // only for someone who listens.
     const streamed = this.changesSubject.observed ? changes.map(toConfigChange) : undefined;
+    const report = this.report;
+    // The status writer only marks the change; its write runs later, off this turn.
+    report.touched();
     for (let i = 0; i < changes.length; i++) {
       const change = changes[i]!;
+      report.changed(change.key, change.revision, change.next === undefined);
       const value = this.values.get(change.key);
       if (!value) continue;
       // A batch's `next` is the key's effective entry now.
@@ -459,6 +577,7 @@ export class EtcdConfigService implements OnModuleDestroy {
       const inside = changes.filter(change => change.key.startsWith(key));
       if (inside.length === 0) continue;
       const effective = this.effectiveOf(key);
+      report.changed(key, revision, false);
       value.apply(effective, {
         key,
         value: effective?.value,

@@ -37,6 +37,19 @@ export interface EtcdConfigOptions {
    * @default false
    */
   nestConfig?: boolean;
+  /**
+   * Keep a config status key while this app is registered: `<reportPrefix><serviceName>/<instanceId>`
+   * under the registration lease, saying per key which revision it serves and what it refused, and
+   * publish the JSON Schemas of its definitions at `/config-schemas/<hash>` (operators' tools read
+   * both). Only with `registry` on; `false` turns it off.
+   * @default true
+   */
+  report?: boolean;
+  /**
+   * Prefix of the status keys.
+   * @default '/config-status/'
+   */
+  reportPrefix?: string;
 }
 
 /**

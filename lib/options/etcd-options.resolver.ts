@@ -52,7 +52,16 @@ export const KNOWN_OPTION_KEYS: Readonly<Record<string, readonly string[]>> = {
   ],
   auth: ['username', 'password'],
   credentials: ['rootCertificate', 'privateKey', 'certChain'],
-  config: ['prefix', 'snapshotFile', 'snapshotDebounce', 'shared', 'profiles', 'nestConfig'],
+  config: [
+    'prefix',
+    'snapshotFile',
+    'snapshotDebounce',
+    'shared',
+    'profiles',
+    'nestConfig',
+    'report',
+    'reportPrefix',
+  ],
   registry: [
     'serviceName',
     'instanceId',
@@ -160,7 +169,24 @@ function resolveConfig(
   if (typeof nestConfig !== 'boolean') {
     throw new InvalidOptionsError('config.nestConfig', nestConfig, 'true or false');
   }
-  return { prefix, snapshotFile, snapshotDebounce, shared, profiles, nestConfig };
+  const report = options.report ?? true;
+  if (typeof report !== 'boolean') {
+    throw new InvalidOptionsError('config.report', report, 'true or false');
+  }
+  const reportPrefix =
+    options.reportPrefix === undefined
+      ? '/config-status/'
+      : prefixString('config.reportPrefix', options.reportPrefix);
+  return {
+    prefix,
+    snapshotFile,
+    snapshotDebounce,
+    shared,
+    profiles,
+    nestConfig,
+    report,
+    reportPrefix,
+  };
 }
 
 function resolveShared(value: unknown, prefix: string): string[] {

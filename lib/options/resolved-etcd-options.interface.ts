@@ -21,6 +21,9 @@ export interface ResolvedEtcdOptions {
         shared: string[];
         profiles: string[];
         nestConfig: boolean;
+        /** Whether to keep a status key (only while this app registers itself). */
+        report: boolean;
+        reportPrefix: string;
       };
   registry:
     | false
