@@ -8,7 +8,14 @@ import type { ConsoleRequest } from './console.interfaces.js';
 import { ConsoleRuntime } from './console-runtime.js';
 import { html } from './html.js';
 import { invalidPage, previewPage, type KeyRef } from './pages/key.page.js';
-import { href, message, renderPage, servicePath, type Page, type PageContext } from './pages/layout.js';
+import {
+  href,
+  message,
+  renderPage,
+  servicePath,
+  type Page,
+  type PageContext,
+} from './pages/layout.js';
 
 /** Every write route is `services/:service/<action>`: three segments below the console's root. */
 const DEPTH = 3;
@@ -37,7 +44,9 @@ export class ConsoleActionsController {
     return this.write(req, service, body, async ({ ctx, ref, form }) => {
       const value = await this.console.admin.get(service, ref.key, { profile: ref.profile });
       const text = normalizeNewlines(form.text ?? '', value.text);
-      const report = await this.console.admin.validate(service, ref.key, text, { profile: ref.profile });
+      const report = await this.console.admin.validate(service, ref.key, text, {
+        profile: ref.profile,
+      });
       if (!report.ok) return [invalidPage(ctx, ref, value, text, report), 422];
       return previewPage(ctx, ref, value, text, report, diffLines(value.text, text));
     });
@@ -132,7 +141,11 @@ export class ConsoleActionsController {
     const form = formOf(body);
     const fail = (status: number, text: string) =>
       htmlResponse(
-        renderPage(ctx, { title: 'Refused', body: html`<h1>Refused</h1>${message('bad', text)}` }),
+        renderPage(ctx, {
+          title: 'Refused',
+          body: html`<h1>Refused</h1>
+            ${message('bad', text)}`,
+        }),
         status,
         setCookie,
       );
@@ -170,8 +183,14 @@ function done(ctx: PageContext, ref: KeyRef, what: string, revision: number): st
 function refused(ctx: PageContext, ref: KeyRef, text: string): Page {
   return {
     title: 'Refused',
-    body: html`<h1>Refused</h1>${message('bad', text)}
-<p><a href="${href(ctx, servicePath(ref.service, 'key'), { key: ref.key, profile: ref.profile })}">Back to ${ref.key}</a></p>`,
+    body: html`<h1>Refused</h1>
+      ${message('bad', text)}
+      <p>
+        <a
+          href="${href(ctx, servicePath(ref.service, 'key'), { key: ref.key, profile: ref.profile })}"
+          >Back to ${ref.key}</a
+        >
+      </p>`,
   };
 }
 

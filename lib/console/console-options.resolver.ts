@@ -27,7 +27,11 @@ export function resolveConsoleOptions(options: EtcdConsoleOptions): ResolvedCons
   }
   const refreshInterval = options.refreshInterval ?? 2000;
   if (!Number.isFinite(refreshInterval) || refreshInterval < 100) {
-    throw new InvalidOptionsError('console.refreshInterval', options.refreshInterval, 'a number of ms >= 100');
+    throw new InvalidOptionsError(
+      'console.refreshInterval',
+      options.refreshInterval,
+      'a number of ms >= 100',
+    );
   }
   return {
     path,

@@ -1,5 +1,15 @@
 import { Get, Inject, Param, Query, Req, Sse, type MessageEvent } from '@nestjs/common';
-import { catchError, distinctUntilChanged, exhaustMap, from, map, of, takeUntil, timer, type Observable } from 'rxjs';
+import {
+  catchError,
+  distinctUntilChanged,
+  exhaustMap,
+  from,
+  map,
+  of,
+  takeUntil,
+  timer,
+  type Observable,
+} from 'rxjs';
 import { diffLines } from '../admin/text-diff.js';
 import { CONSOLE_CSS, CONSOLE_JS } from './console-assets.js';
 import { assetResponse } from './console-http.js';
@@ -23,7 +33,8 @@ const DONE: Record<string, string> = {
 /** A key page's reference from its query (`key`, `profile`). */
 function keyRef(service: string, query: Record<string, unknown>): KeyRef {
   const key = typeof query.key === 'string' ? query.key : '';
-  const profile = typeof query.profile === 'string' && query.profile !== '' ? query.profile : undefined;
+  const profile =
+    typeof query.profile === 'string' && query.profile !== '' ? query.profile : undefined;
   return { service, key, profile };
 }
 
@@ -48,7 +59,9 @@ export class ConsolePagesController {
 
   @Get()
   services(@Req() req: ConsoleRequest): Promise<Response> {
-    return this.console.page(req, 0, async ctx => servicesPage(ctx, await this.console.admin.services()));
+    return this.console.page(req, 0, async ctx =>
+      servicesPage(ctx, await this.console.admin.services()),
+    );
   }
 
   @Sse('events')
@@ -66,7 +79,10 @@ export class ConsolePagesController {
   }
 
   @Sse('services/:service/events')
-  serviceEvents(@Req() req: ConsoleRequest, @Param('service') service: string): Observable<MessageEvent> {
+  serviceEvents(
+    @Req() req: ConsoleRequest,
+    @Param('service') service: string,
+  ): Observable<MessageEvent> {
     return this.live(req, 3, 'instances', async ctx =>
       instancesTable(ctx, await this.console.views.instances(service)),
     );
@@ -81,7 +97,10 @@ export class ConsolePagesController {
   }
 
   @Sse('services/:service/config/events')
-  configEvents(@Req() req: ConsoleRequest, @Param('service') service: string): Observable<MessageEvent> {
+  configEvents(
+    @Req() req: ConsoleRequest,
+    @Param('service') service: string,
+  ): Observable<MessageEvent> {
     return this.live(req, 4, 'config', async ctx =>
       configTable(ctx, service, (await this.console.views.config(service)).keys),
     );

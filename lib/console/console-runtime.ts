@@ -85,7 +85,11 @@ export class ConsoleRuntime implements OnModuleDestroy {
     } catch (err) {
       const [code, text] = this.describe(err);
       return htmlResponse(
-        renderPage(ctx, { title: 'Error', body: html`<h1>Error</h1>${message('bad', text)}` }),
+        renderPage(ctx, {
+          title: 'Error',
+          body: html`<h1>Error</h1>
+            ${message('bad', text)}`,
+        }),
         code,
         setCookie,
       );
@@ -100,7 +104,9 @@ export class ConsoleRuntime implements OnModuleDestroy {
       return [503, err.message];
     }
     if (err instanceof NestEtcdError) return [500, err.message];
-    this.logger.error(`unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    this.logger.error(
+      `unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
+    );
     return [500, 'Unexpected error: see the server log.'];
   }
 

@@ -48,7 +48,7 @@ export class ConsoleViews {
         ]);
         return {
           key,
-          base: base!,
+          base: base,
           overlays: overlays
             .map((value, i) => ({ profile: profiles[i]!, value }))
             .filter(o => o.value.text !== undefined),
@@ -64,7 +64,8 @@ export class ConsoleViews {
 
   /** The instances a write of the key reaches, with what each serves now. */
   async keyInstances(ref: KeyRef, etcdKey?: string): Promise<KeyInstanceView[]> {
-    const target = etcdKey ?? (await this.admin.get(ref.service, ref.key, { profile: ref.profile })).etcdKey;
+    const target =
+      etcdKey ?? (await this.admin.get(ref.service, ref.key, { profile: ref.profile })).etcdKey;
     const [affected, statuses] = await Promise.all([
       this.admin.affected(ref.service, target),
       this.statuses(ref.service),

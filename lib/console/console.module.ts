@@ -54,7 +54,11 @@ export class EtcdConsoleModule {
           useFactory: async () =>
             given
               ? new ConsoleRuntime(resolved, given, false)
-              : new ConsoleRuntime(resolved, await EtcdAdmin.connect(options.connection ?? {}), true),
+              : new ConsoleRuntime(
+                  resolved,
+                  await EtcdAdmin.connect(options.connection ?? {}),
+                  true,
+                ),
         },
       ],
     };

@@ -14,7 +14,8 @@ export class SafeHtml {
 }
 
 /** What `html` accepts between `${}`: arrays are joined, `undefined`/`null`/`false` render nothing. */
-export type HtmlValue = SafeHtml | string | number | bigint | boolean | null | undefined | readonly HtmlValue[];
+export type HtmlValue =
+  SafeHtml | string | number | bigint | boolean | null | undefined | readonly HtmlValue[];
 
 const ESCAPES: Record<string, string> = {
   '&': '&amp;',
@@ -34,7 +35,7 @@ function render(value: HtmlValue): string {
   if (value instanceof SafeHtml) return value.text;
   if (value === undefined || value === null || value === false) return '';
   if (Array.isArray(value)) return value.map(render).join('');
-  return escapeHtml(String(value as string | number | bigint | boolean));
+  return escapeHtml(String(value));
 }
 
 /**
@@ -47,7 +48,7 @@ function render(value: HtmlValue): string {
  */
 export function html(strings: TemplateStringsArray, ...values: HtmlValue[]): SafeHtml {
   let out = strings[0]!;
-  for (let i = 0; i < values.length; i++) out += render(values[i]!) + strings[i + 1]!;
+  for (let i = 0; i < values.length; i++) out += render(values[i]) + strings[i + 1]!;
   return new SafeHtml(out);
 }
 

@@ -15,6 +15,7 @@ const PUBLIC_ENTRIES = [
   'lib/microservices.ts',
   'lib/grpc.ts',
   'lib/health/index.ts',
+  'lib/console/index.ts',
   'lib/admin/index.ts',
 ];
 

@@ -18,22 +18,37 @@ const CELL_CHARS = 400;
 
 function clip(text: string | undefined): SafeHtml {
   if (text === undefined) return html`<span class="muted">(absent)</span>`;
-  return html`<pre class="value">${text.length > CELL_CHARS ? `${text.slice(0, CELL_CHARS)}…` : text}</pre>`;
+  return html`<pre class="value">
+${text.length > CELL_CHARS ? `${text.slice(0, CELL_CHARS)}…` : text}</pre>`;
 }
 
 /** A pill per instance: the revision it serves, and what it rejected. */
 export function keyStatusPill(instanceId: string, status: KeyStatus): SafeHtml {
   if (status.state === 'rejected') {
-    return html`<span class="pill bad" title="${status.reason ?? ''}" data-instance="${instanceId}" data-state="rejected"
-      >${instanceId} r${status.revision} rejected r${status.rejectedRevision ?? '?'}: ${status.reason ?? ''}</span>`;
+    return html`<span
+      class="pill bad"
+      title="${status.reason ?? ''}"
+      data-instance="${instanceId}"
+      data-state="rejected"
+      >${instanceId} r${status.revision} rejected r${status.rejectedRevision ?? '?'}:
+      ${status.reason ?? ''}</span
+    >`;
   }
-  return html`<span class="pill ok" title="${`from ${status.source}`}" data-instance="${instanceId}" data-state="applied" data-revision="${status.revision}"
-    >${instanceId} r${status.revision}</span>`;
+  return html`<span
+    class="pill ok"
+    title="${`from ${status.source}`}"
+    data-instance="${instanceId}"
+    data-state="applied"
+    data-revision="${status.revision}"
+    >${instanceId} r${status.revision}</span
+  >`;
 }
 
 /** Distinct schema hashes the instances validate a key with (two during a rolling deploy). */
 function schemas(view: ConfigKeyView): SafeHtml {
-  const hashes = [...new Set(view.instances.map(i => i.status.schema).filter(h => h !== undefined))];
+  const hashes = [
+    ...new Set(view.instances.map(i => i.status.schema).filter(h => h !== undefined)),
+  ];
   if (hashes.length === 0) return html`<span class="muted">none</span>`;
   return html`${hashes.map(h => html`<span class="pill mono" title="${h}">${h.slice(0, 12)}</span>`)}`;
 }
@@ -48,22 +63,44 @@ export function configTable(
     return html`<p class="muted">No instance of ${service} reports a config key yet.</p>`;
   }
   return html`<table>
-  <thead><tr><th>Key</th><th>Format</th><th>Value (base)</th><th>Gray release (profiles)</th><th>Schema</th><th>Instances</th></tr></thead>
-  <tbody>${keys.map(
-    view => html`<tr data-key="${view.key}">
-    <td class="mono"><a href="${href(ctx, servicePath(service, 'key'), { key: view.key })}">${view.key}</a>
-      ${view.base.text !== undefined ? html`<div class="muted">r${view.base.revision}</div>` : ''}</td>
-    <td>${view.base.format}</td>
-    <td>${clip(view.base.text)}</td>
-    <td>${view.overlays.map(
-      o => html`<div><a class="pill warn" href="${href(ctx, servicePath(service, 'key'), { key: view.key, profile: o.profile })}"
-        >@${o.profile} r${o.value.revision}</a>${clip(o.value.text)}</div>`,
-    )}</td>
-    <td>${schemas(view)}</td>
-    <td>${view.instances.map(i => keyStatusPill(i.instanceId, i.status))}</td>
-  </tr>`,
-  )}</tbody>
-</table>`;
+    <thead>
+      <tr>
+        <th>Key</th>
+        <th>Format</th>
+        <th>Value (base)</th>
+        <th>Gray release (profiles)</th>
+        <th>Schema</th>
+        <th>Instances</th>
+      </tr>
+    </thead>
+    <tbody>
+      ${keys.map(
+        view =>
+          html`<tr data-key="${view.key}">
+            <td class="mono">
+              <a href="${href(ctx, servicePath(service, 'key'), { key: view.key })}">${view.key}</a>
+              ${view.base.text !== undefined ? html`<div class="muted">r${view.base.revision}</div>` : ''}
+            </td>
+            <td>${view.base.format}</td>
+            <td>${clip(view.base.text)}</td>
+            <td>
+              ${view.overlays.map(
+                o =>
+                  html`<div>
+                    <a
+                      class="pill warn"
+                      href="${href(ctx, servicePath(service, 'key'), { key: view.key, profile: o.profile })}"
+                      >@${o.profile} r${o.value.revision}</a
+                    >${clip(o.value.text)}
+                  </div>`,
+              )}
+            </td>
+            <td>${schemas(view)}</td>
+            <td>${view.instances.map(i => keyStatusPill(i.instanceId, i.status))}</td>
+          </tr>`,
+      )}
+    </tbody>
+  </table>`;
 }
 
 /** `GET <path>/services/:service/config`: every key the fleet reads, live. */
@@ -83,15 +120,18 @@ export function configPage(
     ],
     live: href(ctx, servicePath(service, 'config/events')),
     body: html`<h1>${service} · config</h1>
-<p class="muted">${statuses.length} instance(s) reporting · prefixes ${[
-      ...new Set(statuses.map(s => s.prefix)),
-    ].join(', ')}${profiles.length > 0 ? ` · active profiles: ${profiles.join(', ')}` : ''}</p>
-<form method="get" action="${href(ctx, servicePath(service, 'key'))}" class="inline">
-  <input type="text" name="key" placeholder="key, e.g. limits.yaml" required />
-  <input type="text" name="profile" placeholder="profile (optional)" />
-  <button type="submit">Open key</button>
-</form>
-<h2>Keys</h2>
-<div id="config">${configTable(ctx, service, keys)}</div>`,
+      <p class="muted">
+        ${statuses.length} instance(s) reporting · prefixes
+        ${[...new Set(statuses.map(s => s.prefix))].join(
+          ', ',
+        )}${profiles.length > 0 ? ` · active profiles: ${profiles.join(', ')}` : ''}
+      </p>
+      <form method="get" action="${href(ctx, servicePath(service, 'key'))}" class="inline">
+        <input type="text" name="key" placeholder="key, e.g. limits.yaml" required />
+        <input type="text" name="profile" placeholder="profile (optional)" />
+        <button type="submit">Open key</button>
+      </form>
+      <h2>Keys</h2>
+      <div id="config">${configTable(ctx, service, keys)}</div>`,
   };
 }

@@ -45,22 +45,44 @@ function layerName(ref: KeyRef): string {
 /** The live table of who a write of the key reaches (id `key-instances`). */
 export function keyInstancesTable(instances: readonly KeyInstanceView[]): SafeHtml {
   if (instances.length === 0) {
-    return html`<p class="muted">No live instance reads this key (no instance of the service reports it, or the profile is not active anywhere).</p>`;
+    return html`<p class="muted">
+      No live instance reads this key (no instance of the service reports it, or the profile is not
+      active anywhere).
+    </p>`;
   }
   return html`<table>
-  <thead><tr><th>Instance</th><th>Layer</th><th>Serves</th><th>Source</th><th>Schema</th></tr></thead>
-  <tbody>${instances.map(
-    ({ affected: a, status }) => html`<tr data-instance="${a.instanceId}">
-    <td class="mono">${a.instanceId}</td>
-    <td>${a.layer}${a.profile ? ` @${a.profile}` : ''}${
-      a.shadowedBy ? html` <span class="warn">shadowed by <code>${a.shadowedBy}</code></span>` : ''
-    }</td>
-    <td>${status ? keyStatusPill(a.instanceId, status) : html`<span class="muted">not reported</span>`}</td>
-    <td class="mono">${status?.source ?? ''}</td>
-    <td class="mono">${a.schema ? a.schema.slice(0, 12) : html`<span class="muted">none</span>`}</td>
-  </tr>`,
-  )}</tbody>
-</table>`;
+    <thead>
+      <tr>
+        <th>Instance</th>
+        <th>Layer</th>
+        <th>Serves</th>
+        <th>Source</th>
+        <th>Schema</th>
+      </tr>
+    </thead>
+    <tbody>
+      ${instances.map(
+        ({ affected: a, status }) =>
+          html`<tr data-instance="${a.instanceId}">
+            <td class="mono">${a.instanceId}</td>
+            <td>
+              ${a.layer}${a.profile ? ` @${a.profile}` : ''}${
+                a.shadowedBy
+                  ? html` <span class="warn">shadowed by <code>${a.shadowedBy}</code></span>`
+                  : ''
+              }
+            </td>
+            <td>
+              ${status ? keyStatusPill(a.instanceId, status) : html`<span class="muted">not reported</span>`}
+            </td>
+            <td class="mono">${status?.source ?? ''}</td>
+            <td class="mono">
+              ${a.schema ? a.schema.slice(0, 12) : html`<span class="muted">none</span>`}
+            </td>
+          </tr>`,
+      )}
+    </tbody>
+  </table>`;
 }
 
 /** A line diff as rows (`-` red, `+` green), unchanged runs longer than 7 lines folded. */
@@ -85,51 +107,100 @@ export function diffView(lines: readonly DiffLine[]): SafeHtml {
 }
 
 function historyTable(ctx: PageContext, ref: KeyRef, data: KeyPageData): SafeHtml {
-  if (data.history.length === 0) return html`<p class="muted">No history (the key was never written, or etcd compacted it).</p>`;
+  if (data.history.length === 0)
+    return html`<p class="muted">No history (the key was never written, or etcd compacted it).</p>`;
   const current = data.value.revision;
   return html`<form method="get" action="${href(ctx, servicePath(ref.service, 'diff'))}">
-  <input type="hidden" name="key" value="${ref.key}" />${
-    ref.profile ? html`<input type="hidden" name="profile" value="${ref.profile}" />` : ''
-  }
-  <table>
-  <thead><tr><th>A</th><th>B</th><th class="num">Revision</th><th>Value</th><th>Who · when</th><th></th></tr></thead>
-  <tbody>${data.history.map(
-    (entry, i) => html`<tr data-revision="${entry.revision}">
-    <td><input type="radio" name="a" value="${entry.revision}" ${i === 1 ? 'checked' : ''} /></td>
-    <td><input type="radio" name="b" value="${entry.revision}" ${i === 0 ? 'checked' : ''} /></td>
-    <td class="num">${entry.revision}${entry.revision === current ? html` <span class="pill ok">current</span>` : ''}</td>
-    <td>${
-      entry.deleted
-        ? html`<span class="muted">(deleted)</span>`
-        : html`<pre class="value">${entry.text ?? ''}</pre>${entry.decodes ? '' : html`<span class="bad">does not decode</span>`}`
-    }</td>
-    <td>${entry.audit ? `${entry.audit.actor} · ${entry.audit.time} · ${entry.audit.action}` : html`<span class="muted">outside the admin core</span>`}</td>
-    <td>${
-      entry.revision !== current && !entry.deleted
-        ? postForm(
-            ctx,
-            href(ctx, servicePath(ref.service, 'rollback')),
-            keyQuery(ref, { revision: entry.revision }),
-            html`<button type="submit" class="danger" data-rollback="${entry.revision}">Roll back to r${entry.revision}</button>`,
-          )
-        : ''
-    }</td>
-  </tr>`,
-  )}</tbody>
-  </table>
-  ${data.history.length > 1 ? html`<p><button type="submit">Diff A → B</button></p>` : ''}
-</form>`;
+    <input type="hidden" name="key" value="${ref.key}" />${
+      ref.profile ? html`<input type="hidden" name="profile" value="${ref.profile}" />` : ''
+    }
+    <table>
+      <thead>
+        <tr>
+          <th>A</th>
+          <th>B</th>
+          <th class="num">Revision</th>
+          <th>Value</th>
+          <th>Who · when</th>
+          <th></th>
+        </tr>
+      </thead>
+      <tbody>
+        ${data.history.map(
+          (entry, i) =>
+            html`<tr data-revision="${entry.revision}">
+              <td>
+                <input
+                  type="radio"
+                  name="a"
+                  value="${entry.revision}"
+                  ${i === 1 ? 'checked' : ''}
+                />
+              </td>
+              <td>
+                <input
+                  type="radio"
+                  name="b"
+                  value="${entry.revision}"
+                  ${i === 0 ? 'checked' : ''}
+                />
+              </td>
+              <td class="num">
+                ${entry.revision}${entry.revision === current ? html` <span class="pill ok">current</span>` : ''}
+              </td>
+              <td>
+                ${
+                  entry.deleted
+                    ? html`<span class="muted">(deleted)</span>`
+                    : html`<pre class="value">${entry.text ?? ''}</pre>
+                        ${entry.decodes ? '' : html`<span class="bad">does not decode</span>`}`
+                }
+              </td>
+              <td>
+                ${entry.audit ? `${entry.audit.actor} · ${entry.audit.time} · ${entry.audit.action}` : html`<span class="muted">outside the admin core</span>`}
+              </td>
+              <td>
+                ${
+                  entry.revision !== current && !entry.deleted
+                    ? postForm(
+                        ctx,
+                        href(ctx, servicePath(ref.service, 'rollback')),
+                        keyQuery(ref, { revision: entry.revision }),
+                        html`<button type="submit" class="danger" data-rollback="${entry.revision}">
+                          Roll back to r${entry.revision}
+                        </button>`,
+                      )
+                    : ''
+                }
+              </td>
+            </tr>`,
+        )}
+      </tbody>
+    </table>
+    ${data.history.length > 1 ? html`<p><button type="submit">Diff A → B</button></p>` : ''}
+  </form>`;
 }
 
 /** The edit form: the text, the revision it was read at (compare-and-swap), the profile. */
-function editForm(ctx: PageContext, ref: KeyRef, value: AdminValue, text?: string): SafeHtml | undefined {
+function editForm(
+  ctx: PageContext,
+  ref: KeyRef,
+  value: AdminValue,
+  text?: string,
+): SafeHtml | undefined {
   return postForm(
     ctx,
     href(ctx, servicePath(ref.service, 'preview')),
     keyQuery(ref, { expectRevision: value.revision }),
-    html`<textarea name="text" spellcheck="false" aria-label="value">${text ?? value.text ?? ''}</textarea>
-    <p><button type="submit" class="primary">Validate and preview</button>
-      <span class="muted">Checked against the schema of every live instance it would reach; nothing is written before you publish.</span></p>`,
+    html`<textarea name="text" spellcheck="false" aria-label="value">
+${text ?? value.text ?? ''}</textarea>
+      <p>
+        <button type="submit" class="primary">Validate and preview</button>
+        <span class="muted"
+          >Checked against the schema of every live instance it would reach; nothing is written
+          before you publish.</span
+        >
+      </p>`,
     'edit',
   );
 }
@@ -145,24 +216,35 @@ function grayRelease(ctx: PageContext, ref: KeyRef, data: KeyPageData): SafeHtml
       ),
     ];
     return html`<h2>Gray release</h2>
-<p>This is the <b>@${ref.profile}</b> overlay of <a href="${href(ctx, servicePath(ref.service, 'key'), { key: ref.key })}">${ref.key}</a>:
-  instances started with the profile ${ref.profile} serve it instead of the base value.
-  ${data.value.text === undefined ? 'It does not exist yet: publish a value to start a gray release.' : ''}</p>
-${data.value.text !== undefined ? html`<p>${forms}</p>` : ''}`;
+      <p>
+        This is the <b>@${ref.profile}</b> overlay of
+        <a href="${href(ctx, servicePath(ref.service, 'key'), { key: ref.key })}">${ref.key}</a>:
+        instances started with the profile ${ref.profile} serve it instead of the base value.
+        ${data.value.text === undefined ? 'It does not exist yet: publish a value to start a gray release.' : ''}
+      </p>
+      ${data.value.text !== undefined ? html`<p>${forms}</p>` : ''}`;
   }
   return html`<h2>Gray release</h2>
-<p>${
-    data.overlays.length > 0
-      ? html`Overlays: ${data.overlays.map(
-          p => html`<a class="pill warn" href="${href(ctx, servicePath(ref.service, 'key'), { key: ref.key, profile: p })}">@${p}</a>`,
-        )}`
-      : 'No overlay.'
-  }</p>
-<form method="get" action="${href(ctx, servicePath(ref.service, 'key'))}" class="inline">
-  <input type="hidden" name="key" value="${ref.key}" />
-  <input type="text" name="profile" placeholder="profile, e.g. canary" required />
-  <button type="submit">Open a profile overlay</button>
-</form>`;
+    <p>
+      ${
+        data.overlays.length > 0
+          ? html`Overlays:
+            ${data.overlays.map(
+              p =>
+                html`<a
+                  class="pill warn"
+                  href="${href(ctx, servicePath(ref.service, 'key'), { key: ref.key, profile: p })}"
+                  >@${p}</a
+                >`,
+            )}`
+          : 'No overlay.'
+      }
+    </p>
+    <form method="get" action="${href(ctx, servicePath(ref.service, 'key'))}" class="inline">
+      <input type="hidden" name="key" value="${ref.key}" />
+      <input type="text" name="profile" placeholder="profile, e.g. canary" required />
+      <button type="submit">Open a profile overlay</button>
+    </form>`;
 }
 
 function keyCrumbs(ctx: PageContext, ref: KeyRef, last?: string): Page['crumbs'] {
@@ -170,7 +252,10 @@ function keyCrumbs(ctx: PageContext, ref: KeyRef, last?: string): Page['crumbs']
     ['Services', href(ctx, '')],
     [ref.service, href(ctx, servicePath(ref.service))],
     ['config', href(ctx, servicePath(ref.service, 'config'))],
-    [`${ref.key} (${layerName(ref)})`, last ? href(ctx, servicePath(ref.service, 'key'), keyQuery(ref)) : undefined],
+    [
+      `${ref.key} (${layerName(ref)})`,
+      last ? href(ctx, servicePath(ref.service, 'key'), keyQuery(ref)) : undefined,
+    ],
   ];
   if (last) crumbs.push([last, undefined]);
   return crumbs;
@@ -184,23 +269,24 @@ export function keyPage(ctx: PageContext, ref: KeyRef, data: KeyPageData): Page 
     crumbs: keyCrumbs(ctx, ref),
     live: href(ctx, servicePath(ref.service, 'key/events'), keyQuery(ref)),
     body: html`<h1 class="mono">${ref.key} <span class="pill">${layerName(ref)}</span></h1>
-${data.flash ? message(data.flash.kind, data.flash.text) : ''}
-<p class="muted">etcd key <code>${v.etcdKey}</code> · format ${v.format} · ${
-      v.text === undefined ? 'absent' : `revision ${v.revision}, version ${v.version}`
-    }</p>
-<div class="row">
-  <div>
-    <h2>Value</h2>
-    ${ctx.readOnly ? html`<pre class="diff">${v.text ?? '(absent)'}</pre>` : editForm(ctx, ref, v)}
-  </div>
-  <div>
-    <h2>Instances it reaches</h2>
-    <div id="key-instances">${keyInstancesTable(data.instances)}</div>
-    ${grayRelease(ctx, ref, data)}
-  </div>
-</div>
-<h2>History</h2>
-${historyTable(ctx, ref, data)}`,
+      ${data.flash ? message(data.flash.kind, data.flash.text) : ''}
+      <p class="muted">
+        etcd key <code>${v.etcdKey}</code> · format ${v.format} ·
+        ${v.text === undefined ? 'absent' : `revision ${v.revision}, version ${v.version}`}
+      </p>
+      <div class="row">
+        <div>
+          <h2>Value</h2>
+          ${ctx.readOnly ? html`<pre class="diff">${v.text ?? '(absent)'}</pre>` : editForm(ctx, ref, v)}
+        </div>
+        <div>
+          <h2>Instances it reaches</h2>
+          <div id="key-instances">${keyInstancesTable(data.instances)}</div>
+          ${grayRelease(ctx, ref, data)}
+        </div>
+      </div>
+      <h2>History</h2>
+      ${historyTable(ctx, ref, data)}`,
   };
 }
 
@@ -216,13 +302,24 @@ export function invalidPage(
     ? [html`<li>not a valid ${report.format} document: ${report.formatError}</li>`]
     : report.instances
         .filter(i => !i.ok)
-        .map(i => html`<li><b class="mono">${i.instanceId}</b> rejects it: ${i.reason ?? 'rejected'}</li>`);
+        .map(
+          i =>
+            html`<li>
+              <b class="mono">${i.instanceId}</b> rejects it: ${i.reason ?? 'rejected'}
+            </li>`,
+        );
   return {
     title: `${ref.key} · refused`,
     crumbs: keyCrumbs(ctx, ref, 'refused'),
     body: html`<h1 class="mono">${ref.key} <span class="pill">${layerName(ref)}</span></h1>
-${message('bad', html`<b>Refused, nothing was written.</b><ul class="problems">${problems}</ul>`)}
-${editForm(ctx, ref, value, text)}`,
+      ${message(
+        'bad',
+        html`<b>Refused, nothing was written.</b>
+          <ul class="problems">
+            ${problems}
+          </ul>`,
+      )}
+      ${editForm(ctx, ref, value, text)}`,
   };
 }
 
@@ -237,25 +334,29 @@ export function previewPage(
 ): Page {
   const checked = report.instances.map(i =>
     i.noSchema
-      ? html`<span class="pill warn" title="no schema published: only the format was checked">${i.instanceId} format ok</span>`
+      ? html`<span class="pill warn" title="no schema published: only the format was checked"
+          >${i.instanceId} format ok</span
+        >`
       : html`<span class="pill ok">${i.instanceId} ok</span>`,
   );
   return {
     title: `${ref.key} · preview`,
     crumbs: keyCrumbs(ctx, ref, 'preview'),
     body: html`<h1 class="mono">${ref.key} <span class="pill">${layerName(ref)}</span></h1>
-${message('ok', html`Valid ${report.format} · ${report.instances.length === 0 ? 'no live instance reads it' : checked}`)}
-<h2>Diff: stored r${value.revision} → new</h2>
-<div id="preview-diff">${diffView(diff)}</div>
-${postForm(
-  ctx,
-  href(ctx, servicePath(ref.service, 'publish')),
-  keyQuery(ref, { expectRevision: value.revision }),
-  html`<input type="hidden" name="text" value="${text}" />
-  <p><button type="submit" class="primary">Publish</button>
-  <a href="${href(ctx, servicePath(ref.service, 'key'), keyQuery(ref))}">Cancel</a></p>`,
-  'publish',
-)}`,
+      ${message('ok', html`Valid ${report.format} · ${report.instances.length === 0 ? 'no live instance reads it' : checked}`)}
+      <h2>Diff: stored r${value.revision} → new</h2>
+      <div id="preview-diff">${diffView(diff)}</div>
+      ${postForm(
+        ctx,
+        href(ctx, servicePath(ref.service, 'publish')),
+        keyQuery(ref, { expectRevision: value.revision }),
+        html`<input type="hidden" name="text" value="${text}" />
+          <p>
+            <button type="submit" class="primary">Publish</button>
+            <a href="${href(ctx, servicePath(ref.service, 'key'), keyQuery(ref))}">Cancel</a>
+          </p>`,
+        'publish',
+      )}`,
   };
 }
 
@@ -272,17 +373,21 @@ export function diffPage(
     title: `${ref.key} · r${a.revision} → r${b.revision}`,
     crumbs: keyCrumbs(ctx, ref, `r${a.revision} → r${b.revision}`),
     body: html`<h1 class="mono">${ref.key} <span class="pill">${layerName(ref)}</span></h1>
-<h2>r${a.revision} → r${b.revision}</h2>
-${diffView(diff)}
-<p>${[a, b]
-      .filter(e => e.revision !== currentRevision && !e.deleted)
-      .map(e =>
-        postForm(
-          ctx,
-          href(ctx, servicePath(ref.service, 'rollback')),
-          keyQuery(ref, { revision: e.revision }),
-          html`<button type="submit" class="danger" data-rollback="${e.revision}">Roll back to r${e.revision}</button> `,
-        ),
-      )}</p>`,
+      <h2>r${a.revision} → r${b.revision}</h2>
+      ${diffView(diff)}
+      <p>
+        ${[a, b]
+          .filter(e => e.revision !== currentRevision && !e.deleted)
+          .map(e =>
+            postForm(
+              ctx,
+              href(ctx, servicePath(ref.service, 'rollback')),
+              keyQuery(ref, { revision: e.revision }),
+              html`<button type="submit" class="danger" data-rollback="${e.revision}">
+                Roll back to r${e.revision}
+              </button> `,
+            ),
+          )}
+      </p>`,
   };
 }

@@ -54,7 +54,9 @@ export function postForm(
   return html`<form method="post" action="${action}" class="${className}">
     <input type="hidden" name="${CSRF_FIELD}" value="${ctx.csrf}" />${Object.entries(fields).map(
       ([name, value]) =>
-        value === undefined ? '' : html`<input type="hidden" name="${name}" value="${String(value)}" />`,
+        value === undefined
+          ? ''
+          : html`<input type="hidden" name="${name}" value="${String(value)}" />`,
     )}${inner}
   </form>`;
 }
@@ -84,10 +86,12 @@ ${ctx.banner ? html`<div class="banner">${ctx.banner}</div>` : ''}
 <main${page.live ? html` data-live="${page.live}"` : ''}>
   ${
     crumbs.length > 0
-      ? html`<div class="crumbs">${crumbs.map(([label, url], i) => [
-          i > 0 ? raw(' / ') : '',
-          url ? html`<a href="${url}">${label}</a>` : label,
-        ])}${page.live ? raw('<span id="live-dot" class="live-dot" title="live"></span>') : ''}</div>`
+      ? html`<div class="crumbs">
+          ${crumbs.map(([label, url], i) => [
+            i > 0 ? raw(' / ') : '',
+            url ? html`<a href="${url}">${label}</a>` : label,
+          ])}${page.live ? raw('<span id="live-dot" class="live-dot" title="live"></span>') : ''}
+        </div>`
       : ''
   }
   ${page.body}
