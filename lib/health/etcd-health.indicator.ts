@@ -31,7 +31,8 @@ export interface EtcdHealthCheckOptions {
  * Each check probes etcd (bounded by `timeout`) and reports `down` when etcd has been unreachable
  * for longer than `maxStalenessMs`, or when `requireRegistered` is set and this app's registration
  * is not `registered`. Details always say why: `connected`, `disconnectedSince`, `lastContactAt`,
- * `registration`, `configRevision`.
+ * `registration`, `configRevision` (the revision of the config served), `configKeys` (each
+ * key's served revision) and, when a key refused its newest revision, `configRejected`.
  *
  * @example
  * ```ts
@@ -88,8 +89,24 @@ export class EtcdHealthIndicator {
       lastContactAt: state.lastContactAt ? new Date(state.lastContactAt).toISOString() : null,
       registration,
       instanceId: this.registry.self?.instanceId ?? null,
-      configRevision: this.config.prefix ? this.config.currentRevision : null,
+      // The revision served, never one a key refused (those are in configRejected).
+      configRevision: this.config.prefix ? this.config.servedRevision : null,
     };
+    if (this.config.prefix) {
+      const keys = this.config.keyStatuses();
+      details.configKeys = Object.fromEntries(
+        Object.entries(keys).map(([name, status]) => [name, status.revision]),
+      );
+      const rejected = Object.entries(keys).filter(([, status]) => status.state === 'rejected');
+      if (rejected.length > 0) {
+        details.configRejected = Object.fromEntries(
+          rejected.map(([name, status]) => [
+            name,
+            { rejectedRevision: status.rejectedRevision, reason: status.reason },
+          ]),
+        );
+      }
+    }
     const problems: string[] = [];
     if (!state.connected) {
       const since = state.disconnectedSince ?? now;

@@ -15,6 +15,8 @@ export const METRIC_HELP = {
     'Re-lists of a watched prefix after its watch broke (reconnect, compaction, stall), by prefix',
   nest_etcd_config_rejections_total:
     'Config values refused (invalid UTF-8, parse or schema failure) while the last good value was kept, by key',
+  nest_etcd_config_revision:
+    'The etcd revision of the config this app serves (never a revision it refused)',
   nest_etcd_registration_status:
     "This app's registration state: 1 for the current status, 0 for the others",
   nest_etcd_instances: 'Live instances of each service this app has discovered, by service',
@@ -141,6 +143,19 @@ export class EtcdMetrics implements OnApplicationBootstrap, OnApplicationShutdow
     this.subscriptions.push(
       this.config.rejections$.subscribe(rejection => rejections.inc({ key: rejection.key })),
     );
+
+    const config = this.config;
+    if (config.prefix) {
+      register(
+        new prom.Gauge({
+          ...fresh('nest_etcd_config_revision'),
+          collect() {
+            this.set(config.servedRevision);
+          },
+        }),
+        'nest_etcd_config_revision',
+      );
+    }
 
     const registryService = this.registryService;
     register(

@@ -64,7 +64,7 @@ describe('Prometheus metrics (metrics option, prom-client) with real etcd', () =
     });
     const rejected = nextValue(config.rejections$, r => r.key === 'limit');
     await suite.etcd.put('/metrics-config/limit', 'many');
-    await rejected;
+    const rejection = await rejected;
 
     const text = await waitFor(
       async () => {
@@ -77,6 +77,7 @@ describe('Prometheus metrics (metrics option, prom-client) with real etcd', () =
       'nest_etcd_connected',
       'nest_etcd_watch_resyncs_total',
       'nest_etcd_config_rejections_total',
+      'nest_etcd_config_revision',
       'nest_etcd_registration_status',
       'nest_etcd_instances',
       'nest_etcd_leader',
@@ -88,6 +89,8 @@ describe('Prometheus metrics (metrics option, prom-client) with real etcd', () =
     expect(sample(text, 'nest_etcd_registration_status', 'status="lost"')).toBe(0);
     expect(sample(text, 'nest_etcd_leader', 'election="metrics-job"')).toBe(1);
     expect(sample(text, 'nest_etcd_config_rejections_total', 'key="limit"')).toBe(1);
+    // The revision served, never the refused one.
+    expect(sample(text, 'nest_etcd_config_revision')).toBeLessThan(rejection.revision);
   });
 
   it('counts watch resyncs by prefix and reports etcd as disconnected, in a registry of its own', async () => {
