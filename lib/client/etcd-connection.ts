@@ -1,6 +1,7 @@
 import { type OnApplicationShutdown } from '@nestjs/common';
 import { isBrokenCircuitError } from 'cockatiel';
 import { Etcd3, type IOptions, type Namespace } from 'etcd3';
+import { isIP } from 'node:net';
 import { inspect } from 'node:util';
 import { describeCause, isTlsError } from '../common/describe-cause.js';
 import { within } from '../common/timing.js';
@@ -12,11 +13,13 @@ import { EtcdRequestRejectedError } from '../errors/etcd-request-rejected.error.
 import { EtcdUnavailableError } from '../errors/etcd-unavailable.error.js';
 import type { ResolvedEtcdOptions } from '../options/resolved-etcd-options.interface.js';
 import {
+  channelCredentialsOf,
   forgetWatchers,
   interceptStreamFailures,
   interceptWatchCancels,
   invalidateAuthToken,
   objectsHoldingOptions,
+  omitIpServername,
   rebuildWatchStream,
 } from './etcd3-internals.adapter.js';
 import { classifyEtcdError, type EtcdFailure } from './etcd-errors.classifier.js';
@@ -64,6 +67,9 @@ export class EtcdConnection implements OnApplicationShutdown {
     );
     this.client = new Etcd3(buildClientOptions(options, this.channels, this.policy));
     hideSecrets(this.client);
+    // no DEP0123 warning for an etcd host given as an IP address over TLS (authenticator included)
+    const credentials = channelCredentialsOf(this.client);
+    if (credentials) omitIpServername(credentials, host => isIP(host) !== 0);
     this.kv = options.namespace ? this.client.namespace(options.namespace) : this.client;
     // etcd checks the token of a watch stream when a watch is created on it: after the token
     // expired, every new watch on the old stream is cancelled with "invalid auth token". Swallow

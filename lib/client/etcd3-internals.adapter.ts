@@ -98,12 +98,21 @@ export function omitIpServername(
 /** etcd3's ConnectionPool, as far as we use it (not exported by etcd3's typings). */
 interface ConnectionPoolInternals {
   options?: unknown;
-  authenticator?: { invalidateMetadata?: () => void };
+  authenticator?: { invalidateMetadata?: () => void; credentials?: ChannelCredentials };
   markFailed?: (host: unknown, error: unknown) => void;
 }
 
 function poolOf(client: Etcd3): ConnectionPoolInternals | undefined {
   return (client as unknown as { pool?: ConnectionPoolInternals }).pool;
+}
+
+/**
+ * The channel credentials the client's connection pool built (TLS or insecure), shared by every
+ * gRPC client of the pool, the authenticator's included.
+ * @internal
+ */
+export function channelCredentialsOf(client: Etcd3): ChannelCredentials | undefined {
+  return poolOf(client)?.authenticator?.credentials;
 }
 
 /**

@@ -5,8 +5,7 @@ import {
   type ChannelCredentials,
   type ChannelOptions,
 } from '@grpc/grpc-js';
-import { isIP } from 'node:net';
-import { omitIpServername, withChannelFactory } from './etcd3-internals.adapter.js';
+import { withChannelFactory } from './etcd3-internals.adapter.js';
 
 /** A call made on a channel (grpc-js's low-level call interface). */
 type Call = ReturnType<Channel['createCall']>;
@@ -99,8 +98,6 @@ export class SharedChannelPool {
     credentials: ChannelCredentials,
     options: ChannelOptions,
   ): Channel {
-    // no DEP0123 warning for an etcd host given as an IP address over TLS
-    omitIpServername(credentials, host => isIP(host) !== 0);
     const clean: ChannelOptions = { ...options, 'grpc.use_local_subchannel_pool': 1 };
     delete clean.channelFactoryOverride;
     const generationFor = (): Generation => {

@@ -14,6 +14,7 @@ import { createRequire } from 'node:module';
 import { EventEmitter } from 'node:events';
 import {
   ETCD3_INTERNALS_PINNED,
+  channelCredentialsOf,
   forgetWatchers,
   interceptStreamFailures,
   interceptWatchCancels,
@@ -120,10 +121,12 @@ describe('etcd3 / grpc-js internals used by the adapter (pinned)', () => {
   });
 
   it('omitIpServername: TLS connectors send no servername for an IP host, keep it for a name', () => {
+    expect(channelCredentialsOf(newClient())).toBeDefined();
     const secure = credentials.createSsl();
     expect(omitIpServername(secure, host => isIP(host) !== 0)).toBe(true);
-    const connect = (secure as unknown as Record<string, (...a: unknown[]) => unknown>)
-      ._createSecureConnector!.bind(secure);
+    const connect = (
+      secure as unknown as Record<string, (...a: unknown[]) => unknown>
+    )._createSecureConnector!.bind(secure);
     const optionsFor = (authority: string) =>
       (
         connect({ scheme: 'dns', authority: undefined, path: authority }, {}) as {
