@@ -75,6 +75,12 @@ export interface EtcdAdminOptions {
   actor?: string;
   /** Key layout; defaults as in DESIGN §10. */
   prefixes?: EtcdAdminPrefixes;
+  /**
+   * The environment the defaults are read from (`ETCD_HOSTS`, `ETCD_USERNAME`, `ETCD_PASSWORD`,
+   * `ETCD_CA_FILE`, `ETCD_CERT_FILE`, `ETCD_KEY_FILE`), as by the module's resolver.
+   * @default process.env
+   */
+  env?: NodeJS.ProcessEnv;
 }
 
 /** One service seen in the registry or in the status keys. */

@@ -83,8 +83,11 @@ export class EtcdAdmin {
    * @throws EtcdConnectionError, EtcdAuthError, InvalidOptionsError
    */
   static async connect(options: EtcdAdminOptions = {}): Promise<EtcdAdmin> {
-    const { actor, prefixes, ...connection } = options;
-    const resolved = resolveEtcdOptions({ ...connection, config: false, registry: false });
+    const { actor, prefixes, env, ...connection } = options;
+    const resolved = resolveEtcdOptions(
+      { ...connection, config: false, registry: false },
+      env ?? process.env,
+    );
     const ctx = new AdminContext(
       new EtcdConnection(resolved),
       resolvePrefixes(prefixes),
