@@ -2,7 +2,6 @@ import { type OnApplicationShutdown } from '@nestjs/common';
 import { isBrokenCircuitError } from 'cockatiel';
 import { Etcd3, type IOptions, type Namespace } from 'etcd3';
 import { isIP } from 'node:net';
-import { inspect } from 'node:util';
 import { describeCause, isTlsError } from '../common/describe-cause.js';
 import { within } from '../common/timing.js';
 import { EtcdAuthTokenExpiredError } from '../errors/etcd-auth-token-expired.error.js';
@@ -18,11 +17,18 @@ import {
   interceptStreamFailures,
   interceptWatchCancels,
   invalidateAuthToken,
-  objectsHoldingOptions,
+  hideClientOptions,
   omitIpServername,
   rebuildWatchStream,
 } from './etcd3-internals.adapter.js';
-import { classifyEtcdError, type EtcdFailure } from './etcd-errors.classifier.js';
+import {
+  answerHint,
+  classifyEtcdError,
+  etcdAnswerCode,
+  isDeadlineExceeded,
+  isMissingUserName,
+  type EtcdFailure,
+} from './etcd-errors.classifier.js';
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS, SharedChannelPool } from './shared-channel-pool.js';
 import { plainHostsSpeakingTls } from './tls-probe.js';
 import { TransportPolicy } from './transport-policy.js';
@@ -66,7 +72,7 @@ export class EtcdConnection implements OnApplicationShutdown {
       Math.min(DEFAULT_HANDSHAKE_TIMEOUT_MS, options.connectTimeout),
     );
     this.client = new Etcd3(buildClientOptions(options, this.channels, this.policy));
-    hideSecrets(this.client);
+    hideClientOptions(this.client);
     // no DEP0123 warning for an etcd host given as an IP address over TLS (authenticator included)
     const credentials = channelCredentialsOf(this.client);
     if (credentials) omitIpServername(credentials, host => isIP(host) !== 0);
@@ -81,10 +87,10 @@ export class EtcdConnection implements OnApplicationShutdown {
     interceptStreamFailures(this.client, error => {
       const failure = classifyEtcdError(error);
       if (failure.kind !== 'transport') return 'ignore';
-      return /DEADLINE_EXCEEDED|deadline exceeded/i.test(failure.reason) ? 'ignore' : 'forward';
+      return isDeadlineExceeded(failure) ? 'ignore' : 'forward';
     });
     interceptWatchCancels(this.kv, reason => {
-      if (classifyEtcdError(reason).kind !== 'answer' || !/invalid auth token/i.test(reason)) {
+      if (etcdAnswerCode(reason) !== 'invalid-auth-token') {
         return 'forward';
       }
       this.reauthenticateWatchStream();
@@ -229,7 +235,12 @@ export class EtcdConnection implements OnApplicationShutdown {
           ? err
           : new EtcdRequestRejectedError(operation, key, failure.reason);
       default:
-        return new EtcdRequestRejectedError(operation, key, failure.reason);
+        return new EtcdRequestRejectedError(
+          operation,
+          key,
+          failure.reason,
+          answerHint(failure.code),
+        );
     }
   }
 
@@ -237,7 +248,7 @@ export class EtcdConnection implements OnApplicationShutdown {
     const failure = classifyEtcdError(err);
     if (failure.kind !== 'answer' || failure.code !== 'auth-failed') return undefined;
     const username = this.options.auth?.username;
-    if (username === undefined && !/user name is empty/i.test(failure.reason)) return undefined;
+    if (username === undefined && !isMissingUserName(failure)) return undefined;
     return new EtcdAuthError(username, this.options.hosts);
   }
 
@@ -288,19 +299,6 @@ function buildClientOptions(
     // Only transport failures count against a host; answers from etcd reach the caller as they are.
     faultHandling: policy.faultHandling(),
   };
-}
-
-/**
- * The etcd3 client keeps its options (with the password) on several internal objects; make sure
- * `inspect()` / `console.log` of any of them never prints the password.
- */
-function hideSecrets(client: Etcd3): void {
-  const redacted = (label: string) => () => `${label} { [options hidden by nest-etcd] }`;
-  for (const { target, label } of objectsHoldingOptions(client)) {
-    Object.defineProperty(target, inspect.custom, { value: redacted(label), enumerable: false });
-    // JSON loggers (pino, winston) serialize with JSON.stringify, which ignores inspect.custom.
-    Object.defineProperty(target, 'toJSON', { value: redacted(label), enumerable: false });
-  }
 }
 
 /** Whether an error says more than grpc-js's "No connection established. Last error: null". */

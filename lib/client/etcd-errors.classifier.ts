@@ -48,6 +48,17 @@ const ANSWERS: Array<[RegExp, EtcdAnswerCode]> = [
   [/required revision is a future revision/i, 'future-revision'],
 ];
 
+/** A call's own deadline (grpc-js status name, or etcd3's message). */
+const DEADLINE = /DEADLINE_EXCEEDED|deadline exceeded/i;
+
+/** etcd's answer when auth is on and the request carried no user. */
+const EMPTY_USER = /user name is empty/i;
+
+/** A watch cancelled because its start revision was compacted, when etcd names the reason. */
+const COMPACTED_CANCEL = /compact/i;
+/** etcd 3.4 cancels a compacted watch with no reason at all. */
+const REASONLESS_CANCEL = /watcher canceled:\s*$/i;
+
 /** gRPC status codes that are the server's answer to the request itself. */
 const ANSWER_STATUS = new Set([3, 5, 6, 7, 8, 9, 11, 12, 16]);
 
@@ -91,6 +102,49 @@ export function isEtcdAnswer(err: unknown): boolean {
 /** Whether the error means etcd was not reached (see {@link classifyEtcdError}). @internal */
 export function isTransportFailure(err: unknown): boolean {
   return classifyEtcdError(err).kind === 'transport';
+}
+
+/**
+ * Whether a transport failure is a call's own deadline (`DEADLINE_EXCEEDED`): the caller gave the
+ * call a short timeout, which says nothing about the connection. @internal
+ */
+export function isDeadlineExceeded(failure: EtcdFailure): boolean {
+  return failure.kind === 'transport' && DEADLINE.test(failure.reason);
+}
+
+/**
+ * Whether an `auth-failed` answer says no user name was sent ("user name is empty"): auth is on in
+ * etcd, and the module has no credentials. @internal
+ */
+export function isMissingUserName(failure: EtcdFailure): boolean {
+  return (
+    failure.kind === 'answer' && failure.code === 'auth-failed' && EMPTY_USER.test(failure.reason)
+  );
+}
+
+/**
+ * What etcd's cancellation of a watch means. One place, so a new reason (an expired auth token,
+ * answered by re-authenticating) is one more case here.
+ * - `compacted`: the start revision was compacted (etcd 3.4 sends no reason, "Watcher canceled: ";
+ *   newer etcd may name it): re-list at once.
+ * - `other`: anything else, permission denied included: a disconnect, retried with backoff.
+ * @internal
+ */
+export function classifyWatchCancel(err: unknown): 'compacted' | 'other' {
+  const message = describeCause(err);
+  return COMPACTED_CANCEL.test(message) || REASONLESS_CANCEL.test(message) ? 'compacted' : 'other';
+}
+
+/** What a person can do about an answer from etcd, as a parenthesised hint ('' when nothing). @internal */
+export function answerHint(code: EtcdAnswerCode): string {
+  switch (code) {
+    case 'no-space':
+      return ' (etcd is out of space: compact and defragment it, then `etcdctl alarm disarm`)';
+    case 'too-large':
+      return " (the value exceeds etcd's --max-request-bytes, 1.5 MiB by default)";
+    default:
+      return '';
+  }
 }
 
 /**

@@ -7,6 +7,7 @@ import {
   type Watcher,
 } from 'etcd3';
 import type { EventEmitter } from 'node:events';
+import { inspect } from 'node:util';
 
 /*
  * THE ONE PLACE where nest-etcd reaches past the public typings of etcd3 and @grpc/grpc-js.
@@ -93,6 +94,67 @@ export function omitIpServername(
   return true;
 }
 
+/** A call made on a channel (grpc-js's low-level call interface). @internal */
+export type ChannelCall = ReturnType<Channel['createCall']>;
+
+/** Where the members of a {@link routedChannel} go. @internal */
+export interface ChannelRouting {
+  /** Runs instead of the channel's `close()` (the client using the handle is done with it). */
+  close(): void;
+  /** The `createCall` to use for the next call; `undefined` for the one of {@link channel}. */
+  createCall(): Channel['createCall'] | undefined;
+  /** The channel that answers every other member (connectivity state, target, ...). */
+  channel(): Channel;
+}
+
+/**
+ * A handle a grpc-js client takes as its channel (from a {@link ChannelFactory}) while the real
+ * channel behind it changes: `close` and `createCall` go to `routing`, every other member, bound,
+ * to `routing.channel()`.
+ *
+ * Internal behaviour relied on: a grpc-js `Client` uses its channel only through `createCall`,
+ * `close` and the connectivity/target queries, and never checks the channel's class.
+ * @internal
+ */
+export function routedChannel(initial: Channel, routing: ChannelRouting): Channel {
+  return new Proxy(initial, {
+    get: (_target, property) => {
+      if (property === 'close') return () => routing.close();
+      if (property === 'createCall') {
+        const createCall = routing.createCall();
+        if (createCall) return createCall;
+      }
+      const channel = routing.channel();
+      const value: unknown = Reflect.get(channel, property);
+      return typeof value === 'function'
+        ? (value as (...args: unknown[]) => unknown).bind(channel)
+        : value;
+    },
+  });
+}
+
+/**
+ * Calls `ended` when the call's final status arrives, before the caller's listener hears it.
+ *
+ * Internal behaviour relied on: grpc-js's client calls `call.start(metadata, listener)` exactly once
+ * and delivers the status (including a local `cancelWithStatus`) only through that listener's
+ * `onReceiveStatus`. The listener given to grpc-js is a plain object (not a Proxy): it is called for
+ * every message of every stream.
+ * @internal
+ */
+export function onCallEnded(call: ChannelCall, ended: () => void): void {
+  const start = call.start.bind(call);
+  call.start = (metadata, listener) =>
+    start(metadata, {
+      onReceiveMetadata: received => listener.onReceiveMetadata(received),
+      onReceiveMessage: message => listener.onReceiveMessage(message),
+      onReceiveStatus: status => {
+        ended();
+        listener.onReceiveStatus(status);
+      },
+    });
+}
+
 // ---- etcd3: auth token -------------------------------------------------------------------------
 
 /** etcd3's ConnectionPool, as far as we use it (not exported by etcd3's typings). */
@@ -140,6 +202,20 @@ export function objectsHoldingOptions(client: Etcd3): Array<{ target: object; la
   if (pool) found.push({ target: pool, label: 'ConnectionPool' });
   if (pool?.authenticator) found.push({ target: pool.authenticator, label: 'Authenticator' });
   return found;
+}
+
+/**
+ * Hides the client's options (the password) from `inspect()` and from JSON loggers (pino, winston
+ * serialize with `JSON.stringify`, which ignores `inspect.custom`) on every object inside the
+ * client that keeps a copy of them (see {@link objectsHoldingOptions}). Mutates those etcd3 objects.
+ * @internal
+ */
+export function hideClientOptions(client: Etcd3): void {
+  const redacted = (label: string) => () => `${label} { [options hidden by nest-etcd] }`;
+  for (const { target, label } of objectsHoldingOptions(client)) {
+    Object.defineProperty(target, inspect.custom, { value: redacted(label), enumerable: false });
+    Object.defineProperty(target, 'toJSON', { value: redacted(label), enumerable: false });
+  }
 }
 
 // ---- etcd3: errors -----------------------------------------------------------------------------

@@ -5,11 +5,14 @@ import {
   type ChannelCredentials,
   type ChannelOptions,
 } from '@grpc/grpc-js';
-import { withChannelFactory } from './etcd3-internals.adapter.js';
+import {
+  onCallEnded,
+  routedChannel,
+  withChannelFactory,
+  type ChannelCall,
+} from './etcd3-internals.adapter.js';
 
-/** A call made on a channel (grpc-js's low-level call interface). */
-type Call = ReturnType<Channel['createCall']>;
-type CallListener = Parameters<Call['start']>[1];
+type Call = ChannelCall;
 
 /** One real gRPC channel shared by every service client (KV, Watch, Lease, ...) of one etcd host. */
 interface Generation {
@@ -115,20 +118,18 @@ export class SharedChannelPool {
       released = true;
       this.retire(used);
     };
-    return new Proxy(used.channel, {
-      get: (_target, property) => {
-        if (property === 'close') return release;
-        if (property === 'createCall' && !released && !this.closed) {
-          // only a call opens a new generation (dials)
-          used = generationFor();
-          return this.trackingCreateCall(used);
-        }
-        // state queries answer from the current generation; a closed handle from its last one
+    return routedChannel(used.channel, {
+      close: release,
+      createCall: () => {
+        if (released || this.closed) return undefined;
+        // only a call opens a new generation (dials)
+        used = generationFor();
+        return this.trackingCreateCall(used);
+      },
+      // state queries answer from the current generation; a closed handle from its last one
+      channel: () => {
         const current = this.current.get(target);
-        return bound(
-          !released && current && !current.retired ? current.channel : used.channel,
-          property,
-        );
+        return !released && current && !current.retired ? current.channel : used.channel;
       },
     });
   }
@@ -198,26 +199,8 @@ export class SharedChannelPool {
         generation.calls.delete(call);
         if (generation.retired && generation.calls.size === 0) this.live.delete(generation);
       };
-      const start = call.start.bind(call);
-      // A plain listener (not a Proxy): it is called for every message of every stream.
-      call.start = (metadata, listener: CallListener) =>
-        start(metadata, {
-          onReceiveMetadata: received => listener.onReceiveMetadata(received),
-          onReceiveMessage: message => listener.onReceiveMessage(message),
-          onReceiveStatus: status => {
-            ended();
-            listener.onReceiveStatus(status);
-          },
-        });
+      onCallEnded(call, ended);
       return call;
     };
   }
-}
-
-/** `channel[property]`, with methods bound to the channel. */
-function bound(channel: Channel, property: string | symbol): unknown {
-  const value: unknown = Reflect.get(channel, property);
-  return typeof value === 'function'
-    ? (value as (...args: unknown[]) => unknown).bind(channel)
-    : value;
 }

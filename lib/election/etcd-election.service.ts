@@ -11,6 +11,7 @@ import { Observable, defer, distinctUntilChanged, shareReplay } from 'rxjs';
 import type { EtcdConnection } from '../client/etcd-connection.js';
 import type { ResolvedEtcdOptions } from '../options/resolved-etcd-options.interface.js';
 import type { InformerPool } from '../watch/informer-pool.js';
+import { EtcdStoppedError } from '../errors/etcd-stopped.error.js';
 import { leaseTiming, type LeaseTiming } from './election-timing.js';
 import { LeaderElector, electionPrefix, leaderIdOf, leaderKey } from './leader-elector.js';
 import {
@@ -216,7 +217,10 @@ export class EtcdElectionService
     let elector = this.electors.get(name);
     if (!elector) {
       if (this.shuttingDown || this.connection.isClosed) {
-        throw new Error(`nest-etcd: cannot join election "${name}": the module is shutting down`);
+        throw new EtcdStoppedError(
+          `joining election "${name}"`,
+          'because the module is shutting down',
+        );
       }
       elector = new LeaderElector(
         this.connection.kv,

@@ -15,17 +15,9 @@ export class EtcdRequestRejectedError extends NestEtcdError {
     readonly key: string,
     /** etcd's reason, e.g. `etcdserver: request is too large`. */
     readonly reason: string,
+    /** What to do about it, e.g. ` (the value exceeds etcd's --max-request-bytes, ...)`. */
+    hint = '',
   ) {
-    super(`etcd refused ${operation} on "${key}": ${reason}${hintFor(reason)}`);
+    super(`etcd refused ${operation} on "${key}": ${reason}${hint}`);
   }
-}
-
-function hintFor(reason: string): string {
-  if (/database space exceeded|NOSPACE/i.test(reason)) {
-    return ' (etcd is out of space: compact and defragment it, then `etcdctl alarm disarm`)';
-  }
-  if (/too large|larger than max/i.test(reason)) {
-    return " (the value exceeds etcd's --max-request-bytes, 1.5 MiB by default)";
-  }
-  return '';
 }

@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import { filter, type Subscription } from 'rxjs';
 import { describeCause } from '../common/describe-cause.js';
 import type { EtcdConnection } from '../client/etcd-connection.js';
+import { EtcdStoppedError } from '../errors/etcd-stopped.error.js';
 import { leaseTiming } from '../election/election-timing.js';
 import { LeaseKeeper } from '../election/lease-keeper.js';
 import { assertElectionName } from '../election/leader-only.decorator.js';
@@ -104,7 +105,7 @@ export class EtcdLockService {
       );
     }
     if (this.connection.isClosed) {
-      throw new Error(`nest-etcd: cannot take lock "${name}": the module is shut down`);
+      throw new EtcdStoppedError(`taking lock "${name}"`, 'because the module is shut down');
     }
 
     const prefix = `${LOCK_PREFIX}${name}/`;

@@ -3,6 +3,7 @@ import type { Counter, Gauge, Registry } from 'prom-client';
 import type { Subscription } from 'rxjs';
 import type { EtcdConfigService } from '../config/etcd-config.service.js';
 import type { EtcdElectionService } from '../election/etcd-election.service.js';
+import { OptionalDependencyMissingError } from '../errors/optional-dependency-missing.error.js';
 import type { ResolvedEtcdOptions } from '../options/resolved-etcd-options.interface.js';
 import type { EtcdConnectivity } from '../health/etcd-connectivity.js';
 import type { EtcdRegistryService } from '../registry/etcd-registry.service.js';
@@ -30,11 +31,8 @@ type PromClient = typeof import('prom-client');
 
 /** Thrown when `metrics` is on and `prom-client` is not installed. */
 function missingPromClient(cause: unknown): Error {
-  return new Error(
-    "nest-etcd: the 'metrics' option needs the optional peer dependency 'prom-client' " +
-      '(npm install prom-client)',
-    { cause },
-  );
+  const error = new OptionalDependencyMissingError('prom-client', "the 'metrics' option");
+  return Object.assign(error, { cause });
 }
 
 /**

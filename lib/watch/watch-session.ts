@@ -1,4 +1,5 @@
 import type { Logger } from '@nestjs/common';
+import { classifyWatchCancel } from '../client/etcd-errors.classifier.js';
 import { describeCause } from '../common/describe-cause.js';
 import type {
   InformerClock,
@@ -30,20 +31,6 @@ export interface WatchSessionSink {
   consistent(): Promise<boolean>;
   /** The revision applied so far (for log lines). */
   currentRevision(): number;
-}
-
-/**
- * What etcd's cancellation of a watch means. One place, so a new reason (an expired auth token,
- * answered by re-authenticating) is one more case here.
- * - `compacted`: the start revision was compacted (etcd 3.4 sends no reason, "Watcher canceled: ";
- *   newer etcd may name it): re-list at once.
- * - `other`: anything else, permission denied included: a disconnect, retried with backoff.
- * @internal
- */
-export function classifyCancel(err: unknown): 'compacted' | 'other' {
-  const message = describeCause(err);
-  if (/compact/i.test(message) || /watcher canceled:\s*$/i.test(message)) return 'compacted';
-  return 'other';
 }
 
 /**
@@ -88,7 +75,7 @@ export class WatchSession {
       },
       broken: err => this.finish('broken', true, err),
       canceled: err => {
-        if (classifyCancel(err) === 'compacted') {
+        if (classifyWatchCancel(err) === 'compacted') {
           this.timing.logger.warn(
             `watch on "${prefix}" from revision ${startRevision} was compacted; re-listing`,
           );

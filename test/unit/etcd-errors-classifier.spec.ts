@@ -11,7 +11,13 @@ import {
   GRPCUnavailableError,
   castGrpcError,
 } from 'etcd3';
-import { classifyEtcdError } from '../../lib/client/etcd-errors.classifier.js';
+import {
+  answerHint,
+  classifyEtcdError,
+  classifyWatchCancel,
+  isDeadlineExceeded,
+  isMissingUserName,
+} from '../../lib/client/etcd-errors.classifier.js';
 
 /** A raw grpc-js error as the transport produces it (before etcd3 casts it). */
 function grpcError(code: number, name: string, details: string): Error {
@@ -134,5 +140,42 @@ describe('classifyEtcdError: transport failure vs answer from etcd, decided once
       new GRPCInvalidArgumentError('3 INVALID_ARGUMENT: etcdserver: request is too large\n  at x'),
     );
     expect(failure.reason).toBe('3 INVALID_ARGUMENT: etcdserver: request is too large');
+  });
+});
+
+describe('the narrower questions, answered by the classifier too', () => {
+  it("isDeadlineExceeded: a call's own deadline, not any other transport failure nor an answer", () => {
+    const deadline = new GRPCDeadlineExceededError('4 DEADLINE_EXCEEDED: Deadline exceeded');
+    expect(isDeadlineExceeded(classifyEtcdError(deadline))).toBe(true);
+    const reset = castGrpcError(grpcError(14, 'UNAVAILABLE', 'read ECONNRESET'));
+    expect(isDeadlineExceeded(classifyEtcdError(reset))).toBe(false);
+    const tooLarge = new EtcdError('etcdserver: request is too large');
+    expect(isDeadlineExceeded(classifyEtcdError(tooLarge))).toBe(false);
+  });
+
+  it('isMissingUserName: auth is on and no user was sent, not a wrong password', () => {
+    const empty = new EtcdError('etcdserver: user name is empty');
+    expect(isMissingUserName(classifyEtcdError(empty))).toBe(true);
+    const wrong = new EtcdError('etcdserver: authentication failed, invalid user ID or password');
+    expect(isMissingUserName(classifyEtcdError(wrong))).toBe(false);
+  });
+
+  it.each([
+    ['etcd 3.4: a cancel without a reason', new Error('Watcher canceled: '), 'compacted'],
+    [
+      'a newer etcd naming the compaction',
+      new Error('Watcher canceled: etcdserver: mvcc: required revision has been compacted'),
+      'compacted',
+    ],
+    ['permission denied', new Error('Watcher canceled: etcdserver: permission denied'), 'other'],
+    ['a disconnect', new Error('14 UNAVAILABLE: Connection dropped'), 'other'],
+  ] as const)('classifyWatchCancel: %s is %s', (_title, err, expected) => {
+    expect(classifyWatchCancel(err)).toBe(expected);
+  });
+
+  it('answerHint: what to do about a full database or a value too large, nothing otherwise', () => {
+    expect(answerHint('no-space')).toMatch(/etcdctl alarm disarm/);
+    expect(answerHint('too-large')).toMatch(/--max-request-bytes/);
+    expect(answerHint('permission-denied')).toBe('');
   });
 });

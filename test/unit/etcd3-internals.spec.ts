@@ -1,4 +1,4 @@
-import { Channel, Client, credentials } from '@grpc/grpc-js';
+import { Channel, Client, credentials, status, type ServiceError } from '@grpc/grpc-js';
 import {
   Etcd3,
   GRPCResourceExhastedError,
@@ -12,18 +12,22 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { createRequire } from 'node:module';
 import { EventEmitter } from 'node:events';
+import { inspect } from 'node:util';
 import {
   ETCD3_INTERNALS_PINNED,
   channelCredentialsOf,
   forgetWatchers,
+  hideClientOptions,
   interceptStreamFailures,
   interceptWatchCancels,
   invalidateAuthToken,
   markNotRecoverable,
   omitIpServername,
   objectsHoldingOptions,
+  onCallEnded,
   onWatchResponse,
   rebuildWatchStream,
+  routedChannel,
   withChannelFactory,
 } from '../../lib/client/etcd3-internals.adapter.js';
 import { TransportPolicy } from '../../lib/client/transport-policy.js';
@@ -146,6 +150,55 @@ describe('etcd3 / grpc-js internals used by the adapter (pinned)', () => {
     // each of them really holds the password (that is why they are hidden)
     for (const { target } of objectsHoldingOptions(client).slice(1)) {
       expect(JSON.stringify((target as { options?: unknown }).options)).toContain('"password":"p"');
+    }
+  });
+
+  it('hideClientOptions: inspect() and JSON of the client, its pool and authenticator never show the password', () => {
+    const client = newClient(true);
+    hideClientOptions(client);
+    for (const { target, label } of objectsHoldingOptions(client)) {
+      expect(inspect(target)).toBe(`${label} { [options hidden by nest-etcd] }`);
+      expect(JSON.stringify(target)).not.toContain('"p"');
+    }
+  });
+
+  it('routedChannel + onCallEnded: a grpc-js client calls through the routing, and each status ends the call first', async () => {
+    const real = new Channel('127.0.0.1:1', credentials.createInsecure(), {});
+    const events: string[] = [];
+    const handle = routedChannel(real, {
+      close: () => events.push('close'),
+      createCall: () => (method, deadline, host, parent, flags) => {
+        events.push(`createCall ${method}`);
+        const call = real.createCall(method, deadline, host, parent, flags);
+        onCallEnded(call, () => events.push('ended'));
+        return call;
+      },
+      channel: () => real,
+    });
+    const client = new Client('127.0.0.1:1', credentials.createInsecure(), {
+      channelOverride: handle,
+    });
+    try {
+      expect(client.getChannel().getTarget()).toBe(real.getTarget()); // other members: routing.channel()
+      const error = await new Promise<ServiceError | null>(resolve => {
+        client.makeUnaryRequest(
+          '/pinned.Service/Method',
+          (value: Buffer) => value,
+          (value: Buffer) => value,
+          Buffer.alloc(0),
+          { deadline: Date.now() + 5_000 },
+          err => {
+            events.push('listener');
+            resolve(err);
+          },
+        );
+      });
+      expect(error?.code).toBe(status.UNAVAILABLE); // nothing listens on port 1
+      expect(events).toEqual(['createCall /pinned.Service/Method', 'ended', 'listener']);
+      client.close();
+      expect(events.at(-1)).toBe('close');
+    } finally {
+      real.close();
     }
   });
 

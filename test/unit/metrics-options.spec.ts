@@ -1,3 +1,4 @@
+import { OptionalDependencyMissingError } from '../../lib/errors/optional-dependency-missing.error.js';
 import { EtcdMetrics } from '../../lib/metrics/etcd-metrics.js';
 import { resolveEtcdOptions } from '../../lib/options/etcd-options.resolver.js';
 import { InvalidOptionsError } from '../../lib/index.js';
@@ -16,8 +17,8 @@ describe('metrics option', () => {
     const options = resolveEtcdOptions({ metrics: true }, {});
     const unused = {} as never;
     const missing = () => Promise.reject(new Error("Cannot find package 'prom-client'"));
-    await expect(
-      EtcdMetrics.create(options, unused, unused, unused, unused, unused, missing),
-    ).rejects.toThrow(/'prom-client'.*npm install prom-client/);
+    const created = EtcdMetrics.create(options, unused, unused, unused, unused, unused, missing);
+    await expect(created).rejects.toThrow(OptionalDependencyMissingError);
+    await expect(created).rejects.toThrow(/'metrics'.*prom-client.*npm install prom-client/);
   });
 });
