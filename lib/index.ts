@@ -60,6 +60,10 @@ export type {
 } from './discovery/discovery.interfaces.js';
 export { NoInstanceAvailableError } from './errors/no-instance-available.error.js';
 export { ServiceCallError, type FailedAttempt } from './errors/service-call.error.js';
+export {
+  EtcdDiscoveryExceptionFilter,
+  type EtcdDiscoveryErrorBody,
+} from './discovery/etcd-discovery-exception.filter.js';
 export { EtcdWatchService, type PrefixUpdate } from './watch/etcd-watch.service.js';
 export { EtcdElectionService } from './election/etcd-election.service.js';
 export { LeaderOnly } from './election/leader-only.decorator.js';

@@ -237,9 +237,14 @@ export class EtcdRegistryService implements OnApplicationBootstrap, OnModuleDest
   async deregister(): Promise<void> {
     const registration = this.registration;
     if (!registration?.active) return;
+    // etcd confirmed the key at least once; otherwise there is nothing that was "deregistered"
+    const wasRegistered = registration.self !== undefined;
     await registration.stop(true, SHUTDOWN_TIMEOUT_MS);
+    const serviceName = this.options.registry ? this.options.registry.serviceName : '';
     this.logger.log(
-      `deregistered ${this.options.registry ? this.options.registry.serviceName : ''}`,
+      wasRegistered
+        ? `deregistered ${serviceName}`
+        : `stopped registering ${serviceName} (etcd never confirmed the key)`,
     );
   }
 
