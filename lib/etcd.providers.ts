@@ -175,7 +175,7 @@ export function createInformerPool(connection: EtcdConnection): InformerPool {
   });
   return new InformerPool(port, {
     stallTimeout: options.watchStallTimeout,
-    retry: options.retry,
+    retry: options.watchRetry,
   });
 }
 

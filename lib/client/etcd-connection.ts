@@ -21,6 +21,7 @@ import {
   omitIpServername,
   rebuildWatchStream,
 } from './etcd3-internals.adapter.js';
+import { EndpointSync } from './endpoint-sync.js';
 import {
   answerHint,
   classifyEtcdError,
@@ -62,6 +63,8 @@ export class EtcdConnection implements OnApplicationShutdown {
   bootError: EtcdConnectionError | undefined;
   private closed = false;
   private readonly policy: TransportPolicy;
+  /** Follows the cluster's member list (`autoSyncEndpoints`), when on. */
+  readonly endpointSync: EndpointSync | undefined;
   private reauthTimer: NodeJS.Timeout | undefined;
   private lastReauth = 0;
 
@@ -77,6 +80,9 @@ export class EtcdConnection implements OnApplicationShutdown {
     const credentials = channelCredentialsOf(this.client);
     if (credentials) omitIpServername(credentials, host => isIP(host) !== 0);
     this.kv = options.namespace ? this.client.namespace(options.namespace) : this.client;
+    this.endpointSync = options.autoSyncEndpoints
+      ? new EndpointSync(this.client, options.hosts, options.autoSyncEndpoints.interval)
+      : undefined;
     // etcd checks the token of a watch stream when a watch is created on it: after the token
     // expired, every new watch on the old stream is cancelled with "invalid auth token". Swallow
     // that cancel (the watcher stays attached), authenticate again and reopen the stream, which
@@ -133,6 +139,9 @@ export class EtcdConnection implements OnApplicationShutdown {
    */
   async connect(): Promise<void> {
     const { hosts, connectTimeout } = this.options;
+    // Also when etcd does not answer now (a boot from the snapshot file): the member list is
+    // followed from the first interval on.
+    this.endpointSync?.start();
     const deadline = Date.now() + connectTimeout;
     let lastError: unknown;
     while (!this.closed) {
@@ -206,6 +215,7 @@ export class EtcdConnection implements OnApplicationShutdown {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.reauthTimer);
+    this.endpointSync?.stop();
     // Watchers still attached (a cancel etcd never answered) would make etcd3 reconnect for them
     // once the stream dies; then every open call is cancelled, so nothing outlives the module.
     forgetWatchers(this.kv);

@@ -348,3 +348,76 @@ export function interceptStreamFailures(
   };
   return true;
 }
+
+// ---- etcd3: the host list ----------------------------------------------------------------------
+
+/** etcd3's `Host` (one etcd endpoint and its service clients), as far as we use it. */
+interface HostInternals {
+  host?: string;
+  channelCredentials?: unknown;
+  channelOptions?: unknown;
+  close?: () => void;
+}
+
+/** etcd3's ConnectionPool with its hosts and options. */
+interface PoolHostsInternals {
+  hosts?: HostInternals[];
+  options?: {
+    hosts?: string | string[];
+    faultHandling?: { host?: (host: string) => unknown };
+  };
+}
+
+/**
+ * The endpoints the client calls now (`host:port`, as etcd3 keeps them: without the scheme).
+ * @internal
+ */
+export function currentHosts(client: Etcd3): string[] {
+  const hosts = (poolOf(client) as PoolHostsInternals | undefined)?.hosts;
+  return Array.isArray(hosts) ? hosts.map(h => String(h.host)) : [];
+}
+
+/**
+ * Replaces the client's endpoints with `urls` (etcd3 fixes them at construction). Hosts whose
+ * address stays are kept as they are (their connections and breakers); new ones are built like
+ * etcd3 builds them (same TLS credentials, same grpc options, hence the same channel pool, and the
+ * per-host fault handling of the client's options); removed ones are closed (calls in progress on
+ * them run to their end). The authenticator reads the pool's options, whose `hosts` follow too.
+ *
+ * Internal behaviour relied on: `ConnectionPool.hosts` is an array of `Host` that every call picks
+ * from (`shuffledHosts()` copies it per call); `Host` is `new (url, credentials, grpcOptions,
+ * faultHandling)` and strips the scheme into `host`; the pool's `options` is the client's options
+ * object, read by the `Authenticator` on each authentication.
+ * @returns false when etcd3 changed (nothing replaced)
+ * @internal
+ */
+export function replaceHosts(client: Etcd3, urls: readonly string[]): boolean {
+  const pool = poolOf(client) as PoolHostsInternals | undefined;
+  const hosts = pool?.hosts;
+  const template = hosts?.[0];
+  if (!pool?.options || !Array.isArray(hosts) || !template || urls.length === 0) return false;
+  const HostClass = (template as { constructor: unknown }).constructor as new (
+    url: string,
+    credentials: unknown,
+    options: unknown,
+    faultHandling: unknown,
+  ) => HostInternals;
+  if (typeof HostClass !== 'function' || typeof template.host !== 'string') return false;
+  const bare = (url: string) => url.replace(/^[a-z]+:\/\//i, '');
+  const kept = new Map(hosts.map(h => [String(h.host), h]));
+  const next = urls.map(
+    url =>
+      kept.get(bare(url)) ??
+      new HostClass(
+        url,
+        template.channelCredentials,
+        template.channelOptions,
+        pool.options?.faultHandling?.host?.(url),
+      ),
+  );
+  const keptAfter = new Set(next);
+  pool.hosts = next;
+  pool.options.hosts = [...urls];
+  for (const old of hosts) if (!keptAfter.has(old)) old.close?.();
+  return true;
+}

@@ -112,7 +112,14 @@ export interface EtcdRegistryOptions {
   drainDelay?: number;
 }
 
-/** Retry timing for re-listing after a broken watch and for re-registering after a lost lease. */
+/**
+ * Retry timing for re-registering after a lost lease, and for resuming a broken watch.
+ *
+ * When `retry` is not set, watches resume with client-go's reflector backoff instead: 800 ms doubling
+ * up to 30 s, spread by a jitter factor of 1.0 (so a fleet that lost etcd at the same moment does not
+ * come back in the same millisecond), reset after 30 s of a healthy watch. When it is set, watches
+ * use its `initialDelay` and `maxDelay` with that same spread.
+ */
 export interface EtcdRetryOptions {
   /**
    * First delay in ms (full jitter is applied).
@@ -168,8 +175,18 @@ export interface EtcdModuleOptions {
    * @default { failures: 3, ejectFor: 10000 }
    */
   passiveHealth?: PassiveHealthOptions;
-  /** Backoff for re-list and re-register loops. */
+  /** Backoff for re-register loops and watch resumes (see {@link EtcdRetryOptions}). */
   retry?: EtcdRetryOptions;
+  /**
+   * Follow the cluster's member list, as etcd's Go client does with `AutoSyncInterval`: every
+   * `interval` ms the client asks etcd for its members (`MemberList`) and, when their client URLs
+   * differ from the hosts it uses, switches to them (one log line). An app configured with the
+   * first members of a cluster keeps working after every one of them was replaced. `false` keeps
+   * the configured `hosts` for ever (e.g. behind a load balancer or a proxy whose address is not a
+   * member's).
+   * @default true (every 30000 ms)
+   */
+  autoSyncEndpoints?: boolean | EtcdAutoSyncOptions;
   /**
    * A watch that delivered nothing for this many ms is treated as broken and rebuilt (re-list and diff,
    * then watch again).
@@ -192,6 +209,15 @@ export interface EtcdModuleOptions {
    * @default false
    */
   metrics?: boolean | EtcdMetricsOptions;
+}
+
+/** How often the client follows the cluster's member list. */
+export interface EtcdAutoSyncOptions {
+  /**
+   * Interval in ms between two member-list reads.
+   * @default 30000
+   */
+  interval?: number;
 }
 
 /** Where the Prometheus metrics go. */

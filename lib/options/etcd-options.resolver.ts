@@ -45,6 +45,7 @@ export const KNOWN_OPTION_KEYS: Readonly<Record<string, readonly string[]>> = {
     'registry',
     'passiveHealth',
     'retry',
+    'autoSyncEndpoints',
     'watchStallTimeout',
     'keepaliveInterval',
     'keepaliveTimeout',
@@ -77,8 +78,15 @@ export const KNOWN_OPTION_KEYS: Readonly<Record<string, readonly string[]>> = {
   ],
   passiveHealth: ['failures', 'ejectFor'],
   retry: ['initialDelay', 'maxDelay'],
+  autoSyncEndpoints: ['interval'],
   metrics: ['registry'],
 };
+
+/** Watch resumes without a `retry` option: client-go's reflector (800 ms doubling to 30 s). */
+const DEFAULT_WATCH_RETRY = { initialDelay: 800, maxDelay: 30_000 };
+
+/** Member-list sync interval (clientv3's AutoSyncInterval as commonly set). */
+const DEFAULT_AUTO_SYNC_INTERVAL_MS = 30_000;
 
 /**
  * Applies defaults (including the `ETCD_HOSTS`, `ETCD_USERNAME`, `ETCD_PASSWORD`, `ETCD_CA_FILE`,
@@ -136,10 +144,28 @@ export function resolveEtcdOptions(
     registryPrefix,
     discovery: resolveDiscoveryOptions(options, env),
     retry: { initialDelay, maxDelay },
+    watchRetry: options.retry !== undefined ? { initialDelay, maxDelay } : DEFAULT_WATCH_RETRY,
+    autoSyncEndpoints: resolveAutoSync(options.autoSyncEndpoints),
     watchStallTimeout: positiveNumber('watchStallTimeout', options.watchStallTimeout, 60_000),
     keepaliveInterval: positiveNumber('keepaliveInterval', options.keepaliveInterval, 10_000),
     keepaliveTimeout: positiveNumber('keepaliveTimeout', options.keepaliveTimeout, 5_000),
     metrics: resolveMetrics(options.metrics),
+  };
+}
+
+function resolveAutoSync(value: unknown): ResolvedEtcdOptions['autoSyncEndpoints'] {
+  if (value === undefined || value === true) return { interval: DEFAULT_AUTO_SYNC_INTERVAL_MS };
+  if (value === false) return false;
+  if (value === null || typeof value !== 'object') {
+    throw new InvalidOptionsError(
+      'autoSyncEndpoints',
+      value,
+      'true, false or an object { interval?: number }',
+    );
+  }
+  const interval = (value as { interval?: unknown }).interval;
+  return {
+    interval: positiveNumber('autoSyncEndpoints.interval', interval, DEFAULT_AUTO_SYNC_INTERVAL_MS),
   };
 }
 

@@ -43,6 +43,10 @@ export interface ResolvedEtcdOptions {
   /** Zone (`registry.zone`, env `ETCD_ZONE`) and passive health of calls through the registry. */
   discovery: ResolvedDiscoveryOptions;
   retry: { initialDelay: number; maxDelay: number };
+  /** Backoff of watch resumes: `retry` when it is set, else client-go's 800 ms -> 30 s. */
+  watchRetry: { initialDelay: number; maxDelay: number };
+  /** `false`, or how often (ms) the client follows the cluster's member list. */
+  autoSyncEndpoints: false | { interval: number };
   watchStallTimeout: number;
   keepaliveInterval: number;
   keepaliveTimeout: number;

@@ -1,13 +1,14 @@
 import { Logger, type BeforeApplicationShutdown } from '@nestjs/common';
 import { Observable, Subject } from 'rxjs';
 import { EtcdStoppedError } from '../errors/etcd-stopped.error.js';
-import type { InformerPort } from './informer-port.interface.js';
+import { systemClock, type InformerPort } from './informer-port.interface.js';
 import type { InformerOptions, InformerResync } from './informer.interfaces.js';
 import {
   PrefixInformer,
   type InformerDependencies,
   type InformerSetup,
 } from './prefix-informer.js';
+import { WatchOutages } from './watch-outages.js';
 
 interface PoolEntry {
   informer: PrefixInformer;
@@ -24,7 +25,8 @@ export interface InformerHandle {
 /**
  * Keeps one {@link PrefixInformer} per prefix, shared by every subscriber and ref-counted: the first
  * hold starts it, the last release stops it (cancelling its etcd watcher) unless it is pinned. All
- * informers use the module's one client, so etcd3 multiplexes their watchers over one gRPC stream.
+ * informers use the module's one client, so etcd3 multiplexes their watchers over one gRPC stream,
+ * and share one outage log ({@link WatchOutages}): one line per outage, not one per watch.
  *
  * A provider of its own, built on the connection: it stops every informer before the client closes.
  * @internal
@@ -35,6 +37,7 @@ export class InformerPool implements BeforeApplicationShutdown {
   private readonly logger = new Logger('EtcdInformer');
   private readonly resyncsSubject = new Subject<InformerResync>();
   private privateInformers = 0;
+  private readonly dependencies: InformerDependencies;
 
   /** Every re-list (after the first) of every informer of this pool, for metrics. */
   readonly resyncs$: Observable<InformerResync> = this.resyncsSubject.asObservable();
@@ -42,8 +45,17 @@ export class InformerPool implements BeforeApplicationShutdown {
   constructor(
     private readonly port: InformerPort,
     private readonly options: InformerOptions,
-    private readonly dependencies: InformerDependencies = {},
-  ) {}
+    dependencies: InformerDependencies = {},
+  ) {
+    // One outage log for every informer of the app: they share one watch stream, so an etcd outage
+    // is one warning and one recovery line, however many prefixes are watched.
+    this.dependencies = {
+      ...dependencies,
+      outages:
+        dependencies.outages ??
+        new WatchOutages(dependencies.clock ?? systemClock, new Logger('EtcdInformer')),
+    };
+  }
 
   /** Number of live informers. */
   get size(): number {

@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { BehaviorSubject, Observable, Subject, distinctUntilChanged, map } from 'rxjs';
-import { backoffDelay } from '../common/backoff.js';
+import { spreadBackoffDelay } from '../common/backoff.js';
 import { describeCause } from '../common/describe-cause.js';
 import { EtcdAuthTokenExpiredError } from '../errors/etcd-auth-token-expired.error.js';
 import { EtcdPermissionError } from '../errors/etcd-permission.error.js';
@@ -24,22 +24,29 @@ import type {
   InformerViewEvent,
 } from './informer.interfaces.js';
 import { SYNCED } from './informer.interfaces.js';
+import { FLAP_WINDOW_MS, WatchOutages } from './watch-outages.js';
 import { WatchSession, type WatchEnd } from './watch-session.js';
 
 /** Keys fetched per range request while listing. */
 const PAGE_SIZE = 5000;
 
-/** A watch lost again within this long (ms) of recovering is a flap of the same unstable link. */
-const FLAP_WINDOW_MS = 30_000;
-
-/** While a link flaps, at most one summary line per this long (ms). */
-const FLAP_REPORT_MS = 60_000;
+/**
+ * A watch that stayed acknowledged this long (ms) was healthy: the next failure backs off from the
+ * first step again (client-go resets its reflector's backoff after a healthy period too). Shorter
+ * lives keep climbing, so a flapping link is not hammered.
+ */
+const BACKOFF_RESET_MS = FLAP_WINDOW_MS;
 
 /** What the informer needs besides the port; tests pass a fake clock and a fixed jitter. @internal */
 export interface InformerDependencies {
   readonly clock?: InformerClock;
   /** Jitter source of the backoff, in [0, 1). */
   readonly random?: () => number;
+  /**
+   * The outage log shared by every informer of the app (the pool's): one line per outage, not one
+   * per watch. An informer without one logs its own outages.
+   */
+  readonly outages?: WatchOutages;
 }
 
 /** What one informer keeps, besides its prefix. @internal */
@@ -55,12 +62,18 @@ export interface InformerSetup {
  *
  * 1. **List** the prefix (paginated, all pages at one revision R).
  * 2. **Watch** from R + 1 and apply each event in order.
- * 3. After any stream error, cancellation, compaction or stall: **re-list, diff** against the map
- *    (emitting only real differences) and watch again from the new list revision + 1. The etcd3
- *    client's own resume bookmark is never trusted: it can skip events across a second disconnect.
+ * 3. After a stream error or a cancellation: **resume**, a new watch from the revision of the last
+ *    event applied + 1 (etcd replays what was missed, in order), after a jittered backoff
+ *    (client-go's reflector: the base doubles from `retry.initialDelay` to `retry.maxDelay`, jitter
+ *    factor 1.0). The etcd3 client's own resume bookmark is never trusted: it can skip events across
+ *    a second disconnect; the informer's revision is what it applied itself.
+ * 4. When etcd answers that the revision was **compacted**, or a stall probe shows the watch missed
+ *    changes: **re-list, diff** against the map (emitting only real differences) and watch again
+ *    from the new list revision + 1.
  *
- * While etcd is unreachable the informer keeps its last map, reports `connected: false` and retries
- * with jittered backoff; it never empties the map because of a disconnect.
+ * While etcd is unreachable the informer keeps its last map, reports `connected: false` and retries;
+ * it never empties the map because of a disconnect. Outages are logged once per app
+ * ({@link WatchOutages}), not once per watch.
  */
 export class PrefixInformer {
   private entries = new Map<string, InformerEntry>();
@@ -86,13 +99,11 @@ export class PrefixInformer {
   private resolveReady!: () => void;
   private rejectReady!: (err: Error) => void;
   private listing = false;
-  private outageLogged = false;
-  /** When the watch last recovered from a logged outage (clock ms). */
-  private recoveredAt: number | undefined;
-  /** Drops of a flapping link not yet reported, and since when they are counted. */
-  private flaps = 0;
-  private flapsSince = 0;
-  private flapReportedAt = 0;
+  private readonly outages: WatchOutages;
+  /** This informer's id in {@link outages} (while started). */
+  private outageId: number | undefined;
+  /** When the current watch was acknowledged (clock ms). */
+  private acknowledgedAt: number | undefined;
   private lastErrorValue: unknown;
   /** `state.connected`, as a plain field. */
   private live = false;
@@ -148,6 +159,7 @@ export class PrefixInformer {
     this.sink = setup.sink;
     this.clock = dependencies.clock ?? systemClock;
     this.random = dependencies.random ?? Math.random;
+    this.outages = dependencies.outages ?? new WatchOutages(this.clock, this.logger);
     this.readyPromise = new Promise<void>((resolve, reject) => {
       this.resolveReady = resolve;
       this.rejectReady = reject;
@@ -209,6 +221,7 @@ export class PrefixInformer {
   /** Starts listing and watching (idempotent). Does not wait; see {@link ready}. */
   start(): void {
     if (this.running || this.stopped) return;
+    this.outageId = this.outages.register();
     this.running = this.run();
   }
 
@@ -231,6 +244,7 @@ export class PrefixInformer {
     this.wake?.();
     this.session?.stop();
     if (!this.listing) await this.running;
+    if (this.outageId !== undefined) this.outages.unregister(this.outageId);
     this.setState({ ...this.state, connected: false, reason: 'stopped' });
     this.changesSubject.complete();
     this.resyncsSubject.complete();
@@ -242,12 +256,20 @@ export class PrefixInformer {
     let attempt = 0;
     // Compaction cancels in a row that delivered nothing: the first is answered at once, repeats back off.
     let quickCancels = 0;
+    // A list is needed first, and again only when a resume is impossible (compacted, missed changes).
+    let needList = true;
     while (!this.stopped) {
       let end: WatchEnd | undefined;
       try {
-        const listRevision = await this.list();
-        if (this.stopped) break;
-        end = await this.watchFrom(listRevision + 1);
+        if (needList) {
+          const listRevision = await this.list();
+          needList = false;
+          if (this.stopped) break;
+          end = await this.watchFrom(listRevision + 1);
+        } else {
+          // Resume: etcd replays every event after the last one applied.
+          end = await this.watchFrom(this.revision + 1);
+        }
       } catch (err) {
         if (this.stopped) break;
         this.lastErrorValue = err;
@@ -255,14 +277,22 @@ export class PrefixInformer {
         this.markDisconnected(`list failed: ${describeCause(err)}`);
       }
       if (this.stopped || end?.reason === 'stopped') break;
-      if (end?.acknowledged) attempt = 0;
+      if (
+        end?.acknowledged &&
+        this.acknowledgedAt !== undefined &&
+        this.clock.now() - this.acknowledgedAt >= BACKOFF_RESET_MS
+      ) {
+        attempt = 0;
+      }
+      this.acknowledgedAt = undefined;
       if (end?.reason === 'broken' || end?.reason === 'canceled') {
         this.lastErrorValue = end.error;
         const what = end.reason === 'broken' ? 'watch stream broke' : 'watch canceled';
         // Transport hook: etcd's auth token expired and the transport reopens the stream with a
-        // new one. Routine, not an outage: re-list and re-watch without a warning.
+        // new one. Routine, not an outage: resume without a warning, and without a backoff.
         const routine = end.error instanceof EtcdAuthTokenExpiredError;
         this.markDisconnected(`${what}: ${describeCause(end.error)}`, routine);
+        if (routine) continue;
       }
       if (end?.reason === 'stalled') {
         // A watch etcd never acknowledged means the shared stream itself is dead: rebuild it.
@@ -270,16 +300,20 @@ export class PrefixInformer {
           this.logger.warn(`watch stream unresponsive; rebuilding it`);
           this.port.resetStream();
         }
+        // The probe showed changes the watch did not deliver (or could not ask): re-list.
+        needList = true;
         continue;
       }
       if (end?.reason === 'compacted') {
+        this.outages.compacted(this.prefix, end.startRevision);
+        needList = true;
         quickCancels = end.delivered ? 0 : quickCancels + 1;
         if (quickCancels <= 1) continue;
-        await this.sleep(backoffDelay(quickCancels - 2, this.options.retry, this.random));
+        await this.sleep(spreadBackoffDelay(quickCancels - 2, this.options.retry, this.random));
         continue;
       }
       quickCancels = 0;
-      await this.sleep(backoffDelay(attempt++, this.options.retry, this.random));
+      await this.sleep(spreadBackoffDelay(attempt++, this.options.retry, this.random));
     }
   }
 
@@ -290,6 +324,7 @@ export class PrefixInformer {
       this.prefix,
       startRevision,
       {
+        acknowledged: () => this.onAcknowledged(),
         apply: (events, start) => this.applyEvents(events, start),
         consistent: () => this.consistent(),
         currentRevision: () => this.revision,
@@ -369,9 +404,6 @@ export class PrefixInformer {
     } finally {
       if (this.unsettled) this.sink?.settled();
     }
-    const wasDown = this.outageLogged;
-    this.outageLogged = false;
-    if (wasDown) this.recoveredAt = this.clock.now();
     this.setState({ connected: true, synced: true, revision: this.revision });
     if (!firstList) {
       this.resyncsSubject.next({
@@ -382,12 +414,37 @@ export class PrefixInformer {
     }
     if (firstList) {
       this.resolveReady();
-    } else if (this.flaps > 0) {
-      this.reportFlaps(listRevision);
-    } else if (wasDown || changes.length > 0) {
+    } else if (this.outageId !== undefined && this.outages.isLost(this.outageId)) {
+      this.outages.markRecovered(this.outageId, {
+        prefix: this.prefix,
+        how: 're-listed',
+        revision: listRevision,
+        changes: changes.length,
+      });
+    } else if (changes.length > 0) {
       this.logger.log(
         `watch on "${this.prefix}" re-listed at revision ${listRevision}; ${changes.length} change(s) caught up`,
       );
+    }
+  }
+
+  /**
+   * etcd acknowledged a new watch: the informer is connected again (a resume needs no list). A
+   * resume from a compacted revision is then canceled by etcd and re-listed.
+   */
+  private onAcknowledged(): void {
+    this.acknowledgedAt = this.clock.now();
+    if (this.live || !this.state.synced || this.stopped) return;
+    this.lastErrorValue = undefined;
+    this.failureValue = undefined;
+    this.setState({ connected: true, synced: true, revision: this.revision });
+    if (this.outageId !== undefined && this.outages.isLost(this.outageId)) {
+      this.outages.markRecovered(this.outageId, {
+        prefix: this.prefix,
+        how: 'resumed',
+        revision: this.revision,
+        changes: 0,
+      });
     }
   }
 
@@ -493,48 +550,16 @@ export class PrefixInformer {
     });
   }
 
-  /** After a recovery while the link flaps: one summary line a minute at most, else debug. */
-  private reportFlaps(listRevision: number): void {
-    const now = this.clock.now();
-    if (now - this.flapReportedAt < FLAP_REPORT_MS) {
-      this.logger.debug(`watch on "${this.prefix}" re-listed at revision ${listRevision}`);
-      return;
-    }
-    this.logger.warn(
-      `watch on "${this.prefix}" dropped ${this.flaps} more time(s) in the last ${Math.round((now - this.flapsSince) / 1000)} s ` +
-        `(unstable link); every drop was caught up, now at revision ${listRevision}`,
-    );
-    this.flapReportedAt = now;
-    this.flapsSince = now;
-    this.flaps = 0;
-  }
-
   private markDisconnected(reason: string, routine = false): void {
     // Before the first list there is nothing being served: whoever awaits ready() reports that
     // failure (e.g. the config center's one "booting from snapshot" line).
-    if (!routine && !this.outageLogged && !this.stopped && this.state.synced) {
-      this.outageLogged = true;
-      const now = this.clock.now();
-      if (this.recoveredAt !== undefined && now - this.recoveredAt < FLAP_WINDOW_MS) {
-        // A flapping link: named once, then counted (one summary line a minute at most).
-        if (this.flaps === 0 && now - this.flapReportedAt >= FLAP_REPORT_MS) {
-          this.flapReportedAt = now;
-          this.flapsSince = now;
-          this.logger.warn(
-            `watch on "${this.prefix}" lost again ${Math.round((now - this.recoveredAt) / 1000)} s after it recovered (${reason}): ` +
-              `the link is unstable; serving the last ${this.entries.size} key(s) and retrying; further drops are counted, one line a minute`,
-          );
-        } else {
-          if (this.flaps === 0) this.flapsSince = now;
-          this.flaps++;
-          this.logger.debug(`watch on "${this.prefix}" lost again (${reason})`);
-        }
-      } else {
-        this.flaps = 0;
-        this.logger.warn(
-          `watch on "${this.prefix}" lost (${reason}); serving the last ${this.entries.size} key(s) at revision ${this.revision} and retrying`,
-        );
-      }
+    if (!routine && !this.stopped && this.state.synced && this.outageId !== undefined) {
+      this.outages.markLost(this.outageId, {
+        prefix: this.prefix,
+        reason,
+        keys: this.entries.size,
+        revision: this.revision,
+      });
     }
     if (this.state.connected || this.state.reason !== reason) {
       this.setState({ ...this.state, connected: false, reason });

@@ -9,7 +9,10 @@ import type {
 } from './informer-port.interface.js';
 import { StallDetector } from './stall-detector.js';
 
-/** Why a watch ended: each one but `stopped` leads to a re-list. @internal */
+/**
+ * Why a watch ended: `broken` and `canceled` lead to a resume (after a backoff), `compacted` and
+ * `stalled` to a re-list, `stopped` to nothing. @internal
+ */
 export type WatchEndReason = 'stopped' | 'broken' | 'canceled' | 'compacted' | 'stalled';
 
 /** How one watch ended. @internal */
@@ -21,10 +24,14 @@ export interface WatchEnd {
   readonly delivered: boolean;
   /** What broke or canceled it. */
   readonly error?: unknown;
+  /** The revision it watched from. */
+  readonly startRevision: number;
 }
 
 /** What a watch session feeds and asks. @internal */
 export interface WatchSessionSink {
+  /** etcd acknowledged the watch (its created response). */
+  acknowledged(): void;
   /** Applies one response's events in order; true when any of them changed the map. */
   apply(events: readonly WatchEvent[], startRevision: number): boolean;
   /** Whether etcd agrees with the map (asked after a silence); rejects when etcd does not answer. */
@@ -66,6 +73,7 @@ export class WatchSession {
       acknowledged: () => {
         this.stall.activity();
         this.acknowledged = true;
+        if (!this.done) this.sink.acknowledged();
       },
       events: events => {
         // Events and progress notifications alike prove the stream alive.
@@ -75,10 +83,8 @@ export class WatchSession {
       },
       broken: err => this.finish('broken', true, err),
       canceled: err => {
+        // The informer logs a compaction (once per outage, not once per watch).
         if (classifyWatchCancel(err) === 'compacted') {
-          this.timing.logger.warn(
-            `watch on "${prefix}" from revision ${startRevision} was compacted; re-listing`,
-          );
           this.finish('compacted', true);
         } else {
           this.finish('canceled', true, err);
@@ -134,6 +140,7 @@ export class WatchSession {
       acknowledged: this.acknowledged,
       delivered: this.delivered,
       error,
+      startRevision: this.startRevision,
     });
   }
 }

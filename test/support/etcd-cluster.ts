@@ -28,10 +28,14 @@ interface EndpointStatus {
  * await cluster.dispose();
  */
 export class EtcdCluster {
-  /** Client endpoints of all members, in member order. */
+  /** Client endpoints of the members it started with, in member order. */
   readonly hosts: string[];
 
-  private constructor(readonly members: EtcdServer[]) {
+  private constructor(
+    readonly members: EtcdServer[],
+    private readonly clusterToken = '',
+    private readonly extraArgs: string[] = [],
+  ) {
     this.hosts = members.map(m => m.endpoint);
   }
 
@@ -59,7 +63,7 @@ export class EtcdCluster {
           }),
         );
       }
-      const cluster = new EtcdCluster(members);
+      const cluster = new EtcdCluster(members, clusterToken, opts.extraArgs ?? []);
       try {
         for (const m of members) m.launch();
         await Promise.all(members.map(m => m.waitHealthy()));
@@ -104,6 +108,69 @@ export class EtcdCluster {
       }
       await delay(100);
     }
+  }
+
+  /**
+   * Replaces `old` by a new member on fresh ports, as an operator does it (`etcdctl member add`,
+   * start it with `--initial-cluster-state=existing`, `etcdctl member remove` the old one, stop and
+   * delete it). Waits until the new member is healthy. The new member is in {@link members} (the
+   * old one is not); {@link hosts} keeps the original endpoints.
+   */
+  async replaceMember(old: EtcdServer): Promise<EtcdServer> {
+    const [clientPort, peerPort] = (await freePorts(2)) as [number, number];
+    const name = `${old.name}-r${Math.random().toString(36).slice(2, 6)}`;
+    const peerUrl = `http://127.0.0.1:${peerPort}`;
+    await this.reconfigure(['member', 'add', name, `--peer-urls=${peerUrl}`]);
+    const initialCluster = [
+      ...this.members.map(m => `${m.name}=${m.peerUrl}`),
+      `${name}=${peerUrl}`,
+    ].join(',');
+    const added = new EtcdServer({
+      name,
+      clientPort,
+      peerPort,
+      dataDir: await mkdtemp(join(tmpdir(), `nest-etcd-${name}-`)),
+      initialCluster,
+      clusterToken: this.clusterToken,
+      // the last --initial-cluster-state wins over launch()'s "new"
+      extraArgs: [...this.extraArgs, '--initial-cluster-state=existing'],
+    });
+    this.members.push(added);
+    added.launch();
+    await added.waitHealthy();
+    const id = await this.memberId(old);
+    await this.reconfigure(['member', 'remove', id]);
+    this.members.splice(this.members.indexOf(old), 1);
+    await old.dispose();
+    await this.leader();
+    return added;
+  }
+
+  /**
+   * A membership change. etcd refuses one ("unhealthy cluster") until every member it counts on has
+   * been connected for 5 s (its strict reconfiguration check): retried for up to 30 s.
+   */
+  private async reconfigure(args: string[]): Promise<void> {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      try {
+        await this.etcdctl(args);
+        return;
+      } catch (e) {
+        if (!/unhealthy cluster/.test((e as Error).message) || Date.now() > deadline) throw e;
+        await delay(500);
+      }
+    }
+  }
+
+  /** The hex id of a member, from `etcdctl member list`. */
+  private async memberId(member: EtcdServer): Promise<string> {
+    const listed = parseEtcdJson(await this.etcdctl(['member', 'list', '-w', 'json'])) as {
+      members?: Array<{ ID: string | number; name?: string }>;
+    };
+    const found = listed.members?.find(m => m.name === member.name);
+    if (!found) throw new Error(`etcd member ${member.name} is not in the member list`);
+    return BigInt(found.ID).toString(16);
   }
 
   /** Runs etcdctl against all live members' endpoints. */

@@ -47,6 +47,10 @@ export class FakeEtcd implements InformerPort {
   delivering = true;
   /** When set, every list page rejects with it. */
   listError: Error | undefined;
+  /** When set, every new watch breaks with it (etcd unreachable), on a later turn. */
+  watchError: Error | undefined;
+  /** When set, etcd cancels every new watch with it (e.g. permission denied), on a later turn. */
+  watchCancel: Error | undefined;
   /** Called before each list page is answered (e.g. to write between pages). */
   beforePage: ((request: ListPageRequest) => void) | undefined;
   readonly watches: FakeWatch[] = [];
@@ -169,6 +173,18 @@ export class FakeEtcd implements InformerPort {
     // Answered on a later turn of the event loop, as etcd's answer would be.
     setImmediate(() => {
       if (watch.closed) return;
+      if (this.watchError !== undefined) {
+        watch.closed = true;
+        listener.broken(this.watchError);
+        return;
+      }
+      if (this.watchCancel !== undefined) {
+        watch.closed = true;
+        watch.canceled = true;
+        listener.acknowledged();
+        listener.canceled(this.watchCancel);
+        return;
+      }
       if (startRevision <= this.compactedAt) {
         watch.closed = true;
         watch.canceled = true;

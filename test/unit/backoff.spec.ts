@@ -1,4 +1,4 @@
-import { Sleeper, backoffDelay } from '../../lib/common/backoff.js';
+import { Sleeper, backoffDelay, spreadBackoffDelay } from '../../lib/common/backoff.js';
 
 describe('backoffDelay', () => {
   const retry = { initialDelay: 100, maxDelay: 1_000 };
@@ -24,6 +24,23 @@ describe('backoffDelay', () => {
   it('stays finite for huge attempt counts', () => {
     expect(backoffDelay(10_000, retry, () => 0)).toBe(500);
     expect(backoffDelay(Number.MAX_SAFE_INTEGER, retry, () => 1)).toBe(1_000);
+  });
+});
+
+describe('spreadBackoffDelay (client-go reflector: 800 ms -> 30 s, jitter 1.0)', () => {
+  const retry = { initialDelay: 800, maxDelay: 30_000 };
+
+  it('doubles the base per attempt up to maxDelay, and spreads it over [base, 2 x base)', () => {
+    expect([0, 1, 2, 3, 4, 5, 6].map(a => spreadBackoffDelay(a, retry, () => 0))).toEqual([
+      800, 1_600, 3_200, 6_400, 12_800, 25_600, 30_000,
+    ]);
+    expect(spreadBackoffDelay(0, retry, () => 0.5)).toBe(1_200);
+    for (let i = 0; i < 200; i++) {
+      const d = spreadBackoffDelay(1, retry);
+      expect(d).toBeGreaterThanOrEqual(1_600);
+      expect(d).toBeLessThanOrEqual(3_200);
+    }
+    expect(spreadBackoffDelay(Number.MAX_SAFE_INTEGER, retry, () => 0)).toBe(30_000);
   });
 });
 

@@ -8,6 +8,7 @@ import {
   type IWatchResponse,
   type Namespace,
 } from 'etcd3';
+import { noop } from 'cockatiel';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { createRequire } from 'node:module';
@@ -16,6 +17,7 @@ import { inspect } from 'node:util';
 import {
   ETCD3_INTERNALS_PINNED,
   channelCredentialsOf,
+  currentHosts,
   forgetWatchers,
   hideClientOptions,
   interceptStreamFailures,
@@ -27,6 +29,7 @@ import {
   onCallEnded,
   onWatchResponse,
   rebuildWatchStream,
+  replaceHosts,
   routedChannel,
   withChannelFactory,
 } from '../../lib/client/etcd3-internals.adapter.js';
@@ -200,6 +203,48 @@ describe('etcd3 / grpc-js internals used by the adapter (pinned)', () => {
     } finally {
       real.close();
     }
+  });
+
+  it('replaceHosts: the pool calls the new hosts, keeps the ones that stay, closes the others, and the authenticator follows', async () => {
+    const factoryHosts: string[] = [];
+    const client = new Etcd3({
+      hosts: ['http://127.0.0.1:1', 'http://127.0.0.1:2'],
+      faultHandling: {
+        host: (host: string) => {
+          factoryHosts.push(host);
+          return noop;
+        },
+      },
+    });
+    clients.push(client);
+    const pool = (client as unknown as { pool: PoolInternals & { options: { hosts: unknown } } })
+      .pool;
+    expect(currentHosts(client)).toEqual(['127.0.0.1:1', '127.0.0.1:2']);
+    const staying = pool.hosts[1];
+    const leaving = pool.hosts[0] as unknown as { closed: boolean };
+    factoryHosts.length = 0;
+
+    expect(replaceHosts(client, ['http://127.0.0.1:2', 'http://127.0.0.1:3'])).toBe(true);
+    expect(currentHosts(client)).toEqual(['127.0.0.1:2', '127.0.0.1:3']);
+    expect(pool.hosts[0]).toBe(staying); // its connections and breaker are kept
+    expect(pool.hosts[1]).toBeInstanceOf((staying as object).constructor as new () => object);
+    expect(leaving.closed).toBe(true);
+    // The new host got its fault handling from the client's options, like etcd3 builds it.
+    expect(factoryHosts).toEqual(['http://127.0.0.1:3']);
+    // The Authenticator reads the pool's options on each authentication.
+    expect(pool.options.hosts).toEqual(['http://127.0.0.1:2', 'http://127.0.0.1:3']);
+    const authenticator = objectsHoldingOptions(client)[2]!.target as { options: unknown };
+    expect(authenticator.options).toBe(pool.options);
+    // Calls pick among the new hosts only.
+    const picked = new Set<string>();
+    for (let i = 0; i < 20; i++) {
+      await pool
+        .withConnection('KV', (async ({ resource }: { resource: { host: string } }) => {
+          picked.add(resource.host);
+        }) as unknown as () => Promise<void>)
+        .catch(() => undefined);
+    }
+    expect([...picked].sort()).toEqual(['127.0.0.1:2', '127.0.0.1:3']);
   });
 
   it('markNotRecoverable removes the mark etcd3 sets in its error constructors', () => {

@@ -95,15 +95,25 @@ describe('InformerPool (fake port)', () => {
     // The transform sees the entry it replaces (as transformed before).
     expect(seen).toEqual([['2', 'T1']]);
 
-    // A re-list after a broken stream transforms what it finds, against the map it replaces.
+    // A resume after a broken stream transforms what etcd replays.
     seen.length = 0;
     etcd.breakStream();
     etcd.put('/c/b', '3');
     await clock.advance(1_000);
     await settle();
     expect(own.informer.get('/c/b')?.value.toString()).toBe('T3');
-    expect(seen).toContainEqual(['3', undefined]);
-    expect(seen).toContainEqual(['2', 'T2']);
+    expect(seen).toEqual([['3', undefined]]);
+    // A re-list (the resume revision was compacted) transforms what it finds, against the map it
+    // replaces.
+    seen.length = 0;
+    etcd.breakStream();
+    etcd.put('/c/c', '4');
+    etcd.compact();
+    await clock.advance(1_000);
+    await settle();
+    expect(own.informer.get('/c/c')?.value.toString()).toBe('T4');
+    expect(seen).toContainEqual(['4', undefined]);
+    expect(seen).toContainEqual(['3', 'T3']);
 
     own.release();
     await settle();
@@ -187,5 +197,36 @@ describe('InformerPool (fake port)', () => {
       ),
     );
     expect(synced).toBe(1);
+  });
+
+  it('one etcd outage is one warning and one recovery line for the whole app, not one per watch (issue 23: 1,000 services)', async () => {
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    const log = jest.spyOn(Logger.prototype, 'log').mockImplementation(() => undefined);
+    const handles = Array.from({ length: 1_000 }, (_, i) => pool.acquire(`/services/s${i}/`));
+    await settle();
+    await Promise.all(handles.map(h => h.informer.ready()));
+    const lists = etcd.lists.length;
+    warn.mockClear();
+    log.mockClear();
+
+    etcd.watchError = new Error('14 UNAVAILABLE: connect ECONNREFUSED');
+    etcd.breakStream();
+    await clock.advance(3_000); // etcd down for 3 s: every watch retries with backoff
+    expect(handles.every(h => !h.informer.state.connected)).toBe(true);
+    etcd.watchError = undefined;
+    await clock.advance(10_000);
+    expect(handles.every(h => h.informer.state.connected)).toBe(true);
+    expect(etcd.lists.length).toBe(lists); // every watch resumed: not one re-list
+    const warned = warn.mock.calls.map(c => String(c[0]));
+    expect(warned).toEqual([
+      expect.stringMatching(
+        /^etcd watches lost since .* 1000 watch\(es\) serve their last known keys/,
+      ),
+    ]);
+    const logged = log.mock.calls.map(c => String(c[0]));
+    expect(logged).toEqual([
+      expect.stringMatching(/^etcd watches resumed \(1000 watch\(es\)\) after \d+\.\d s/),
+    ]);
+    for (const h of handles) h.release();
   });
 });

@@ -297,6 +297,20 @@ const cases: Case[] = [
     allowed: /positive number/,
   },
   {
+    title: 'autoSyncEndpoints that is neither a boolean nor an object',
+    options: { autoSyncEndpoints: 'yes' },
+    option: 'autoSyncEndpoints',
+    shows: '"yes"',
+    allowed: /true, false or an object/,
+  },
+  {
+    title: 'autoSyncEndpoints.interval of 0',
+    options: { autoSyncEndpoints: { interval: 0 } },
+    option: 'autoSyncEndpoints.interval',
+    shows: '0',
+    allowed: /positive number/,
+  },
+  {
     title: 'watchStallTimeout of 0',
     options: { watchStallTimeout: 0 },
     option: 'watchStallTimeout',
@@ -355,6 +369,18 @@ describe('resolveEtcdOptions: defaults', () => {
     expect(resolved.config).toMatchObject({ prefix: '/config/' });
     expect(resolved.registry).toBe(false);
     expect(resolved.registryPrefix).toBe('/services/');
+    // Watches resume with client-go's reflector backoff; the member list is followed every 30 s.
+    expect(resolved.watchRetry).toEqual({ initialDelay: 800, maxDelay: 30_000 });
+    expect(resolved.autoSyncEndpoints).toEqual({ interval: 30_000 });
+  });
+
+  it('a retry option also sets the watch backoff; autoSyncEndpoints can be turned off or timed', () => {
+    const retry = { initialDelay: 50, maxDelay: 500 };
+    expect(resolveEtcdOptions({ retry }, NO_ENV).watchRetry).toEqual(retry);
+    expect(resolveEtcdOptions({ autoSyncEndpoints: false }, NO_ENV).autoSyncEndpoints).toBe(false);
+    expect(
+      resolveEtcdOptions({ autoSyncEndpoints: { interval: 500 } }, NO_ENV).autoSyncEndpoints,
+    ).toEqual({ interval: 500 });
   });
 
   it('reads ETCD_HOSTS as a comma separated list', () => {

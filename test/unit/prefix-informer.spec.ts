@@ -12,6 +12,7 @@ import type {
 import { SYNCED } from '../../lib/watch/informer.interfaces.js';
 import { PrefixInformer } from '../../lib/watch/prefix-informer.js';
 import { FakeClock, FakeEtcd, settle } from '../support/fake-informer-port.js';
+import { seededRandom } from '../support/random.js';
 
 /**
  * The informer's engine against a fake port and a fake clock (no etcd, no real time). The wiring to
@@ -162,13 +163,13 @@ describe('PrefixInformer (fake port)', () => {
       expect(mapAtSynced).toEqual(new Map([['/p/a', '1']]));
       etcd.put('/p/b', '2');
       etcd.breakStream();
-      etcd.delivering = false; // missed while the stream is down: found by the re-list
+      etcd.delivering = false; // missed while the stream is down: replayed by the resume
       etcd.put('/p/c', '3');
       etcd.delivering = true;
       await settle();
       await clock.advance(1_000);
       await settle();
-      expect(seen(early)).toEqual([SYNCED, ['put', '/p/b', false], ['put', '/p/c', true]]);
+      expect(seen(early)).toEqual([SYNCED, ['put', '/p/b', false], ['put', '/p/c', false]]);
 
       const late: InformerViewEvent[] = [];
       informer.view$.subscribe(event => late.push(event));
@@ -178,13 +179,15 @@ describe('PrefixInformer (fake port)', () => {
     });
   });
 
-  describe('re-list after a broken stream', () => {
-    it('emits only the real differences, flagged resync, in revision order, after the backoff', async () => {
+  describe('resume after a broken stream (issue 23.3)', () => {
+    it('watches again from the last applied revision + 1 after the backoff: the missed events arrive in order, nothing is re-listed', async () => {
       for (const k of ['same', 'changed', 'gone']) etcd.put(`/p/${k}`, '1');
       await start();
       await informer.ready();
       const states: boolean[] = [];
       informer.connected$.subscribe(c => states.push(c));
+      const lists = etcd.lists.length;
+      const applied = informer.snapshot.revision;
 
       etcd.breakStream();
       etcd.delivering = false; // nothing reaches the informer while it is cut off
@@ -197,43 +200,112 @@ describe('PrefixInformer (fake port)', () => {
       expect(values(informer).get('/p/gone')).toBe('1'); // the last map is served meanwhile
       expect(changes).toEqual([]);
 
-      await clock.advance(50); // first retry: initialDelay / 2 with the lowest jitter
+      await clock.advance(99);
+      expect(etcd.liveWatches()).toHaveLength(0); // not before the backoff
+      await clock.advance(1); // first retry: initialDelay (lowest jitter of [base, 2 x base))
+      expect(etcd.liveWatches()[0]?.startRevision).toBe(applied + 1);
+      expect(summary(changes)).toEqual([
+        ['delete', '/p/gone', undefined, gone, false],
+        ['put', '/p/changed', '2', changed, false],
+        ['put', '/p/added', '1', added, false],
+      ]);
+      expect(etcd.lists.length).toBe(lists); // a resume, not a re-list
+      expect(values(informer)).toEqual(etcd.contents('/p/'));
+      expect(states).toEqual([true, false, true]);
+      expect(etcd.liveWatches()).toHaveLength(1);
+    });
+
+    it('re-lists and diffs only when etcd answers that the resume revision was compacted', async () => {
+      for (const k of ['same', 'changed', 'gone']) etcd.put(`/p/${k}`, '1');
+      await start();
+      await informer.ready();
+      const lists = etcd.lists.length;
+      etcd.breakStream();
+      etcd.delivering = false;
+      etcd.del('/p/gone');
+      const changed = etcd.put('/p/changed', '2');
+      const added = etcd.put('/p/added', '1');
+      etcd.delivering = true;
+      etcd.compact();
+      await clock.advance(100);
+      expect(etcd.lists.length).toBeGreaterThan(lists);
       expect(summary(changes)).toEqual([
         ['put', '/p/changed', '2', changed, true],
         ['put', '/p/added', '1', added, true],
         ['delete', '/p/gone', undefined, etcd.revision, true],
       ]);
-      expect(gone).toBeLessThan(changed);
       expect(values(informer)).toEqual(etcd.contents('/p/'));
-      expect(states).toEqual([true, false, true]);
+      expect(informer.state.connected).toBe(true);
       expect(etcd.liveWatches()).toHaveLength(1);
       expect(etcd.liveWatches()[0]?.startRevision).toBe(etcd.revision + 1);
     });
 
-    it('backs off exponentially while the list fails, and resets once a watch is acknowledged', async () => {
+    it('backs off like client-go (base doubles up to maxDelay, jitter 1.0) while etcd is unreachable; resets only after a healthy period', async () => {
       await start();
       await informer.ready();
-      etcd.listError = new Error('14 UNAVAILABLE: connect ECONNREFUSED');
+      etcd.watchError = new Error('14 UNAVAILABLE: connect ECONNREFUSED');
       etcd.breakStream();
       await clock.advance(5_000);
-      // bases 100, 200, 400, 800, 1000 (capped); the lowest jitter halves each
-      expect(clock.sleeps.slice(0, 6)).toEqual([50, 100, 200, 400, 500, 500]);
+      // bases 100, 200, 400, 800, 1000 (capped); the lowest jitter keeps each at its base
+      expect(clock.sleeps.slice(0, 6)).toEqual([100, 200, 400, 800, 1_000, 1_000]);
       expect(informer.state.connected).toBe(false);
-      expect(informer.state.reason).toMatch(/list failed: .*ECONNREFUSED/);
-      expect(informer.lastError).toBe(etcd.listError);
+      expect(informer.state.reason).toMatch(/watch stream broke: .*ECONNREFUSED/);
+      expect(informer.lastError).toBe(etcd.watchError);
 
-      etcd.listError = undefined;
-      await clock.advance(500);
+      etcd.watchError = undefined;
+      await clock.advance(1_000);
       expect(informer.state.connected).toBe(true);
       expect(informer.lastError).toBeUndefined();
-      const before = clock.sleeps.length;
+      // Lost again at once: a flapping link keeps the long delay.
+      let before = clock.sleeps.length;
       etcd.breakStream();
-      await clock.advance(50);
-      expect(clock.sleeps.slice(before)).toEqual([50]); // attempt counter reset
+      await clock.advance(1_000);
+      expect(clock.sleeps.slice(before)).toEqual([1_000]);
+      expect(informer.state.connected).toBe(true);
+      // After 30 s of a healthy watch, the next failure starts from the first step again.
+      await clock.advance(30_000);
+      before = clock.sleeps.length;
+      etcd.breakStream();
+      await clock.advance(100);
+      expect(clock.sleeps.slice(before)).toEqual([100]);
       expect(informer.state.connected).toBe(true);
     });
 
-    it('treats a cancel by etcd (not compaction) as a disconnect with backoff', async () => {
+    it('spreads the retries of many informers that lost etcd at the same moment (never the same millisecond)', async () => {
+      const random = seededRandom(23);
+      const informers = Array.from(
+        { length: 200 },
+        (_, i) => new PrefixInformer(etcd, `/s${i}/`, OPTIONS, { clock, random }),
+      );
+      for (const one of informers) one.start();
+      await settle();
+      await Promise.all(informers.map(one => one.ready()));
+      const watches = etcd.watches.length;
+      etcd.breakStream();
+      const retryAt: number[] = [];
+      const t0 = clock.now();
+      const seen = new Set<number>();
+      // Note the time each informer's resume reached "etcd".
+      for (let t = 0; t < 250; t++) {
+        await clock.advance(1);
+        for (const w of etcd.watches.slice(watches)) {
+          if (!seen.has(etcd.watches.indexOf(w))) {
+            seen.add(etcd.watches.indexOf(w));
+            retryAt.push(clock.now() - t0);
+          }
+        }
+      }
+      expect(retryAt).toHaveLength(200);
+      // Over [100, 200) ms: no millisecond holds more than a handful of them.
+      expect(Math.min(...retryAt)).toBeGreaterThanOrEqual(100);
+      expect(Math.max(...retryAt)).toBeLessThanOrEqual(200);
+      const perMs = new Map<number, number>();
+      for (const at of retryAt) perMs.set(at, (perMs.get(at) ?? 0) + 1);
+      expect(Math.max(...perMs.values())).toBeLessThanOrEqual(8);
+      await Promise.all(informers.map(one => one.stop()));
+    });
+
+    it('treats a cancel by etcd (not compaction) as a disconnect with backoff, then resumes', async () => {
       await start();
       await informer.ready();
       etcd.cancelWatches(new Error('Watcher canceled: etcdserver: some refusal'));
@@ -242,11 +314,13 @@ describe('PrefixInformer (fake port)', () => {
       expect(informer.state.reason).toBe(
         'watch canceled: Watcher canceled: etcdserver: some refusal',
       );
+      const watches = etcd.watches.length;
       const lists = etcd.lists.length;
-      await clock.advance(49);
-      expect(etcd.lists.length).toBe(lists); // not before the backoff
+      await clock.advance(99);
+      expect(etcd.watches.length).toBe(watches); // not before the backoff
       await clock.advance(1);
-      expect(etcd.lists.length).toBe(lists + 1);
+      expect(etcd.watches.length).toBe(watches + 1);
+      expect(etcd.lists.length).toBe(lists);
       expect(informer.state.connected).toBe(true);
     });
   });
@@ -259,7 +333,12 @@ describe('PrefixInformer (fake port)', () => {
       await informer.ready();
       const drop = async () => {
         etcd.breakStream();
-        await clock.advance(100); // the backoff (50 ms at the lowest jitter), then the re-list
+        await settle();
+        expect(informer.state.connected).toBe(false);
+        // the backoff (at most 1 s at the lowest jitter), then the resume
+        for (let waited = 0; waited < 2_000 && !informer.state.connected; waited += 50) {
+          await clock.advance(50);
+        }
         expect(informer.state.connected).toBe(true);
       };
       await drop();
@@ -271,7 +350,7 @@ describe('PrefixInformer (fake port)', () => {
       await drop();
       expect(warn).toHaveBeenCalledTimes(2);
       expect(String(warn.mock.calls[1]![0])).toMatch(
-        /lost again 10 s after it recovered.*unstable/,
+        /lost again \d+ s after it recovered.*unstable/,
       );
       // Five more drops, 10 s apart: counted, not logged.
       for (let i = 0; i < 5; i++) {
@@ -286,8 +365,8 @@ describe('PrefixInformer (fake port)', () => {
       expect(String(warn.mock.calls[2]![0])).toMatch(
         /dropped 6 more time\(s\) in the last \d+ s.*caught up/,
       );
-      const relisted = log.mock.calls.filter(c => String(c[0]).includes('re-listed')).length;
-      expect(relisted).toBe(2); // the first outage and the first flap; the rest are counted
+      const resumed = log.mock.calls.filter(c => String(c[0]).includes('resumed')).length;
+      expect(resumed).toBe(2); // the first outage and the first flap; the rest are counted
       // A drop long after the link settled is an outage of its own again.
       await clock.advance(120_000);
       await drop();
@@ -314,9 +393,9 @@ describe('PrefixInformer (fake port)', () => {
       await settle();
       expect(lists()).toBe(afterFirst + 1); // the first is answered at once
       expect(informer.state.connected).toBe(true); // a compaction is no disconnect
-      await clock.advance(2_000);
-      // then each repeat backs off (wakes at 50, 150, 350, 750, 1250, 1750 ms): never a loop
-      expect(clock.sleeps.slice(sleeps, sleeps + 6)).toEqual([50, 100, 200, 400, 500, 500]);
+      await clock.advance(4_000);
+      // then each repeat backs off (wakes at 100, 300, 700, 1500, 2500, 3500 ms): never a loop
+      expect(clock.sleeps.slice(sleeps, sleeps + 6)).toEqual([100, 200, 400, 800, 1_000, 1_000]);
       expect(lists()).toBe(afterFirst + 1 + 6);
 
       etcd.compact(0);
@@ -425,7 +504,8 @@ describe('PrefixInformer (fake port)', () => {
       await start();
       await informer.ready();
       etcd.listError = denied;
-      etcd.breakStream();
+      etcd.watchCancel = denied;
+      etcd.cancelWatches(denied);
       await clock.advance(200);
       expect(informer.failure).toBeUndefined();
       expect(informer.state.connected).toBe(false);
@@ -551,7 +631,8 @@ describe('PrefixInformer (fake port)', () => {
       etcd.put('/p/changed', '2');
       etcd.put('/p/added', '1');
       etcd.delivering = true;
-      await clock.advance(50); // the backoff, then the re-list
+      etcd.compact(); // the resume is answered "compacted": a re-list
+      await clock.advance(100); // the backoff, then the re-list
       expect(informer.state.connected).toBe(true);
       expect(log).toEqual([
         'sink put /p/changed',
@@ -566,7 +647,9 @@ describe('PrefixInformer (fake port)', () => {
       log.length = 0;
       const lists = etcd.lists.length;
       etcd.breakStream();
-      await clock.advance(50);
+      etcd.put('/other/x', '1'); // not under the prefix
+      etcd.compact(); // the resume revision is compacted, though nothing under /p/ changed
+      await clock.advance(500);
       expect(etcd.lists.length).toBeGreaterThan(lists); // it did re-list
       expect(informer.state.connected).toBe(true);
       expect(log).toEqual([]);
