@@ -1,0 +1,145 @@
+import type { INestApplication } from '@nestjs/common';
+import { Etcd3 } from 'etcd3';
+import { ReplaySubject, filter, firstValueFrom, map, merge, timeout } from 'rxjs';
+import { EtcdAdmin } from '../../../lib/admin/index.js';
+import { EtcdConfigService, EtcdModule } from '../../../lib/index.js';
+import { EquivalenceValues, equivalenceOptions } from '../../fixtures/admin/equivalence.module.js';
+import { bootApp } from '../../support/config-test-kit.js';
+import { useEtcdSuite } from '../../support/etcd-suite.js';
+import { waitFor } from '../../support/jest-helpers.js';
+
+/** The values of the table: per key (one per format), texts the schema accepts and refuses. */
+const TABLE: Record<string, string[]> = {
+  'limits.json': [
+    '{"max": 5, "currency": "EUR"}',
+    '{"max": 5}',
+    '{"max": 0, "currency": "EUR"}',
+    '{"max": 2.5, "currency": "USD"}',
+    '{"max": 5, "currency": "EUR", "extra": true}',
+    '{"max": 5,',
+    '[1, 2]',
+    'null',
+  ],
+  'db.yaml': [
+    'host: db\nport: 5432\n',
+    'host: db\nport: "5432"\n',
+    'host: ""\nport: 1\n',
+    'host: db\nport: 70000\n',
+    'host: db\nport: 5432\ntags: [a, b]\n',
+    'host: db\nport: 5432\ntags: [a, 1]\n',
+    'host: db\nport: [1, 2',
+    'host: db\nport: 0x10\n',
+  ],
+  mode: ['fast', '"safe"', 'slow', '42', ' fast', '["fast"]'],
+  level: ['3', '11', '"3"', 'three', '3.0', '1e1', '-1', ''],
+};
+
+/** The layers of the `eq` instance, as etcd key prefixes. */
+const LAYERS = { prefix: '/config/', shared: '/shared/', profile: '/config/@canary/' } as const;
+
+/**
+ * A value the admin core calls valid is never rejected by an instance with the same schema, and
+ * the reverse: each value of the table, at each layer, is checked by EtcdAdmin.validate (the
+ * published JSON Schema), by the instance's own config.validate, and by the instance itself when
+ * the value is really put (accepted -> a change, refused -> a rejection, at that revision).
+ */
+describe('EtcdAdmin.validate agrees with the instances (both directions)', () => {
+  const suite = useEtcdSuite();
+  let app: INestApplication | undefined;
+  let admin: EtcdAdmin | undefined;
+  let writer: Etcd3 | undefined;
+
+  afterAll(async () => {
+    await admin?.close();
+    writer?.close();
+    await app?.close();
+  });
+
+  it('on a table of values x formats (json, yaml, auto) x layers (prefix, shared, profile)', async () => {
+    app = await bootApp({
+      imports: [EtcdModule.forRoot(equivalenceOptions(suite.etcd.endpoint))],
+      providers: [EquivalenceValues],
+    });
+    const config = app.get(EtcdConfigService);
+    admin = await EtcdAdmin.connect({ hosts: suite.etcd.endpoint });
+    writer = new Etcd3({ hosts: suite.etcd.endpoint });
+    await waitFor(
+      async () => {
+        const [status] = await admin!.status('eq');
+        return Object.keys(TABLE).every(key => status?.keys[key]?.schema);
+      },
+      { timeout: 30_000, message: 'the status of eq-1 with a schema for every key' },
+    );
+
+    const rows: string[] = [];
+    const mismatches: string[] = [];
+    for (const [layerName, layer] of Object.entries(LAYERS)) {
+      for (const [key, texts] of Object.entries(TABLE)) {
+        for (const text of texts) {
+          const etcdKey = `${layer}${key}`;
+          const report = await admin.validate('eq', etcdKey, text);
+          const verdict = report.instances.find(v => v.instanceId === 'eq-1');
+          const adminOk = report.ok && verdict !== undefined && verdict.ok && !verdict.shadowedBy;
+          const ownOk = config.validate(key, text).ok;
+          const liveOk = await putAndObserve(config, writer, key, etcdKey, text);
+          const row = `${layerName} ${key} ${JSON.stringify(text)}: admin ${adminOk} validate ${ownOk} live ${liveOk}`;
+          rows.push(row);
+          if (adminOk !== liveOk || ownOk !== liveOk) mismatches.push(row);
+          await writer.delete().key(etcdKey);
+        }
+      }
+    }
+    expect(mismatches).toEqual([]);
+    // the table has both outcomes at every layer (so each direction is exercised)
+    for (const layerName of Object.keys(LAYERS)) {
+      expect(
+        rows.filter(r => r.startsWith(`${layerName} `) && r.endsWith('live true')),
+      ).not.toHaveLength(0);
+      expect(
+        rows.filter(r => r.startsWith(`${layerName} `) && r.endsWith('live false')),
+      ).not.toHaveLength(0);
+    }
+  });
+});
+
+/** Puts `text` at `etcdKey` and resolves with whether the instance applied it (or rejected it). */
+async function putAndObserve(
+  config: EtcdConfigService,
+  writer: Etcd3,
+  key: string,
+  etcdKey: string,
+  text: string,
+): Promise<boolean> {
+  // the watch may deliver the change before the put's own answer: keep every outcome from now on
+  const seen = new ReplaySubject<{ revision: number; applied: boolean }>();
+  const subscription = merge(
+    config.changes$.pipe(
+      filter(c => c.key === key && c.type === 'put'),
+      map(c => ({ revision: c.revision, applied: true })),
+    ),
+    config.rejections$.pipe(
+      filter(r => r.key === key),
+      map(r => ({ revision: r.revision, applied: false })),
+    ),
+  ).subscribe(seen);
+  try {
+    const res = await writer.put(etcdKey).value(text).exec();
+    const revision = Number(res.header.revision);
+    return await firstValueFrom(
+      seen.pipe(
+        filter(o => o.revision >= revision),
+        map(o => o.applied),
+        timeout({
+          first: 15_000,
+          with: () => {
+            throw new Error(
+              `no change nor rejection of ${etcdKey} within 15 s (bound of one put's propagation)`,
+            );
+          },
+        }),
+      ),
+    );
+  } finally {
+    subscription.unsubscribe();
+  }
+}
