@@ -23,6 +23,7 @@ export { ConfigKeyNotFoundError } from './errors/config-key-not-found.error.js';
 export { EtcdLockTimeoutError } from './errors/etcd-lock-timeout.error.js';
 export { EtcdLockLostError } from './errors/etcd-lock-lost.error.js';
 export { ConfigRevisionCompactedError } from './errors/config-revision-compacted.error.js';
+export { ConfigRevisionAbsentError } from './errors/config-revision-absent.error.js';
 export { OptionalDependencyMissingError } from './errors/optional-dependency-missing.error.js';
 export { InjectEtcdClient } from './client/inject-etcd-client.decorator.js';
 export { EtcdConfigService } from './config/etcd-config.service.js';

@@ -81,6 +81,13 @@ export interface ConfigRevision {
   version: number;
   /** True when the key was deleted at that revision. */
   deleted: boolean;
+  /**
+   * Whether the app would accept that value: it decodes by the key's format and passes the key's
+   * `parse` / `schema` (always true for a delete, where the default applies).
+   */
+  valid: boolean;
+  /** Why the app would refuse it (when `valid` is false). */
+  reason?: string;
 }
 
 /** A value the config center refused (the last good value is kept). */

@@ -325,11 +325,10 @@ export class EtcdConfigService implements OnModuleDestroy {
 
   /**
    * The history of one of the app's own keys (`<prefix><key>`) from etcd's MVCC store, newest first:
-   * `{ value, raw, revision, version, deleted }`, back to etcd's compaction point (or `limit`
-   * entries, default 20).
-   *
-   * etcd has no "list revisions" call: puts are read back one version at a time; a key deleted and
-   * re-created several times within the same few revisions far back may show one deletion for them.
+   * `{ value, raw, revision, version, deleted, valid, reason? }`, every generation across deletes,
+   * back to etcd's compaction point (or `limit` entries, default 20). `valid` says whether the app
+   * would accept the value (format, then the key's `parse` / `schema`, as {@link validate}). Read
+   * with one etcd watch replaying the key's events, not one read per revision.
    */
   async history(key: string, options: { limit?: number } = {}): Promise<ConfigRevision[]> {
     this.etcdKey(key);
@@ -337,12 +336,14 @@ export class EtcdConfigService implements OnModuleDestroy {
     if (!Number.isInteger(limit) || limit < 1) {
       throw new TypeError('history() limit must be a positive integer');
     }
-    return this.past.history(key, limit);
+    return this.past.history(key, limit, text => this.validate(key, text));
   }
 
   /**
-   * Puts back the value a key (`<prefix><key>`) held at an etcd revision (deletes it when it did not
-   * exist then).
+   * Puts back the value a key (`<prefix><key>`) held at an etcd revision, as a new revision. A folder
+   * (`db/`) gets every key below it as it was then, in one transaction (keys created since are
+   * deleted).
+   * @throws ConfigRevisionAbsentError when the key (or folder) did not exist then: nothing changes.
    * @throws ConfigRevisionCompactedError when etcd compacted that revision away.
    */
   async rollback(key: string, revision: number): Promise<void> {

@@ -359,10 +359,10 @@ describe('typed config against real etcd: definitions, formats, folders, layers,
 
     const history = await config.history('feature');
     expect(history).toEqual([
-      { value: { v: 3 }, raw: '{"v":3}', revision: r4, version: 1, deleted: false },
-      { value: undefined, raw: undefined, revision: r3, version: 0, deleted: true },
-      { value: 'v2', raw: 'v2', revision: r2, version: 2, deleted: false },
-      { value: 'v1', raw: 'v1', revision: r1, version: 1, deleted: false },
+      { value: { v: 3 }, raw: '{"v":3}', revision: r4, version: 1, deleted: false, valid: true },
+      { value: undefined, raw: undefined, revision: r3, version: 0, deleted: true, valid: true },
+      { value: 'v2', raw: 'v2', revision: r2, version: 2, deleted: false, valid: true },
+      { value: 'v1', raw: 'v1', revision: r1, version: 1, deleted: false, valid: true },
     ]);
     expect(await config.history('feature', { limit: 2 })).toEqual(history.slice(0, 2));
     expect(await config.history('never-set')).toEqual([]);
