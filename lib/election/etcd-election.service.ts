@@ -12,7 +12,10 @@ import type { EtcdConnection } from '../client/etcd-connection.js';
 import type { ResolvedEtcdOptions } from '../options/resolved-etcd-options.interface.js';
 import type { InformerPool } from '../watch/informer-pool.js';
 import { EtcdStoppedError } from '../errors/etcd-stopped.error.js';
-import { leaseTiming, type LeaseTiming } from './election-timing.js';
+import { leaseTiming, type LeaseTiming } from '../lease/lease-timing.js';
+import { etcdLeasePort } from '../lease/etcd-lease-port.js';
+import { LeaseEngine } from '../lease/lease-engine.js';
+import { etcdElectionPort } from './etcd-election-port.js';
 import { LeaderElector, electionPrefix, leaderIdOf, leaderKey } from './leader-elector.js';
 import {
   LEADER_GUARD,
@@ -71,6 +74,7 @@ export class EtcdElectionService
   readonly timing: LeaseTiming;
   /** The election `@LeaderOnly()` uses when no name is given. */
   readonly defaultElection: string;
+  private readonly leases: LeaseEngine;
 
   /** @internal Created by EtcdModule; use injection. */
   constructor(
@@ -90,6 +94,7 @@ export class EtcdElectionService
         : registry.instanceId;
     this.timing = leaseTiming(registry === false ? 10 : registry.ttl);
     this.defaultElection = registry === false ? 'default' : registry.serviceName;
+    this.leases = new LeaseEngine(etcdLeasePort(connection, 'campaign'));
   }
 
   /** Names of the elections this instance currently campaigns in. */
@@ -223,10 +228,10 @@ export class EtcdElectionService
         );
       }
       elector = new LeaderElector(
-        this.connection.kv,
-        this.informers,
+        etcdElectionPort(this.connection, this.informers, electionPrefix(ELECTION_PREFIX, name)),
+        this.leases,
         name,
-        ELECTION_PREFIX,
+        leaderKey(ELECTION_PREFIX, name),
         this.instanceId,
         this.timing,
         this.logger,

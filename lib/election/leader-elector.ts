@@ -1,13 +1,17 @@
-import type { Logger } from '@nestjs/common';
-import type { Namespace } from 'etcd3';
 import { BehaviorSubject, distinctUntilChanged, type Observable, type Subscription } from 'rxjs';
-import { describeCause } from '../common/describe-cause.js';
-import { Sleeper, backoffDelay } from '../common/backoff.js';
-import type { InformerHandle, InformerPool } from '../watch/informer-pool.js';
-import type { InformerEntry } from '../watch/informer.interfaces.js';
+import { backoffDelay } from '../common/backoff.js';
+import { Sleeper, systemClock, type Clock } from '../common/clock.js';
 import { within } from '../common/timing.js';
-import type { LeaseTiming } from './election-timing.js';
-import { LeaseKeeper } from './lease-keeper.js';
+import type { Lease, LeaseEngine, LeaseLoss } from '../lease/lease-engine.js';
+import type { LeaseTiming } from '../lease/lease-timing.js';
+import type { InformerEntry } from '../watch/informer.interfaces.js';
+import type { ElectionPort, LeaderKeyView } from './election-port.js';
+
+/** The log lines a {@link LeaderElector} writes. @internal */
+export interface ElectionLogger {
+  log(message: string): void;
+  warn(message: string): void;
+}
 
 /** The key of an election's leader under the election prefix: `<prefix><name>/leader`. @internal */
 export function leaderKey(prefix: string, name: string): string {
@@ -37,21 +41,27 @@ export function leaderIdOf(entry: InformerEntry | undefined): string | undefined
 
 /**
  * One candidate in one election: a single key `<prefix><name>/leader` created in a transaction only
- * when absent, attached to this candidate's lease. The holder leads while its lease is renewed in
- * time (see {@link LeaseKeeper}); it stops leading when a renewal is not confirmed within the renew
- * deadline, when etcd says the lease is gone, or when the watch shows its key deleted or replaced.
- * Other candidates watch the key and try again as soon as it is deleted (and every retry period
- * while they cannot see it).
+ * when absent, attached to this candidate's lease (kept by the {@link LeaseEngine} with the
+ * election's bound: the renew deadline). The holder leads while its lease is provably alive: it
+ * stops leading when no renewal was confirmed within the renew deadline, when etcd says the lease
+ * is gone, or when the watch shows its key deleted or replaced. Stopping for lack of renewals also
+ * gives the key up in etcd (the lease is revoked when etcd can be reached), so another candidate
+ * takes over within about one TTL instead of waiting for late renewals to stop (issue 23.4). Other
+ * candidates watch the key and try again as soon as it is deleted (and every retry period while
+ * they cannot see it). Never two leaders: the renew deadline ends before etcd can expire the
+ * lease, and a new leader needs the old key gone.
  * @internal
  */
 export class LeaderElector {
-  private readonly keeper: LeaseKeeper;
   private readonly leadingSubject = new BehaviorSubject<boolean>(false);
-  private readonly sleeper = new Sleeper();
+  private readonly sleeper: Sleeper;
+  private readonly clock: Clock;
   /** Set when a watch event asks for a pass while the loop is not asleep. */
   private kicked = false;
-  private handle: InformerHandle | undefined;
-  private subscriptions: Subscription[] = [];
+  private lease: Lease | undefined;
+  private leaseSubscription: Subscription | undefined;
+  private viewSubscription: Subscription | undefined;
+  private view: LeaderKeyView | undefined;
   private running: Promise<void> | undefined;
   private stopped = false;
   private leading = false;
@@ -59,37 +69,35 @@ export class LeaderElector {
   private heldAtRevision = 0;
   private failures = 0;
   private outageLogged = false;
+  /** Revocations of given-up leases still in flight (awaited by {@link resign}). */
+  private readonly givingUp = new Set<Promise<void>>();
 
   /** Whether this candidate leads; replays the current value; no repeats. */
   readonly isLeader$: Observable<boolean> = this.leadingSubject.pipe(distinctUntilChanged());
 
   constructor(
-    private readonly kv: Namespace,
-    private readonly informers: InformerPool,
+    private readonly port: ElectionPort,
+    private readonly leases: LeaseEngine,
     readonly name: string,
-    private readonly prefix: string,
+    private readonly key: string,
     private readonly instanceId: string,
     readonly timing: LeaseTiming,
-    private readonly logger: Logger,
+    private readonly logger: ElectionLogger,
+    clock: Clock = systemClock,
   ) {
-    this.keeper = new LeaseKeeper(kv, timing);
+    this.clock = clock;
+    this.sleeper = new Sleeper(clock);
   }
 
   /** True while this candidate holds the key and its lease is within the renew deadline. */
   get isLeader(): boolean {
-    return this.leading && this.keeper.valid;
+    return this.leading && this.lease !== undefined && this.lease.alive;
   }
 
   /** Joins the election (idempotent). */
   start(): void {
     if (this.running || this.stopped) return;
-    this.handle = this.informers.acquire(electionPrefix(this.prefix, this.name));
-    const informer = this.handle.informer;
-    this.subscriptions.push(
-      informer.changes$.subscribe(() => this.observe()),
-      informer.state$.subscribe(() => this.observe()),
-      this.keeper.lost$.subscribe(reason => this.stepDown(reason)),
-    );
+    this.viewSubscription = this.port.observe(this.key).subscribe(view => this.observe(view));
     this.running = this.loop();
   }
 
@@ -103,21 +111,25 @@ export class LeaderElector {
     const wasLeading = this.leading;
     this.setLeading(false);
     this.sleeper.cancel();
-    const deadline = Date.now() + timeoutMs;
-    if (this.running) await within(this.running, timeoutMs);
+    const deadline = this.clock.now() + timeoutMs;
+    if (this.running) await within(this.running, timeoutMs).catch(() => undefined);
+    const lease = this.dropLease();
     try {
-      await this.keeper.revoke(Math.max(200, deadline - Date.now()));
+      await lease?.revoke(Math.max(200, deadline - this.clock.now()));
       if (wasLeading) this.logger.log(`resigned leadership of "${this.name}"`);
     } catch (err) {
       this.logger.warn(
-        `could not revoke the lease of election "${this.name}" (${describeCause(err)}); ` +
+        `could not revoke the lease of election "${this.name}" (${this.leases.describe(err)}); ` +
           `the leader key expires within ${this.timing.ttl}s`,
       );
     } finally {
-      this.keeper.close();
-      for (const subscription of this.subscriptions.splice(0)) subscription.unsubscribe();
-      this.handle?.release();
-      this.handle = undefined;
+      if (this.givingUp.size > 0) {
+        await within(Promise.all(this.givingUp), Math.max(0, deadline - this.clock.now())).catch(
+          () => undefined,
+        );
+      }
+      this.viewSubscription?.unsubscribe();
+      this.viewSubscription = undefined;
       this.leadingSubject.complete();
     }
   }
@@ -138,7 +150,7 @@ export class LeaderElector {
         if (!this.outageLogged) {
           this.outageLogged = true;
           this.logger.warn(
-            `election "${this.name}": campaign failed (${describeCause(err)}); retrying`,
+            `election "${this.name}": campaign failed (${this.port.describe(err)}); retrying`,
           );
         }
         wait = Math.min(wait, backoffDelay(this.failures++, { initialDelay: 100, maxDelay: wait }));
@@ -151,52 +163,91 @@ export class LeaderElector {
 
   /** Worth a transaction: the key looks free, looks like ours, or the watch cannot tell. */
   private mayCampaign(): boolean {
-    const informer = this.handle?.informer;
-    if (!informer || !informer.state.connected || !informer.state.synced) return true;
-    const entry = informer.get(leaderKey(this.prefix, this.name));
-    return entry === undefined || entry.lease === this.keeper.id;
+    const view = this.view;
+    if (!view || !view.connected || !view.synced) return true;
+    return view.holderLease === undefined || view.holderLease === this.lease?.id;
+  }
+
+  /** The candidate's lease: the one it holds while alive, else a new one. */
+  private async ensureLease(): Promise<Lease> {
+    if (this.lease?.alive) return this.lease;
+    this.dropLease()?.release();
+    const lease = await this.leases.grant({
+      ttl: this.timing.ttl,
+      renewEveryMs: this.timing.retryPeriodMs,
+      boundMs: this.timing.renewDeadlineMs,
+      timeoutMs: this.callTimeout(),
+    });
+    if (this.stopped) {
+      // nobody will renew it: give it back at once
+      void lease.revoke(this.callTimeout()).catch(() => undefined);
+      throw new Error('the election was left');
+    }
+    this.lease = lease;
+    this.leaseSubscription = lease.lost$.subscribe(loss => this.onLeaseLost(lease, loss));
+    return lease;
   }
 
   private async campaign(): Promise<void> {
-    const lease = await this.keeper.ensure();
+    const lease = await this.ensureLease();
     if (this.stopped) return;
-    const key = leaderKey(this.prefix, this.name);
-    const value = JSON.stringify({ instanceId: this.instanceId, since: new Date().toISOString() });
-    const res = await this.kv
-      .if(key, 'Create', '==', 0)
-      .then(this.kv.put(key).value(value).lease(lease))
-      .else(this.kv.get(key))
-      .options({ deadline: Date.now() + Math.max(1000, this.timing.retryPeriodMs) })
-      .commit();
-    if (this.stopped) return;
-    const holder = res.succeeded ? lease : res.responses[0]?.response_range?.kvs[0]?.lease;
-    if (holder !== lease || !this.keeper.valid) {
-      // Someone else leads: let our lease lapse (no renewals) until the key is free again.
+    const value = JSON.stringify({
+      instanceId: this.instanceId,
+      since: new Date(this.clock.wallNow()).toISOString(),
+    });
+    const res = await this.port.campaign(this.key, value, lease.id, this.callTimeout());
+    if (this.stopped || lease !== this.lease) return;
+    if (res.holderLease !== lease.id || !lease.alive) {
+      // Someone else leads: keep the lease (renewed on its stream) for the next campaign.
       return;
     }
-    this.heldAtRevision = Number(res.header.revision);
-    this.keeper.startHeartbeat();
+    this.heldAtRevision = res.revision;
     if (!this.leading) {
       this.logger.log(
-        `"${this.instanceId}" leads "${this.name}" (lease ${lease}, ttl ${this.timing.ttl}s)`,
+        `"${this.instanceId}" leads "${this.name}" (lease ${lease.id}, ttl ${this.timing.ttl}s)`,
       );
     }
     this.setLeading(true);
   }
 
+  /** The lease can no longer be relied on: stop leading, and give the key up in etcd. */
+  private onLeaseLost(lease: Lease, loss: LeaseLoss): void {
+    if (lease !== this.lease) return;
+    this.dropLease();
+    const wasLeading = this.leading;
+    this.stepDown(
+      loss.cause === 'gone'
+        ? 'the lease expired or was revoked'
+        : `no renewal confirmed within the renew deadline (${this.timing.renewDeadlineMs} ms)`,
+    );
+    if (wasLeading && loss.cause === 'expired' && !this.stopped) {
+      // Late renewals may still keep the lease (and the key) alive in etcd: revoke it, so another
+      // candidate can take over now rather than after renewals stop arriving.
+      const giveUp = lease
+        .revoke(this.callTimeout())
+        .then(
+          () =>
+            this.logger.log(
+              `gave up leadership of "${this.name}" in etcd (lease ${lease.id} revoked)`,
+            ),
+          () => undefined, // unreachable: the lease expires within its TTL anyway
+        )
+        .finally(() => this.givingUp.delete(giveUp));
+      this.givingUp.add(giveUp);
+    }
+  }
+
   /** Reacts to the watch: our key deleted or taken over → step down; key free → campaign now. */
-  private observe(): void {
-    const informer = this.handle?.informer;
-    if (!informer || this.stopped || !informer.state.synced) return;
-    const entry = informer.get(leaderKey(this.prefix, this.name));
+  private observe(view: LeaderKeyView): void {
+    this.view = view;
+    if (this.stopped || !view.synced) return;
     if (this.leading) {
       // Only a view at least as new as our own confirmation can say we lost the key.
-      if (informer.current().revision < this.heldAtRevision) return;
-      if (entry === undefined || entry.lease !== this.keeper.id) {
+      if (view.revision < this.heldAtRevision) return;
+      if (view.holderLease === undefined || view.holderLease !== this.lease?.id) {
         this.stepDown('the leader key was deleted or replaced');
-        this.wakeLoop();
       }
-    } else if (entry === undefined) {
+    } else if (view.holderLease === undefined) {
       this.wakeLoop();
     }
   }
@@ -209,12 +260,28 @@ export class LeaderElector {
 
   private stepDown(reason: string): void {
     if (!this.leading) return;
-    this.keeper.stopHeartbeat();
     this.setLeading(false);
     if (!this.stopped) {
       this.logger.warn(`"${this.instanceId}" stopped leading "${this.name}": ${reason}`);
     }
     this.wakeLoop();
+  }
+
+  private dropLease(): Lease | undefined {
+    const lease = this.lease;
+    this.lease = undefined;
+    this.leaseSubscription?.unsubscribe();
+    this.leaseSubscription = undefined;
+    return lease;
+  }
+
+  /**
+   * Bound of one call: half the TTL (at least 2 s), well above a slow link's round trip (a 1.1 s
+   * each-way link answers in 2.2 s); a campaign answered too late is harmless (the next one reads
+   * the key and finds our lease).
+   */
+  private callTimeout(): number {
+    return Math.max(2000, (this.timing.ttl * 1000) / 2);
   }
 
   private setLeading(leading: boolean): void {

@@ -1,3 +1,4 @@
+import { assertLeaseName } from '../lease/lease-timing.js';
 /** Metadata key under which `@LeaderOnly` records its election name on the wrapped method. @internal */
 export const LEADER_ONLY_METADATA = 'nest-etcd:leader-only';
 
@@ -67,11 +68,7 @@ export function LeaderOnly(name?: string): MethodDecorator {
   };
 }
 
-/** Election and lock names: one etcd key segment. @internal */
-export function assertElectionName(name: string, what = 'election'): void {
-  if (typeof name !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._:-]*$/.test(name)) {
-    throw new TypeError(
-      `${what} name ${JSON.stringify(name)} is not valid: use letters, digits, ".", "_", ":" or "-" (no "/")`,
-    );
-  }
+/** Election names: one etcd key segment (the rule of {@link assertLeaseName}). @internal */
+export function assertElectionName(name: string): void {
+  assertLeaseName(name, 'election');
 }

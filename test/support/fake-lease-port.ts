@@ -8,35 +8,104 @@ import { LeaseGoneError } from '../../lib/lease/lease-port.js';
 import type { FakeClock } from './fake-clock.js';
 
 /**
- * An in-memory etcd lease service for unit tests of the lease engine and the engines on it
- * (self-registration, elections, locks). Leases live until revoked or expired by the test; answers
- * come back after `latencyMs` on the fake clock (0: at once, asynchronously); `blackhole` swallows
- * every request; `failures` makes the next calls of an operation throw (FIFO).
+ * etcd's lease table, shared by the {@link FakeLeasePort}s of several fake instances (each with
+ * its own link). With `expire` on, a lease ends `ttl` seconds after etcd last received a renewal,
+ * as etcd does.
+ */
+export class FakeLeaseStore {
+  readonly live = new Set<string>();
+  /** When etcd last received a renewal of each lease (fake clock ms). */
+  readonly renewedAt = new Map<string, number>();
+  private readonly ttls = new Map<string, number>();
+  private readonly expiry = new Map<string, () => void>();
+  private readonly endListeners: Array<(lease: string) => void> = [];
+  private nextId = 100;
+
+  constructor(
+    private readonly clock: FakeClock,
+    /** End leases whose TTL ran out (off: only `end` and revoke end a lease). */
+    readonly expire = false,
+  ) {}
+
+  grant(ttl: number): string {
+    const id = String(this.nextId++);
+    this.live.add(id);
+    this.ttls.set(id, ttl);
+    this.renew(id);
+    return id;
+  }
+
+  /** etcd received a renewal: the TTL starts again. False when the lease is gone. */
+  renew(id: string): boolean {
+    if (!this.live.has(id)) return false;
+    this.renewedAt.set(id, this.clock.now());
+    if (this.expire) {
+      this.expiry.get(id)?.();
+      this.expiry.set(
+        id,
+        this.clock.setTimer(() => this.end(id), (this.ttls.get(id) ?? 0) * 1000, {
+          background: true,
+        }),
+      );
+    }
+    return true;
+  }
+
+  /** Calls `fn` when a lease ends (etcd deletes its keys). */
+  onEnd(fn: (lease: string) => void): void {
+    this.endListeners.push(fn);
+  }
+
+  /** etcd ends a lease (TTL ran out, or revoked). */
+  end(id: string): void {
+    this.expiry.get(id)?.();
+    this.expiry.delete(id);
+    if (!this.live.delete(id)) return;
+    for (const listener of this.endListeners) listener(id);
+  }
+}
+
+/**
+ * One instance's link to a fake etcd lease service, for unit tests of the lease engine and the
+ * engines on it (self-registration, elections, locks). Answers come back after `latencyMs` each way
+ * on the fake clock (0: at once, asynchronously); `blackhole` swallows every request;
+ * `dropAnswers` lets requests reach etcd (renewing the lease) but loses every answer; `failures`
+ * makes the next calls of an operation throw (FIFO).
  */
 export class FakeLeasePort implements LeasePort {
   readonly calls: string[] = [];
-  readonly live = new Set<string>();
   /** Errors thrown by the next calls of an operation (`grant`, `revoke`, `open`), in order. */
   readonly failures: Record<string, Error[]> = {};
   /** One-way delay of each request and answer (ms of the fake clock). */
   latencyMs = 0;
   /** Requests vanish (a partition that keeps the stream open). */
   blackhole = false;
-  /** Called when a lease ends (expired or revoked): the owner deletes its keys. */
-  onEnd: (lease: string) => void = () => undefined;
-  /** When etcd last received a renewal of each lease (fake clock ms). */
-  readonly renewedAt = new Map<string, number>();
-  private nextId = 100;
+  /** Requests reach etcd, answers vanish (a one-way partition). */
+  dropAnswers = false;
+  readonly store: FakeLeaseStore;
   private readonly open = new Set<{ listener: KeepAliveListener; closed: boolean }>();
 
-  constructor(private readonly clock: FakeClock) {}
+  constructor(
+    private readonly clock: FakeClock,
+    store?: FakeLeaseStore,
+  ) {
+    this.store = store ?? new FakeLeaseStore(clock);
+  }
+
+  /** Leases alive in etcd. */
+  get live(): Set<string> {
+    return this.store.live;
+  }
+
+  /** Called when a lease ends (expired or revoked): the owner deletes its keys. */
+  set onEnd(fn: (lease: string) => void) {
+    this.store.onEnd(fn);
+  }
 
   async grant(ttl: number): Promise<GrantedLease> {
     this.record('grant');
-    const id = String(this.nextId++);
-    this.live.add(id);
-    this.renewedAt.set(id, this.clock.now());
-    return { id, ttl };
+    if (this.blackhole) throw new Error('14 UNAVAILABLE: deadline exceeded');
+    return { id: this.store.grant(ttl), ttl };
   }
 
   keepAlive(lease: string, listener: KeepAliveListener): KeepAliveStream {
@@ -60,8 +129,8 @@ export class FakeLeasePort implements LeasePort {
         if (this.blackhole) return;
         this.deliver(() => {
           if (entry.closed) return;
-          const alive = this.live.has(lease);
-          if (alive) this.renewedAt.set(lease, this.clock.now());
+          const alive = this.store.renew(lease);
+          if (this.dropAnswers) return;
           this.deliver(() => {
             if (!entry.closed) listener.answer(alive ? 10 : 0);
           });
@@ -76,7 +145,8 @@ export class FakeLeasePort implements LeasePort {
 
   async revoke(lease: string): Promise<void> {
     this.record('revoke');
-    this.end(lease);
+    if (this.blackhole) throw new Error('14 UNAVAILABLE: deadline exceeded');
+    this.store.end(lease);
   }
 
   describe(err: unknown): string {
@@ -85,7 +155,7 @@ export class FakeLeasePort implements LeasePort {
 
   /** etcd ends a lease (TTL ran out, or revoked by someone else). */
   end(lease: string): void {
-    if (this.live.delete(lease)) this.onEnd(lease);
+    this.store.end(lease);
   }
 
   /** Breaks every open keep-alive stream (a reset connection). */

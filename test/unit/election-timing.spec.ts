@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { leaseTiming } from '../../lib/election/election-timing.js';
+import { leaseTiming } from '../../lib/lease/lease-timing.js';
 import {
   LEADER_GUARD,
   LeaderOnly,

@@ -25,6 +25,7 @@ const INTERNAL_ROUTES: Record<string, string> = {
   'test/support/fake-informer-port.ts': "the informer's port, faked for unit specs of the engine",
   'test/support/fake-clock.ts': 'the Clock, faked for unit specs of every engine',
   'test/support/fake-lease-port.ts': "the lease engine's port, faked for unit specs of its users",
+  'test/support/fake-lease-kv.ts': 'the election and lock ports, faked for their unit specs',
 };
 
 function sourceFiles(dir: string): string[] {

@@ -32,7 +32,15 @@ export function leaseTiming(ttl: number): LeaseTiming {
   };
 }
 
-/** A monotonic clock in ms (never jumps with the wall clock). @internal */
-export function monotonicNow(): number {
-  return performance.now();
+/**
+ * Names of elections and locks (each one etcd key segment under its prefix): letters, digits, ".",
+ * "_", ":" or "-", no "/". Throws a `TypeError` naming what was given.
+ * @internal
+ */
+export function assertLeaseName(name: string, what: 'election' | 'lock' = 'election'): void {
+  if (typeof name !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._:-]*$/.test(name)) {
+    throw new TypeError(
+      `${what} name ${JSON.stringify(name)} is not valid: use letters, digits, ".", "_", ":" or "-" (no "/")`,
+    );
+  }
 }
