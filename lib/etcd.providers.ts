@@ -22,7 +22,7 @@ import { EtcdInformerPort } from './watch/etcd-informer-port.js';
 import { EtcdWatchService } from './watch/etcd-watch.service.js';
 import { EtcdElectionService } from './election/etcd-election.service.js';
 import { EtcdLockService } from './lock/etcd-lock.service.js';
-import { EtcdConnectivity } from './health/etcd-connectivity.js';
+import { EtcdConnectivity, connectivityPort } from './health/etcd-connectivity.js';
 import { EtcdMetrics } from './metrics/etcd-metrics.js';
 import { InformerPool } from './watch/informer-pool.js';
 
@@ -130,7 +130,8 @@ export function createEtcdProviders(): Provider[] {
     },
     {
       provide: EtcdConnectivity,
-      useFactory: (connection: EtcdConnection) => new EtcdConnectivity(connection),
+      useFactory: (connection: EtcdConnection) =>
+        new EtcdConnectivity(connectivityPort(connection), connection.bootError !== undefined),
       inject: [EtcdConnection],
     },
     {

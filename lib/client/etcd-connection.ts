@@ -2,6 +2,7 @@ import { type OnApplicationShutdown } from '@nestjs/common';
 import { isBrokenCircuitError } from 'cockatiel';
 import { Etcd3, type IOptions, type Namespace } from 'etcd3';
 import { isIP } from 'node:net';
+import { sleep } from '../common/clock.js';
 import { describeCause, isTlsError } from '../common/describe-cause.js';
 import { within } from '../common/timing.js';
 import { EtcdAuthTokenExpiredError } from '../errors/etcd-auth-token-expired.error.js';
@@ -314,8 +315,4 @@ function buildClientOptions(
 /** Whether an error says more than grpc-js's "No connection established. Last error: null". */
 function informative(err: unknown): boolean {
   return !(err instanceof Error && /Last error: null/i.test(err.message));
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise(resolve => setTimeout(resolve, ms));
 }

@@ -12,33 +12,6 @@ export function backoffDelay(
   return Math.round(base / 2 + (random() * base) / 2);
 }
 
-/** A sleep that can be cut short. @internal */
-export class Sleeper {
-  private timer: NodeJS.Timeout | undefined;
-  private wake: (() => void) | undefined;
-
-  sleep(ms: number): Promise<void> {
-    this.cancel();
-    return new Promise<void>(resolve => {
-      this.wake = resolve;
-      this.timer = setTimeout(() => {
-        this.timer = undefined;
-        this.wake = undefined;
-        resolve();
-      }, ms);
-    });
-  }
-
-  /** Ends the current sleep now (its promise resolves). */
-  cancel(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-    const wake = this.wake;
-    this.wake = undefined;
-    wake?.();
-  }
-}
-
 /**
  * client-go's reflector backoff (`wait.NewExponentialBackoffManager(800ms, 30s, 2min, 2.0, 1.0)`):
  * a base that doubles with each attempt from `initialDelay` up to `maxDelay`, spread by a jitter

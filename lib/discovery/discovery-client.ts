@@ -1,4 +1,5 @@
 import { Logger } from '@nestjs/common';
+import { systemClock } from '../common/clock.js';
 import { hostPort } from '../common/host-address.js';
 import { LoadBalancer } from './load-balancer.js';
 import type { LoadBalancingStrategy, ServiceInstance } from './service-instance.interface.js';
@@ -30,7 +31,7 @@ export interface DiscoveryClientOptions {
   /** The caller's zone (instances with the same `metadata.zone` are preferred). */
   zone?: string;
   health?: PassiveHealthOptions;
-  /** Injectable clock (ms), for passive health. */
+  /** Injectable monotonic clock (ms), for passive health (default: the module's `Clock`). */
   now?: () => number;
   /** Injectable randomness, for the `random` and `weighted` strategies. */
   random?: () => number;
@@ -60,7 +61,7 @@ export class DiscoveryClient {
     this.health = new PassiveHealth(
       options.health?.failures ?? DEFAULT_EJECT_FAILURES,
       options.health?.ejectFor ?? DEFAULT_EJECT_FOR_MS,
-      options.now ?? Date.now,
+      options.now ?? systemClock.now,
     );
     this.balancer = new LoadBalancer(options.random);
     this.logger = options.logger ?? new Logger('EtcdDiscovery');

@@ -1,3 +1,4 @@
+import { systemClock } from '../common/clock.js';
 import {
   DEFAULT_EJECT_FAILURES,
   DEFAULT_EJECT_FOR_MS,
@@ -32,7 +33,7 @@ export class PassiveHealth {
   constructor(
     readonly failureThreshold: number = DEFAULT_EJECT_FAILURES,
     readonly ejectForMs: number = DEFAULT_EJECT_FOR_MS,
-    private readonly now: () => number = Date.now,
+    private readonly now: () => number = systemClock.now,
   ) {}
 
   /**

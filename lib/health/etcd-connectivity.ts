@@ -1,6 +1,7 @@
 import { Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { BehaviorSubject, distinctUntilChanged, type Observable } from 'rxjs';
 import type { EtcdConnection } from '../client/etcd-connection.js';
+import { systemClock, type Clock } from '../common/clock.js';
 import { describeCause } from '../common/describe-cause.js';
 import { within } from '../common/timing.js';
 
@@ -19,11 +20,29 @@ export interface EtcdConnectivityState {
   readonly reason?: string;
 }
 
+/** What the probe needs from the connection: one cheap, bounded request. @internal */
+export interface ConnectivityPort {
+  readonly isClosed: boolean;
+  /** Asks etcd for its status (`Maintenance.Status`, no auth needed) within `timeoutMs`. */
+  status(timeoutMs: number): Promise<unknown>;
+}
+
+/** The {@link ConnectivityPort} over the module's connection. @internal */
+export function connectivityPort(connection: EtcdConnection): ConnectivityPort {
+  return {
+    get isClosed() {
+      return connection.isClosed;
+    },
+    status: timeoutMs => connection.client.maintenance.status({ deadline: Date.now() + timeoutMs }),
+  };
+}
+
 /**
  * Whether etcd answers this app: a cheap probe (`Maintenance.Status`, no auth needed, bounded)
  * made by the health indicator on each check and by a background loop while metrics are on. It
  * remembers since when etcd has been unreachable, so a health check can tolerate a short outage
- * (the module keeps serving its last good state meanwhile) and fail a long one.
+ * (the module keeps serving its last good state meanwhile) and fail a long one. Durations are
+ * measured on the monotonic clock ({@link outageMs}); the epoch fields of the state are for people.
  * @internal
  */
 export class EtcdConnectivity implements OnApplicationShutdown {
@@ -32,16 +51,25 @@ export class EtcdConnectivity implements OnApplicationShutdown {
   private inflight: Promise<EtcdConnectivityState> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** Monotonic ms of the first failed probe after the last answer (while disconnected). */
+  private downSince: number | undefined;
 
   /** The state, current value first. */
   readonly state$: Observable<EtcdConnectivityState>;
 
-  constructor(private readonly connection: EtcdConnection) {
-    const now = Date.now();
-    // The connection was checked at boot; a boot error (the config center then served its snapshot)
-    // means it was not reached.
+  /**
+   * @param unreachableAtBoot etcd was not reached at boot (the config center then served its
+   *   snapshot file).
+   */
+  constructor(
+    private readonly port: ConnectivityPort,
+    unreachableAtBoot: boolean,
+    private readonly clock: Clock = systemClock,
+  ) {
+    const now = clock.wallNow();
+    if (unreachableAtBoot) this.downSince = clock.now();
     this.subject = new BehaviorSubject<EtcdConnectivityState>(
-      connection.bootError !== undefined
+      unreachableAtBoot
         ? {
             connected: false,
             lastContactAt: 0,
@@ -62,6 +90,11 @@ export class EtcdConnectivity implements OnApplicationShutdown {
     return this.subject.getValue();
   }
 
+  /** How long etcd has been unreachable (monotonic ms; 0 while it answers). */
+  outageMs(): number {
+    return this.downSince === undefined ? 0 : this.clock.now() - this.downSince;
+  }
+
   /** Probes every few seconds until shutdown (idempotent). */
   startProbing(intervalMs = PROBE_INTERVAL_MS): void {
     if (this.timer || this.closed) return;
@@ -71,7 +104,7 @@ export class EtcdConnectivity implements OnApplicationShutdown {
 
   /** Asks etcd for its status (at most `timeoutMs`); concurrent calls share one request. */
   probe(timeoutMs = 1000): Promise<EtcdConnectivityState> {
-    if (this.closed || this.connection.isClosed) return Promise.resolve(this.state);
+    if (this.closed || this.port.isClosed) return Promise.resolve(this.state);
     this.inflight ??= this.ask(timeoutMs).finally(() => {
       this.inflight = undefined;
     });
@@ -89,18 +122,16 @@ export class EtcdConnectivity implements OnApplicationShutdown {
   private async ask(timeoutMs: number): Promise<EtcdConnectivityState> {
     let failure: string | undefined;
     try {
-      const answer = await within(
-        this.connection.client.maintenance.status({ deadline: Date.now() + timeoutMs }),
-        timeoutMs,
-      );
+      const answer = await within(this.port.status(timeoutMs), timeoutMs);
       if (!answer.settled) failure = `no answer within ${timeoutMs} ms`;
     } catch (err) {
       failure = describeCause(err);
     }
     if (this.closed) return this.state;
     const previous = this.state;
-    const now = Date.now();
+    const now = this.clock.wallNow();
     if (failure === undefined) {
+      this.downSince = undefined;
       if (!previous.connected) {
         this.logger.log(
           `etcd answers again (unreachable since ${new Date(previous.disconnectedSince ?? now).toISOString()})`,
@@ -109,6 +140,7 @@ export class EtcdConnectivity implements OnApplicationShutdown {
       this.subject.next({ connected: true, lastContactAt: now });
     } else {
       if (previous.connected) this.logger.warn(`etcd does not answer: ${failure}`);
+      this.downSince ??= this.clock.now();
       this.subject.next({
         connected: false,
         lastContactAt: previous.lastContactAt,

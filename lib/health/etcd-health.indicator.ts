@@ -82,7 +82,6 @@ export class EtcdHealthIndicator {
     const maxStalenessMs = options.maxStalenessMs ?? 30_000;
     const session = this.indicators.check(key);
     const state = await this.connectivity.probe(options.timeout ?? 1000);
-    const now = Date.now();
     const registration = this.registry.status;
     const details: Record<string, unknown> = {
       connected: state.connected,
@@ -109,12 +108,15 @@ export class EtcdHealthIndicator {
     }
     const problems: string[] = [];
     if (!state.connected) {
-      const since = state.disconnectedSince ?? now;
-      details.disconnectedSince = new Date(since).toISOString();
+      // The epoch time is for people; the outage is measured on the monotonic clock, so a step of
+      // the wall clock neither fails a short outage nor hides a long one.
+      const since = new Date(state.disconnectedSince ?? Date.now()).toISOString();
+      const outage = Math.round(this.connectivity.outageMs());
+      details.disconnectedSince = since;
       details.reason = state.reason;
-      if (now - since > maxStalenessMs) {
+      if (outage > maxStalenessMs) {
         problems.push(
-          `etcd unreachable since ${new Date(since).toISOString()} (${now - since} ms > ${maxStalenessMs} ms): ${state.reason ?? 'no answer'}`,
+          `etcd unreachable since ${since} (${outage} ms > ${maxStalenessMs} ms): ${state.reason ?? 'no answer'}`,
         );
       }
     }

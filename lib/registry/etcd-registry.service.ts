@@ -3,6 +3,7 @@ import type { HttpAdapterHost } from '@nestjs/core';
 import type { AddressInfo } from 'node:net';
 import { Observable } from 'rxjs';
 import type { EtcdConnection } from '../client/etcd-connection.js';
+import { sleep } from '../common/clock.js';
 import { within } from '../common/timing.js';
 import { EtcdStoppedError } from '../errors/etcd-stopped.error.js';
 import { InvalidOptionsError } from '../errors/invalid-options.error.js';
@@ -284,7 +285,7 @@ export class EtcdRegistryService implements OnApplicationBootstrap, OnModuleDest
     if (published && drainDelay > 0) {
       // The key is gone: callers stop choosing this instance while its servers still answer.
       this.logger.log(`draining: waiting ${drainDelay} ms before the servers close`);
-      await new Promise<void>(resolve => setTimeout(resolve, drainDelay));
+      await sleep(drainDelay);
     }
     this.instanceCache.clear();
     this.registration?.complete();

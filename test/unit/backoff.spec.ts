@@ -1,4 +1,5 @@
-import { Sleeper, backoffDelay, spreadBackoffDelay } from '../../lib/common/backoff.js';
+import { backoffDelay, spreadBackoffDelay } from '../../lib/common/backoff.js';
+import { Sleeper } from '../../lib/common/clock.js';
 
 describe('backoffDelay', () => {
   const retry = { initialDelay: 100, maxDelay: 1_000 };
