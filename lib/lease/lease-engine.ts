@@ -122,7 +122,9 @@ export class Lease {
     this.staleMs = Math.max(this.renewEveryMs, (timing.ttl * 1000) / 3);
     this.confirmedAt = grantedAt;
     this.validUntilMs = grantedAt + this.boundMs;
-    this.scheduleBeat(this.renewEveryMs);
+    // The cadence counts from the grant's send time: a grant answered late (etcd just restarted, a
+    // slow link) must not eat the first renewal's share of the bound.
+    this.scheduleBeat(Math.max(0, this.renewEveryMs - (clock.now() - grantedAt)));
     this.armDeadline();
   }
 
