@@ -5,128 +5,34 @@ import type {
   InformerEntryTransform,
 } from '../watch/informer.interfaces.js';
 import type { ConfigRejection } from './config-value.interface.js';
-import { decodeByFormat, decodeText, formatOf } from './config-codec.js';
+import { decodeByFormat, formatOf, type DecodeResult } from './config-codec.js';
+import { ConfigDecoder, type DecoderHost } from './config-decoder.js';
+import { ConfigEntry, type RejectedRevision, UNDECODED, type RankedLayer } from './config-entry.js';
 import { configLayers, layerIn, type ConfigLayer } from './config-layers.js';
 
-const utf8 = new TextDecoder('utf-8');
-
-/** A layer with its precedence: the highest rank holding a key supplies its effective value. @internal */
-export interface RankedLayer extends ConfigLayer {
-  readonly rank: number;
-}
+export { ConfigEntry, RejectedRevision, sameBytes, type RankedLayer } from './config-entry.js';
 
 /** A layer as the store holds it: with the state of its source. */
 interface StoreLayer extends RankedLayer {
   readonly state: SourceState;
 }
 
-/**
- * A revision of a key that could not be decoded (not UTF-8, or not a valid document for its format),
- * and the entry served instead: the last good revision, if there was one. @internal
- */
-export class RejectedRevision {
-  constructor(
-    readonly reason: string,
-    readonly kept: ConfigEntry | undefined,
-  ) {}
-}
-
-/**
- * One etcd key of a config layer. It is at once the informer's entry and the store's: the informer
- * keeps it in its map (decoded by {@link ConfigStore.transformFor} as it arrives), and the store reads
- * that map, so each key costs one map slot and one object. The bytes are referenced as
- * (buffer, offset, length) rather than held as a `Buffer` view (≈ 96 bytes of heap per key); the
- * text is decoded from them on demand. Decoded once per revision, held once.
- * @internal
- */
-export class ConfigEntry implements InformerEntry {
-  constructor(
-    /** The etcd key (inside the namespace), e.g. `/config/@canary/greeting`. */
-    readonly key: string,
-    private readonly bytes: ArrayBufferLike,
-    private readonly offset: number,
-    private readonly byteLength: number,
-    readonly modRevision: number,
-    readonly createRevision: number,
-    readonly version: number,
-    readonly lease: string,
-    /** The layer the key belongs to. */
-    readonly layer: RankedLayer,
-    /**
-     * The value decoded by the key's format (JSON / YAML / JSON-or-string), or why this revision
-     * was rejected and what is kept instead.
-     */
-    readonly decoded: unknown,
-  ) {}
-
-  /** The bytes stored in etcd (a view, made on each call). */
-  get value(): Buffer {
-    return Buffer.from(this.bytes, this.offset, this.byteLength);
-  }
-
-  /** Whether `bytes` are the bytes of this entry (no view made when the lengths differ). */
-  holds(bytes: Uint8Array): boolean {
-    return bytes.length === this.byteLength && sameBytes(this.value, bytes);
-  }
-
+/** How the store decodes and who reads it. @internal */
+export interface ConfigStoreOptions {
+  /** Values larger than this are rejected without being decoded (`config.maxValueBytes`). */
+  maxValueBytes?: number;
   /**
-   * Whether `other`, an entry of the same config key, holds the same bytes. Decoding is a function
-   * of the bytes, so two different decoded scalars (or lengths) answer without reading them.
+   * Whether something reads a config key as it changes (a ConfigValue, a watch, a folder, a
+   * `changes$` listener): only those keys are decoded when a change arrives; the others when read.
+   * Default: every key.
    */
-  sameBytesAs(other: ConfigEntry): boolean {
-    if (other === this) return true;
-    if (other.byteLength !== this.byteLength) return false;
-    if (other.bytes === this.bytes && other.offset === this.offset) return true;
-    if (isScalar(this.decoded) && !Object.is(this.decoded, other.decoded)) return false;
-    return sameBytes(this.value, other.value);
-  }
-
-  /** The config key it supplies, relative to its layer (e.g. `greeting`). */
-  get configKey(): string {
-    return this.key.slice(this.layer.prefix.length);
-  }
-
-  /** Precedence of its layer. */
-  get rank(): number {
-    return this.layer.rank;
-  }
-
-  /** The source prefix whose watch delivers it. */
-  get source(): string {
-    return this.layer.source;
-  }
-
-  /** The entry served for this key: itself, or the last good revision when this one was rejected. */
-  get accepted(): ConfigEntry | undefined {
-    return this.decoded instanceof RejectedRevision ? this.decoded.kept : this;
-  }
-
-  /** The UTF-8 text stored in etcd. */
-  get text(): string {
-    // A plain ASCII word under the default rule decoded as itself (a JSON string is shorter than
-    // its quoted text): no second copy.
-    const decoded = this.decoded;
-    return typeof decoded === 'string' &&
-      decoded.length === this.byteLength &&
-      formatOf(this.key) === 'auto'
-      ? decoded
-      : utf8.decode(this.value);
-  }
+  isRead?: (key: string) => boolean;
+  /** A revision decoded off the event loop was applied (e.g. to save the snapshot file). */
+  onDecoded?: () => void;
 }
 
-/** A decoded value compared by identity (`Object.is`: YAML's `.nan` is one value). */
-function isScalar(value: unknown): boolean {
-  return typeof value !== 'object' || value === null;
-}
-
-/** Whether two byte strings are equal. @internal */
-export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a === b) return true;
-  if (a.length !== b.length) return false;
-  return Buffer.from(a.buffer, a.byteOffset, a.length).equals(
-    Buffer.from(b.buffer, b.byteOffset, b.length),
-  );
-}
+/** The default of `config.maxValueBytes`: 1 MiB. */
+export const DEFAULT_MAX_VALUE_BYTES = 1024 * 1024;
 
 /** One change of a key's effective value, as a batch reports it. @internal */
 export interface StoreChange {
@@ -187,7 +93,11 @@ interface SourceState {
  * keys is reported once (a batch is reported when a newer revision arrives or on {@link flush}).
  * @internal
  */
-export class ConfigStore {
+export class ConfigStore implements DecoderHost {
+  /** Decodes entries when they are first read. */
+  readonly decoder: ConfigDecoder;
+  private readonly isRead: (key: string) => boolean;
+  private readonly onDecoded: () => void;
   /** Layers, highest rank first. */
   private readonly layers: StoreLayer[];
   private readonly states = new Map<string, SourceState>();
@@ -207,11 +117,16 @@ export class ConfigStore {
     private readonly logger: Logger,
     private readonly onBatch: (changes: StoreChange[], revision: number) => void,
     private readonly onReject: (rejection: ConfigRejection) => void = () => undefined,
+    options: ConfigStoreOptions = {},
   ) {
+    this.decoder = new ConfigDecoder(this, options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES);
+    this.isRead = options.isRead ?? (() => true);
+    this.onDecoded = options.onDecoded ?? (() => undefined);
     for (const source of sources) this.states.set(source, { view: undefined, seeded: undefined });
     const layout = { shared: sources.slice(0, -1), prefix: sources[sources.length - 1]!, profiles };
+    const decoder = this.decoder;
     this.layers = configLayers(layout)
-      .map((layer, rank) => ({ ...layer, rank, state: this.states.get(layer.source)! }))
+      .map((layer, rank) => ({ ...layer, rank, decoder, state: this.states.get(layer.source)! }))
       .reverse();
   }
 
@@ -221,33 +136,22 @@ export class ConfigStore {
   }
 
   /**
-   * The informer transform of `source`: decodes each config key once per revision into a
-   * {@link ConfigEntry} (an unchanged value keeps its decoded form); other keys pass through.
+   * The informer transform of `source`: makes each config key's revision a {@link ConfigEntry},
+   * decoded when something first reads it (the same bytes again keep what they decoded to; a value
+   * over `maxValueBytes` is rejected at once, with one warning); other keys pass through.
    */
   transformFor(source: string): InformerEntryTransform {
     return (entry, previous) => {
       const layer = this.layerOf(entry.key, source);
       if (!layer) return entry;
-      const held = previous instanceof ConfigEntry ? previous : undefined;
+      const held =
+        previous instanceof ConfigEntry && previous.layer === layer ? previous : undefined;
       // A re-list hands every key again: one whose revision did not move is the entry held.
-      if (held?.layer === layer && held.modRevision === entry.modRevision) return held;
+      if (held?.modRevision === entry.modRevision) return held;
       const bytes = entry.value;
-      const text = decodeText(bytes);
-      const result = text.ok
-        ? decodeByFormat(text.value, formatOf(entry.key)) // the name ends the key in every layer
-        : text;
       // The same bytes again keep what they decoded to (a rejection is then not reported twice).
-      // Decoding is a function of the bytes: a new scalar means new bytes, with no need to read them.
-      const scalar = result.ok && isScalar(result.value);
-      const decoded =
-        held?.layer === layer &&
-        !(scalar && !Object.is(result.value, held.decoded)) &&
-        held.holds(bytes)
-          ? held.decoded
-          : result.ok
-            ? result.value
-            : new RejectedRevision(result.reason, held?.accepted);
-      return new ConfigEntry(
+      const same = held?.isDecoded === true && held.holds(bytes);
+      const made = new ConfigEntry(
         entry.key,
         bytes.buffer,
         bytes.byteOffset,
@@ -257,9 +161,24 @@ export class ConfigStore {
         entry.version,
         entry.lease,
         layer,
-        decoded,
+        same ? held.decoded : UNDECODED,
+        // Kept if this revision turns out to be rejected.
+        held?.fallbackFor(),
       );
+      // Too large: rejected at once (one warning), without reading the bytes.
+      if (!same && this.decoder.oversize(bytes.byteLength) !== undefined) made.decode();
+      return made;
     };
+  }
+
+  /**
+   * Decodes `text` as a value put at `etcdKey` would be (its size against `maxValueBytes`, UTF-8, its
+   * format), at once and on the event loop, with no side effect: for validating a value before it
+   * is written.
+   */
+  decodeNow(etcdKey: string, text: string): DecodeResult<unknown> {
+    const oversize = this.decoder.oversize(Buffer.byteLength(text, 'utf8'));
+    return oversize ? { ok: false, reason: oversize } : decodeByFormat(text, formatOf(etcdKey));
   }
 
   /** The entry that supplies a key's effective value. */
@@ -349,7 +268,6 @@ export class ConfigStore {
       for (const entry of state.seeded?.values() ?? []) this.track(entry, revision);
       for (const entry of view.current().entries) {
         if (!(entry instanceof ConfigEntry)) continue;
-        if (entry.decoded instanceof RejectedRevision) this.rejected(entry, entry.decoded);
         this.track(entry, entry.modRevision);
       }
     } finally {
@@ -372,9 +290,6 @@ export class ConfigStore {
     const previous = change.previous instanceof ConfigEntry ? change.previous : undefined;
     const entry = next ?? previous;
     if (!entry) return;
-    if (next?.decoded instanceof RejectedRevision && next.decoded !== previous?.decoded) {
-      this.rejected(next, next.decoded);
-    }
     this.track(entry, change.revision, previous ?? null);
   }
 
@@ -403,7 +318,37 @@ export class ConfigStore {
     return entry instanceof ConfigEntry && entry.layer === layer ? entry.accepted : undefined;
   }
 
-  private rejected(entry: ConfigEntry, rejection: RejectedRevision): void {
+  /**
+   * A revision decoded off the event loop is ready: if it is still the key's newest and the key is
+   * read, its change is reported now (the revision kept was served meanwhile).
+   */
+  decodedLater(entry: ConfigEntry, kept: ConfigEntry | undefined): void {
+    if (this.isCurrent(entry) && this.isRead(entry.configKey)) {
+      this.flush();
+      this.track(entry, entry.modRevision, kept ?? null);
+      this.flush();
+    }
+    this.onDecoded();
+  }
+
+  /** Whether the informer's map (or the snapshot's) still holds `entry` for its key. */
+  isCurrent(entry: ConfigEntry): boolean {
+    const state = (entry.layer as StoreLayer).state;
+    return (state.view ? state.view.get(entry.key) : state.seeded?.get(entry.key)) === entry;
+  }
+
+  /** Settles when every revision being decoded off the event loop is decoded. */
+  idle(): Promise<void> {
+    return this.decoder.idle();
+  }
+
+  /** Stops decoding off the event loop. */
+  close(): Promise<void> {
+    return this.decoder.close();
+  }
+
+  /** One warning per rejected revision, and the rejection reported. */
+  rejected(entry: ConfigEntry, rejection: RejectedRevision): void {
     const key = entry.configKey;
     this.onReject({ key, revision: entry.modRevision, reason: rejection.reason });
     this.logger.warn(
@@ -420,10 +365,12 @@ export class ConfigStore {
    *   (`null`: nothing). Omitted: nothing was applied yet.
    */
   private track(entry: ConfigEntry, revision: number, replaced?: ConfigEntry | null): void {
+    const key = entry.configKey;
+    // A key nothing reads as it changes is decoded when read, never here.
+    if (!this.isRead(key)) return;
     if (this.batch && !this.grouping && this.batch.revision !== revision) this.flush();
     this.batch ??= new Batch(revision);
     if (this.grouping) this.batch.revision = Math.max(this.batch.revision, revision);
-    const key = entry.configKey;
     if (this.batch.has(key)) return;
     this.batch.add(key, this.effectiveBefore(key, entry.layer, replaced));
   }
@@ -438,10 +385,11 @@ export class ConfigStore {
     const etcdKeys = this.layers.length > 1 ? this.etcdKeysOf(key) : undefined;
     for (let i = 0; i < this.layers.length; i++) {
       const layer = this.layers[i]!;
+      // What the replaced revision served (never decoded here: a revision nothing read stays so).
       const entry =
         layer === own
           ? replaced?.layer === layer
-            ? replaced.accepted
+            ? replaced.served
             : undefined
           : this.lookup(layer, etcdKeys![i]!);
       if (entry) return entry;

@@ -6,6 +6,7 @@ import {
   defer,
   distinctUntilChanged,
   filter,
+  finalize,
   map,
   of,
   startWith,
@@ -19,16 +20,15 @@ import { EtcdUnavailableError } from '../errors/etcd-unavailable.error.js';
 import type { ResolvedEtcdOptions } from '../options/resolved-etcd-options.interface.js';
 import type { InformerHandle, InformerPool } from '../watch/informer-pool.js';
 import type { InformerChange, InformerSink } from '../watch/informer.interfaces.js';
-import { applyOptions, decodeByFormat, encodeValue, formatOf } from './config-codec.js';
+import { applyOptions, decodeByFormat, encodeValue } from './config-codec.js';
 import { ConfigHistory } from './config-history.js';
 import { ConfigOfflineKeeper } from './config-offline.js';
 import { ConfigReport, type ServedValue } from './config-report.js';
 import type { PublishedSchema } from './config-schema.js';
 import type { ConfigKeyStatus, ConfigStatus } from './config-status.js';
 import {
-  ConfigEntry,
+  type ConfigEntry,
   ConfigStore,
-  RejectedRevision,
   assembleFolder,
   sameBytes,
   type StoreChange,
@@ -100,6 +100,10 @@ export class EtcdConfigService implements OnModuleDestroy {
   private readonly values = new Map<string, LiveConfigValue<unknown>>();
   /** How many of {@link values} are folders (`db/`). */
   private folderValues = 0;
+  /** Keys (and folders) with `watch()` subscribers, and how many each. */
+  private readonly watched = new Map<string, number>();
+  /** How many of {@link watched} are folders. */
+  private watchedFolders = 0;
   private readonly sources: Source[] = [];
   private readonly subscriptions: Array<{ unsubscribe(): void }> = [];
   private store: ConfigStore | undefined;
@@ -171,6 +175,11 @@ export class EtcdConfigService implements OnModuleDestroy {
       this.logger,
       (changes, revision) => this.publish(changes, revision),
       rejection => this.refuse(rejection),
+      {
+        maxValueBytes: config.maxValueBytes,
+        isRead: key => this.isRead(key),
+        onDecoded: () => this.saveSnapshot(),
+      },
     );
     this.keeper = new ConfigOfflineKeeper(
       config,
@@ -181,7 +190,7 @@ export class EtcdConfigService implements OnModuleDestroy {
     );
     const bootError = this.connection.bootError;
     for (const prefix of prefixes) this.watchSource(prefix);
-    if (this.sources.every(s => s.synced)) return;
+    if (this.sources.every(s => s.synced)) return this.decodeInjected();
 
     const loaded =
       bootError === undefined &&
@@ -192,7 +201,7 @@ export class EtcdConfigService implements OnModuleDestroy {
         result => result.settled,
         () => false,
       ));
-    if (loaded || this.sources.every(s => s.synced)) return;
+    if (loaded || this.sources.every(s => s.synced)) return this.decodeInjected();
     const snapshot = this.keeper.read();
     if (snapshot) {
       const why =
@@ -200,6 +209,7 @@ export class EtcdConfigService implements OnModuleDestroy {
           ? bootError.cause
           : this.sources.find(s => !s.synced)?.handle.informer.lastError;
       this.keeper.boot(snapshot, why, this.options.hosts, this.options.connectTimeout);
+      await this.decodeInjected();
       for (const value of this.values.values()) value.apply(this.effectiveOf(value.key));
       return;
     }
@@ -248,13 +258,15 @@ export class EtcdConfigService implements OnModuleDestroy {
    * A folder key (`db/`) emits one assembled object per etcd revision that changed it.
    */
   watch<T = unknown>(key: string): Observable<T | undefined> {
-    return defer(() =>
-      this.batches.pipe(
+    return defer(() => {
+      this.watching(key, 1);
+      return this.batches.pipe(
         filter(changes => changes.some(change => touches(key, change.key))),
         map(() => this.effectiveOf(key)),
         startWith(this.effectiveOf(key)),
-      ),
-    ).pipe(
+        finalize(() => this.watching(key, -1)),
+      );
+    }).pipe(
       distinctUntilChanged(sameEffective),
       map(effective => effective?.value as T | undefined),
     );
@@ -422,6 +434,7 @@ export class EtcdConfigService implements OnModuleDestroy {
     for (const subscription of this.subscriptions.splice(0)) subscription.unsubscribe();
     this.store?.flush();
     for (const source of this.sources) source.handle.release();
+    await this.store?.close();
     await this.keeper?.flush();
     for (const value of this.values.values()) value.complete();
     this.changesSubject.complete();
@@ -472,28 +485,48 @@ export class EtcdConfigService implements OnModuleDestroy {
 
   /** Decodes a text as the store decodes a value put at the app's own `<prefix><key>`. */
   private decodeAs(key: string, text: string): ConfigValidation<unknown> {
-    const prefix = this.prefix;
-    const entry = this.store!.transformFor(prefix)(
-      {
-        key: `${prefix}${key}`,
-        value: Buffer.from(text, 'utf8'),
-        modRevision: 0,
-        createRevision: 0,
-        version: 0,
-        lease: '0',
-      },
-      undefined,
-    );
-    if (!(entry instanceof ConfigEntry)) return decodeByFormat(text, formatOf(key));
-    const decoded = entry.decoded;
-    return decoded instanceof RejectedRevision
-      ? { ok: false, reason: decoded.reason }
-      : { ok: true, value: decoded };
+    return this.store!.decodeNow(`${this.prefix}${key}`, text);
   }
 
   private refuse(rejection: ConfigRejection): void {
     this.report.refuse(rejection);
     this.rejectionsSubject.next(rejection);
+  }
+
+  /**
+   * Whether something reads `key` as it changes: a `changes$` listener, its ConfigValue or `watch()`,
+   * or a folder's. Only those keys are decoded when a change arrives; the others when read.
+   */
+  private isRead(key: string): boolean {
+    if (this.changesSubject.observed || this.values.has(key) || this.watched.has(key)) return true;
+    if (this.folderValues === 0 && this.watchedFolders === 0) return false;
+    for (const folder of [...this.values.keys(), ...this.watched.keys()]) {
+      if (folder.endsWith('/') && key.startsWith(folder)) return true;
+    }
+    return false;
+  }
+
+  private watching(key: string, delta: 1 | -1): void {
+    const count = (this.watched.get(key) ?? 0) + delta;
+    if (count > 0) this.watched.set(key, count);
+    else this.watched.delete(key);
+    if (key.endsWith('/') && (count === 0 || (count === 1 && delta === 1))) {
+      this.watchedFolders += delta;
+    }
+  }
+
+  /**
+   * Decodes the keys `@InjectConfig` recorded before their ConfigValues are made, waiting (bounded by
+   * `connectTimeout`) for large YAML documents decoded off the event loop, so every injected value
+   * holds its etcd value when the app's constructors run.
+   */
+  private async decodeInjected(): Promise<void> {
+    const store = this.store!;
+    for (const key of recordedConfigKeys().keys()) {
+      if (key.endsWith('/')) store.effectiveEntries(key);
+      else store.effective(key);
+    }
+    await within(store.idle(), this.options.connectTimeout).catch(() => undefined);
   }
 
   /** Effective value of a key or folder, without its text (the read path of get()). */

@@ -50,6 +50,13 @@ export interface EtcdConfigOptions {
    * @default '/config-status/'
    */
   reportPrefix?: string;
+  /**
+   * Largest value (bytes) the config center decodes. A larger value is rejected with one warning
+   * naming the key and the limit; the last good value is kept. Values are decoded when first read,
+   * and large YAML documents off the event loop (docs/config.md, "Large values").
+   * @default 1048576 (1 MiB)
+   */
+  maxValueBytes?: number;
 }
 
 /**

@@ -62,6 +62,7 @@ export const KNOWN_OPTION_KEYS: Readonly<Record<string, readonly string[]>> = {
     'nestConfig',
     'report',
     'reportPrefix',
+    'maxValueBytes',
   ],
   registry: [
     'serviceName',
@@ -203,6 +204,14 @@ function resolveConfig(
     options.reportPrefix === undefined
       ? '/config-status/'
       : prefixString('config.reportPrefix', options.reportPrefix);
+  const maxValueBytes = options.maxValueBytes ?? 1024 * 1024;
+  if (typeof maxValueBytes !== 'number' || !Number.isInteger(maxValueBytes) || maxValueBytes < 1) {
+    throw new InvalidOptionsError(
+      'config.maxValueBytes',
+      maxValueBytes,
+      'a positive whole number of bytes',
+    );
+  }
   return {
     prefix,
     snapshotFile,
@@ -212,6 +221,7 @@ function resolveConfig(
     nestConfig,
     report,
     reportPrefix,
+    maxValueBytes,
   };
 }
 

@@ -24,6 +24,7 @@ export interface ResolvedEtcdOptions {
         /** Whether to keep a status key (only while this app registers itself). */
         report: boolean;
         reportPrefix: string;
+        maxValueBytes: number;
       };
   registry:
     | false

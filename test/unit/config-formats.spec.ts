@@ -477,6 +477,7 @@ describe('ConfigStore', () => {
     it('transformFor: the same bytes again keep the decoded object; new bytes decode anew', () => {
       const decode = decodeAs(makeStore().store);
       const first = decode(put('/config/db.json', '{"port":1}', 2));
+      expect(first.decoded).toEqual({ port: 1 }); // read, so decoded
       const same = decode(put('/config/db.json', '{"port":1}', 3), first);
       expect(same.decoded).toBe(first.decoded);
       const changed = decode(put('/config/db.json', '{"port":2}', 4), same);
