@@ -304,6 +304,8 @@ export interface AdminHistoryEntry {
   text: string | undefined;
   /** Whether the text is a valid document of the key's format. */
   decodes: boolean;
+  /** Why it does not decode. */
+  reason?: string;
   /** The audit record of that write, when it went through the admin core. */
   audit?: AuditRecord;
 }

@@ -93,7 +93,14 @@ export function describeErrors(errors: readonly OutputUnit[]): string {
       .split('/')
       .filter(p => p.length > 0)
       .map(p => p.replace(/~1/g, '/').replace(/~0/g, '~'));
-    const message = error.error.replace(/\.$/, '');
+    let message = error.error.replace(/\.$/, '');
+    const required = /^Instance does not have required property "(.*)"$/.exec(message);
+    if (required) {
+      // name the missing property in the path, as zod does
+      path.push(required[1]!);
+      message = 'required property missing';
+    }
+    message = message.replace(/^Instance /, 'value ');
     const id = `${path.join('.')}\0${message}`;
     if (seen.has(id)) continue;
     seen.add(id);
