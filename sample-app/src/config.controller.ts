@@ -9,10 +9,6 @@ import {
   Put,
 } from '@nestjs/common';
 import { EtcdConfigService } from '../../lib/index.js';
-import { rateLimitSchema } from './rate-limit.service.js';
-
-/** Keys this app validates before writing (the same schemas its providers inject with). */
-const SCHEMAS: Record<string, { parse(value: unknown): unknown }> = { rateLimit: rateLimitSchema };
 
 /** `GET /config` and `PUT /config/:key`: the config center over HTTP. */
 @Controller('config')
@@ -27,8 +23,9 @@ export class ConfigController {
 
   /**
    * Sets one key. A JSON body (`content-type: application/json`) is stored as JSON; any other body is
-   * stored as text (which reads back as JSON when it parses, e.g. `250` is the number 250). Keys
-   * with a schema (`rateLimit`) are validated first: 400 instead of a value every instance rejects.
+   * stored as text (which reads back as JSON when it parses, e.g. `250` is the number 250). The
+   * value is checked first with `config.validate()`, by the key's format and the schema its
+   * providers inject it with (`rateLimit`): 400 instead of a value every instance rejects.
    */
   @Put(':key')
   async set(
@@ -46,24 +43,13 @@ export class ConfigController {
         throw new BadRequestException(`body is not valid JSON: ${text.slice(0, 100)}`);
       }
     }
-    const schema = SCHEMAS[key];
-    if (schema) {
-      try {
-        // Validate what instances will read back: text that parses as JSON is read as JSON.
-        schema.parse(typeof value === 'string' ? parseJsonOrText(value) : value);
-      } catch (err) {
-        throw new BadRequestException(err instanceof Error ? err.message : String(err));
-      }
-    }
+    // Checked as the text instances will read back, by the module's own decoding and schema.
+    const verdict = this.config.validate(
+      key,
+      typeof value === 'string' ? value : JSON.stringify(value),
+    );
+    if (!verdict.ok) throw new BadRequestException(`${key}: ${verdict.reason}`);
     await this.config.set(key, value);
     return { key, value };
-  }
-}
-
-function parseJsonOrText(text: string): unknown {
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return text;
   }
 }

@@ -1,20 +1,20 @@
 import { Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { pairwise, type Subscription } from 'rxjs';
-import { InjectConfig, type ConfigValue } from '../../lib/index.js';
+import { z } from 'zod';
+import { InjectConfig, defineConfig, type ConfigValueOf } from '../../lib/index.js';
+
+const positiveInteger = { error: 'rateLimit must be a positive integer' };
 
 /**
- * A hand-written schema (any object with `parse` works, e.g. a zod schema): `rateLimit` must be a
- * positive integer. A value that fails is rejected by the module, which logs one warning and keeps
- * the last good value.
+ * `rateLimit`: a positive integer, 100 while unset. A value that fails the schema is rejected by the
+ * module (one warning, the last good value kept); the HTTP API checks a value with
+ * `config.validate(rateLimitConfig, text)` before writing it, and the zod 4 schema is published at
+ * `/config-schemas/<hash>` for operators' tools (`npx nest-etcd validate sample rateLimit -f ...`).
  */
-export const rateLimitSchema = {
-  parse(value: unknown): number {
-    if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) {
-      throw new Error(`rateLimit must be a positive integer, got ${JSON.stringify(value)}`);
-    }
-    return value;
-  },
-};
+export const rateLimitConfig = defineConfig('rateLimit', {
+  schema: z.number(positiveInteger).int(positiveInteger).positive(positiveInteger),
+  default: 100,
+});
 
 /** Requests per minute allowed per client; reads `/config/sample/rateLimit` and logs each change. */
 @Injectable()
@@ -23,8 +23,8 @@ export class RateLimitService implements OnModuleInit, OnModuleDestroy {
   private subscription: Subscription | undefined;
 
   constructor(
-    @InjectConfig('rateLimit', { default: 100, schema: rateLimitSchema })
-    private readonly rateLimit: ConfigValue<number>,
+    @InjectConfig(rateLimitConfig)
+    private readonly rateLimit: ConfigValueOf<typeof rateLimitConfig>,
   ) {}
 
   /** The current limit (100 while the key is not set). */

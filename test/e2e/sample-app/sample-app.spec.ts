@@ -161,6 +161,11 @@ async function nextSseEvent(
   }
 }
 
+/** The part of a config status key (DESIGN §10) these tests read. */
+interface StatusJson {
+  keys: Record<string, { revision: number; schema?: string } | undefined>;
+}
+
 describe('sample app (two processes, real etcd)', () => {
   let etcd: EtcdServer;
   let workDir: string;
@@ -301,6 +306,21 @@ describe('sample app (two processes, real etcd)', () => {
     expect(bad.status).toBe(400);
     expect(bad.body.message).toContain('rateLimit must be a positive integer');
     expect(await etcd.get('/config/sample/rateLimit')).toBe('250');
+
+    // The schema the instances validate with is published; each one's status references it.
+    const statuses = (await waitFor(
+      async () => {
+        const found = await etcd.getPrefix('/config-status/sample/');
+        const all = [...found.values()].map(text => JSON.parse(text) as StatusJson);
+        return all.length === 2 && all.every(st => st.keys.rateLimit?.revision) ? all : undefined;
+      },
+      { timeout: 5000, message: 'no config status with rateLimit for both instances' },
+    ))!;
+    const schemas = await etcd.getPrefix('/config-schemas/');
+    expect([...schemas.keys()]).toEqual(
+      statuses.map(st => `/config-schemas/${st.keys.rateLimit!.schema}`).slice(0, 1),
+    );
+    expect(new Set(statuses.map(st => st.keys.rateLimit!.schema)).size).toBe(1);
 
     // Written behind the app's back: every instance rejects it and keeps the last good value.
     await etcd.put('/config/sample/rateLimit', '-5');
