@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { EtcdConfigService, EtcdRegistryService, type RegistryStatus } from '../../lib/index.js';
-import { nextValue } from '../support/index.js';
+import { nextValue, expectDuration } from '../support/index.js';
 import { FAST_TIMINGS, bootApp, useChaosSuite } from '../support/chaos-helpers.js';
 
 /**
@@ -49,7 +49,12 @@ describe('chaos: auth token expiry', () => {
       expect(seen[0]).toMatchObject({ instanceId: 'a', host: '10.0.0.1', port: 80 });
       const delay = Date.now() - started;
       console.log(`auth token expiry: round ${round}, change seen ${delay} ms after the put`);
-      expect(delay).toBeLessThan(3_000);
+      // seen 0.1-0.5 s on a quiet machine; a loaded laptop gets 10x
+      expectDuration(
+        delay,
+        5_000,
+        `a change delivered after the auth token expired (round ${round})`,
+      );
     }
   }, 60_000);
 

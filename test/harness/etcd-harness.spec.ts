@@ -18,6 +18,7 @@ import {
   type RogueCa,
   type TlsMaterial,
 } from '../support/index.js';
+import { WAIT_SLACK, expectDuration, slackened } from '../support/jest-helpers.js';
 
 describe('freePort', () => {
   it('returns a bindable loopback port below the kernel ephemeral range', async () => {
@@ -72,6 +73,16 @@ describe('jest helpers', () => {
     await expect(nextValue(subject, () => true, 20)).rejects.toThrow(/within 20 ms/);
     await expect(nextValue(subject, () => true, 20, 'greeting "Hola"')).rejects.toThrow(
       'greeting "Hola" within 20 ms',
+    );
+  });
+
+  it('waits are stretched by the slack for a loaded machine, asserted bounds are not', () => {
+    expect(WAIT_SLACK).toBeGreaterThanOrEqual(1);
+    expect(slackened(1_000)).toBe(Math.min(1_000 * WAIT_SLACK, 45_000));
+    expect(slackened(60_000)).toBe(60_000); // never shortened
+    expect(() => expectDuration(10, 100, 'a quick thing')).not.toThrow();
+    expect(() => expectDuration(150, 100, 'close() with etcd gone')).toThrow(
+      '"close() with etcd gone" took 150 ms; the bound is 100 ms',
     );
   });
 

@@ -14,4 +14,4 @@ export {
   type TlsMaterial,
 } from './tls-certs.js';
 export { TcpProxy } from './tcp-proxy.js';
-export { nextValue, waitFor, within, type WaitForOptions } from './jest-helpers.js';
+export { expectDuration, nextValue, waitFor, within, type WaitForOptions } from './jest-helpers.js';

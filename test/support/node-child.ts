@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { buildLibOnce, libEntry } from './build-lib.js';
-import { within } from './jest-helpers.js';
+import { slackened, within } from './jest-helpers.js';
 import { diesWithParent } from './process-utils.js';
 
 /** How a {@link NodeChild} ended. */
@@ -111,7 +111,10 @@ export class NodeChild {
     predicate: (line: string) => boolean,
     timeout: number | { timeout?: number } = 10_000,
   ): Promise<string> {
-    const timeoutMs = typeof timeout === 'number' ? timeout : (timeout.timeout ?? 10_000);
+    // stretched on a loaded machine like every event-driven wait (jest-helpers.ts, WAIT_SLACK)
+    const timeoutMs = slackened(
+      typeof timeout === 'number' ? timeout : (timeout.timeout ?? 10_000),
+    );
     return new Promise((resolve, reject) => {
       const check = () => {
         const line = this.lines.find(predicate);

@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { OpsChild } from '../../fixtures/operability/ops-child.launcher.js';
-import { nextValue, within } from '../../support/index.js';
+import { nextValue, within, expectDuration } from '../../support/index.js';
 import { electionOf, startOpsApp } from '../../support/ops-test-kit.js';
 import { useEtcdSuite } from '../../support/etcd-suite.js';
 
@@ -43,7 +43,7 @@ describe('leader election across processes (kill -9, SIGTERM)', () => {
     expect(await next).toBe(follower.id);
     const line = await follower.waitForLine(l => l.startsWith('LEADER 1 '), bound);
     const ledAt = Number(line.split(' ')[2]);
-    expect(ledAt - killedAt).toBeLessThan(bound);
+    expectDuration(ledAt - killedAt, bound, 'a new leader after the leader was killed (TTL + 2 s)');
     expect(ledAt).toBeGreaterThan(killedAt);
   });
 
@@ -58,7 +58,12 @@ describe('leader election across processes (kill -9, SIGTERM)', () => {
     const resigned = leader.lines.find(l => l.startsWith('LEADER 0 '));
     const led = await follower.waitForLine(l => l.startsWith('LEADER 1 '), 5_000);
     expect(resigned).toBeDefined();
-    expect(Number(led.split(' ')[2]) - Number(resigned!.split(' ')[2])).toBeLessThan(1_000);
+    // at once (milliseconds on a quiet machine): far below the TTL, which is what this proves
+    expectDuration(
+      Number(led.split(' ')[2]) - Number(resigned!.split(' ')[2]),
+      3_000,
+      'the follower leading after the leader resigned',
+    );
     expect(leader.log).toContain('resigned leadership of "term-election"');
   });
 });

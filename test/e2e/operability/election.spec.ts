@@ -3,7 +3,7 @@ import type { INestApplicationContext } from '@nestjs/common';
 import { Injectable } from '@nestjs/common';
 import { Cron, ScheduleModule } from '@nestjs/schedule';
 import { EtcdElectionService, LeaderOnly } from '../../../lib/index.js';
-import { EtcdServer, TcpProxy, nextValue, waitFor } from '../../support/index.js';
+import { EtcdServer, TcpProxy, expectDuration, nextValue, waitFor } from '../../support/index.js';
 import { LeaderSampler, closeAll, electionOf, startOpsApp } from '../../support/ops-test-kit.js';
 
 @Injectable()
@@ -78,15 +78,18 @@ describe('EtcdElectionService (in-process instances, real etcd)', () => {
     expect(histories.get(leader)).toEqual([false, true, false]);
     // isLeader() (and the sampler, which calls it) joins again: the resigned instance is a candidate
     // like the others and may legitimately win the next term. What must hold: a leader again,
-    // seen by a sample taken after resign() returned, within 1 s.
+    // seen by a sample taken after resign() returned, within 3 s.
     expect(elections.get(leader)!.isLeader('jobs')).toBe(false);
     await waitFor(() => sampler.firstAfter(resigned, s => s.leaders.length === 1) !== undefined, {
-      timeout: 1_000,
+      timeout: 3_000,
       interval: 10,
-      message: 'no instance led "jobs" within 1 s of resign()',
+      message: 'no instance led "jobs" within 3 s of resign()',
     });
-    expect(sampler.firstAfter(resigned, s => s.leaders.length === 1)!.at - resignedAt).toBeLessThan(
-      1_000 + 100,
+    // at once (milliseconds on a quiet machine); 3 s holds on a loaded one and is far below the TTL
+    expectDuration(
+      sampler.firstAfter(resigned, s => s.leaders.length === 1)!.at - resignedAt,
+      3_000 + 100,
+      'another instance leading after resign()',
     );
     expect(sampler.overlaps()).toEqual([]);
   });
@@ -131,7 +134,8 @@ describe('EtcdElectionService (in-process instances, real etcd)', () => {
     // The partitioned leader stopped before anyone else started, and before its lease (ttl from
     // its last renewal, which was before the cut) could have expired.
     expect(stepDown.at).toBeLessThanOrEqual(takeover.at);
-    expect(stepDown.at - cutAt).toBeLessThan(ttl * 1000);
+    // a safety bound, not a speed one: never loosened
+    expectDuration(stepDown.at - cutAt, ttl * 1000, 'the partitioned leader stepping down (< TTL)');
     expect(sampler.overlaps()).toEqual([]);
 
     // Healed: p-a comes back as a follower; still exactly one leader.
