@@ -9,9 +9,9 @@ export const {
   ConfigurableModuleClass: EtcdConfigurableModuleClass,
   MODULE_OPTIONS_TOKEN: ETCD_MODULE_OPTIONS,
   OPTIONS_TYPE: ETCD_OPTIONS_TYPE,
-  ASYNC_OPTIONS_TYPE: ETCD_ASYNC_OPTIONS_TYPE,
 } = new ConfigurableModuleBuilder<EtcdModuleOptions>({ moduleName: 'Etcd' })
   .setClassMethodName('forRoot')
+  .setFactoryMethodName('createEtcdOptions')
   .setExtras({ isGlobal: true }, (definition, extras) => ({
     ...definition,
     global: extras.isGlobal,

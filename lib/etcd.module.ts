@@ -5,11 +5,8 @@ import { isConfigDefinition, type ConfigDefinition } from './config/define-confi
 import { EtcdConfigService } from './config/etcd-config.service.js';
 import { recordedConfigKeys } from './config/inject-config.decorator.js';
 import { ETCD_CLIENT } from './etcd.constants.js';
-import {
-  ETCD_ASYNC_OPTIONS_TYPE,
-  ETCD_OPTIONS_TYPE,
-  EtcdConfigurableModuleClass,
-} from './etcd.module-definition.js';
+import { ETCD_OPTIONS_TYPE, EtcdConfigurableModuleClass } from './etcd.module-definition.js';
+import type { EtcdModuleAsyncOptions } from './options/etcd-module-async-options.interface.js';
 import { configValueProvider, createEtcdProviders } from './etcd.providers.js';
 import { EtcdRegistryService } from './registry/etcd-registry.service.js';
 import { EtcdWatchService } from './watch/etcd-watch.service.js';
@@ -56,7 +53,8 @@ export class EtcdModule extends EtcdConfigurableModuleClass {
   }
 
   /**
-   * Configures the module from other providers (`useFactory` + `inject`, `useClass` or `useExisting`).
+   * Configures the module from other providers (`useFactory` + `inject`, or `useClass` /
+   * `useExisting` with an {@link EtcdOptionsFactory}).
    *
    * @example
    * ```ts
@@ -70,7 +68,7 @@ export class EtcdModule extends EtcdConfigurableModuleClass {
    * })
    * ```
    */
-  static override forRootAsync(options: typeof ETCD_ASYNC_OPTIONS_TYPE): DynamicModule {
+  static override forRootAsync(options: EtcdModuleAsyncOptions): DynamicModule {
     return withCoreProviders(super.forRootAsync(options));
   }
 

@@ -7,6 +7,10 @@ export type {
   EtcdRegistryOptions,
   EtcdRetryOptions,
 } from './options/etcd-module-options.interface.js';
+export type {
+  EtcdModuleAsyncOptions,
+  EtcdOptionsFactory,
+} from './options/etcd-module-async-options.interface.js';
 export { NestEtcdError } from './errors/nest-etcd.error.js';
 export { InvalidOptionsError } from './errors/invalid-options.error.js';
 export { UnknownOptionError } from './errors/unknown-option.error.js';
@@ -16,8 +20,6 @@ export { EtcdPermissionError } from './errors/etcd-permission.error.js';
 export { EtcdStoppedError } from './errors/etcd-stopped.error.js';
 export { EtcdRequestRejectedError } from './errors/etcd-request-rejected.error.js';
 export { EtcdUnavailableError } from './errors/etcd-unavailable.error.js';
-export { EtcdAuthTokenExpiredError } from './errors/etcd-auth-token-expired.error.js';
-export { EtcdWatchStalledError } from './errors/etcd-watch-stalled.error.js';
 export { ConfigDisabledError } from './errors/config-disabled.error.js';
 export { ConfigKeyNotFoundError } from './errors/config-key-not-found.error.js';
 export { EtcdLockTimeoutError } from './errors/etcd-lock-timeout.error.js';
@@ -69,10 +71,4 @@ export { EtcdWatchService, type PrefixUpdate } from './watch/etcd-watch.service.
 export { EtcdElectionService } from './election/etcd-election.service.js';
 export { LeaderOnly } from './election/leader-only.decorator.js';
 export { EtcdLockService, type WithLockOptions } from './lock/etcd-lock.service.js';
-export type {
-  InformerChange,
-  InformerEntry,
-  InformerSnapshot,
-  InformerState,
-  InformerResync,
-} from './watch/informer.interfaces.js';
+export type { PrefixChange, PrefixEntry, PrefixSnapshot } from './watch/prefix-watch.interfaces.js';

@@ -26,14 +26,16 @@ import { failureReason, isConnectionFailure } from './connection-failure.js';
 import type { ChooseOptions, InstanceFilter } from './discovery.interfaces.js';
 import { NoInstanceAvailableError } from '../errors/no-instance-available.error.js';
 import { PassiveHealth } from './passive-health.js';
-import type { DiscoveryClient } from './discovery-client.js';
+import { DiscoveryClient } from './discovery-client.js';
 import type { LoadBalancingStrategy } from './service-instance.interface.js';
 
-/** What the proxy needs from `EtcdRegistryService`. */
+/**
+ * What the proxy needs from `EtcdRegistryService`: the live instances of a service. A test can pass
+ * a fake (`{ instances$: () => of([instance]) }`); the app's registry also shares its passive health
+ * (ejections) with the proxy.
+ */
 export interface EtcdClientProxyRegistry {
   instances$(serviceName: string): Observable<ServiceInstance[]>;
-  /** @internal The registry's picking and passive-health engine. */
-  readonly discovery: DiscoveryClient;
 }
 
 /** Options of {@link EtcdClientProxy} (the `options` of a `ClientsModule` entry). */
@@ -108,6 +110,8 @@ interface Connection {
 export class EtcdClientProxy extends ClientProxy {
   private readonly logger = new Logger('EtcdClientProxy');
   private readonly registry: EtcdClientProxyRegistry;
+  /** Picking and passive health: the registry's own when it has one. */
+  private readonly discovery: DiscoveryClient;
   private readonly serviceName: string;
   private readonly choice: ChooseOptions;
   private readonly retries: number;
@@ -122,7 +126,11 @@ export class EtcdClientProxy extends ClientProxy {
 
   constructor(options: EtcdClientProxyOptions) {
     super();
-    if (!options || typeof options !== 'object' || !options.registry?.discovery) {
+    if (
+      !options ||
+      typeof options !== 'object' ||
+      typeof options.registry?.instances$ !== 'function'
+    ) {
       throw new TypeError(
         "EtcdClientProxy: options.registry must be the app's EtcdRegistryService (inject it: inject: [EtcdRegistryService], useFactory: registry => ({ customClass: EtcdClientProxy, options: { registry, serviceName } }))",
       );
@@ -131,6 +139,7 @@ export class EtcdClientProxy extends ClientProxy {
       throw new TypeError('EtcdClientProxy: options.serviceName must name the service to call');
     }
     this.registry = options.registry;
+    this.discovery = sharedDiscovery(options.registry) ?? ownDiscovery(options.registry);
     this.serviceName = options.serviceName;
     this.choice = { strategy: options.strategy, filter: options.filter, zone: options.zone };
     this.retries = options.retries ?? 2;
@@ -245,7 +254,7 @@ export class EtcdClientProxy extends ClientProxy {
               const retryable =
                 isRefused(err) || (this.retryOnConnectionLoss && isConnectionLoss(err));
               if (!retryable) return throwError(() => err);
-              this.registry.discovery.reportFailure(connection.instance, err);
+              this.discovery.reportFailure(connection.instance, err);
               this.drop(connection);
               tried.add(PassiveHealth.keyOf(connection.instance));
               return left > 0 ? attempt(tried, left - 1) : throwError(() => err);
@@ -258,7 +267,7 @@ export class EtcdClientProxy extends ClientProxy {
 
   private connectionFor(tried: Set<string>): Connection {
     const list = this.instances ?? [];
-    const instance = this.registry.discovery.pick(this.serviceName, list, this.choice, tried);
+    const instance = this.discovery.pick(this.serviceName, list, this.choice, tried);
     if (!instance) throw new NoInstanceAvailableError(this.serviceName, list.length > 0);
     const key = PassiveHealth.keyOf(instance);
     let connection = this.connections.get(key);
@@ -325,4 +334,18 @@ class InstanceClient extends ClientTCP {
   override handleError(err: unknown): void {
     this.proxyLogger.warn(`connection to ${this.label} failed: ${failureReason(err)}`);
   }
+}
+
+/** The picking and passive-health engine of the app's `EtcdRegistryService`, when it is one. */
+function sharedDiscovery(registry: EtcdClientProxyRegistry): DiscoveryClient | undefined {
+  const discovery = (registry as { discovery?: unknown }).discovery;
+  return discovery instanceof DiscoveryClient ? discovery : undefined;
+}
+
+/** An engine of the proxy's own, over a registry that has none (a fake in a test). */
+function ownDiscovery(registry: EtcdClientProxyRegistry): DiscoveryClient {
+  return new DiscoveryClient({
+    instances$: name => registry.instances$(name),
+    getInstances: name => firstValueFrom(registry.instances$(name)),
+  });
 }

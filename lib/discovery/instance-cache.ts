@@ -10,8 +10,9 @@ import {
 } from 'rxjs';
 import type { EtcdConnection } from '../client/etcd-connection.js';
 import { EtcdAuthError } from '../errors/etcd-auth.error.js';
-import { EtcdConnectionError } from '../errors/etcd-connection.error.js';
+
 import { EtcdPermissionError } from '../errors/etcd-permission.error.js';
+import { EtcdUnavailableError } from '../errors/etcd-unavailable.error.js';
 import type { ResolvedEtcdOptions } from '../options/resolved-etcd-options.interface.js';
 import type { InformerPool } from '../watch/informer-pool.js';
 import { SYNCED, type InformerChange } from '../watch/informer.interfaces.js';
@@ -75,7 +76,13 @@ export class InstanceCache implements InstancesSource {
       const mapped =
         cause === undefined ? undefined : this.connection.mapError(cause, 'read', prefix);
       if (mapped instanceof EtcdPermissionError || mapped instanceof EtcdAuthError) throw mapped;
-      throw new EtcdConnectionError(this.options.hosts, this.options.connectTimeout, cause);
+      // etcd was reached at boot: a list that does not load now is an outage, not a bad address.
+      throw new EtcdUnavailableError(
+        `listing the instances of "${serviceName}" (within ${this.options.connectTimeout} ms)`,
+        prefix,
+        this.options.hosts,
+        cause,
+      );
     }
   }
 

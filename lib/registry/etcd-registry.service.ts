@@ -128,7 +128,7 @@ export class EtcdRegistryService implements OnApplicationBootstrap, OnModuleDest
   /**
    * The live instances of a service. The first call for a service loads it (bounded by
    * `connectTimeout`) and keeps it cached and watched for the rest of the app's life.
-   * @throws EtcdConnectionError when the list cannot be loaded in time.
+   * @throws EtcdUnavailableError when the list cannot be loaded in time.
    * @throws EtcdPermissionError when the user may not read the service's prefix.
    */
   getInstances(serviceName: string): Promise<ServiceInstance[]> {

@@ -1,6 +1,7 @@
 import { Observable } from 'rxjs';
 import type { InformerPool } from './informer-pool.js';
-import { SYNCED, type InformerChange, type InformerSnapshot } from './informer.interfaces.js';
+import { SYNCED } from './informer.interfaces.js';
+import type { PrefixChange, PrefixSnapshot } from './prefix-watch.interfaces.js';
 import type { PrefixInformer } from './prefix-informer.js';
 
 /** One emission of {@link EtcdWatchService.watchPrefix}. */
@@ -9,13 +10,13 @@ export interface PrefixUpdate {
    * Every key under the prefix after `changes` were applied (immutable; keys are full etcd keys
    * inside the module's namespace; `snapshot.revision` is the revision of the last change applied).
    */
-  readonly snapshot: InformerSnapshot;
+  readonly snapshot: PrefixSnapshot;
   /**
    * The changes applied since the previous emission, in revision order: none in the first
    * emission (the initial list), one or more after it (all events of one etcd transaction arrive
    * together; changes found by a re-list after an outage carry `resync: true`).
    */
-  readonly changes: readonly InformerChange[];
+  readonly changes: readonly PrefixChange[];
 }
 
 /**
@@ -58,7 +59,7 @@ export class EtcdWatchService {
 /** The informer's map, then one update per batch of changes applied in one go. */
 function updatesOf(informer: PrefixInformer): Observable<PrefixUpdate> {
   return new Observable<PrefixUpdate>(subscriber => {
-    let pending: InformerChange[] = [];
+    let pending: PrefixChange[] = [];
     const flush = () => {
       const changes = pending;
       pending = [];

@@ -1,14 +1,13 @@
-/** One key as the informer holds it. Keys are full etcd keys (inside the module's namespace). */
-export interface InformerEntry {
-  readonly key: string;
-  readonly value: Buffer;
-  /** Revision of the last change of this key. */
-  readonly modRevision: number;
-  readonly createRevision: number;
-  readonly version: number;
-  /** Lease id ('0' when the key has no lease). */
-  readonly lease: string;
-}
+import type { PrefixChange, PrefixEntry, PrefixSnapshot } from './prefix-watch.interfaces.js';
+
+/** One key as the informer holds it (the public {@link PrefixEntry}). */
+export type InformerEntry = PrefixEntry;
+
+/** One change applied to the informer's map (the public {@link PrefixChange}). */
+export type InformerChange = PrefixChange;
+
+/** An immutable copy of the informer's map at a revision (the public {@link PrefixSnapshot}). */
+export type InformerSnapshot = PrefixSnapshot;
 
 /**
  * Turns each entry into the form the informer keeps (in the spirit of client-go's
@@ -34,20 +33,6 @@ export interface InformerSink {
   settled(): void;
 }
 
-/** One change applied to the informer's map. */
-export interface InformerChange {
-  readonly type: 'put' | 'delete';
-  readonly key: string;
-  /** The new entry (for `put`). */
-  readonly entry?: InformerEntry;
-  /** The entry before the change, when the informer held one. */
-  readonly previous?: InformerEntry;
-  /** The etcd revision of the change (for a delete found by a re-list: the list's revision). */
-  readonly revision: number;
-  /** True when the change was found by diffing a re-list rather than delivered by the watch. */
-  readonly resync: boolean;
-}
-
 /** The first event of `PrefixInformer.view$`: the first list is in the map. */
 export const SYNCED = 'synced';
 
@@ -62,14 +47,6 @@ export interface InformerResync {
   readonly revision: number;
   /** How many changes the diff found (0 when nothing was missed). */
   readonly changes: number;
-}
-
-/** An immutable copy of the informer's map at a revision. */
-export interface InformerSnapshot {
-  readonly prefix: string;
-  /** The revision of the last list or event applied. */
-  readonly revision: number;
-  readonly entries: ReadonlyMap<string, InformerEntry>;
 }
 
 /** Connection state of one informer. */

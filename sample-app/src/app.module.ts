@@ -2,7 +2,7 @@ import { Module } from '@nestjs/common';
 import { ScheduleModule } from '@nestjs/schedule';
 import { TerminusModule } from '@nestjs/terminus';
 import { EtcdModule } from '../../lib/index.js';
-import { EtcdHealthIndicator } from '../../lib/health/index.js';
+import { EtcdHealthIndicator } from '../../lib/terminus.js';
 import { AppController } from './app.controller.js';
 import { ConfigController } from './config.controller.js';
 import { DiscoveryController } from './discovery.controller.js';

@@ -3,7 +3,7 @@ import { HealthCheck, HealthCheckService } from '@nestjs/terminus';
 import { firstValueFrom } from 'rxjs';
 import { register } from 'prom-client';
 import { EtcdElectionService } from '../../lib/index.js';
-import { EtcdHealthIndicator } from '../../lib/health/index.js';
+import { EtcdHealthIndicator } from '../../lib/terminus.js';
 import { REPORT_ELECTION, ReportJob } from './report.job.js';
 
 /** `GET /health` (terminus), `GET /metrics` (Prometheus) and `GET /leader` (the report job's election). */

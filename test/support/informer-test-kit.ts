@@ -1,6 +1,6 @@
 import { Etcd3, type Namespace } from 'etcd3';
 import { type Subscription } from 'rxjs';
-import type { InformerChange, InformerEntry } from '../../lib/index.js';
+import type { PrefixChange as PrefixChange, PrefixEntry as PrefixEntry } from '../../lib/index.js';
 import {
   EtcdConnection,
   createInformerPool,
@@ -61,7 +61,7 @@ export function writerClient(hosts: string | string[]): Etcd3 {
 
 /** Records every change the informer emits, from now on. */
 export class ChangeLog {
-  readonly changes: InformerChange[] = [];
+  readonly changes: PrefixChange[] = [];
   private readonly subscription: Subscription;
 
   constructor(informer: PrefixInformer) {
@@ -69,7 +69,7 @@ export class ChangeLog {
   }
 
   /** Changes recorded after index `from`. */
-  since(from: number): InformerChange[] {
+  since(from: number): PrefixChange[] {
     return this.changes.slice(from);
   }
 
@@ -79,7 +79,7 @@ export class ChangeLog {
 }
 
 /** Key → value (utf8) of a map of entries. */
-export function asStrings(entries: ReadonlyMap<string, InformerEntry>): Map<string, string> {
+export function asStrings(entries: ReadonlyMap<string, PrefixEntry>): Map<string, string> {
   const out = new Map<string, string>();
   for (const [key, entry] of entries) out.set(key, entry.value.toString());
   return out;
@@ -93,7 +93,7 @@ export function sorted(map: ReadonlyMap<string, string>): Array<[string, string]
 /** Applies `changes` in order over `base` (key → value). */
 export function replay(
   base: ReadonlyMap<string, string>,
-  changes: readonly InformerChange[],
+  changes: readonly PrefixChange[],
 ): Map<string, string> {
   const out = new Map(base);
   for (const change of changes) {
@@ -147,6 +147,6 @@ export async function etcdMetric(clientPort: number, name: string): Promise<numb
 }
 
 /** Asserts the change log has each revision of (from, to] exactly once, in increasing order. */
-export function revisionsOf(changes: readonly InformerChange[]): number[] {
+export function revisionsOf(changes: readonly PrefixChange[]): number[] {
   return changes.map(c => c.revision);
 }

@@ -2,7 +2,7 @@
  * The library internals that e2e, chaos and harness specs reach, in one documented place.
  *
  * Specs reach the library through its public entries (`lib/index.js`, `lib/microservices.js`,
- * `lib/grpc.js`, `lib/health/index.js`). A few behaviours have no public handle yet, and the specs
+ * `lib/grpc.js`, `lib/terminus.js`). A few behaviours have no public handle yet, and the specs
  * that pin them import the internal from here, never from a private file of `lib/`, so the list of
  * what tests depend on stays short and visible. Unit specs in `test/unit/` test one engine file in
  * isolation and import that file directly.
@@ -30,4 +30,5 @@ export { resolveEtcdOptions } from '../../lib/options/etcd-options.resolver.js';
 export { createInformerPool } from '../../lib/etcd.providers.js';
 export { InformerPool } from '../../lib/watch/informer-pool.js';
 export { PrefixInformer } from '../../lib/watch/prefix-informer.js';
+export type { InformerResync, InformerState } from '../../lib/watch/informer.interfaces.js';
 export { EtcdInformerPort } from '../../lib/watch/etcd-informer-port.js';

@@ -1,7 +1,8 @@
 import * as api from '../../lib/index.js';
+import { EtcdAuthTokenExpiredError } from '../../lib/errors/etcd-auth-token-expired.error.js';
+import { EtcdWatchStalledError } from '../../lib/errors/etcd-watch-stalled.error.js';
 import {
   ConfigDisabledError,
-  EtcdAuthTokenExpiredError,
   EtcdRequestRejectedError,
   EtcdUnavailableError,
   ConfigKeyNotFoundError,
@@ -11,7 +12,6 @@ import {
   EtcdConnectionError,
   EtcdPermissionError,
   EtcdStoppedError,
-  EtcdWatchStalledError,
   InvalidOptionsError,
   NestEtcdError,
   OptionalDependencyMissingError,

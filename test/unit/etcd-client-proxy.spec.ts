@@ -1,16 +1,14 @@
 import { NEVER, type Observable, firstValueFrom, of, throwError } from 'rxjs';
-import { DiscoveryClient } from '../../lib/discovery/discovery-client.js';
 import { NoInstanceAvailableError } from '../../lib/index.js';
-import { EtcdClientProxy } from '../../lib/microservices.js';
+import { EtcdClientProxy, type EtcdClientProxyRegistry } from '../../lib/microservices.js';
 import type { ServiceInstance } from '../../lib/discovery/service-instance.interface.js';
 
-/** A fake registry: the narrow port EtcdClientProxy reads from (no etcd, no sockets). */
-function registry(instances$: () => Observable<ServiceInstance[]>) {
-  const source = {
-    instances$,
-    getInstances: () => firstValueFrom(instances$()),
-  };
-  return { instances$, discovery: new DiscoveryClient(source) };
+/**
+ * A fake registry, as a user writes one in a test: only the public EtcdClientProxyRegistry
+ * interface (no etcd, no sockets, nothing internal).
+ */
+function registry(instances$: () => Observable<ServiceInstance[]>): EtcdClientProxyRegistry {
+  return { instances$ };
 }
 
 const v1: ServiceInstance = {
@@ -63,6 +61,12 @@ describe('EtcdClientProxy (fake registry)', () => {
     expect(err.filtered).toBe(true);
     expect(proxy.unwrap<Map<string, unknown>>().size).toBe(0);
     proxy.close();
+  });
+
+  it("rejects a registry without instances$ (not the app's EtcdRegistryService)", () => {
+    expect(
+      () => new EtcdClientProxy({ registry: {} as EtcdClientProxyRegistry, serviceName: 'calc' }),
+    ).toThrow(/options.registry must be the app's EtcdRegistryService/);
   });
 
   it('rejects options without a serviceName', () => {

@@ -1,5 +1,5 @@
 import { builtinModules } from 'node:module';
-import { readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -120,5 +120,19 @@ describe('package.json manifest', () => {
       name => name in (manifest.peerDependencies ?? {}),
     );
     expect(both).toEqual([]);
+  });
+
+  it('every subpath export (nest-etcd/terminus, ...) is built from a lib/ entry file', () => {
+    const exportsMap = (manifest as { exports?: Record<string, unknown> }).exports ?? {};
+    expect(Object.keys(exportsMap)).toEqual(expect.arrayContaining(['.', './terminus']));
+    const broken: string[] = [];
+    for (const [subpath, target] of Object.entries(exportsMap)) {
+      if (typeof target !== 'object' || target === null) continue; // ./package.json
+      const { types, import: esm } = target as { types?: string; import?: string };
+      const source = esm?.replace(/^\.\/dist\//, 'lib/').replace(/\.js$/, '.ts');
+      if (!source || !existsSync(join(root, source))) broken.push(`${subpath}: no ${source}`);
+      if (types !== esm?.replace(/\.js$/, '.d.ts')) broken.push(`${subpath}: types ${types}`);
+    }
+    expect(broken).toEqual([]);
   });
 });

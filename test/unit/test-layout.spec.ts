@@ -14,7 +14,7 @@ const PUBLIC_ENTRIES = [
   'lib/index.ts',
   'lib/microservices.ts',
   'lib/grpc.ts',
-  'lib/health/index.ts',
+  'lib/terminus.ts',
   'lib/console/index.ts',
   'lib/admin/index.ts',
 ];

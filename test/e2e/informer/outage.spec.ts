@@ -1,6 +1,6 @@
 import { jest } from '@jest/globals';
 import { Logger } from '@nestjs/common';
-import type { InformerChange } from '../../../lib/index.js';
+import type { PrefixChange } from '../../../lib/index.js';
 import { EtcdServer, TcpProxy, nextValue, waitFor } from '../../support/index.js';
 import {
   ChangeLog,
@@ -12,7 +12,7 @@ import {
   type TestConnection,
 } from '../../support/informer-test-kit.js';
 
-const summary = (changes: readonly InformerChange[]) =>
+const summary = (changes: readonly PrefixChange[]) =>
   changes.map(c => [c.type, c.key, c.entry?.value.toString(), c.resync]);
 
 describe('PrefixInformer across outages (real etcd)', () => {

@@ -19,7 +19,7 @@ import { EtcdConsumer, EtcdConsumerModule } from '../../fixtures/module/etcd-con
 import {
   EnvConfigModule,
   EnvConfigService,
-  EtcdOptionsFactory,
+  EnvEtcdOptionsFactory,
   EtcdOptionsModule,
   etcdOptionsFrom,
 } from '../../fixtures/module/env-config.module.js';
@@ -108,7 +108,7 @@ describe('EtcdModule wiring', () => {
         imports: [
           EnvConfigModule.forRoot({ ETCD_HOSTS: etcd.endpoint, CONFIG_PREFIX: '/wiring/' }),
         ],
-        useClass: EtcdOptionsFactory,
+        useClass: EnvEtcdOptionsFactory,
       }),
       EtcdConsumerModule,
     );
@@ -119,11 +119,11 @@ describe('EtcdModule wiring', () => {
     const app = await boot(
       EtcdModule.forRootAsync({
         imports: [EtcdOptionsModule.forRoot({ ETCD_HOSTS: etcd.endpoint })],
-        useExisting: EtcdOptionsFactory,
+        useExisting: EnvEtcdOptionsFactory,
       }),
       EtcdConsumerModule,
     );
-    expect(app.get(EtcdOptionsFactory).created).toBe(1);
+    expect(app.get(EnvEtcdOptionsFactory).created).toBe(1);
     await expectWorkingConsumer(app, 'from-default-prefix');
   });
 

@@ -1,12 +1,8 @@
 import 'reflect-metadata';
 import { Test, type TestingModule } from '@nestjs/testing';
-import {
-  EtcdConfigService,
-  EtcdModule,
-  type ConfigRejection,
-  type InformerResync,
-} from '../../../lib/index.js';
+import { EtcdConfigService, EtcdModule, type ConfigRejection } from '../../../lib/index.js';
 import { openConnection } from '../../support/informer-test-kit.js';
+import type { InformerResync } from '../../support/internals.js';
 import { EtcdServer, nextValue } from '../../support/index.js';
 
 // The two events metrics count that no other public stream shows: an informer's re-list after a

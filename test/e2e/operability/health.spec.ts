@@ -3,7 +3,7 @@ import { Controller, Get, type INestApplication, Module } from '@nestjs/common';
 import { HealthCheck, HealthCheckService, TerminusModule } from '@nestjs/terminus';
 import { Test } from '@nestjs/testing';
 import { EtcdModule, type EtcdRegistryOptions } from '../../../lib/index.js';
-import { EtcdHealthIndicator } from '../../../lib/health/index.js';
+import { EtcdHealthIndicator } from '../../../lib/terminus.js';
 import { waitFor } from '../../support/index.js';
 import { TEST_RETRY } from '../../support/nest-apps.js';
 import { useEtcdSuite } from '../../support/etcd-suite.js';

@@ -1,2 +1,0 @@
-// Entry point of the `nest-etcd/terminus` subpath: only apps that use @nestjs/terminus load it.
-export { EtcdHealthIndicator, type EtcdHealthCheckOptions } from './etcd-health.indicator.js';
