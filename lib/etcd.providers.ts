@@ -1,6 +1,7 @@
 import type { Provider } from '@nestjs/common';
 import { map } from 'rxjs';
 import { DiscoveryService, HttpAdapterHost, MetadataScanner, ModuleRef } from '@nestjs/core';
+import { EtcdBootState } from './client/etcd-boot-state.js';
 import { EtcdConnection } from './client/etcd-connection.js';
 import type { ConfigValueOptions } from './config/config-value.interface.js';
 import { EtcdConfigHooks } from './config/config-hooks.js';
@@ -44,9 +45,14 @@ export function createEtcdProviders(): Provider[] {
       inject: [ETCD_MODULE_OPTIONS],
     },
     {
-      provide: EtcdConnection,
+      provide: EtcdBootState,
       useFactory: openConnection,
       inject: [ETCD_RESOLVED_OPTIONS],
+    },
+    {
+      provide: EtcdConnection,
+      useFactory: (boot: EtcdBootState) => boot.connection,
+      inject: [EtcdBootState],
     },
     {
       provide: ETCD_CLIENT,
@@ -66,7 +72,7 @@ export function createEtcdProviders(): Provider[] {
     {
       provide: EtcdConfigService,
       useFactory: createConfigService,
-      inject: [EtcdConnection, InformerPool, ETCD_RESOLVED_OPTIONS],
+      inject: [EtcdConnection, InformerPool, ETCD_RESOLVED_OPTIONS, EtcdBootState],
     },
     {
       provide: EtcdConfigHooks,
@@ -130,9 +136,9 @@ export function createEtcdProviders(): Provider[] {
     },
     {
       provide: EtcdConnectivity,
-      useFactory: (connection: EtcdConnection) =>
-        new EtcdConnectivity(connectivityPort(connection), connection.bootError !== undefined),
-      inject: [EtcdConnection],
+      useFactory: (connection: EtcdConnection, boot: EtcdBootState) =>
+        new EtcdConnectivity(connectivityPort(connection), boot.unreachable !== undefined),
+      inject: [EtcdConnection, EtcdBootState],
     },
     {
       provide: EtcdMetrics,
@@ -182,10 +188,10 @@ export function createInformerPool(connection: EtcdConnection): InformerPool {
 
 /**
  * Builds the client and checks the connection. With a config snapshot file configured, an unreachable
- * etcd is handed to the config center (`bootError`), which decides in one place whether to boot from
- * the file.
+ * etcd is handed to the config center (the boot state's `unreachable`), which decides in one place
+ * whether to boot from the file.
  */
-async function openConnection(options: ResolvedEtcdOptions): Promise<EtcdConnection> {
+async function openConnection(options: ResolvedEtcdOptions): Promise<EtcdBootState> {
   const connection = new EtcdConnection(options);
   try {
     await connection.connect();
@@ -195,13 +201,12 @@ async function openConnection(options: ResolvedEtcdOptions): Promise<EtcdConnect
       options.config !== false &&
       options.config.snapshotFile
     ) {
-      connection.bootError = err;
-      return connection;
+      return new EtcdBootState(connection, err);
     }
     await connection.onApplicationShutdown();
     throw err;
   }
-  return connection;
+  return new EtcdBootState(connection);
 }
 
 /** Loads the config before any provider that injects it is built; a failed boot releases everything. */
@@ -209,8 +214,9 @@ async function createConfigService(
   connection: EtcdConnection,
   informers: InformerPool,
   options: ResolvedEtcdOptions,
+  boot: EtcdBootState,
 ): Promise<EtcdConfigService> {
-  const service = new EtcdConfigService(connection, informers, options);
+  const service = new EtcdConfigService(connection, informers, options, boot.unreachable);
   try {
     await service.init();
   } catch (err) {

@@ -57,11 +57,6 @@ export class EtcdConnection implements OnApplicationShutdown {
   readonly kv: Namespace;
   /** The shared gRPC channels behind the client (one connection per etcd host). */
   readonly channels: SharedChannelPool;
-  /**
-   * Why etcd was unreachable at boot, when the config center may still boot from its snapshot file
-   * (it decides, in one place, and rethrows this when it cannot).
-   */
-  bootError: EtcdConnectionError | undefined;
   private closed = false;
   private readonly policy: TransportPolicy;
   /** Follows the cluster's member list (`autoSyncEndpoints`), when on. */

@@ -139,6 +139,8 @@ export class EtcdConfigService implements OnModuleDestroy {
     private readonly connection: EtcdConnection,
     private readonly informers: InformerPool,
     private readonly options: ResolvedEtcdOptions,
+    /** Why etcd was unreachable at boot (the boot state), when the module may boot from its snapshot. */
+    private readonly bootError?: EtcdConnectionError,
   ) {
     this.past = new ConfigHistory(connection, this.prefix);
   }
@@ -188,7 +190,7 @@ export class EtcdConfigService implements OnModuleDestroy {
       this.logger,
       entry => this.acceptedText(entry),
     );
-    const bootError = this.connection.bootError;
+    const bootError = this.bootError;
     for (const prefix of prefixes) this.watchSource(prefix);
     if (this.sources.every(s => s.synced)) return this.decodeInjected();
 
