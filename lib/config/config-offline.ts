@@ -1,6 +1,7 @@
 import type { Logger } from '@nestjs/common';
 import { isBrokenCircuitError } from 'cockatiel';
 import { describeCause } from '../common/describe-cause.js';
+import { setOwn } from '../common/own-property.js';
 import type { ConfigEntry, ConfigStore } from './config-store.js';
 import { ConfigSnapshotStore, type ConfigSnapshotData } from './config-snapshot.js';
 
@@ -105,8 +106,9 @@ export class ConfigOfflineKeeper {
         const text = this.acceptedText(entry);
         if (text === undefined) continue;
         const relative = entry.key.slice(entry.source.length);
-        if (entry.source === options.prefix) values[relative] = text;
-        else (shared[entry.source] ??= {})[relative] = text;
+        // `setOwn`: a key named `__proto__` is written like any other.
+        if (entry.source === options.prefix) setOwn(values, relative, text);
+        else setOwn((shared[entry.source] ??= {}), relative, text);
       }
       return {
         revision: revision(),

@@ -4,6 +4,7 @@ import type {
   InformerEntry,
   InformerEntryTransform,
 } from '../watch/informer.interfaces.js';
+import { getOwn, setOwn } from '../common/own-property.js';
 import type { ConfigRejection } from './config-value.interface.js';
 import { decodeByFormat, formatOf, type DecodeResult } from './config-codec.js';
 import { ConfigDecoder, type DecoderHost } from './config-decoder.js';
@@ -418,20 +419,21 @@ export function assembleFolder(
     if (path.length === 0) continue;
     let node = root;
     for (const part of path.slice(0, -1)) {
-      const next = node[part];
+      // Own properties only: a child named `__proto__` or `constructor` is a key like any other.
+      const next = getOwn(node, part);
       if (typeof next === 'object' && next !== null && built.has(next)) {
         node = next as Record<string, unknown>;
       } else {
         const created: Record<string, unknown> = {};
         built.add(created);
-        node[part] = created;
+        setOwn(node, part, created);
         node = created;
       }
     }
     const leaf = path[path.length - 1]!;
-    const existing = node[leaf];
+    const existing = getOwn(node, leaf);
     if (typeof existing === 'object' && existing !== null && built.has(existing)) continue;
-    node[leaf] = entry.decoded;
+    setOwn(node, leaf, entry.decoded);
   }
   return root;
 }

@@ -12,6 +12,7 @@ import {
   startWith,
 } from 'rxjs';
 import type { EtcdConnection } from '../client/etcd-connection.js';
+import { setOwn } from '../common/own-property.js';
 import { within } from '../common/timing.js';
 import { ConfigDisabledError } from '../errors/config-disabled.error.js';
 import { ConfigKeyNotFoundError } from '../errors/config-key-not-found.error.js';
@@ -251,7 +252,8 @@ export class EtcdConfigService implements OnModuleDestroy {
   /** Every key's effective value (shared, own and overlays resolved). A fresh object each call. */
   getAll(): Record<string, unknown> {
     const all: Record<string, unknown> = {};
-    for (const entry of this.store?.effectiveEntries() ?? []) all[entry.configKey] = entry.decoded;
+    for (const entry of this.store?.effectiveEntries() ?? [])
+      setOwn(all, entry.configKey, entry.decoded);
     return all;
   }
 
@@ -384,7 +386,11 @@ export class EtcdConfigService implements OnModuleDestroy {
   keyStatuses(): Record<string, ConfigKeyStatus> {
     const keys: Record<string, ConfigKeyStatus> = {};
     for (const key of this.statusKeys()) {
-      keys[key] = this.report.keyStatus(key, this.served(key), this.values.get(key)?.options);
+      setOwn(
+        keys,
+        key,
+        this.report.keyStatus(key, this.served(key), this.values.get(key)?.options),
+      );
     }
     return keys;
   }
