@@ -3,7 +3,7 @@ import { type INestApplication } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
 import { Test } from '@nestjs/testing';
 import { EtcdModule, EtcdRegistryService, type RegistryStatus } from '../../lib/index.js';
-import { EtcdHealthIndicator } from '../../lib/health/index.js';
+import { EtcdHealthIndicator } from '../../lib/terminus.js';
 import { TcpProxy, nextValue } from '../support/index.js';
 import { TEST_RETRY } from '../support/nest-apps.js';
 import { pause, profile, useChaosSuite } from '../support/chaos-helpers.js';
