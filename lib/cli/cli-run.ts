@@ -111,6 +111,12 @@ async function runCommand(admin: EtcdAdmin, args: CliArgs, io: CliIo): Promise<n
         io.out(
           `${result.etcdKey}: written at revision ${result.revision} (was ${result.previousRevision || 'absent'})`,
         );
+        const unchecked = result.validation.instances.filter(i => i.noSchema && !i.shadowedBy);
+        if (unchecked.length > 0) {
+          io.out(
+            `note: no schema published by ${unchecked.map(i => i.instanceId).join(', ')}: only the format was checked`,
+          );
+        }
         for (const v of result.validation.instances.filter(i => !i.ok)) {
           io.out(`warning: instance ${v.instanceId} will reject it (--force): ${v.reason ?? ''}`);
         }
