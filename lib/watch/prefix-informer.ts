@@ -313,7 +313,7 @@ export class PrefixInformer {
         continue;
       }
       quickCancels = 0;
-      await this.sleep(spreadBackoffDelay(attempt++, this.options.retry, this.random));
+      await this.backOff(spreadBackoffDelay(attempt++, this.options.retry, this.random));
     }
   }
 
@@ -533,6 +533,28 @@ export class PrefixInformer {
     }
     this.failureValue = err;
     this.rejectReady(err);
+  }
+
+  /**
+   * The backoff after a failure: `ms`, unless another watch of the app comes back first (etcd
+   * answers again): then a jittered delay within the first step of the backoff, so the app's
+   * watches follow the first one without all calling etcd in the same millisecond.
+   */
+  private async backOff(ms: number): Promise<void> {
+    let shortened: number | undefined;
+    const stopListening =
+      this.outageId === undefined
+        ? () => undefined
+        : this.outages.whenAnotherRecovers(this.outageId, () => {
+            shortened = Math.round(this.random() * this.options.retry.initialDelay);
+            this.wake?.();
+          });
+    try {
+      await this.sleep(ms);
+      if (shortened !== undefined && !this.stopped) await this.sleep(shortened);
+    } finally {
+      stopListening();
+    }
   }
 
   /** Waits `ms` (cut short by {@link stop}). */

@@ -58,6 +58,8 @@ export class WatchOutages {
   private flapping = false;
   /** Compaction warnings logged since the current outage started. */
   private compactionsLogged = 0;
+  /** Informers backing off after a failure, each woken when another watch of the app is back. */
+  private readonly waiting = new Map<number, () => void>();
 
   constructor(
     private readonly clock: InformerClock,
@@ -83,6 +85,7 @@ export class WatchOutages {
   /** An informer stopped: it no longer counts (nor keeps an outage open). */
   unregister(id: number): void {
     this.watches = Math.max(0, this.watches - 1);
+    this.waiting.delete(id);
     // Stopped while lost (a shutdown, a released watch): nothing came back, so nothing to report.
     if (this.down.delete(id) && this.down.size === 0) this.since = undefined;
   }
@@ -103,9 +106,26 @@ export class WatchOutages {
     this.start(loss);
   }
 
+  /**
+   * While the informer `id` backs off after a failure, `wake` is called as soon as another watch of
+   * the app is back: etcd answers again, so it need not wait out its whole backoff (the informer
+   * then waits a short jittered delay of its own). Returns the call that stops listening.
+   */
+  whenAnotherRecovers(id: number, wake: () => void): () => void {
+    this.waiting.set(id, wake);
+    return () => {
+      if (this.waiting.get(id) === wake) this.waiting.delete(id);
+    };
+  }
+
   /** The watch of `id` is back (acknowledged again, or re-listed). */
   markRecovered(id: number, recovery: WatchRecovery): void {
     if (!this.down.delete(id)) return;
+    for (const [other, wake] of [...this.waiting]) {
+      if (other === id) continue;
+      this.waiting.delete(other);
+      wake();
+    }
     if (recovery.how === 're-listed') this.relisted++;
     this.caughtUp += recovery.changes;
     if (this.down.size === 0) this.end(recovery);

@@ -9,6 +9,7 @@ import type {
   InformerSink,
 } from '../../lib/watch/informer.interfaces.js';
 import { FakeClock, FakeEtcd, settle } from '../support/fake-informer-port.js';
+import { seededRandom } from '../support/random.js';
 
 /** The pool's sharing and ref-counting against a fake port (etcd watcher counts: sharing.spec.ts). */
 describe('InformerPool (fake port)', () => {
@@ -228,5 +229,37 @@ describe('InformerPool (fake port)', () => {
       expect.stringMatching(/^etcd watches resumed \(1000 watch\(es\)\) after \d+\.\d s/),
     ]);
     for (const h of handles) h.release();
+  });
+
+  it('once one watch of the app is back, the others follow within the first backoff step instead of waiting out their own', async () => {
+    const random = seededRandom(7);
+    const spread = new InformerPool(
+      etcd,
+      { stallTimeout: 60_000, retry: { initialDelay: 100, maxDelay: 2_000 } },
+      { clock, random },
+    );
+    try {
+      const handles = Array.from({ length: 50 }, (_, i) => spread.acquire(`/w${i}/`));
+      await settle();
+      await Promise.all(handles.map(h => h.informer.ready()));
+      etcd.watchError = new Error('14 UNAVAILABLE: connect ECONNREFUSED');
+      etcd.breakStream();
+      await clock.advance(8_000); // several failed resumes each: their backoffs now differ widely
+      etcd.watchError = undefined;
+      const backAt = new Map<number, number>();
+      for (let t = 0; t < 5_000 && backAt.size < handles.length; t += 10) {
+        await clock.advance(10);
+        handles.forEach((h, i) => {
+          if (h.informer.state.connected && !backAt.has(i)) backAt.set(i, clock.now());
+        });
+      }
+      expect(backAt.size).toBe(handles.length);
+      const times = [...backAt.values()];
+      // the first one back wakes the others: all within initialDelay (+ the 10 ms sampling step)
+      expect(Math.max(...times) - Math.min(...times)).toBeLessThanOrEqual(110);
+      for (const h of handles) h.release();
+    } finally {
+      await spread.close();
+    }
   });
 });
