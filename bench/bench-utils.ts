@@ -121,6 +121,8 @@ export interface BenchChild {
   readonly pid: number;
   /** Resolves with the first stdout line that starts with `prefix` (rest of the line). */
   line(prefix: string, ms: number): Promise<string>;
+  /** Calls `listener` with every stdout line from now on. */
+  onLine(listener: (line: string) => void): void;
   /** SIGKILL and wait for exit. */
   kill(): Promise<void>;
 }
@@ -130,11 +132,14 @@ process.on('exit', () => {
   for (const child of liveChildren) child.kill('SIGKILL');
 });
 
-/** Starts `bench/child-app.ts` with the TypeScript loader and the given environment. */
-export function startChild(env: Record<string, string>): BenchChild {
+/**
+ * Starts `bench/child-app.ts` (or another bench script) with the TypeScript loader and the given
+ * environment.
+ */
+export function startChild(env: Record<string, string>, script = 'child-app.ts'): BenchChild {
   const child = spawn(
     process.execPath,
-    ['--import', join(BENCH_DIR, 'register.mjs'), join(BENCH_DIR, 'child-app.ts')],
+    ['--import', join(BENCH_DIR, 'register.mjs'), join(BENCH_DIR, script)],
     { cwd: ROOT_DIR, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   liveChildren.add(child);
@@ -146,12 +151,15 @@ export function startChild(env: Record<string, string>): BenchChild {
   });
   const lines: string[] = [];
   const waiters: Array<{ prefix: string; resolve: (rest: string) => void }> = [];
+  const listeners: Array<(line: string) => void> = [];
   let stderr = '';
   child.stderr?.setEncoding('utf8');
   child.stderr?.on('data', (chunk: string) => {
     stderr = (stderr + chunk).slice(-4000);
   });
   createInterface({ input: child.stdout }).on('line', line => {
+    for (const listener of listeners) listener(line);
+    if (line.startsWith('status ')) return; // periodic lines are for listeners only
     lines.push(line);
     for (const w of [...waiters]) {
       if (line.startsWith(w.prefix)) {
@@ -163,6 +171,9 @@ export function startChild(env: Record<string, string>): BenchChild {
   return {
     process: child,
     pid: child.pid!,
+    onLine(listener) {
+      listeners.push(listener);
+    },
     line(prefix, ms) {
       const seen = lines.find(l => l.startsWith(prefix));
       if (seen !== undefined) return Promise.resolve(seen.slice(prefix.length).trim());

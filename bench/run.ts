@@ -24,6 +24,7 @@ import { calls, type CallsResult } from './scenarios/calls.js';
 import { configDocuments, type ConfigDocumentsResult } from './scenarios/config-documents.js';
 import { configRead, type ConfigReadResult } from './scenarios/config-read.js';
 import { failureDetection, type FailureDetectionResult } from './scenarios/failure-detection.js';
+import { fleet, type FleetResult } from './scenarios/fleet.js';
 import { propagation, type PropagationResult } from './scenarios/propagation.js';
 import { registryConvergence, type RegistryResult } from './scenarios/registry.js';
 import { scale, type ScaleResult } from './scenarios/scale.js';
@@ -44,6 +45,7 @@ interface Results {
   scale?: ScaleResult;
   startup?: StartupResult;
   calls?: CallsResult;
+  fleet?: FleetResult;
   targets?: Record<string, { target: string; value: number; met: boolean }>;
   errors?: Record<string, string>;
 }
@@ -57,6 +59,7 @@ const SCENARIOS = {
   scale,
   startup,
   calls,
+  fleet,
 } as const;
 type ScenarioName = keyof typeof SCENARIOS;
 
@@ -74,8 +77,10 @@ for (const name of only ?? []) {
 const outFile =
   outArg ?? join(BENCH_DIR, 'results', quick || only ? 'latest.tmp.json' : 'latest.json');
 
-// Budget: the whole run must end (and clean up) even if something hangs.
-const budgetMs = quick ? 2 * 60_000 : 10 * 60_000;
+// Budget: the whole run must end (and clean up) even if something hangs. The fleet scenario boots
+// two fleets of Nest apps on clusters of their own: it gets minutes of its own.
+const withFleet = !only || only.includes('fleet');
+const budgetMs = (quick ? 2 * 60_000 : 10 * 60_000) + (withFleet ? (quick ? 6 : 25) * 60_000 : 0);
 const watchdog = setTimeout(() => {
   console.error(`bench exceeded its ${budgetMs / 60_000} min budget; stopping`);
   process.exit(3);
@@ -120,6 +125,23 @@ function evaluateTargets(r: Results): NonNullable<Results['targets']> {
   add('registry.deregisterP99Ms', '< 50', r.registry?.deregisterP99Ms, v => v < 50);
   add('startup.overheadMs', '< 50', r.startup?.overheadMs, v => v < 50);
   add('calls.rollingFailed', '== 0', r.calls?.rollingFailed, v => v === 0);
+  // Issue 23.6's targets.
+  const f = r.fleet;
+  add('fleet.bootWatchEventsPerInstance', '<= 3', f?.nest.bootWatchEventsPerInstance, v => v <= 3);
+  add('fleet.leasesExpired', '== 0', f?.nest.leasesExpired, v => v === 0);
+  add(
+    'fleet.stableBehindRawSec',
+    '<= 2',
+    f ? f.nest.stableSec - f.raw.stableSec : undefined,
+    v => v <= 2,
+  );
+  add('fleet.requestsPerInstance', '<= 5', f?.nest.requestsPerInstance, v => v <= 5);
+  add(
+    'fleet.etcdRssRatio',
+    '<= 1.5',
+    f ? Math.max(...f.nest.etcdRssMb) / Math.max(...f.raw.etcdRssMb) : undefined,
+    v => v <= 1.5,
+  );
   return t;
 }
 
@@ -246,6 +268,70 @@ function printTable(r: Results): void {
       String(c.rollingFailed),
       '',
       `of ${c.rollingRequests} at ${n(c.rollingRatePerSec, 0)}/s; target 0`,
+    );
+  }
+  if (r.fleet) {
+    const f = r.fleet;
+    const both = (pick: (side: FleetResult['nest']) => number, d = 1) =>
+      [n(pick(f.nest), d), n(pick(f.raw), d)] as const;
+    const fleetRow = (metric: string, values: readonly [string, string], note = '') =>
+      row(metric, values[0], values[1], note);
+    fleetRow(
+      `fleet (${f.instances} instances, ${f.processes} processes, ttl ${f.ttlSec}): boot watch events / instance`,
+      both(s => s.bootWatchEventsPerInstance),
+      'target <= 3',
+    );
+    fleetRow(
+      '  boot KiB sent by etcd / instance',
+      both(s => s.bootBytesPerInstance / 1024),
+    );
+    fleetRow(
+      '  boot s',
+      both(s => s.bootSec),
+    );
+    fleetRow(
+      '  steady etcd RSS MiB (largest member)',
+      both(s => Math.max(...s.etcdRssMb)),
+      'target <= 1.5x raw',
+    );
+    fleetRow(
+      '  steady keep-alive streams opened / s',
+      both(s => s.keepAliveStreamsPerSec),
+    );
+    fleetRow(
+      '  steady keep-alive messages / s',
+      both(s => s.keepAliveMessagesPerSec),
+    );
+    fleetRow(
+      '  restart: s until etcd / registrations / discovery agree',
+      [
+        `${n(f.nest.etcdBackSec)} / ${n(f.nest.registrationsBackSec)} / ${n(f.nest.discoveryBackSec)}`,
+        `${n(f.raw.etcdBackSec)} / ${n(f.raw.registrationsBackSec)} / ${n(f.raw.discoveryBackSec)}`,
+      ],
+      'from the kill; restart 3 s later',
+    );
+    fleetRow(
+      '  restart: s until stable',
+      both(s => s.stableSec),
+      'target <= raw + 2 s',
+    );
+    fleetRow(
+      '  restart: fewest keys visible',
+      both(s => s.fewestKeys, 0),
+    );
+    fleetRow(
+      '  restart: leases expired',
+      both(s => s.leasesExpired, 0),
+      'target 0',
+    );
+    fleetRow(
+      '  restart: requests / instance until stable',
+      both(s => s.requestsPerInstance, 2),
+      'target <= 5',
+    );
+    fleetRow(
+      `  restart: warning lines of the discovering app (${f.extraServices + 1} services)`,
+      both(s => s.discoveryWarnings, 0),
     );
   }
   const header: [string, string, string, string] = ['metric', 'nest-etcd', 'raw / without', 'note'];
