@@ -297,6 +297,65 @@ describe('SelfRegistration (fake etcd port, manual clock)', () => {
     expect(logger.matching(/^error/)).toHaveLength(1);
   });
 
+  it('the own-key watch resumed after a reconnect (resync): reads the key; ours → nothing put; missed delete → put back', async () => {
+    const { clock, port, logger, statuses } = await registered();
+    port.events.next({ type: 'resync' });
+    await clock.advance(0);
+    expect(port.count('get')).toBe(2);
+    expect(port.count('put')).toBe(1);
+    port.keys.delete(KEY); // deleted while the watch was down: no event came
+    port.events.next({ type: 'resync' });
+    await clock.advance(0);
+    expect(port.count('put')).toBe(2);
+    expect(port.keys.get(KEY)?.lease).toBe('100');
+    expect(logger.matching(/was deleted from outside; putting it back/)).toHaveLength(1);
+    expect(statuses).toEqual(['registering', 'registered', 'lost', 'registered']);
+  });
+
+  it('a failing put is retried with backoff: one warning for the streak, registered when etcd answers', async () => {
+    const { clock, port, logger, registration } = setup();
+    port.failures.put = [new Error('14 UNAVAILABLE'), new Error('14 UNAVAILABLE')];
+    const done = registration.start(INSTANCE, KEY, 'v');
+    await clock.advance(0);
+    expect(port.count('put')).toBe(1);
+    await clock.advance(100); // backoff: 100 ms, then 200 ms
+    expect(port.count('put')).toBe(2);
+    await clock.advance(200);
+    await expect(done).resolves.toBe(INSTANCE);
+    expect(port.count('put')).toBe(3);
+    expect(logger.matching(/^warn/)).toEqual([
+      expect.stringMatching(
+        /registration of \/services\/orders\/web-1: put failed \(14 UNAVAILABLE\); retrying/,
+      ),
+    ]);
+  });
+
+  it('a second of event-loop lag before every beat never costs the registration (ttl 10)', async () => {
+    const clock = new FakeClock();
+    const leases = new FakeLeasePort(clock);
+    const port = new FakePort(leases);
+    const registration = new SelfRegistration(port, new LeaseEngine(leases, clock), {
+      ttl: 10,
+      retry: { initialDelay: 100, maxDelay: 1_000 },
+      logger: new RecordingLogger(),
+      initialStatus: 'registering',
+      clock,
+    });
+    const statuses: RegistryStatus[] = [];
+    registration.status$.subscribe(status => statuses.push(status));
+    const done = registration.start(INSTANCE, KEY, 'v');
+    await clock.advance(0);
+    await expect(done).resolves.toBe(INSTANCE);
+    for (let i = 0; i < 30; i++) {
+      await clock.advance(3_333);
+      clock.jump(1_000); // the loop was blocked for a second
+      await clock.advance(0);
+    }
+    expect(statuses).toEqual(['registering', 'registered']);
+    expect(port.count('put')).toBe(1);
+    await registration.stop(true, 1_000);
+  });
+
   it('stop revokes the lease (deleting the key), clears every timer and reports deregistered', async () => {
     const { clock, port, registration, statuses } = await registered();
     await registration.stop(true, 3_000);
