@@ -42,9 +42,13 @@ export class ConsoleActionsController {
   @HttpCode(200)
   preview(@Req() req: ConsoleRequest, @Param('service') service: string, @Body() body: unknown) {
     return this.write(req, service, body, async ({ ctx, ref, form }) => {
-      const value = await this.console.admin.get(service, ref.key, { profile: ref.profile });
+      const value = await (
+        await this.console.admin()
+      ).get(service, ref.key, { profile: ref.profile });
       const text = normalizeNewlines(form.text ?? '', value.text);
-      const report = await this.console.admin.validate(service, ref.key, text, {
+      const report = await (
+        await this.console.admin()
+      ).validate(service, ref.key, text, {
         profile: ref.profile,
       });
       if (!report.ok) return [invalidPage(ctx, ref, value, text, report), 422];
@@ -58,9 +62,14 @@ export class ConsoleActionsController {
   publish(@Req() req: ConsoleRequest, @Param('service') service: string, @Body() body: unknown) {
     return this.write(req, service, body, async ({ ctx, ref, form, actor }) => {
       const expectRevision = revisionField(form.expectRevision);
-      const text = form.text ?? '';
+      const stored = await (
+        await this.console.admin()
+      ).get(service, ref.key, { profile: ref.profile });
+      const text = normalizeNewlines(form.text ?? '', stored.text);
       try {
-        const result = await this.console.admin.put(service, ref.key, text, {
+        const result = await (
+          await this.console.admin()
+        ).put(service, ref.key, text, {
           profile: ref.profile,
           expectRevision,
           actor,
@@ -68,8 +77,12 @@ export class ConsoleActionsController {
         return seeOther(done(ctx, ref, 'published', result.revision));
       } catch (err) {
         if (err instanceof ConfigValidationError) {
-          const value = await this.console.admin.get(service, ref.key, { profile: ref.profile });
-          const report = await this.console.admin.validate(service, ref.key, text, {
+          const value = await (
+            await this.console.admin()
+          ).get(service, ref.key, { profile: ref.profile });
+          const report = await (
+            await this.console.admin()
+          ).validate(service, ref.key, text, {
             profile: ref.profile,
           });
           return [invalidPage(ctx, ref, value, text, report), 422];
@@ -88,7 +101,9 @@ export class ConsoleActionsController {
       const revision = revisionField(form.revision);
       if (revision === undefined) return [refused(ctx, ref, 'No revision to roll back to.'), 400];
       try {
-        const result = await this.console.admin.rollback(service, ref.key, revision, {
+        const result = await (
+          await this.console.admin()
+        ).rollback(service, ref.key, revision, {
           profile: ref.profile,
           actor,
         });
@@ -106,13 +121,17 @@ export class ConsoleActionsController {
   promote(@Req() req: ConsoleRequest, @Param('service') service: string, @Body() body: unknown) {
     return this.write(req, service, body, async ({ ctx, ref, actor }) => {
       if (!ref.profile) return [refused(ctx, ref, 'Only a profile overlay can be promoted.'), 400];
-      const overlay = await this.console.admin.get(service, ref.key, { profile: ref.profile });
+      const overlay = await (
+        await this.console.admin()
+      ).get(service, ref.key, { profile: ref.profile });
       if (overlay.text === undefined) {
         return [refused(ctx, ref, `No @${ref.profile} overlay to promote.`), 409];
       }
-      const base = await this.console.admin.get(service, ref.key);
+      const base = await (await this.console.admin()).get(service, ref.key);
       try {
-        const result = await this.console.admin.put(service, ref.key, overlay.text, {
+        const result = await (
+          await this.console.admin()
+        ).put(service, ref.key, overlay.text, {
           expectRevision: base.revision,
           actor,
         });

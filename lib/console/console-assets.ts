@@ -24,6 +24,7 @@ th { background:#eef1f5; font-weight:600; font-size:12px; text-transform:upperca
 td.num, th.num { text-align:right; font-variant-numeric:tabular-nums; }
 a { color:var(--accent); }
 code, pre, textarea, .mono { font-family:ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size:12.5px; }
+h1.mono { font-size:19px; }
 pre { margin:0; white-space:pre-wrap; word-break:break-word; }
 .value { max-height:8em; overflow:auto; }
 .ok { color:var(--ok); } .bad { color:var(--bad); } .warn { color:var(--warn); } .muted { color:var(--muted); }

@@ -60,21 +60,21 @@ export class ConsolePagesController {
   @Get()
   services(@Req() req: ConsoleRequest): Promise<Response> {
     return this.console.page(req, 0, async ctx =>
-      servicesPage(ctx, await this.console.admin.services()),
+      servicesPage(ctx, await (await this.console.admin()).services()),
     );
   }
 
   @Sse('events')
   servicesEvents(@Req() req: ConsoleRequest): Observable<MessageEvent> {
     return this.live(req, 1, 'services', async ctx =>
-      servicesTable(ctx, await this.console.admin.services()),
+      servicesTable(ctx, await (await this.console.admin()).services()),
     );
   }
 
   @Get('services/:service')
   service(@Req() req: ConsoleRequest, @Param('service') service: string): Promise<Response> {
     return this.console.page(req, 2, async ctx =>
-      servicePage(ctx, service, await this.console.views.instances(service)),
+      servicePage(ctx, service, await (await this.console.views()).instances(service)),
     );
   }
 
@@ -84,14 +84,14 @@ export class ConsolePagesController {
     @Param('service') service: string,
   ): Observable<MessageEvent> {
     return this.live(req, 3, 'instances', async ctx =>
-      instancesTable(ctx, await this.console.views.instances(service)),
+      instancesTable(ctx, await (await this.console.views()).instances(service)),
     );
   }
 
   @Get('services/:service/config')
   config(@Req() req: ConsoleRequest, @Param('service') service: string): Promise<Response> {
     return this.console.page(req, 3, async ctx => {
-      const { statuses, keys } = await this.console.views.config(service);
+      const { statuses, keys } = await (await this.console.views()).config(service);
       return configPage(ctx, service, statuses, keys);
     });
   }
@@ -101,9 +101,10 @@ export class ConsolePagesController {
     @Req() req: ConsoleRequest,
     @Param('service') service: string,
   ): Observable<MessageEvent> {
-    return this.live(req, 4, 'config', async ctx =>
-      configTable(ctx, service, (await this.console.views.config(service)).keys),
-    );
+    return this.live(req, 4, 'config', async ctx => {
+      const { statuses, keys } = await (await this.console.views()).config(service);
+      return configTable(ctx, service, statuses, keys);
+    });
   }
 
   @Get('services/:service/key')
@@ -114,7 +115,7 @@ export class ConsolePagesController {
   ): Promise<Response> {
     const ref = keyRef(service, query);
     return this.console.page(req, 3, async ctx => {
-      const data = await this.console.views.key(ref);
+      const data = await (await this.console.views()).key(ref);
       const done = typeof query.done === 'string' ? DONE[query.done] : undefined;
       const revision = Number(query.revision);
       if (done) {
@@ -135,7 +136,7 @@ export class ConsolePagesController {
   ): Observable<MessageEvent> {
     const ref = keyRef(service, query);
     return this.live(req, 4, 'key-instances', async () =>
-      keyInstancesTable(await this.console.views.keyInstances(ref)),
+      keyInstancesTable(await (await this.console.views()).keyInstances(ref)),
     );
   }
 
@@ -147,7 +148,7 @@ export class ConsolePagesController {
   ): Promise<Response> {
     const ref = keyRef(service, query);
     return this.console.page(req, 3, async ctx => {
-      const data = await this.console.views.key(ref);
+      const data = await (await this.console.views()).key(ref);
       const a = data.history.find(e => e.revision === Number(query.a));
       const b = data.history.find(e => e.revision === Number(query.b));
       if (!a || !b) {
@@ -163,7 +164,7 @@ export class ConsolePagesController {
   @Get('services/:service/audit')
   audit(@Req() req: ConsoleRequest, @Param('service') service: string): Promise<Response> {
     return this.console.page(req, 3, async ctx =>
-      auditPage(ctx, service, await this.console.admin.audit(service)),
+      auditPage(ctx, service, await (await this.console.admin()).audit(service)),
     );
   }
 

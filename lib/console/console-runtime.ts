@@ -1,6 +1,7 @@
 import { Logger, type OnModuleDestroy } from '@nestjs/common';
 import { Subject, type Observable } from 'rxjs';
-import type { EtcdAdmin } from '../admin/etcd-admin.js';
+import { EtcdAdmin } from '../admin/etcd-admin.js';
+import type { EtcdAdminOptions } from '../admin/admin.interfaces.js';
 import { NestEtcdError } from '../errors/nest-etcd.error.js';
 import { UnknownServiceError } from '../errors/unknown-service.error.js';
 import { ConfigKeyOutsidePrefixError } from '../errors/config-key-outside-prefix.error.js';
@@ -19,17 +20,33 @@ import { message, renderPage, type Page, type PageContext } from './pages/layout
  */
 export class ConsoleRuntime implements OnModuleDestroy {
   readonly csrf = new ConsoleCsrf();
-  readonly views: ConsoleViews;
   private readonly closing = new Subject<void>();
   private readonly logger = new Logger('EtcdConsole');
+  private connecting: Promise<EtcdAdmin> | undefined;
 
   constructor(
     readonly options: ResolvedConsoleOptions,
-    readonly admin: EtcdAdmin,
-    /** Close the admin at shutdown (the console connected it itself). */
-    private readonly ownsAdmin: boolean,
-  ) {
-    this.views = new ConsoleViews(admin);
+    /** The host's `EtcdAdmin` (`admin` option), or how to connect the console's own. */
+    private readonly source: { admin?: EtcdAdmin; connection?: EtcdAdminOptions },
+  ) {}
+
+  /**
+   * The admin core the pages render: the host's, or the console's own, connected on first use
+   * (a console never fails or delays the host's boot because etcd is unreachable: its pages say
+   * so, and the next request tries again).
+   */
+  admin(): Promise<EtcdAdmin> {
+    if (this.source.admin) return Promise.resolve(this.source.admin);
+    this.connecting ??= EtcdAdmin.connect(this.source.connection ?? {}).catch((err: unknown) => {
+      this.connecting = undefined;
+      throw err;
+    });
+    return this.connecting;
+  }
+
+  /** What the pages show, on the admin core. */
+  async views(): Promise<ConsoleViews> {
+    return new ConsoleViews(await this.admin());
   }
 
   /** Emits once when the app shuts down: live streams end. */
@@ -113,6 +130,8 @@ export class ConsoleRuntime implements OnModuleDestroy {
   async onModuleDestroy(): Promise<void> {
     this.closing.next();
     this.closing.complete();
-    if (this.ownsAdmin) await this.admin.close();
+    const own = this.connecting;
+    this.connecting = undefined;
+    if (own) await (await own.catch(() => undefined))?.close();
   }
 }

@@ -1,5 +1,4 @@
 import { Controller, Module, type DynamicModule, type Type } from '@nestjs/common';
-import { EtcdAdmin } from '../admin/etcd-admin.js';
 import { ConsoleActionsController } from './console-actions.controller.js';
 import { ConsolePagesController } from './console-pages.controller.js';
 import { ConsoleRuntime } from './console-runtime.js';
@@ -21,9 +20,9 @@ export class EtcdConsoleModule {
   /**
    * Mounts the console at `path` (default `etcd`).
    *
-   * The console renders an {@link EtcdAdmin}: the one given as `admin`, or one it connects itself
-   * with `connection` (same option names and env defaults as `EtcdModule.forRoot`), closed when the
-   * app closes.
+   * The console renders an `EtcdAdmin`: the one given as `admin`, or one it connects itself
+   * with `connection` (same option names and env defaults as `EtcdModule.forRoot`) on the first
+   * request, closed when the app closes. The host's boot never waits for etcd because of it.
    *
    * @example
    * ```ts
@@ -44,21 +43,14 @@ export class EtcdConsoleModule {
    */
   static forRoot(options: EtcdConsoleOptions = {}): DynamicModule {
     const resolved = resolveConsoleOptions(options);
-    const given = options.admin;
     return {
       module: EtcdConsoleModule,
       controllers: consoleControllers(resolved.path),
       providers: [
         {
           provide: ConsoleRuntime,
-          useFactory: async () =>
-            given
-              ? new ConsoleRuntime(resolved, given, false)
-              : new ConsoleRuntime(
-                  resolved,
-                  await EtcdAdmin.connect(options.connection ?? {}),
-                  true,
-                ),
+          useFactory: () =>
+            new ConsoleRuntime(resolved, { admin: options.admin, connection: options.connection }),
         },
       ],
     };

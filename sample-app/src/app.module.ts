@@ -1,11 +1,14 @@
 import { Module } from '@nestjs/common';
+import { APP_GUARD } from '@nestjs/core';
 import { ScheduleModule } from '@nestjs/schedule';
 import { TerminusModule } from '@nestjs/terminus';
 import { EtcdModule } from '../../lib/index.js';
 import { EtcdHealthIndicator } from '../../lib/terminus.js';
+import { EtcdConsoleModule } from '../../lib/console/index.js';
 import { AppController } from './app.controller.js';
 import { ConfigController } from './config.controller.js';
 import { DiscoveryController } from './discovery.controller.js';
+import { CONSOLE_PATH, LoopbackOnlyGuard } from './loopback-only.guard.js';
 import { OpsController } from './ops.controller.js';
 import { ReportJob } from './report.job.js';
 // The providers are imported before EtcdModule.forRoot() runs, so the keys their @InjectConfig
@@ -38,12 +41,23 @@ const settings = new SampleSettings();
       // nest_etcd_* metrics in prom-client's default registry, served at GET /metrics
       metrics: true,
     }),
+    // The etcd console at http://localhost:3000/etcd: read-write, so LoopbackOnlyGuard (below)
+    // refuses every other address. Its own EtcdAdmin reads ETCD_HOSTS like the module.
+    EtcdConsoleModule.forRoot({
+      path: CONSOLE_PATH,
+      readOnly: false,
+      banner:
+        'Sample app: this console is read-write and answers loopback addresses only ' +
+        '(LoopbackOnlyGuard refuses any other remote address).',
+    }),
     TerminusModule.forRoot({ logger: false }),
     ScheduleModule.forRoot(),
   ],
   controllers: [AppController, ConfigController, DiscoveryController, OpsController],
   providers: [
     { provide: SampleSettings, useValue: settings },
+    // The console is read-write: only this machine may reach /etcd (see loopback-only.guard.ts).
+    { provide: APP_GUARD, useClass: LoopbackOnlyGuard },
     GreetingService,
     RateLimitService,
     // the etcd check of GET /health (nest-etcd/terminus)

@@ -215,6 +215,22 @@ describe('console over HTTP (fake admin core)', () => {
     ]);
   });
 
+  it('boots without etcd: its own admin connects on the first request, and a page says etcd is unreachable (503)', async () => {
+    @Module({
+      imports: [
+        EtcdConsoleModule.forRoot({
+          connection: { hosts: 'http://127.0.0.1:9', connectTimeout: 300 },
+        }),
+      ],
+    })
+    class HostModule {}
+    app = await NestFactory.create(HostModule, { logger: false });
+    await app.listen(0, '127.0.0.1');
+    const res = await fetch(`${(await app.getUrl()).replace('[::1]', '127.0.0.1')}/etcd`);
+    expect(res.status).toBe(503);
+    expect(await res.text()).toContain('127.0.0.1:9');
+  });
+
   it('live regions: a server-sent event carries the re-rendered, escaped table', async () => {
     const base = await start({ refreshInterval: 100 });
     const abort = new AbortController();

@@ -57,50 +57,63 @@ function schemas(view: ConfigKeyView): SafeHtml {
 export function configTable(
   ctx: PageContext,
   service: string,
+  statuses: readonly InstanceStatus[],
   keys: readonly ConfigKeyView[],
 ): SafeHtml {
+  const profiles = [...new Set(statuses.flatMap(s => s.profiles))].sort();
+  const prefixes = [...new Set(statuses.map(s => s.prefix))];
+  const summary = html`<p class="muted">
+    ${statuses.length} instance(s)
+    reporting${prefixes.length > 0 ? ` · prefix ${prefixes.join(', ')}` : ''}${
+      profiles.length > 0 ? ` · active profiles: ${profiles.join(', ')}` : ''
+    }
+  </p>`;
   if (keys.length === 0) {
-    return html`<p class="muted">No instance of ${service} reports a config key yet.</p>`;
+    return html`${summary}
+      <p class="muted">No instance of ${service} reports a config key yet.</p>`;
   }
-  return html`<table>
-    <thead>
-      <tr>
-        <th>Key</th>
-        <th>Format</th>
-        <th>Value (base)</th>
-        <th>Gray release (profiles)</th>
-        <th>Schema</th>
-        <th>Instances</th>
-      </tr>
-    </thead>
-    <tbody>
-      ${keys.map(
-        view =>
-          html`<tr data-key="${view.key}">
-            <td class="mono">
-              <a href="${href(ctx, servicePath(service, 'key'), { key: view.key })}">${view.key}</a>
-              ${view.base.text !== undefined ? html`<div class="muted">r${view.base.revision}</div>` : ''}
-            </td>
-            <td>${view.base.format}</td>
-            <td>${clip(view.base.text)}</td>
-            <td>
-              ${view.overlays.map(
-                o =>
-                  html`<div>
-                    <a
-                      class="pill warn"
-                      href="${href(ctx, servicePath(service, 'key'), { key: view.key, profile: o.profile })}"
-                      >@${o.profile} r${o.value.revision}</a
-                    >${clip(o.value.text)}
-                  </div>`,
-              )}
-            </td>
-            <td>${schemas(view)}</td>
-            <td>${view.instances.map(i => keyStatusPill(i.instanceId, i.status))}</td>
-          </tr>`,
-      )}
-    </tbody>
-  </table>`;
+  return html`${summary}
+    <table>
+      <thead>
+        <tr>
+          <th>Key</th>
+          <th>Format</th>
+          <th>Value (base)</th>
+          <th>Gray release (profiles)</th>
+          <th>Schema</th>
+          <th>Instances</th>
+        </tr>
+      </thead>
+      <tbody>
+        ${keys.map(
+          view =>
+            html`<tr data-key="${view.key}">
+              <td class="mono">
+                <a href="${href(ctx, servicePath(service, 'key'), { key: view.key })}"
+                  >${view.key}</a
+                >
+                ${view.base.text !== undefined ? html`<div class="muted">r${view.base.revision}</div>` : ''}
+              </td>
+              <td>${view.base.format}</td>
+              <td>${clip(view.base.text)}</td>
+              <td>
+                ${view.overlays.map(
+                  o =>
+                    html`<div>
+                      <a
+                        class="pill warn"
+                        href="${href(ctx, servicePath(service, 'key'), { key: view.key, profile: o.profile })}"
+                        >@${o.profile} r${o.value.revision}</a
+                      >${clip(o.value.text)}
+                    </div>`,
+                )}
+              </td>
+              <td>${schemas(view)}</td>
+              <td>${view.instances.map(i => keyStatusPill(i.instanceId, i.status))}</td>
+            </tr>`,
+        )}
+      </tbody>
+    </table>`;
 }
 
 /** `GET <path>/services/:service/config`: every key the fleet reads, live. */
@@ -110,7 +123,6 @@ export function configPage(
   statuses: readonly InstanceStatus[],
   keys: readonly ConfigKeyView[],
 ): Page {
-  const profiles = [...new Set(statuses.flatMap(s => s.profiles))].sort();
   return {
     title: `${service} config`,
     crumbs: [
@@ -120,18 +132,12 @@ export function configPage(
     ],
     live: href(ctx, servicePath(service, 'config/events')),
     body: html`<h1>${service} · config</h1>
-      <p class="muted">
-        ${statuses.length} instance(s) reporting · prefixes
-        ${[...new Set(statuses.map(s => s.prefix))].join(
-          ', ',
-        )}${profiles.length > 0 ? ` · active profiles: ${profiles.join(', ')}` : ''}
-      </p>
       <form method="get" action="${href(ctx, servicePath(service, 'key'))}" class="inline">
         <input type="text" name="key" placeholder="key, e.g. limits.yaml" required />
         <input type="text" name="profile" placeholder="profile (optional)" />
         <button type="submit">Open key</button>
       </form>
       <h2>Keys</h2>
-      <div id="config">${configTable(ctx, service, keys)}</div>`,
+      <div id="config">${configTable(ctx, service, statuses, keys)}</div>`,
   };
 }

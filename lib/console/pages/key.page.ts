@@ -110,11 +110,9 @@ function historyTable(ctx: PageContext, ref: KeyRef, data: KeyPageData): SafeHtm
   if (data.history.length === 0)
     return html`<p class="muted">No history (the key was never written, or etcd compacted it).</p>`;
   const current = data.value.revision;
-  return html`<form method="get" action="${href(ctx, servicePath(ref.service, 'diff'))}">
-    <input type="hidden" name="key" value="${ref.key}" />${
-      ref.profile ? html`<input type="hidden" name="profile" value="${ref.profile}" />` : ''
-    }
-    <table>
+  // The radios belong to the diff form below through their form attribute: the rollback forms in
+  // the rows cannot sit inside another form.
+  return html`<table>
       <thead>
         <tr>
           <th>A</th>
@@ -129,22 +127,8 @@ function historyTable(ctx: PageContext, ref: KeyRef, data: KeyPageData): SafeHtm
         ${data.history.map(
           (entry, i) =>
             html`<tr data-revision="${entry.revision}">
-              <td>
-                <input
-                  type="radio"
-                  name="a"
-                  value="${entry.revision}"
-                  ${i === 1 ? 'checked' : ''}
-                />
-              </td>
-              <td>
-                <input
-                  type="radio"
-                  name="b"
-                  value="${entry.revision}"
-                  ${i === 0 ? 'checked' : ''}
-                />
-              </td>
+              <td>${radio('a', entry.revision, i === 1)}</td>
+              <td>${radio('b', entry.revision, i === 0)}</td>
               <td class="num">
                 ${entry.revision}${entry.revision === current ? html` <span class="pill ok">current</span>` : ''}
               </td>
@@ -177,8 +161,19 @@ function historyTable(ctx: PageContext, ref: KeyRef, data: KeyPageData): SafeHtm
         )}
       </tbody>
     </table>
-    ${data.history.length > 1 ? html`<p><button type="submit">Diff A → B</button></p>` : ''}
-  </form>`;
+    <form id="history-diff" method="get" action="${href(ctx, servicePath(ref.service, 'diff'))}">
+      <input type="hidden" name="key" value="${ref.key}" />${
+        ref.profile ? html`<input type="hidden" name="profile" value="${ref.profile}" />` : ''
+      }
+      ${data.history.length > 1 ? html`<p><button type="submit">Diff A → B</button></p>` : ''}
+    </form>`;
+}
+
+/** A radio of the history's diff form (A or B). */
+function radio(name: 'a' | 'b', revision: number, checked: boolean): SafeHtml {
+  return checked
+    ? html`<input type="radio" form="history-diff" name="${name}" value="${revision}" checked />`
+    : html`<input type="radio" form="history-diff" name="${name}" value="${revision}" />`;
 }
 
 /** The edit form: the text, the revision it was read at (compare-and-swap), the profile. */

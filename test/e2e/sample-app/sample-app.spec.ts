@@ -386,6 +386,16 @@ describe('sample app (two processes, real etcd)', () => {
     expect(metrics).toMatch(/^# HELP nest_etcd_leader /m);
   });
 
+  it('mounts the etcd console at /etcd: read-write, loopback only (said on the page), listing both instances', async () => {
+    const res = await fetch(`${a.url}/etcd/services/sample`, { signal: AbortSignal.timeout(5000) });
+    expect(res.status).toBe(200);
+    const page = await res.text();
+    expect(page).toContain('read-write');
+    expect(page).toContain('answers loopback addresses only');
+    expect(page).toContain('data-instance="sample-a"');
+    expect(page).toContain('data-instance="sample-b"');
+  });
+
   it('runs the leader-only report job on exactly one instance', async () => {
     type Leader = { leading: boolean; leader: string | null; runs: number };
     const [la, lb] = (await waitFor(
