@@ -85,6 +85,13 @@ describe('production: a 3-member TLS cluster with auth (scripts/etcd-tls-cluster
       LOCK: 'ok',
       LEADER: 'true',
     });
+    // nothing the module does by itself (status key, registration, lease revokes) was refused
+    const refused = report.log
+      .split('\n')
+      .filter(
+        line => !line.startsWith('WRITE ') && /permission denied|EtcdPermissionError/i.test(line),
+      );
+    expect(refused).toEqual([]);
     expect(report.lines.REGISTERED).toMatch(/^[\w.:-]+$/);
     for (const key of ['/config/greeting', '/services/payments/fake', '/other/key']) {
       expect({ key, outcome: report.lines[`WRITE ${key}`] }).toEqual({
