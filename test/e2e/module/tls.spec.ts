@@ -101,7 +101,7 @@ describe('etcd over TLS', () => {
     await handles.settled();
   });
 
-  it('fails plainly when an http:// client talks to the https endpoint', async () => {
+  it('fails with a hint at https:// when an http:// client talks to the https endpoint', async () => {
     const compiled = Test.createTestingModule({
       imports: [
         EtcdModule.forRoot({
@@ -111,5 +111,6 @@ describe('etcd over TLS', () => {
       ],
     }).compile();
     await expect(compiled).rejects.toBeInstanceOf(EtcdConnectionError);
+    await expect(compiled).rejects.toThrow(/speaks TLS: use https:\/\//);
   });
 });
