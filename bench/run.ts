@@ -20,6 +20,7 @@ import {
   onSignalDispose,
   round,
 } from './bench-utils.js';
+import { adminStatus, type AdminStatusResult } from './scenarios/admin-status.js';
 import { calls, type CallsResult } from './scenarios/calls.js';
 import { configDocuments, type ConfigDocumentsResult } from './scenarios/config-documents.js';
 import { configRead, type ConfigReadResult } from './scenarios/config-read.js';
@@ -46,6 +47,7 @@ interface Results {
   startup?: StartupResult;
   calls?: CallsResult;
   fleet?: FleetResult;
+  adminStatus?: AdminStatusResult;
   targets?: Record<string, { target: string; value: number; met: boolean }>;
   errors?: Record<string, string>;
 }
@@ -60,6 +62,7 @@ const SCENARIOS = {
   startup,
   calls,
   fleet,
+  adminStatus,
 } as const;
 type ScenarioName = keyof typeof SCENARIOS;
 
@@ -332,6 +335,15 @@ function printTable(r: Results): void {
     fleetRow(
       `  restart: warning lines of the discovering app (${f.extraServices + 1} services)`,
       both(s => s.discoveryWarnings, 0),
+    );
+  }
+  if (r.adminStatus) {
+    const a = r.adminStatus;
+    row(
+      `nest-etcd status, ${a.instances} instances: ms (-o json / table)`,
+      `${n(a.cliMs, 0)} / ${n(a.cliTableMs, 0)}`,
+      n(a.nodeStartMs, 0),
+      `raw = node -e ''; EtcdAdmin connect + status() ${n(a.coreMs, 1)}, status() alone ${n(a.coreStatusMs, 1)}`,
     );
   }
   const header: [string, string, string, string] = ['metric', 'nest-etcd', 'raw / without', 'note'];
