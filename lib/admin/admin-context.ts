@@ -1,5 +1,6 @@
 import type { IKeyValue, Namespace } from 'etcd3';
 import type { EtcdConnection } from '../client/etcd-connection.js';
+import { type Clock, systemClock } from '../common/clock.js';
 
 /** The resolved key layout of the admin core (every prefix ends with `/`). @internal */
 export interface AdminPrefixes {
@@ -17,7 +18,14 @@ export class AdminContext {
     readonly connection: EtcdConnection,
     readonly prefixes: AdminPrefixes,
     readonly actor: string,
+    /** Timers (rollout timeouts) and the audit's wall-clock time. */
+    readonly clock: Clock = systemClock,
   ) {}
+
+  /** The wall-clock time a person reads, ISO 8601 (audit records). */
+  isoNow(): string {
+    return new Date(this.clock.wallNow()).toISOString();
+  }
 
   /** The namespaced client. */
   get kv(): Namespace {

@@ -355,7 +355,7 @@ export class EtcdAdmin {
     const auditKey = this.auditLog.keyOf(fleet.service, revision);
     const auditError = await this.auditLog.record(fleet.service, {
       actor: options.actor ?? this.ctx.actor,
-      time: new Date().toISOString(),
+      time: this.ctx.isoNow(),
       etcdKey: target.etcdKey,
       action,
       oldRevision: seen,

@@ -75,7 +75,7 @@ export class FolderApply {
       result.revision = revision;
       await this.auditLog.record(service, {
         actor,
-        time: new Date().toISOString(),
+        time: this.ctx.isoNow(),
         etcdKey: chunk[0]!.etcdKey,
         keys: chunk.map(c => c.etcdKey),
         action: 'apply',

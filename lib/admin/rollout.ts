@@ -23,12 +23,12 @@ export function followRollout(
   return new Observable<RolloutEvent>(subscriber => {
     let closed = false;
     let watcher: Watcher | undefined;
-    let timer: NodeJS.Timeout | undefined;
+    let cancelTimer: (() => void) | undefined;
     const pending = new Set<string>();
     const finish = () => {
       if (closed) return;
       closed = true;
-      clearTimeout(timer);
+      cancelTimer?.();
       void watcher?.cancel().catch(() => undefined);
       subscriber.complete();
     };
@@ -47,7 +47,7 @@ export function followRollout(
       const affected = await validation.affected(etcdKey);
       for (const row of affected) pending.add(row.instanceId);
       if (pending.size === 0) return finish();
-      timer = setTimeout(() => {
+      cancelTimer = ctx.clock.setTimer(() => {
         for (const instanceId of [...pending]) emit({ instanceId, state: 'timeout' });
         finish();
       }, timeoutMs);
@@ -106,18 +106,18 @@ export function followRollout(
       watcher.on('error', err => {
         if (closed) return;
         closed = true;
-        clearTimeout(timer);
+        cancelTimer?.();
         subscriber.error(ctx.connection.mapError(err, 'watch config statuses under', statusPrefix));
       });
     })().catch((err: unknown) => {
       if (closed) return;
       closed = true;
-      clearTimeout(timer);
+      cancelTimer?.();
       subscriber.error(err);
     });
     return () => {
       closed = true;
-      clearTimeout(timer);
+      cancelTimer?.();
       void watcher?.cancel().catch(() => undefined);
     };
   });
