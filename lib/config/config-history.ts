@@ -47,7 +47,16 @@ export class ConfigHistory {
     limit: number,
     check: (text: string) => ConfigValidation<unknown>,
   ): Promise<ConfigRevision[]> {
-    const events = await this.replay(`${this.prefix}${key}`);
+    return this.historyOf(`${this.prefix}${key}`, limit, check);
+  }
+
+  /** {@link history} of any etcd key (an overlay's, a shared prefix's). */
+  async historyOf(
+    etcdKey: string,
+    limit: number,
+    check: (text: string) => ConfigValidation<unknown>,
+  ): Promise<ConfigRevision[]> {
+    const events = await this.replay(etcdKey);
     const out: ConfigRevision[] = [];
     for (let i = events.length - 1; i >= 0 && out.length < limit; i--) {
       const event = events[i]!;

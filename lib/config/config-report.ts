@@ -37,6 +37,11 @@ export class ConfigReport {
     return this.deletedAt;
   }
 
+  /** The standing rejection of a key, if any. */
+  refusal(key: string): ConfigRejection | undefined {
+    return this.refused.get(key);
+  }
+
   /** A key refused a revision (the last good value is kept). */
   refuse(rejection: ConfigRejection): void {
     const known = this.refused.get(rejection.key);

@@ -12,6 +12,7 @@ import {
   startWith,
 } from 'rxjs';
 import type { EtcdConnection } from '../client/etcd-connection.js';
+import { describeCause } from '../common/describe-cause.js';
 import { setOwn } from '../common/own-property.js';
 import { within } from '../common/timing.js';
 import { ConfigDisabledError } from '../errors/config-disabled.error.js';
@@ -193,7 +194,7 @@ export class EtcdConfigService implements OnModuleDestroy {
     );
     const bootError = this.bootError;
     for (const prefix of prefixes) this.watchSource(prefix);
-    if (this.sources.every(s => s.synced)) return this.decodeInjected();
+    if (this.sources.every(s => s.synced)) return this.bootInjected();
 
     const loaded =
       bootError === undefined &&
@@ -204,7 +205,7 @@ export class EtcdConfigService implements OnModuleDestroy {
         result => result.settled,
         () => false,
       ));
-    if (loaded || this.sources.every(s => s.synced)) return this.decodeInjected();
+    if (loaded || this.sources.every(s => s.synced)) return this.bootInjected();
     const snapshot = this.keeper.read();
     if (snapshot) {
       const why =
@@ -452,7 +453,12 @@ export class EtcdConfigService implements OnModuleDestroy {
 
   private watchSource(prefix: string): void {
     const store = this.store!;
-    const source = new Source(prefix, store, () => this.saveSnapshot());
+    // The end of each watch response: the snapshot file and the status key are due (both written
+    // later, coalesced); keys nothing reads are not in the store's batches.
+    const source = new Source(prefix, store, () => {
+      this.saveSnapshot();
+      this.report.touched();
+    });
     source.handle = this.informers.acquire(prefix, {
       pinned: true,
       transform: store.transformFor(prefix),
@@ -535,6 +541,89 @@ export class EtcdConfigService implements OnModuleDestroy {
       else store.effective(key);
     }
     await within(store.idle(), this.options.connectTimeout).catch(() => undefined);
+  }
+
+  /** Online boot: injected values decoded, and none served from a default when etcd has a valid one. */
+  private async bootInjected(): Promise<void> {
+    await this.decodeInjected();
+    for (const [key, options] of recordedConfigKeys()) {
+      if (key.endsWith('/') || this.values.has(key)) continue;
+      try {
+        await this.bootNewestValid(key, options);
+      } catch (err) {
+        this.logger.warn(
+          `config "${key}": could not read its history for a valid revision (${describeCause(err)})`,
+        );
+      }
+    }
+  }
+
+  /**
+   * A key whose value in etcd the app refuses at boot (a bad put, then a rolling deploy) is served
+   * the newest revision in etcd's history it accepts (else the snapshot file's, if accepted), not its
+   * default: instances booted after a bad put serve what the running ones kept. One warning names
+   * the key and both revisions; the status reports the key `rejected` with the revision served.
+   */
+  private async bootNewestValid(key: string, options: ConfigValueOptions<unknown>): Promise<void> {
+    const effective = this.effectiveOf(key);
+    let bad: { revision: number; reason: string; source: string } | undefined;
+    if (effective) {
+      const result = applyOptions(() => effective.text, effective.value, options);
+      if (!result.ok) {
+        bad = { revision: effective.revision, reason: result.reason, source: effective.source };
+      }
+    } else {
+      const refused = this.report.refusal(key);
+      if (refused) bad = { ...refused, source: `${this.prefix}${key}` };
+    }
+    if (!bad) return;
+    const check = (text: string): ConfigValidation<unknown> => this.check(key, text, options);
+    const history = await this.past.historyOf(bad.source, 1_000, check);
+    // The newest accepted revision since the key was last created (a delete is a decision too).
+    const deletedAt = history.findIndex(entry => entry.deleted);
+    const generation = deletedAt === -1 ? history : history.slice(0, deletedAt);
+    const good = generation.find(entry => entry.valid && entry.revision < bad.revision);
+    // The value is handed over decoded by format only: the ConfigValue applies parse / schema.
+    const servedFrom = (text: string, revision: number): EffectiveValue | undefined => {
+      const decoded = this.decodeAs(key, text);
+      if (!decoded.ok) return undefined;
+      return {
+        text,
+        raw: Buffer.from(text, 'utf8'),
+        value: decoded.value,
+        source: bad.source,
+        revision,
+      };
+    };
+    let served = good?.raw === undefined ? undefined : servedFrom(good.raw, good.revision);
+    if (!served) {
+      const snapshot = this.keeper?.read();
+      const relative = bad.source.slice(this.prefix.length);
+      const text = bad.source.startsWith(this.prefix) ? snapshot?.values[relative] : undefined;
+      if (text !== undefined && check(text).ok) served = servedFrom(text, snapshot!.revision);
+    }
+    if (!served) return;
+    const value = new LiveConfigValue<unknown>(key, options, this.logger, rejection =>
+      this.refuse(rejection),
+    );
+    value.apply(served);
+    value.rejected = effective;
+    this.values.set(key, value);
+    this.refuse({ key, revision: bad.revision, reason: bad.reason });
+    this.logger.warn(
+      `config "${key}" at revision ${bad.revision} rejected at boot: ${bad.reason}; serving ` +
+        `revision ${served.revision}, the newest valid one ${good ? "in etcd's history" : 'in the snapshot file'}`,
+    );
+  }
+
+  /** Checks a text with given options (decoded by the key's format first). */
+  private check(
+    key: string,
+    text: string,
+    options: ConfigValueOptions<unknown>,
+  ): ConfigValidation<unknown> {
+    const decoded = this.decodeAs(key, text);
+    return decoded.ok ? applyOptions(() => text, decoded.value, options) : decoded;
   }
 
   /** Effective value of a key or folder, without its text (the read path of get()). */
