@@ -15,11 +15,12 @@ class Pipe {
   constructor(
     private readonly proxy: TcpProxy,
     private readonly to: Socket,
+    private readonly direction: 'toServer' | 'toClient',
   ) {}
 
   push(data: Buffer): void {
     if (this.proxy.isBlackholed) return;
-    const latency = this.proxy.latencyMs;
+    const latency = this.proxy.latencyOf(this.direction);
     if (latency <= 0 && this.queue.length === 0) {
       this.write(data);
       return;
@@ -81,6 +82,8 @@ export class TcpProxy {
   isBlackholed = false;
   /** @internal */
   latencyMs = 0;
+  /** @internal Extra delay of one direction only (see {@link setLatency}). */
+  readonly oneWayMs = { toServer: 0, toClient: 0 };
 
   private readonly connections = new Set<Connection>();
   private closed = false;
@@ -143,8 +146,8 @@ export class TcpProxy {
     }
     this.accepted++;
     const upstream = connect({ host: this.target.host, port: this.target.port, noDelay: true });
-    const toUpstream = new Pipe(this, upstream);
-    const toClient = new Pipe(this, client);
+    const toUpstream = new Pipe(this, upstream, 'toServer');
+    const toClient = new Pipe(this, client, 'toClient');
     const conn: Connection = { client, upstream, pipes: [toUpstream, toClient] };
     this.connections.add(conn);
     client.on('data', (d: Buffer) => toUpstream.push(d));
@@ -185,15 +188,27 @@ export class TcpProxy {
     }
   }
 
-  /** Delays every chunk (both ways) by `ms`; order is preserved. */
-  setLatency(ms: number): void {
-    this.latencyMs = Math.max(0, ms);
+  /**
+   * Delays every chunk by `ms`; order is preserved. Both ways by default (each way by `ms`: a round
+   * trip gains 2 × `ms`); `toServer` or `toClient` delays one direction only (e.g. answers that come
+   * back late while requests arrive on time).
+   */
+  setLatency(ms: number, direction: 'both' | 'toServer' | 'toClient' = 'both'): void {
+    if (direction === 'both') this.latencyMs = Math.max(0, ms);
+    else this.oneWayMs[direction] = Math.max(0, ms);
+  }
+
+  /** @internal The delay of one direction now. */
+  latencyOf(direction: 'toServer' | 'toClient'): number {
+    return this.latencyMs + this.oneWayMs[direction];
   }
 
   /** Back to normal forwarding: no blackhole, no latency. Bytes dropped meanwhile stay lost. */
   heal(): void {
     this.isBlackholed = false;
     this.latencyMs = 0;
+    this.oneWayMs.toServer = 0;
+    this.oneWayMs.toClient = 0;
   }
 
   /** Closes the listener and resets every connection. */
