@@ -7,6 +7,7 @@ import {
 import { type DiscoveryService, type MetadataScanner, type ModuleRef } from '@nestjs/core';
 import type { Subscription } from 'rxjs';
 import { ON_CONFIG_CHANGE_METADATA } from '../etcd.constants.js';
+import { scanDecoratedMethods } from '../common/provider-scanner.js';
 import type { ResolvedEtcdOptions } from '../options/resolved-etcd-options.interface.js';
 import type { ConfigChange } from './config-value.interface.js';
 import type { EtcdConfigService } from './etcd-config.service.js';
@@ -40,22 +41,22 @@ export class EtcdConfigHooks implements OnModuleInit, OnApplicationBootstrap, On
   /** Subscribes every `@OnConfigChange` method. */
   onApplicationBootstrap(): void {
     if (this.options.config === false) return;
-    for (const wrapper of this.discovery.getProviders()) {
-      const instance: unknown = wrapper.instance;
-      if (!instance || typeof instance !== 'object') continue;
-      const prototype = Object.getPrototypeOf(instance) as object | null;
-      if (!prototype) continue;
-      for (const name of this.scanner.getAllMethodNames(prototype)) {
-        const method = (instance as Record<string, unknown>)[name];
-        if (typeof method !== 'function') continue;
-        const hooks = Reflect.getMetadata(ON_CONFIG_CHANGE_METADATA, method) as
-          OnConfigChangeMetadata[] | undefined;
-        for (const hook of hooks ?? []) {
-          this.subscribe(hook, `${instance.constructor.name}.${name}`, (value, change) =>
-            (method as (v: unknown, c: ConfigChange) => unknown).call(instance, value, change),
-          );
-        }
+    const { methods, notSingleton } = scanDecoratedMethods(this.discovery, this.scanner, method =>
+      typeof method === 'function'
+        ? (Reflect.getMetadata(ON_CONFIG_CHANGE_METADATA, method) as
+            OnConfigChangeMetadata[] | undefined)
+        : undefined,
+    );
+    for (const { instance, methodName, label, metadata: hooks } of methods) {
+      const method = instance[methodName] as (v: unknown, c: ConfigChange) => unknown;
+      for (const hook of hooks) {
+        this.subscribe(hook, label, (value, change) => method.call(instance, value, change));
       }
+    }
+    for (const label of notSingleton) {
+      this.logger.warn(
+        `${label} is @OnConfigChange on a request-scoped or transient provider: it is never called (use a singleton provider)`,
+      );
     }
   }
 

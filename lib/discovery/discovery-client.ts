@@ -4,18 +4,14 @@ import { hostPort } from '../common/host-address.js';
 import { LoadBalancer } from './load-balancer.js';
 import type { LoadBalancingStrategy, ServiceInstance } from './service-instance.interface.js';
 import { failureReason, isConnectionFailure } from './connection-failure.js';
-import type {
-  ChooseOptions,
-  InstanceFilter,
-  InstancesSource,
-  RegistryFetchInit,
-} from './discovery.interfaces.js';
+import type { ChooseOptions, InstancesSource, RegistryFetchInit } from './discovery.interfaces.js';
 import type { PassiveHealthOptions } from '../options/etcd-module-options.interface.js';
 import { NoInstanceAvailableError } from '../errors/no-instance-available.error.js';
 import {
   DEFAULT_EJECT_FAILURES,
   DEFAULT_EJECT_FOR_MS,
 } from '../options/resolved-etcd-options.interface.js';
+import { instanceMatcher } from './instance-filter.js';
 import { PassiveHealth } from './passive-health.js';
 import { type FailedAttempt, ServiceCallError } from '../errors/service-call.error.js';
 
@@ -93,7 +89,7 @@ export class DiscoveryClient {
     options: ChooseOptions = {},
     tried?: ReadonlySet<string>,
   ): ServiceInstance | undefined {
-    const matching = options.filter ? instances.filter(matcher(options.filter)) : instances;
+    const matching = options.filter ? instances.filter(instanceMatcher(options.filter)) : instances;
     let candidates = this.health.available(matching);
     if (tried && tried.size > 0) {
       const untried = candidates.filter(i => !tried.has(PassiveHealth.keyOf(i)));
@@ -206,12 +202,6 @@ export function normalizeChoice(choice: ChooseArgument): ChooseOptions {
     );
   }
   return choice;
-}
-
-function matcher(filter: InstanceFilter): (instance: ServiceInstance) => boolean {
-  if (typeof filter === 'function') return filter;
-  const entries = Object.entries(filter);
-  return instance => entries.every(([key, value]) => instance.metadata[key] === value);
 }
 
 function address(instance: ServiceInstance): string {

@@ -4,6 +4,8 @@ import { Logger } from '@nestjs/common';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type { Observable, Subscription } from 'rxjs';
+import { isServiceName } from '../common/names.js';
+import { instanceMatcher } from './instance-filter.js';
 import type { ServiceInstance } from './service-instance.interface.js';
 import type { InstanceFilter } from './discovery.interfaces.js';
 
@@ -82,12 +84,7 @@ export function registerEtcdResolver(
   const grpc = options.grpc ?? bundledGrpc;
   if (!options.grpc) warnOnSecondCopy();
   const filter = options.filter;
-  const matches = !filter
-    ? () => true
-    : typeof filter === 'function'
-      ? filter
-      : (instance: ServiceInstance) =>
-          Object.entries(filter).every(([key, value]) => instance.metadata[key] === value);
+  const matches = instanceMatcher(filter);
 
   class EtcdResolver {
     private readonly serviceName: string;
@@ -179,7 +176,7 @@ type ResolverListener = experimental.ResolverListener;
 
 function serviceNameOf(target: GrpcUri): string {
   const name = target.path.replace(/^\/+/, '');
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) {
+  if (!isServiceName(name)) {
     throw new Error(
       `etcd gRPC target must be <scheme>:///<serviceName> (letters, digits, ".", "_", "-"), got path ${JSON.stringify(target.path)}`,
     );

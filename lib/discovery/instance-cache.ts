@@ -9,6 +9,7 @@ import {
   type Subscription,
 } from 'rxjs';
 import type { EtcdConnection } from '../client/etcd-connection.js';
+import { assertServiceName } from '../common/names.js';
 import { EtcdAuthError } from '../errors/etcd-auth.error.js';
 
 import { EtcdPermissionError } from '../errors/etcd-permission.error.js';
@@ -192,13 +193,5 @@ class InstanceView {
     this.warned.delete(key);
     this.instances.set(key, result.instance);
     return true;
-  }
-}
-
-function assertServiceName(serviceName: string): void {
-  if (typeof serviceName !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(serviceName)) {
-    throw new TypeError(
-      `service name ${JSON.stringify(serviceName)} is not valid: use letters, digits, ".", "_" or "-" (no "/")`,
-    );
   }
 }

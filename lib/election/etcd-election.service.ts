@@ -5,10 +5,10 @@ import {
   type OnModuleInit,
 } from '@nestjs/common';
 import type { DiscoveryService, MetadataScanner } from '@nestjs/core';
-import { randomBytes } from 'node:crypto';
-import { hostname } from 'node:os';
 import { Observable, defer, distinctUntilChanged, shareReplay } from 'rxjs';
 import type { EtcdConnection } from '../client/etcd-connection.js';
+import { defaultInstanceId } from '../common/names.js';
+import { scanDecoratedMethods } from '../common/provider-scanner.js';
 import type { ResolvedEtcdOptions } from '../options/resolved-etcd-options.interface.js';
 import type { InformerPool } from '../watch/informer-pool.js';
 import { EtcdStoppedError } from '../errors/etcd-stopped.error.js';
@@ -85,13 +85,7 @@ export class EtcdElectionService
     private readonly scanner?: MetadataScanner,
   ) {
     const registry = options.registry;
-    this.instanceId =
-      registry === false
-        ? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`.replace(
-            /[^A-Za-z0-9._:-]/g,
-            '-',
-          )
-        : registry.instanceId;
+    this.instanceId = registry === false ? defaultInstanceId() : registry.instanceId;
     this.timing = leaseTiming(registry === false ? 10 : registry.ttl);
     this.defaultElection = registry === false ? 'default' : registry.serviceName;
     this.leases = new LeaseEngine(etcdLeasePort(connection, 'campaign'));
@@ -181,26 +175,24 @@ export class EtcdElectionService
   /** @internal Gives every provider with `@LeaderOnly` methods this service as its guard. */
   onModuleInit(): void {
     if (!this.discovery || !this.scanner) return;
-    const wrappers = [...this.discovery.getProviders(), ...this.discovery.getControllers()];
-    for (const wrapper of wrappers) {
-      const instance = wrapper.instance as Record<string | symbol, unknown> | undefined;
-      if (!instance || typeof instance !== 'object' || !wrapper.isDependencyTreeStatic()) continue;
-      const prototype = Object.getPrototypeOf(instance) as object | null;
-      if (!prototype) continue;
-      let found = false;
-      for (const method of this.scanner.getAllMethodNames(prototype)) {
-        const name = leaderOnlyName(instance[method]);
-        if (name === undefined) continue;
-        found = true;
-        this.decoratedNames.add(name ?? this.defaultElection);
-      }
-      if (found) {
-        Object.defineProperty(instance, LEADER_GUARD, {
-          value: this,
-          enumerable: false,
-          configurable: true,
-        });
-      }
+    const { methods, notSingleton } = scanDecoratedMethods(
+      this.discovery,
+      this.scanner,
+      method => leaderOnlyName(method),
+      { controllers: true },
+    );
+    for (const { instance, metadata: name } of methods) {
+      this.decoratedNames.add(name ?? this.defaultElection);
+      Object.defineProperty(instance, LEADER_GUARD, {
+        value: this,
+        enumerable: false,
+        configurable: true,
+      });
+    }
+    for (const label of notSingleton) {
+      this.logger.warn(
+        `${label} is @LeaderOnly on a request-scoped or transient provider: it never runs (use a singleton provider)`,
+      );
     }
   }
 

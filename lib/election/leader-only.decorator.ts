@@ -1,3 +1,4 @@
+import { Logger } from '@nestjs/common';
 import { assertLeaseName } from '../lease/lease-timing.js';
 /** Metadata key under which `@LeaderOnly` records its election name on the wrapped method. @internal */
 export const LEADER_ONLY_METADATA = 'nest-etcd:leader-only';
@@ -52,9 +53,21 @@ export function LeaderOnly(name?: string): MethodDecorator {
       throw new TypeError(`@LeaderOnly() can only decorate a method (${String(propertyKey)})`);
     }
     const label = `${(target as { constructor: { name: string } }).constructor.name}.${String(propertyKey)}`;
+    let warned = false;
     const wrapped = function (this: Record<symbol, LeaderGuard | undefined>, ...args: unknown[]) {
       const guard = this?.[LEADER_GUARD];
-      if (!guard?.mayRun(name, label)) return undefined;
+      if (!guard) {
+        // No EtcdModule wired this instance: never silently skip for ever without a word.
+        if (!warned) {
+          warned = true;
+          new Logger('EtcdElection').warn(
+            `${label} is @LeaderOnly but no EtcdModule set up its election (EtcdModule not imported, ` +
+              'or a request-scoped or transient provider): it does not run',
+          );
+        }
+        return undefined;
+      }
+      if (!guard.mayRun(name, label)) return undefined;
       return (original as (...a: unknown[]) => unknown).apply(this, args);
     };
     // Keep what other decorators (e.g. @Cron) recorded on the original, whatever the order.

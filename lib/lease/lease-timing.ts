@@ -1,3 +1,5 @@
+import { ID_RULE, isInstanceId } from '../common/names.js';
+
 /**
  * The three durations of a lease-based election, named as in client-go's leaderelection:
  * - lease duration: the etcd lease TTL; etcd deletes the leader key this long after the last renewal
@@ -38,9 +40,7 @@ export function leaseTiming(ttl: number): LeaseTiming {
  * @internal
  */
 export function assertLeaseName(name: string, what: 'election' | 'lock' = 'election'): void {
-  if (typeof name !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._:-]*$/.test(name)) {
-    throw new TypeError(
-      `${what} name ${JSON.stringify(name)} is not valid: use letters, digits, ".", "_", ":" or "-" (no "/")`,
-    );
+  if (!isInstanceId(name)) {
+    throw new TypeError(`${what} name ${JSON.stringify(name)} is not valid: use ${ID_RULE}`);
   }
 }

@@ -1,7 +1,13 @@
-import { randomBytes } from 'node:crypto';
-import { hostname, networkInterfaces } from 'node:os';
+import { networkInterfaces } from 'node:os';
 import { closestName } from '../common/closest-name.js';
 import { ALLOWED_HOST, parseHost } from '../common/host-address.js';
+import {
+  ID_RULE,
+  NAME_RULE,
+  defaultInstanceId,
+  isInstanceId,
+  isServiceName,
+} from '../common/names.js';
 import { InvalidOptionsError } from '../errors/invalid-options.error.js';
 import { UnknownOptionError } from '../errors/unknown-option.error.js';
 import { resolveConnectionOptions } from './connection-options.resolver.js';
@@ -268,7 +274,7 @@ function resolveProfiles(value: unknown, env: NodeJS.ProcessEnv): string[] {
   }
   const profiles: string[] = [];
   for (const profile of list) {
-    if (typeof profile !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(profile)) {
+    if (!isServiceName(profile)) {
       throw new InvalidOptionsError(
         option,
         profile,
@@ -286,24 +292,21 @@ function resolveRegistry(value: EtcdModuleOptions['registry']): ResolvedEtcdOpti
     throw new InvalidOptionsError('registry', value, 'false or an object { serviceName, ... }');
   }
   const { serviceName } = value;
-  if (typeof serviceName !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(serviceName)) {
+  if (!isServiceName(serviceName)) {
     throw new InvalidOptionsError(
       'registry.serviceName',
       serviceName,
-      'a non-empty name of letters, digits, ".", "_" or "-" (no "/")',
+      `a non-empty name of ${NAME_RULE}`,
     );
   }
   let instanceId = value.instanceId;
   if (instanceId === undefined) {
-    instanceId = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`.replace(
-      /[^A-Za-z0-9._-]/g,
-      '-',
-    );
-  } else if (typeof instanceId !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._:-]*$/.test(instanceId)) {
+    instanceId = defaultInstanceId();
+  } else if (!isInstanceId(instanceId)) {
     throw new InvalidOptionsError(
       'registry.instanceId',
       instanceId,
-      'a non-empty id of letters, digits, ".", "_", ":" or "-" (no "/")',
+      `a non-empty id of ${ID_RULE}`,
     );
   }
   // the rule other instances read this value with (lib/common/host-address.ts); IPv6 kept bare
