@@ -134,6 +134,7 @@ export class ConfigEntry implements InformerEntry {
    */
   sameBytesAs(other: ConfigEntry): boolean {
     if (other === this) return true;
+    if (other instanceof MergedEntry) return other.sameBytesAs(this);
     if (other.byteLength !== this.byteLength) return false;
     if (other.bytes === this.bytes && other.offset === this.offset) return true;
     const a = this.state;
@@ -208,6 +209,41 @@ export class ConfigEntry implements InformerEntry {
       formatOf(this.key) === 'auto'
       ? decoded
       : utf8.decode(this.value);
+  }
+}
+
+/**
+ * The effective value of a document (`*.json`, `*.yaml`) whose active profile overlays merge into the
+ * document below them ({@link mergeDocuments}): named after the highest overlay (its etcd key is the
+ * `source`), at the newest revision of its parts, its text the merged document as JSON. @internal
+ */
+export class MergedEntry extends ConfigEntry {
+  constructor(
+    /** The entries merged, highest layer first (the last one is the base document, if any). */
+    readonly parts: readonly ConfigEntry[],
+    merged: unknown,
+  ) {
+    const top = parts[0]!;
+    const bytes = Buffer.from(JSON.stringify(merged) ?? 'null', 'utf8');
+    super(
+      top.key,
+      bytes.buffer,
+      bytes.byteOffset,
+      bytes.byteLength,
+      Math.max(...parts.map(part => part.modRevision)),
+      top.createRevision,
+      top.version,
+      top.lease,
+      top.layer,
+      merged,
+    );
+  }
+
+  /** Whether the two are merged from the same entries holding the same bytes. */
+  override sameBytesAs(other: ConfigEntry): boolean {
+    if (other === this) return true;
+    if (!(other instanceof MergedEntry) || other.parts.length !== this.parts.length) return false;
+    return this.parts.every((part, i) => part.sameBytesAs(other.parts[i]!));
   }
 }
 

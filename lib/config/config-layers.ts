@@ -103,3 +103,36 @@ export function layerIn<L extends ConfigLayer>(
   if (own && etcdKey.startsWith('@', source.length)) return undefined;
   return own;
 }
+
+/**
+ * The effective value of a document (`*.json`, `*.yaml`) under an active profile: the overlay merged
+ * into the document below it, as Spring profiles do. Objects merge key by key, deeply; anything else
+ * (arrays, scalars, `null`) in the overlay replaces what is below. Neither input is changed; keys are
+ * own properties (`__proto__` included).
+ */
+export function mergeDocuments(base: unknown, overlay: unknown): unknown {
+  if (!isPlainObject(base) || !isPlainObject(overlay)) return overlay;
+  const merged: Record<string, unknown> = {};
+  for (const key of Object.keys(base)) defineOwn(merged, key, base[key]);
+  for (const key of Object.keys(overlay)) {
+    defineOwn(
+      merged,
+      key,
+      Object.hasOwn(base, key) ? mergeDocuments(base[key], overlay[key]) : overlay[key],
+    );
+  }
+  return merged;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function defineOwn(object: Record<string, unknown>, key: string, value: unknown): void {
+  Object.defineProperty(object, key, {
+    value,
+    enumerable: true,
+    writable: true,
+    configurable: true,
+  });
+}

@@ -8,8 +8,14 @@ import { getOwn, setOwn } from '../common/own-property.js';
 import type { ConfigRejection } from './config-value.interface.js';
 import { decodeByFormat, formatOf, type DecodeResult } from './config-codec.js';
 import { ConfigDecoder, type DecoderHost } from './config-decoder.js';
-import { ConfigEntry, type RejectedRevision, UNDECODED, type RankedLayer } from './config-entry.js';
-import { configLayers, layerIn, type ConfigLayer } from './config-layers.js';
+import {
+  ConfigEntry,
+  MergedEntry,
+  type RejectedRevision,
+  UNDECODED,
+  type RankedLayer,
+} from './config-entry.js';
+import { configLayers, layerIn, mergeDocuments, type ConfigLayer } from './config-layers.js';
 
 export { ConfigEntry, RejectedRevision, sameBytes, type RankedLayer } from './config-entry.js';
 
@@ -104,6 +110,8 @@ export class ConfigStore implements DecoderHost {
   private readonly states = new Map<string, SourceState>();
   /** The etcd key of a config key in each layer (same order as `layers`), for keys read lately. */
   private readonly etcdKeys = new Map<string, string[]>();
+  /** The merged documents served lately, by config key. */
+  private readonly merged = new Map<string, MergedEntry>();
   private batch: Batch | undefined;
   private grouping = false;
 
@@ -182,14 +190,56 @@ export class ConfigStore implements DecoderHost {
     return oversize ? { ok: false, reason: oversize } : decodeByFormat(text, formatOf(etcdKey));
   }
 
-  /** The entry that supplies a key's effective value. */
+  /**
+   * The entry that supplies a key's effective value: the highest layer's; for a document under an
+   * active profile, the overlays merged into the document below them (a {@link MergedEntry}).
+   */
   effective(key: string): ConfigEntry | undefined {
     const etcdKeys = this.etcdKeysOf(key);
     for (let i = 0; i < this.layers.length; i++) {
       const entry = this.lookup(this.layers[i]!, etcdKeys[i]!);
-      if (entry) return entry;
+      if (entry) {
+        return entry.layer.profile === undefined
+          ? entry
+          : this.overlaid(key, i, entry, j => this.lookup(this.layers[j]!, etcdKeys[j]!));
+      }
     }
     return undefined;
+  }
+
+  /**
+   * `top`, found in layer `i` (a profile overlay): itself, or for a document (`*.json`, `*.yaml`) the
+   * overlays below it down to the first layer without a profile, merged ({@link mergeDocuments});
+   * the same {@link MergedEntry} while its parts do not change.
+   */
+  private overlaid(
+    key: string,
+    i: number,
+    top: ConfigEntry,
+    at: (layer: number) => ConfigEntry | undefined,
+  ): ConfigEntry {
+    if (formatOf(key) === 'auto') return top;
+    const parts = [top];
+    for (let j = i + 1; j < this.layers.length; j++) {
+      const entry = at(j);
+      if (!entry) continue;
+      parts.push(entry);
+      if (this.layers[j]!.profile === undefined) break;
+    }
+    if (parts.length === 1) return top;
+    const cached = this.merged.get(key);
+    if (
+      cached?.parts.length === parts.length &&
+      cached.parts.every((part, n) => part === parts[n])
+    ) {
+      return cached;
+    }
+    let value = parts[parts.length - 1]!.decoded;
+    for (let n = parts.length - 2; n >= 0; n--) value = mergeDocuments(value, parts[n]!.decoded);
+    const merged = new MergedEntry(parts, value);
+    if (this.merged.size >= 1024) this.merged.clear();
+    this.merged.set(key, merged);
+    return merged;
   }
 
   /**
@@ -222,7 +272,9 @@ export class ConfigStore implements DecoderHost {
     }
     return [...best.entries()]
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-      .map(([, entry]) => entry);
+      .map(([key, entry]) =>
+        entry.layer.profile === undefined ? entry : (this.effective(key) ?? entry),
+      );
   }
 
   /** Every entry served (all layers; the kept revision of a rejected one), for the snapshot file. */
@@ -384,16 +436,17 @@ export class ConfigStore implements DecoderHost {
   ): ConfigEntry | undefined {
     if (replaced === undefined) return this.effective(key);
     const etcdKeys = this.layers.length > 1 ? this.etcdKeysOf(key) : undefined;
-    for (let i = 0; i < this.layers.length; i++) {
+    // What the replaced revision served (never decoded here: a revision nothing read stays so).
+    const at = (i: number): ConfigEntry | undefined => {
       const layer = this.layers[i]!;
-      // What the replaced revision served (never decoded here: a revision nothing read stays so).
-      const entry =
-        layer === own
-          ? replaced?.layer === layer
-            ? replaced.served
-            : undefined
-          : this.lookup(layer, etcdKeys![i]!);
-      if (entry) return entry;
+      if (layer !== own) return this.lookup(layer, etcdKeys![i]!);
+      return replaced?.layer === layer ? replaced.served : undefined;
+    };
+    for (let i = 0; i < this.layers.length; i++) {
+      const entry = at(i);
+      if (entry) {
+        return entry.layer.profile === undefined ? entry : this.overlaid(key, i, entry, at);
+      }
     }
     return undefined;
   }

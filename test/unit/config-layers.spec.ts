@@ -1,4 +1,9 @@
-import { configLayers, locateKey, type ConfigLayout } from '../../lib/config/config-layers.js';
+import {
+  configLayers,
+  locateKey,
+  mergeDocuments,
+  type ConfigLayout,
+} from '../../lib/config/config-layers.js';
 
 const layout: ConfigLayout = {
   prefix: '/config/app/',
@@ -53,5 +58,28 @@ describe('locateKey: which layer an etcd key belongs to', () => {
       key: 'greeting',
     });
     expect(locateKey('/config/greeting', nested)?.layer.source).toBe('/config/');
+  });
+});
+
+describe('mergeDocuments: a profile overlay of a document merges into it', () => {
+  it('merges objects deeply, replaces arrays and scalars, changes neither input', () => {
+    const base = { host: 'db', port: 5432, pool: { min: 1, max: 10 }, tags: ['a', 'b'] };
+    const overlay = { pool: { max: 50 }, tags: ['c'], replica: true };
+    expect(mergeDocuments(base, overlay)).toEqual({
+      host: 'db',
+      port: 5432,
+      pool: { min: 1, max: 50 },
+      tags: ['c'],
+      replica: true,
+    });
+    expect(base.pool.max).toBe(10);
+    expect(mergeDocuments({ a: 1 }, null)).toBeNull();
+    expect(mergeDocuments([1, 2], { a: 1 })).toEqual({ a: 1 });
+  });
+
+  it('keeps __proto__ an own key', () => {
+    const merged = mergeDocuments(JSON.parse('{"a":1}'), JSON.parse('{"__proto__":{"x":1}}'));
+    expect(Object.getPrototypeOf(merged)).toBe(Object.prototype);
+    expect(Object.keys(merged as object)).toEqual(['a', '__proto__']);
   });
 });
