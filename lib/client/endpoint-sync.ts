@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
 import type { Etcd3 } from 'etcd3';
+import { systemClock, type Clock } from '../common/clock.js';
 import { describeCause } from '../common/describe-cause.js';
 import { replaceHosts } from './etcd3-internals.adapter.js';
 
@@ -53,11 +54,12 @@ export function planHostSync(
  * `autoSyncEndpoints`: every `interval` ms, reads the cluster's member list and, when a host the
  * client uses was a member and is no longer one, switches the client to the members (one warning
  * line naming the configured hosts), as etcd's Go client does with `AutoSyncInterval`. A failed read
- * (etcd unreachable) changes nothing and is retried at the next interval.
+ * (etcd unreachable) changes nothing and is retried at the next interval. Each interval is jittered
+ * by ±20 %.
  * @internal
  */
 export class EndpointSync {
-  private timer: NodeJS.Timeout | undefined;
+  private cancelTimer: (() => void) | undefined;
   private stopped = false;
   private running: Promise<void> | undefined;
   private readonly known = new Set<string>();
@@ -68,6 +70,8 @@ export class EndpointSync {
     private readonly configured: readonly string[],
     private readonly interval: number,
     private readonly logger = new Logger('EtcdClient'),
+    private readonly random: () => number = Math.random,
+    private readonly clock: Clock = systemClock,
   ) {
     this.using = [...configured];
   }
@@ -79,15 +83,15 @@ export class EndpointSync {
 
   /** Schedules the first sync (the timer never keeps the process alive). */
   start(): void {
-    if (this.stopped || this.timer) return;
+    if (this.stopped || this.cancelTimer) return;
     this.schedule();
   }
 
   /** Clears the timer. */
   stop(): void {
     this.stopped = true;
-    clearTimeout(this.timer);
-    this.timer = undefined;
+    this.cancelTimer?.();
+    this.cancelTimer = undefined;
   }
 
   /** Reads the member list once and follows it when needed. Resolves when done; never rejects. */
@@ -99,13 +103,19 @@ export class EndpointSync {
   }
 
   private schedule(): void {
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      void this.syncOnce().finally(() => {
-        if (!this.stopped) this.schedule();
-      });
-    }, this.interval);
-    this.timer.unref();
+    // Jittered (±20 %): a fleet booted or restarted together does not read the member list in the
+    // same millisecond, interval after interval.
+    const delay = Math.round(this.interval * (0.8 + this.random() * 0.4));
+    this.cancelTimer = this.clock.setTimer(
+      () => {
+        this.cancelTimer = undefined;
+        void this.syncOnce().finally(() => {
+          if (!this.stopped) this.schedule();
+        });
+      },
+      delay,
+      { background: true },
+    );
   }
 
   private async sync(): Promise<void> {

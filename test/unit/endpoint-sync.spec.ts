@@ -1,4 +1,9 @@
-import { normalizeEndpoint, planHostSync } from '../../lib/client/endpoint-sync.js';
+import { jest } from '@jest/globals';
+import { Logger } from '@nestjs/common';
+import { Etcd3 } from 'etcd3';
+import { EndpointSync, normalizeEndpoint, planHostSync } from '../../lib/client/endpoint-sync.js';
+import { currentHosts } from '../../lib/client/etcd3-internals.adapter.js';
+import { FakeClock } from '../support/fake-clock.js';
 
 /** autoSyncEndpoints' decision (issue 23.5); the switch itself is proven by test/chaos/cluster-members-replaced.spec.ts. */
 describe('planHostSync', () => {
@@ -48,5 +53,56 @@ describe('planHostSync', () => {
     expect(planHostSync([a], [], known)).toEqual({ removed: [] });
     expect(planHostSync([a], ['HTTP://10.0.0.1:2379/'], known)).toEqual({ removed: [] });
     expect(normalizeEndpoint(' http://X:1/ ')).toBe('http://x:1');
+  });
+});
+
+describe('EndpointSync (the member list stubbed; no etcd)', () => {
+  it('reads the member list every jittered interval and switches the client once, with one warning', async () => {
+    const logger = new Logger('EtcdClient');
+    const warn = jest.spyOn(logger, 'warn').mockImplementation(() => undefined);
+    const client = new Etcd3({ hosts: ['http://10.0.0.1:2379', 'http://10.0.0.2:2379'] });
+    let members = ['http://10.0.0.1:2379', 'http://10.0.0.2:2379'];
+    let reads = 0;
+    (client.cluster as unknown as { memberList: () => Promise<unknown> }).memberList = () => {
+      reads++;
+      return Promise.resolve({ members: members.map(url => ({ clientURLs: [url] })) });
+    };
+    const clock = new FakeClock();
+    const sync = new EndpointSync(
+      client,
+      ['http://10.0.0.1:2379', 'http://10.0.0.2:2379'],
+      30_000,
+      logger,
+      () => 0, // the lowest jitter: 0.8 x interval
+      clock,
+    );
+    try {
+      sync.start();
+      await clock.advance(23_999);
+      expect(reads).toBe(0);
+      await clock.advance(1);
+      expect(reads).toBe(1);
+      expect(warn).not.toHaveBeenCalled();
+
+      members = ['http://10.0.0.2:2379', 'http://10.0.0.3:2379'];
+      await clock.advance(24_000);
+      expect(reads).toBe(2);
+      expect(currentHosts(client)).toEqual(['10.0.0.2:2379', '10.0.0.3:2379']);
+      expect(sync.hosts).toEqual(['http://10.0.0.2:2379', 'http://10.0.0.3:2379']);
+      expect(warn.mock.calls.map(c => String(c[0]))).toEqual([
+        expect.stringMatching(
+          /^etcd host\(s\) http:\/\/10\.0\.0\.1:2379 are no longer members of the cluster; following its member list: now using http:\/\/10\.0\.0\.2:2379, http:\/\/10\.0\.0\.3:2379 \(configured: http:\/\/10\.0\.0\.1:2379, http:\/\/10\.0\.0\.2:2379;/,
+        ),
+      ]);
+      // Nothing changes again: no second line.
+      await clock.advance(24_000);
+      expect(reads).toBe(3);
+      expect(warn).toHaveBeenCalledTimes(1);
+      sync.stop();
+      expect(clock.pending).toBe(0);
+    } finally {
+      sync.stop();
+      client.close();
+    }
   });
 });
