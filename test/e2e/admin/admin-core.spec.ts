@@ -11,6 +11,7 @@ import {
   type RolloutEvent,
 } from '../../../lib/admin/index.js';
 import { EtcdConnectionError } from '../../../lib/index.js';
+import { z } from 'zod';
 import { ordersV1, ordersV2, publishSchema, writeStatus } from '../../support/admin-test-kit.js';
 import { useEtcdSuite } from '../../support/etcd-suite.js';
 
@@ -121,6 +122,29 @@ describe('EtcdAdmin (real etcd, hand-written status keys)', () => {
     ]);
     // shadowed for c: its schema never sees the base value, so v1's value is valid everywhere
     expect((await admin.validate('orders', 'limits.json', '{"max": 5}')).ok).toBe(true);
+  });
+
+  it('a key inside a folder key is checked as the folder the instance assembles', async () => {
+    const pool = await publishSchema(
+      suite.etcd,
+      z.object({ max: z.number().int().positive(), idle: z.number().optional() }),
+    );
+    await writeStatus(suite.etcd, 'orders', {
+      instanceId: 'f',
+      keys: { 'pool/': { schema: pool } },
+    });
+    await suite.etcd.put('/config/pool/idle', '3');
+    const ok = await admin.validate('orders', 'pool/max', '8');
+    expect(ok.instances.find(v => v.instanceId === 'f')).toMatchObject({ ok: true, schema: pool });
+    const bad = await admin.validate('orders', 'pool/max', '-1');
+    expect(bad.instances.find(v => v.instanceId === 'f')).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/^max: /),
+    });
+    // the folder's other keys count: a bad sibling already in etcd makes any leaf write invalid
+    await suite.etcd.put('/config/pool/idle', '"many"');
+    const sibling = await admin.validate('orders', 'pool/max', '8');
+    expect(sibling.instances.find(v => v.instanceId === 'f')?.reason).toMatch(/^idle: /);
   });
 
   it('put validates, writes with compare-and-swap, records an audit; a conflict names both revisions', async () => {
