@@ -1,6 +1,15 @@
 import type { INestApplication } from '@nestjs/common';
 import { Etcd3 } from 'etcd3';
-import { ReplaySubject, filter, firstValueFrom, map, merge, timeout } from 'rxjs';
+import {
+  type Observable,
+  ReplaySubject,
+  filter,
+  firstValueFrom,
+  map,
+  merge,
+  skip,
+  timeout,
+} from 'rxjs';
 import { EtcdAdmin } from '../../../lib/admin/index.js';
 import { EtcdConfigService, EtcdModule } from '../../../lib/index.js';
 import { EquivalenceValues, equivalenceOptions } from '../../fixtures/admin/equivalence.module.js';
@@ -89,7 +98,30 @@ describe('EtcdAdmin.validate agrees with the instances (both directions)', () =>
         }
       }
     }
+    // A folder key (`pool/`): a leaf written at each layer (lowest first, so none is shadowed) is
+    // checked as the folder the instance assembles; the oracle is the folder's own ConfigValue.
+    const values = app.get(EquivalenceValues);
+    const leaves: Array<[keyof typeof LAYERS, string[]]> = [
+      ['shared', ['1', '-1', '"2"', '3']],
+      ['prefix', ['4', '0', '5.5', '6']],
+      ['profile', ['7', 'x', '-8', '9']],
+    ];
+    for (const [layerName, texts] of leaves) {
+      for (const text of texts) {
+        const etcdKey = `${LAYERS[layerName]}pool/max`;
+        const report = await admin.validate('eq', etcdKey, text);
+        const verdict = report.instances.find(v => v.instanceId === 'eq-1');
+        const adminOk = report.ok && verdict !== undefined && verdict.ok && !verdict.shadowedBy;
+        const liveOk = await putInFolder(config, values.poolValue, writer, etcdKey, text);
+        const row = `${layerName} pool/max ${JSON.stringify(text)}: admin ${adminOk} live ${liveOk}`;
+        rows.push(row);
+        if (adminOk !== liveOk) mismatches.push(row);
+      }
+    }
     expect(mismatches).toEqual([]);
+    const folderRows = rows.filter(r => r.includes(' pool/max '));
+    expect(folderRows.filter(r => r.endsWith('live true'))).toHaveLength(6);
+    expect(folderRows.filter(r => r.endsWith('live false'))).toHaveLength(6);
     // the table has both outcomes at every layer (so each direction is exercised)
     for (const layerName of Object.keys(LAYERS)) {
       expect(
@@ -135,6 +167,49 @@ async function putAndObserve(
             throw new Error(
               `no change nor rejection of ${etcdKey} within 15 s (bound of one put's propagation)`,
             );
+          },
+        }),
+      ),
+    );
+  } finally {
+    subscription.unsubscribe();
+  }
+}
+
+/**
+ * Puts a leaf of the `pool/` folder and resolves with whether the folder's ConfigValue took the new
+ * assembly (it emits) or refused it (a rejection of `pool/` at that revision or later).
+ */
+async function putInFolder(
+  config: EtcdConfigService,
+  folder: Observable<unknown>,
+  writer: Etcd3,
+  etcdKey: string,
+  text: string,
+): Promise<boolean> {
+  const seen = new ReplaySubject<{ revision: number; applied: boolean }>();
+  const subscription = merge(
+    // the current value comes first on subscribe: skipped; each later emission is an accepted change
+    folder.pipe(
+      skip(1),
+      map(() => ({ revision: Number.POSITIVE_INFINITY, applied: true })),
+    ),
+    config.rejections$.pipe(
+      filter(r => r.key === 'pool/'),
+      map(r => ({ revision: r.revision, applied: false })),
+    ),
+  ).subscribe(seen);
+  try {
+    const res = await writer.put(etcdKey).value(text).exec();
+    const revision = Number(res.header.revision);
+    return await firstValueFrom(
+      seen.pipe(
+        filter(o => o.revision >= revision),
+        map(o => o.applied),
+        timeout({
+          first: 15_000,
+          with: () => {
+            throw new Error(`no emission nor rejection of pool/ within 15 s after ${etcdKey}`);
           },
         }),
       ),
