@@ -2,7 +2,7 @@ import { type OnApplicationShutdown } from '@nestjs/common';
 import { isBrokenCircuitError } from 'cockatiel';
 import { Etcd3, type IOptions, type Namespace } from 'etcd3';
 import { isIP } from 'node:net';
-import { sleep } from '../common/clock.js';
+import { sleep, systemClock } from '../common/clock.js';
 import { describeCause, isTlsError } from '../common/describe-cause.js';
 import { within } from '../common/timing.js';
 import { EtcdAuthTokenExpiredError } from '../errors/etcd-auth-token-expired.error.js';
@@ -62,7 +62,7 @@ export class EtcdConnection implements OnApplicationShutdown {
   /** Follows the cluster's member list (`autoSyncEndpoints`), when on. */
   readonly endpointSync: EndpointSync | undefined;
   private reauthTimer: NodeJS.Timeout | undefined;
-  private lastReauth = 0;
+  private lastReauth = Number.NEGATIVE_INFINITY;
 
   constructor(readonly options: ResolvedEtcdOptions) {
     this.policy = new TransportPolicy(options);
@@ -138,10 +138,10 @@ export class EtcdConnection implements OnApplicationShutdown {
     // Also when etcd does not answer now (a boot from the snapshot file): the member list is
     // followed from the first interval on.
     this.endpointSync?.start();
-    const deadline = Date.now() + connectTimeout;
+    const deadline = systemClock.now() + connectTimeout;
     let lastError: unknown;
     while (!this.closed) {
-      const remaining = deadline - Date.now();
+      const remaining = Math.floor(deadline - systemClock.now());
       if (remaining <= 0) break;
       const answered = async (call: Promise<unknown>) => {
         if (!(await within(call, remaining)).settled) {
@@ -169,7 +169,7 @@ export class EtcdConnection implements OnApplicationShutdown {
         if (cause !== undefined && informative(cause)) lastError = cause;
         else lastError ??= err;
       }
-      await sleep(Math.min(250, Math.max(0, deadline - Date.now())));
+      await sleep(Math.min(250, Math.max(0, deadline - systemClock.now())));
     }
     throw new EtcdConnectionError(hosts, connectTimeout, lastError, await this.bootHint());
   }
@@ -261,12 +261,12 @@ export class EtcdConnection implements OnApplicationShutdown {
   /** Authenticates again and reopens the watch stream, at most once per second. */
   private reauthenticateWatchStream(): void {
     if (this.reauthTimer || this.closed) return;
-    const wait = Math.max(0, this.lastReauth + REAUTH_MIN_INTERVAL_MS - Date.now());
+    const wait = Math.max(0, this.lastReauth + REAUTH_MIN_INTERVAL_MS - systemClock.now());
     // Never synchronously: etcd3 is in the middle of handling the stream's message.
     this.reauthTimer = setTimeout(() => {
       this.reauthTimer = undefined;
       if (this.closed) return;
-      this.lastReauth = Date.now();
+      this.lastReauth = systemClock.now();
       invalidateAuthToken(this.client);
       rebuildWatchStream(this.kv, new EtcdAuthTokenExpiredError());
     }, wait);
