@@ -30,6 +30,7 @@ import { propagation, type PropagationResult } from './scenarios/propagation.js'
 import { registryConvergence, type RegistryResult } from './scenarios/registry.js';
 import { scale, type ScaleResult } from './scenarios/scale.js';
 import { startup, type StartupResult } from './scenarios/startup.js';
+import { statusWriter, type StatusWriterResult } from './scenarios/status-writer.js';
 
 interface Results {
   machine: string;
@@ -48,6 +49,7 @@ interface Results {
   calls?: CallsResult;
   fleet?: FleetResult;
   adminStatus?: AdminStatusResult;
+  statusWriter?: StatusWriterResult;
   targets?: Record<string, { target: string; value: number; met: boolean }>;
   errors?: Record<string, string>;
 }
@@ -63,6 +65,7 @@ const SCENARIOS = {
   calls,
   fleet,
   adminStatus,
+  statusWriter,
 } as const;
 type ScenarioName = keyof typeof SCENARIOS;
 
@@ -344,6 +347,21 @@ function printTable(r: Results): void {
       `${n(a.cliMs, 0)} / ${n(a.cliTableMs, 0)}`,
       n(a.nodeStartMs, 0),
       `raw = node -e ''; EtcdAdmin connect + status() ${n(a.coreMs, 1)}, status() alone ${n(a.coreStatusMs, 1)}`,
+    );
+  }
+  if (r.statusWriter) {
+    const w = r.statusWriter;
+    row(
+      `status writer: writes for a burst of ${w.burstChanges} changes`,
+      n(w.statusWrites, 0),
+      '-',
+      `status showed the last change ${n(w.burstToStatusMs, 0)} ms after the first put`,
+    );
+    row(
+      'status writer: propagation p50 / p99 (ms), report on vs off',
+      `${n(w.reportingP50Ms, 3)} / ${n(w.reportingP99Ms, 3)}`,
+      `${n(w.silentP50Ms, 3)} / ${n(w.silentP99Ms, 3)}`,
+      `added p50 ${n(w.addedP50Ms, 3)} ms (${n(w.p50Ratio, 2)}x)`,
     );
   }
   const header: [string, string, string, string] = ['metric', 'nest-etcd', 'raw / without', 'note'];
