@@ -6,19 +6,20 @@ import { EtcdModule, EtcdRegistryService, type RegistryStatus } from '../../lib/
 import { EtcdHealthIndicator } from '../../lib/terminus.js';
 import { TcpProxy, nextValue } from '../support/index.js';
 import { TEST_RETRY } from '../support/nest-apps.js';
-import { pause, profile, useChaosSuite } from '../support/chaos-helpers.js';
+import { bootApp, pause, profile, useChaosSuite } from '../support/chaos-helpers.js';
 
 /**
  * Issue 23, "slow link": 300 ms each way between the app and etcd at ttl 5. The keep-alives renew
  * the lease but answer late; the registration must stay `registered` (and `requireRegistered`
- * health up) for as long as etcd keeps the key, and etcd must never delete it.
+ * health up) for as long as etcd keeps the key, and etcd must never delete it. And a second of
+ * event-loop lag never costs a registration at ttl 10.
  */
 
 const KEY = '/services/slow/slow-1';
 const TTL = 5;
 const OBSERVE_MS = profile(20_000, 120_000);
 
-describe('chaos: slow link (300 ms each way, ttl 5)', () => {
+describe('chaos: slow link (300 ms each way, ttl 5) and a lagging event loop', () => {
   const suite = useChaosSuite();
   let proxy: TcpProxy;
   let app: INestApplication;
@@ -90,5 +91,35 @@ describe('chaos: slow link (300 ms each way, ttl 5)', () => {
     expect(registered).toBe(samples.length);
     expect(up).toBe(samples.length);
     expect(minTtlLeft).toBeGreaterThan(0);
+  });
+
+  it('event-loop lag: the loop blocked for 1 s every 3 s at ttl 10 never costs the registration', async () => {
+    const lagged = await bootApp({
+      hosts: suite.etcd.endpoint,
+      config: false,
+      registry: { serviceName: 'laggy', instanceId: 'laggy-1', port: 3001, ttl: 10 },
+      retry: TEST_RETRY,
+      connectTimeout: 5000,
+    });
+    suite.apps.push(lagged);
+    const registry = lagged.get(EtcdRegistryService);
+    await nextValue(registry.status$, s => s === 'registered', 15_000);
+    const statuses: RegistryStatus[] = [];
+    const statusSub = registry.status$.subscribe(status => statuses.push(status));
+    const key = '/services/laggy/laggy-1';
+    const lease = (await suite.raw.get(key).exec()).kvs[0]?.lease;
+    try {
+      for (let i = 0; i < profile(10, 60); i++) {
+        const until = Date.now() + 1_000;
+        while (Date.now() < until) {
+          // a synchronous task holding the event loop for a second
+        }
+        await pause(2_000);
+      }
+    } finally {
+      statusSub.unsubscribe();
+    }
+    expect(statuses).toEqual(['registered']);
+    expect((await suite.raw.get(key).exec()).kvs[0]?.lease).toBe(lease);
   });
 });
