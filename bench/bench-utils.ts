@@ -417,8 +417,12 @@ export async function startConfigApp(
   hosts: string,
   prefix: string,
   providers: Type[],
+  maxValueBytes?: number,
 ): Promise<INestApplicationContext> {
-  @Module({ imports: [EtcdModule.forRoot({ hosts, config: { prefix } })], providers })
+  @Module({
+    imports: [EtcdModule.forRoot({ hosts, config: { prefix, maxValueBytes } })],
+    providers,
+  })
   class BenchConfigModule {}
   return NestFactory.createApplicationContext(BenchConfigModule, {
     logger: false,

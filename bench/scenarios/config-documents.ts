@@ -1,8 +1,10 @@
 import 'reflect-metadata';
 import { Injectable } from '@nestjs/common';
 import { Etcd3 } from 'etcd3';
+import type { INestApplicationContext } from '@nestjs/common';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { CORE_SCHEMA, load as loadYaml } from 'js-yaml';
-import { InjectConfig, type ConfigValue } from '../../lib/index.js';
+import { EtcdConfigService, InjectConfig, type ConfigValue } from '../../lib/index.js';
 import {
   type BenchContext,
   type PropagationStats,
@@ -16,10 +18,24 @@ import {
 /** Propagation of one kind of structured config, module vs a raw etcd3 watcher. */
 export type DocumentPropagation = PropagationStats;
 
+/**
+ * The event loop's worst block (ms, `monitorEventLoopDelay`) while four large YAML values are put:
+ * to a key outside the app's prefix (the baseline: the writer and the machine), to a key nothing in
+ * the app reads (then read once with `get()`), and to a key a ConfigValue reads.
+ */
+export interface LargeYamlBlocks {
+  documentBytes: number;
+  puts: number;
+  baselineWorstMs: number;
+  unreadWorstMs: number;
+  readWorstMs: number;
+}
+
 /** Result of the structured config scenario: a folder of 100 keys and a 50 KiB YAML document. */
 export interface ConfigDocumentsResult {
   folder: DocumentPropagation;
   yaml: DocumentPropagation & { documentBytes: number };
+  largeYaml: LargeYamlBlocks;
 }
 
 const PREFIX = '/bench/documents/';
@@ -28,12 +44,18 @@ const RAW_PREFIX = '/bench/documents-raw/';
 const FOLDER = 'folder/';
 const FOLDER_KEYS = 100;
 const DOCUMENT = 'document.yaml';
+/** A 1.4 MiB YAML value (etcd's default request limit is 1.5 MiB), read by a ConfigValue. */
+const LARGE = 'large.yaml';
+/** The same, under a key nothing in the app reads. */
+const LARGE_UNREAD = 'large-unread.yaml';
+const LARGE_BYTES = 1.4 * 1024 * 1024;
 
 @Injectable()
 class Listener {
   constructor(
     @InjectConfig(FOLDER) readonly folder: ConfigValue<Record<string, unknown> | undefined>,
     @InjectConfig(DOCUMENT) readonly document: ConfigValue<{ marker?: string } | undefined>,
+    @InjectConfig(LARGE) readonly large: ConfigValue<{ marker?: string } | undefined>,
   ) {}
 }
 
@@ -75,7 +97,7 @@ export async function configDocuments(ctx: BenchContext): Promise<ConfigDocument
     await writer.put(`${prefix}${DOCUMENT}`).value(yamlDocument('init', documentBytes));
   }
 
-  const boot = () => startConfigApp(ctx.endpoint, PREFIX, [Listener]);
+  const boot = () => startConfigApp(ctx.endpoint, PREFIX, [Listener], 2 * 1024 * 1024);
   const putDocument = (key: string) => (marker: string) => {
     const document = yamlDocument(marker, documentBytes); // built before the clock starts
     return () => writer.put(key).value(document).exec();
@@ -115,11 +137,65 @@ export async function configDocuments(ctx: BenchContext): Promise<ConfigDocument
         putDocument(`${RAW_PREFIX}${DOCUMENT}`),
       ),
     });
-    return { folder, yaml: { ...yaml, documentBytes } };
+    const largeYaml = await largeYamlBlocks(ctx, writer, await boot());
+    return { folder, yaml: { ...yaml, documentBytes }, largeYaml };
   } finally {
     await writer.delete().prefix(PREFIX);
     await writer.delete().prefix(RAW_PREFIX);
     writer.close();
     watcherClient.close();
+  }
+}
+
+/** The worst event-loop block (ms) while `run` runs. */
+async function worstBlock(run: () => Promise<void>): Promise<number> {
+  const histogram = monitorEventLoopDelay({ resolution: 5 });
+  histogram.enable();
+  try {
+    await run();
+  } finally {
+    histogram.disable();
+  }
+  return histogram.max / 1e6;
+}
+
+/** Issue 26.1: the worst event-loop block while 1.4 MiB YAML values arrive, read and unread. */
+async function largeYamlBlocks(
+  ctx: BenchContext,
+  writer: Etcd3,
+  app: INestApplicationContext,
+): Promise<LargeYamlBlocks> {
+  const puts = 4;
+  const documents = (tag: string) =>
+    Array.from({ length: puts }, (_, i) => yamlDocument(`${tag}${i}`, LARGE_BYTES));
+  const config = app.get(EtcdConfigService);
+  const large = app.get(Listener).large;
+  const until = async (done: () => boolean) => {
+    for (let i = 0; i < 3000 && !done(); i++) await new Promise(r => setTimeout(r, 10));
+  };
+  try {
+    const outside = documents('o');
+    const baselineWorstMs = await worstBlock(async () => {
+      for (const document of outside) await writer.put(`${RAW_PREFIX}${LARGE}`).value(document);
+    });
+    const unread = documents('u');
+    const last = `u${puts - 1}`;
+    const unreadWorstMs = await worstBlock(async () => {
+      for (const document of unread) await writer.put(`${PREFIX}${LARGE_UNREAD}`).value(document);
+      await until(() => config.get<{ marker?: string }>(LARGE_UNREAD)?.marker === last);
+    });
+    const read = documents('r');
+    const lastRead = `r${puts - 1}`;
+    const readWorstMs = await worstBlock(async () => {
+      for (const document of read) await writer.put(`${PREFIX}${LARGE}`).value(document);
+      await until(() => large.value?.marker === lastRead);
+    });
+    ctx.log(
+      `  1.4 MiB YAML x ${puts}: worst loop block baseline ${baselineWorstMs.toFixed(1)} ms, ` +
+        `unread ${unreadWorstMs.toFixed(1)} ms, read ${readWorstMs.toFixed(1)} ms`,
+    );
+    return { documentBytes: LARGE_BYTES, puts, baselineWorstMs, unreadWorstMs, readWorstMs };
+  } finally {
+    await app.close();
   }
 }
