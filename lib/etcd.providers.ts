@@ -229,7 +229,7 @@ async function createConfigService(
 }
 
 /**
- * The config status writer (DESIGN §10), when the config center reports and this app registers
+ * The config status writer (docs/cli.md), when the config center reports and this app registers
  * itself: config and registry never import each other, so the roof hands the writer this app's
  * registration (service name, instance id, key) from the registry's status.
  */

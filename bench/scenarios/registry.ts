@@ -21,7 +21,7 @@ export interface RegistryResult {
   deregisterMaxMs: number;
 }
 
-/** The value the module writes for an instance (DESIGN.md wire format). */
+/** The value the module writes for an instance (the wire format of docs/registry.md). */
 export function instanceValue(serviceName: string, instanceId: string, port: number): string {
   return JSON.stringify({
     host: '127.0.0.1',

@@ -1,7 +1,7 @@
 import type { ServiceInstance } from '../discovery/service-instance.interface.js';
 
 /*
- * The operator's side of config (DESIGN §10): the shapes EtcdAdmin takes and returns. The CLI
+ * The operator's side of config (docs/cli.md): the shapes EtcdAdmin takes and returns. The CLI
  * (lib/cli/) and the console (lib/console/) render these; neither adds a rule of its own.
  */
 
@@ -73,7 +73,7 @@ export interface EtcdAdminOptions {
    * @default `${USER}@${hostname}`
    */
   actor?: string;
-  /** Key layout; defaults as in DESIGN §10. */
+  /** Key layout; defaults as in docs/cli.md ("The keys it reads and writes"). */
   prefixes?: EtcdAdminPrefixes;
   /**
    * The environment the defaults are read from (`ETCD_HOSTS`, `ETCD_USERNAME`, `ETCD_PASSWORD`,
@@ -105,7 +105,7 @@ export interface AdminInstance extends ServiceInstance {
   rejectedKeys: number;
 }
 
-/** The state of one key in an instance's status, as the instance wrote it (DESIGN §10). */
+/** The state of one key in an instance's status, as the instance wrote it (docs/cli.md). */
 export interface KeyStatus {
   /** The mod revision of the value it serves. */
   revision: number;
@@ -121,7 +121,7 @@ export interface KeyStatus {
   schema?: string;
 }
 
-/** What an instance reports at `/config-status/<svc>/<instanceId>` (DESIGN §10). */
+/** What an instance reports at `/config-status/<svc>/<instanceId>` (docs/cli.md). */
 export interface InstanceStatus {
   serviceName: string;
   instanceId: string;

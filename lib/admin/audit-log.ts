@@ -3,7 +3,7 @@ import { type AdminContext, keyOf, textOf } from './admin-context.js';
 
 /**
  * The audit trail: one record per write through the admin core at
- * `<audit prefix><service>/<revision>` (DESIGN §10). @internal
+ * `<audit prefix><service>/<revision>` (docs/cli.md). @internal
  */
 export class AuditLog {
   constructor(private readonly ctx: AdminContext) {}

@@ -41,7 +41,7 @@ import { SchemaChecker } from './schema-checker.js';
 import { diffLines } from './text-diff.js';
 
 /**
- * The operator's core (DESIGN §10): what the fleet of a service runs, which instances a write
+ * The operator's core (docs/cli.md): what the fleet of a service runs, which instances a write
  * reaches, validation against the schemas they publish, compare-and-swap writes, folder diff/apply,
  * history/rollback, rollout and audit. No Nest needed; the `nest-etcd` CLI and the console are thin
  * faces over it. It uses the module's own client, codec and layer rules.

@@ -18,7 +18,7 @@ export interface Fleet {
 
 /**
  * Reads what the fleet tells about itself: registrations under the registry prefix and the status
- * keys the instances write (DESIGN §10). @internal
+ * keys the instances write (docs/cli.md). @internal
  */
 export class FleetReader {
   constructor(private readonly ctx: AdminContext) {}

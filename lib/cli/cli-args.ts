@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { CliUsageError } from '../errors/cli-usage.error.js';
 
-/** The commands of DESIGN §10 (plus `audit`), with their positional arguments. @internal */
+/** The commands of docs/cli.md (with `audit`), with their positional arguments. @internal */
 export const COMMANDS = {
   services: [],
   instances: ['service'],

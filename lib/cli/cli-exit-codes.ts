@@ -6,7 +6,7 @@ import { InvalidOptionsError } from '../errors/invalid-options.error.js';
 import { UnknownServiceError } from '../errors/unknown-service.error.js';
 import { NestEtcdError } from '../errors/nest-etcd.error.js';
 
-/** The exit codes of DESIGN §10. @internal */
+/** The exit codes of docs/cli.md ("Exit codes"). @internal */
 export const EXIT = {
   /** ok / no difference */
   ok: 0,

@@ -28,7 +28,7 @@ export interface CliIo {
 }
 
 /**
- * Runs one `nest-etcd` command line and resolves with its exit code (DESIGN §10): 0 ok / no
+ * Runs one `nest-etcd` command line and resolves with its exit code (docs/cli.md): 0 ok / no
  * difference, 1 a difference or an instance rejected the change, 2 usage or validation error,
  * 3 etcd unreachable, authentication or permission refused, or timeout. Never throws.
  * @internal

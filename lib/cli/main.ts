@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The `nest-etcd` command (package.json "bin"): a thin face over the admin core (DESIGN §10).
+// The `nest-etcd` command (package.json "bin"): a thin face over the admin core (docs/cli.md).
 import { runCli } from './cli-run.js';
 
 const code = await runCli(process.argv.slice(2), {

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { ConfigValueOptions } from './config-value.interface.js';
 
 /**
- * Live schemas (DESIGN §10): the JSON Schema a `defineConfig` publishes at
+ * Live schemas (docs/cli.md): the JSON Schema a `defineConfig` publishes at
  * `/config-schemas/<hash>`, content-addressed by {@link schemaHash}. The admin core computes hashes
  * with the same two functions, so one schema has one key whoever writes it.
  */

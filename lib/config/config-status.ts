@@ -1,5 +1,5 @@
 /**
- * The config status an instance reports at `<reportPrefix><serviceName>/<instanceId>` (DESIGN §10):
+ * The config status an instance reports at `<reportPrefix><serviceName>/<instanceId>` (docs/cli.md):
  * what it serves, per key, and what it refused. Pure: the shapes, and the timing rule that keeps the
  * writes few (coalescing on an injectable clock).
  */

@@ -39,7 +39,7 @@ export interface StatusWriterOptions extends CoalescerTiming {
 export const STATUS_TIMING = { debounceMs: 150, maxWaitMs: 500, retryMs: 1000 } as const;
 
 /**
- * Keeps this instance's config status at `<reportPrefix><serviceName>/<instanceId>` (DESIGN §10)
+ * Keeps this instance's config status at `<reportPrefix><serviceName>/<instanceId>` (docs/cli.md)
  * under the registration's lease, so it vanishes with the instance, and publishes the JSON Schemas
  * the status references at `/config-schemas/<hash>` (created once, no lease). A config change only
  * marks the status dirty; the write runs later, coalesced ({@link StatusCoalescer}), and only when

@@ -46,7 +46,7 @@ export function leaderIdOf(entry: InformerEntry | undefined): string | undefined
  * stops leading when no renewal was confirmed within the renew deadline, when etcd says the lease
  * is gone, or when the watch shows its key deleted or replaced. Stopping for lack of renewals also
  * gives the key up in etcd (the lease is revoked when etcd can be reached), so another candidate
- * takes over within about one TTL instead of waiting for late renewals to stop (issue 23.4). Other
+ * takes over within about one TTL instead of waiting for late renewals to stop. Other
  * candidates watch the key and try again as soon as it is deleted (and every retry period while
  * they cannot see it). Never two leaders: the renew deadline ends before etcd can expire the
  * lease, and a new leader needs the old key gone.

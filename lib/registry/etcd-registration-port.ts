@@ -13,7 +13,7 @@ const REWATCH_DELAY_MS = 1000;
  * The {@link RegistrationPort} over the module's connection: put and get with a gRPC deadline, and
  * the own-key watch as a single-key etcd watch on the client's shared watch stream. It costs O(1)
  * per instance: the registration never lists nor follows the other instances of its service
- * (issue 23: watching the service prefix made N registrations cost O(N²) events). etcd3 resumes a
+ * (watching the service prefix made N registrations cost O(N²) events). etcd3 resumes a
  * watch from its last revision after a reconnect; the port then reports `resync`, so the
  * registration reads its key once in case a change fell between the two.
  * @internal

@@ -9,7 +9,7 @@ export const ordersV2 = z.object({
   currency: z.enum(['EUR', 'USD']),
 });
 
-/** A status key as an instance writes it (DESIGN §10), for specs that run no instance. */
+/** A status key as an instance writes it (docs/cli.md), for specs that run no instance. */
 export interface FakeStatus {
   instanceId: string;
   prefix?: string;

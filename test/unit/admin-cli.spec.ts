@@ -60,7 +60,7 @@ describe('nest-etcd command line', () => {
     expect(() => duration('--wait', 'soon')).toThrow(/--wait takes a duration/);
   });
 
-  it('maps errors to the exit codes of DESIGN §10', () => {
+  it('maps errors to the exit codes of docs/cli.md', () => {
     expect(exitCodeOf(new ConfigConflictError('/k', 1, 2))).toBe(1);
     expect(exitCodeOf(new ConfigValidationError('/k', [{ reason: 'x' }]))).toBe(2);
     expect(exitCodeOf(new UnknownServiceError('s', []))).toBe(2);

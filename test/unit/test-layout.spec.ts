@@ -3,7 +3,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /**
- * The layout of test/ (docs/architecture.md, STYLE.md "Tests"): kits live in test/support/, and
+ * The layout of test/ (docs/architecture.md): kits live in test/support/, and
  * specs outside test/unit/ reach lib/ only through its public entries or test/support/internals.ts.
  */
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -85,6 +85,21 @@ describe('lib/ layers', () => {
           .join('/');
         if (forbidden(libFolder(target))) offenders.push(`${file} imports ${spec}`);
       }
+    }
+    expect(offenders).toEqual([]);
+  });
+});
+
+describe('lib/ comments', () => {
+  it('cite only documents inside the repository (docs/), never the design notes or an issue', () => {
+    const outside = /\bDESIGN\b|\.\.\/shared\/|STYLE\.md|\b[Ii]ssue\s+#?\d/;
+    const offenders: string[] = [];
+    for (const path of sourceFiles(join(root, 'lib'))) {
+      const lines = readFileSync(path, 'utf8').split('\n');
+      lines.forEach((line, index) => {
+        if (outside.test(line))
+          offenders.push(`${relative(root, path)}:${index + 1}: ${line.trim()}`);
+      });
     }
     expect(offenders).toEqual([]);
   });

@@ -5,7 +5,7 @@ import { runNestEtcd } from '../../support/cli-test-kit.js';
 import { useEtcdSuite, useTempDir } from '../../support/etcd-suite.js';
 
 /**
- * Bad input gets a clear one-line error, the exit code of DESIGN §10, and changes nothing (status
+ * Bad input gets a clear one-line error, the exit code of docs/cli.md, and changes nothing (status
  * keys written by hand: the rules, not the instances, are under test here).
  */
 describe('nest-etcd CLI: bad input changes nothing', () => {

@@ -39,10 +39,10 @@ class OrdersSettings {
   ) {}
 }
 
-/** The bound on how soon a status follows a change (DESIGN §10: within a second); generous for a loaded machine. */
+/** The bound on how soon a status follows a change (docs/cli.md: within a second); generous for a loaded machine. */
 const FOLLOWS_MS = 5_000;
 
-describe('config status per instance (DESIGN §10): /config-status/<service>/<instanceId>, live schemas', () => {
+describe('config status per instance: /config-status/<service>/<instanceId>, live schemas', () => {
   const suite = useConfigSuite({ restartIfStopped: true, clearPrefix: '/', captureLogs: true });
 
   async function boot(

@@ -10,7 +10,7 @@ import {
 
 /**
  * etcd keys are bytes: keys that are not valid UTF-8 are kept under their exact bytes, never folded
- * into one (DESIGN §6). Written with the raw etcd3 client, as any outside writer could.
+ * into one (docs/watch-engine.md). Written with the raw etcd3 client, as any outside writer could.
  */
 describe('PrefixInformer: keys that are not UTF-8 (real etcd)', () => {
   let etcd: EtcdServer;

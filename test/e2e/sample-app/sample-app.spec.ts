@@ -161,7 +161,7 @@ async function nextSseEvent(
   }
 }
 
-/** The part of a config status key (DESIGN §10) these tests read. */
+/** The part of a config status key (docs/cli.md) these tests read. */
 interface StatusJson {
   keys: Record<string, { revision: number; schema?: string } | undefined>;
 }
