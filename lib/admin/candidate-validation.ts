@@ -1,5 +1,5 @@
 import type { IKeyValue } from 'etcd3';
-import { configLayers } from '../config/config-layers.js';
+import { configLayers, mergeDocuments } from '../config/config-layers.js';
 import { decodeByFormat, formatOf } from '../config/config-codec.js';
 import { assembleFolder, type ConfigEntry } from '../config/config-store.js';
 import type { AffectedInstance, InstanceVerdict, ValidationReport } from './admin.interfaces.js';
@@ -10,8 +10,9 @@ import type { SchemaChecker } from './schema-checker.js';
 
 /**
  * Checks a candidate value the way each instance it reaches will: decoded by the key's format (the
- * module's codec), placed in the instance's layers (a higher layer holding the key shadows it; a
- * folder key is assembled with the candidate in place), then checked against the JSON Schema the
+ * module's codec), placed in the instance's layers (a higher layer holding the key shadows it; under
+ * a profile a document merges with the layers below it, config-layers.ts's mergeDocuments; a folder
+ * key is assembled with the candidate in place), then checked against the JSON Schema the
  * instance published for that key. One per admin operation: it caches what it reads. @internal
  */
 export class CandidateValidation {
@@ -34,8 +35,8 @@ export class CandidateValidation {
           layer: reach.kind,
         };
         if (reach.layer.profile !== undefined) row.profile = reach.layer.profile;
-        const shadow = await this.shadowOf(reach);
-        if (shadow) row.shadowedBy = shadow;
+        const { shadowedBy } = await this.placement(reach, undefined);
+        if (shadowedBy) row.shadowedBy = shadowedBy;
         if (reach.keyStatus?.schema) row.schema = reach.keyStatus.schema;
         return row;
       }),
@@ -68,8 +69,8 @@ export class CandidateValidation {
       ok: true,
       layer: reach.kind,
     };
-    const shadow = await this.shadowOf(reach);
-    if (shadow) verdict.shadowedBy = shadow;
+    const placed = await this.placement(reach, value);
+    if (placed.shadowedBy) verdict.shadowedBy = placed.shadowedBy;
     const hash = reach.keyStatus?.schema;
     if (hash === undefined) {
       verdict.noSchema = true;
@@ -77,7 +78,7 @@ export class CandidateValidation {
     }
     verdict.schema = hash;
     // A shadowed value is not served: the instance never checks it against its schema.
-    if (shadow) return verdict;
+    if (placed.shadowedBy) return verdict;
     const schema = await this.schemas.load(hash);
     if (!schema.ok) {
       verdict.noSchema = true;
@@ -87,7 +88,7 @@ export class CandidateValidation {
     const checked =
       reach.statusKey !== undefined && reach.statusKey !== reach.configKey
         ? await this.folderValue(reach, reach.statusKey, value)
-        : value;
+        : placed.value;
     const complaint = schema.check(checked);
     if (complaint !== undefined) {
       verdict.ok = false;
@@ -96,15 +97,49 @@ export class CandidateValidation {
     return verdict;
   }
 
-  /** The etcd key of the highest layer above the written one that holds the same config key. */
-  private async shadowOf(reach: InstanceReach): Promise<string | undefined> {
-    const found = await Promise.all(
-      reach.higher.map(async layer => {
+  /**
+   * Where the candidate lands among the instance's layers, by the store's rule: the highest layer
+   * holding the key supplies the value; under an active profile a document (`*.json`, `*.yaml`) is
+   * the overlays merged into the document below them, down to the first layer without a profile
+   * ({@link mergeDocuments}). The candidate is shadowed when it is not part of that value.
+   */
+  private async placement(
+    reach: InstanceReach,
+    candidate: unknown,
+  ): Promise<{ value: unknown; shadowedBy?: string }> {
+    const layers = configLayers(reach.layout).reverse(); // highest first
+    const own = layers.findIndex(l => l.prefix === reach.layer.prefix);
+    const entries = await Promise.all(
+      layers.map(async (layer, i) => {
         const key = layer.prefix + reach.configKey;
-        return (await this.read(key)) ? key : undefined;
+        if (i === own) return { key, layer, value: candidate };
+        const kv = await this.read(key);
+        if (!kv) return undefined;
+        const decoded = decodeByFormat(textOf(kv), formatOf(key));
+        // an undecodable value is refused by the instance, which serves what it had: left out
+        return decoded.ok ? { key, layer, value: decoded.value } : undefined;
       }),
     );
-    return found.filter((k): k is string => k !== undefined).pop();
+    const top = entries.findIndex(e => e !== undefined);
+    const shadowed = { value: candidate, shadowedBy: entries[top]!.key };
+    if (formatOf(reach.configKey) === 'auto' || layers[top]!.profile === undefined) {
+      return top === own ? { value: candidate } : shadowed;
+    }
+    // a document under a profile: the overlays merged into the document below them, down to the
+    // first layer without a profile
+    const parts: unknown[] = [];
+    let includesOwn = false;
+    for (let i = top; i < layers.length; i++) {
+      const entry = entries[i];
+      if (!entry) continue;
+      parts.push(entry.value);
+      if (i === own) includesOwn = true;
+      if (entry.layer.profile === undefined) break;
+    }
+    if (!includesOwn) return shadowed;
+    let value = parts[parts.length - 1];
+    for (let n = parts.length - 2; n >= 0; n--) value = mergeDocuments(value, parts[n]);
+    return { value };
   }
 
   /** The folder `folder` as the instance would assemble it with the candidate in place. */

@@ -108,20 +108,25 @@ describe('EtcdAdmin (real etcd, hand-written status keys)', () => {
     expect(await suite.etcd.getPrefix('/config-audit/')).toEqual(new Map());
   });
 
-  it('affected follows the layers: a profile overlay reaches only its instances, a higher layer shadows', async () => {
+  it('affected follows the layers: a profile overlay reaches only its instances, a higher layer shadows, documents merge', async () => {
     const canary = await admin.affected('orders', '/config/@canary/limits.json');
     expect(canary.map(a => [a.instanceId, a.layer, a.profile])).toEqual([
       ['c', 'profile', 'canary'],
     ]);
-    await suite.etcd.put('/config/@canary/limits.json', '{"max": 1, "currency": "USD"}');
+    // a document under a profile merges: the base still reaches c, merged under its overlay
+    await suite.etcd.put('/config/@canary/limits.json', '{"currency": "USD"}');
     const base = await admin.affected('orders', '/config/limits.json');
     expect(base.map(a => [a.instanceId, a.shadowedBy])).toEqual([
       ['a', undefined],
       ['b', undefined],
-      ['c', '/config/@canary/limits.json'],
+      ['c', undefined],
     ]);
-    // shadowed for c: its schema never sees the base value, so v1's value is valid everywhere
+    // {"max": 5} alone lacks v2's currency, merged under c's overlay it has it
     expect((await admin.validate('orders', 'limits.json', '{"max": 5}')).ok).toBe(true);
+    // any other key: the overlay replaces the base for c, which never sees the base value
+    await suite.etcd.put('/config/@canary/mode', 'fast');
+    const mode = await admin.affected('orders', '/config/mode');
+    expect(mode.find(a => a.instanceId === 'c')?.shadowedBy).toBe('/config/@canary/mode');
   });
 
   it('a key inside a folder key is checked as the folder the instance assembles', async () => {

@@ -98,6 +98,34 @@ describe('EtcdAdmin.validate agrees with the instances (both directions)', () =>
         }
       }
     }
+    // Documents under the active profile merge (an overlay of limits.json merged into the base
+    // document): an overlay is checked merged into the base, a base merged under the overlay.
+    const merge = async (etcdKey: string, text: string, label: string) => {
+      const report = await admin!.validate('eq', etcdKey, text);
+      const verdict = report.instances.find(v => v.instanceId === 'eq-1');
+      const adminOk = report.ok && verdict !== undefined && verdict.ok && !verdict.shadowedBy;
+      const liveOk = await putAndObserve(config, writer!, 'limits.json', etcdKey, text);
+      const row = `${label} ${JSON.stringify(text)}: admin ${adminOk} live ${liveOk}`;
+      rows.push(row);
+      if (adminOk !== liveOk) mismatches.push(row);
+    };
+    await writer.put('/config/limits.json').value('{"max": 5, "currency": "EUR"}').exec();
+    for (const text of ['{"max": 6}', '{"max": 0}', '{"currency": "GBP"}', '{"extra": 1}']) {
+      await merge('/config/@canary/limits.json', text, 'merge overlay');
+    }
+    await writer.put('/config/@canary/limits.json').value('{"currency": "USD"}').exec();
+    for (const text of [
+      '{"max": 7}',
+      '{"max": -1, "currency": "EUR"}',
+      '{"currency": "EUR"}',
+      '[1]',
+    ]) {
+      await merge('/config/limits.json', text, 'merge base');
+    }
+    await writer.delete().prefix('/config/').exec();
+    const mergeRows = rows.filter(r => r.startsWith('merge '));
+    expect(mergeRows.filter(r => r.endsWith('live true'))).toHaveLength(3);
+
     // A folder key (`pool/`): a leaf written at each layer (lowest first, so none is shadowed) is
     // checked as the folder the instance assembles; the oracle is the folder's own ConfigValue.
     const values = app.get(EquivalenceValues);
