@@ -4,7 +4,6 @@ import type {
   InformerEntry,
   InformerEntryTransform,
 } from '../watch/informer.interfaces.js';
-import { getOwn, setOwn } from '../common/own-property.js';
 import type { ConfigRejection } from './config-value.interface.js';
 import { decodeByFormat, formatOf, type DecodeResult } from './config-codec.js';
 import { ConfigDecoder, type DecoderHost } from './config-decoder.js';
@@ -18,6 +17,7 @@ import {
 import { configLayers, layerIn, mergeDocuments, type ConfigLayer } from './config-layers.js';
 
 export { ConfigEntry, RejectedRevision, sameBytes, type RankedLayer } from './config-entry.js';
+export { assembleFolder } from './config-folder.js';
 
 /** A layer as the store holds it: with the state of its source. */
 interface StoreLayer extends RankedLayer {
@@ -450,43 +450,4 @@ export class ConfigStore implements DecoderHost {
     }
     return undefined;
   }
-}
-
-/**
- * Assembles effective entries below a folder key (`db/`) into one nested object: `db/pool/max`
- * becomes `{ pool: { max } }`. A deeper key wins over a leaf of the same name.
- * @internal
- */
-export function assembleFolder(
-  folder: string,
-  entries: readonly ConfigEntry[],
-): Record<string, unknown> {
-  const root: Record<string, unknown> = {};
-  // Objects built here (never the decoded values themselves, which are shared and must not change).
-  const built = new Set<object>([root]);
-  for (const entry of entries) {
-    const path = entry.configKey
-      .slice(folder.length)
-      .split('/')
-      .filter(part => part.length > 0);
-    if (path.length === 0) continue;
-    let node = root;
-    for (const part of path.slice(0, -1)) {
-      // Own properties only: a child named `__proto__` or `constructor` is a key like any other.
-      const next = getOwn(node, part);
-      if (typeof next === 'object' && next !== null && built.has(next)) {
-        node = next as Record<string, unknown>;
-      } else {
-        const created: Record<string, unknown> = {};
-        built.add(created);
-        setOwn(node, part, created);
-        node = created;
-      }
-    }
-    const leaf = path[path.length - 1]!;
-    const existing = getOwn(node, leaf);
-    if (typeof existing === 'object' && existing !== null && built.has(existing)) continue;
-    setOwn(node, leaf, entry.decoded);
-  }
-  return root;
 }
