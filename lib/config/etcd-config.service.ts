@@ -23,6 +23,7 @@ import type { ResolvedEtcdOptions } from '../options/resolved-etcd-options.inter
 import type { InformerHandle, InformerPool } from '../watch/informer-pool.js';
 import type { InformerChange, InformerSink } from '../watch/informer.interfaces.js';
 import { applyOptions, decodeByFormat, encodeValue } from './config-codec.js';
+import { newestValid } from './config-boot.js';
 import { ConfigHistory } from './config-history.js';
 import { ConfigOfflineKeeper } from './config-offline.js';
 import { ConfigReport, type ServedValue } from './config-report.js';
@@ -560,70 +561,37 @@ export class EtcdConfigService implements OnModuleDestroy {
 
   /**
    * A key whose value in etcd the app refuses at boot (a bad put, then a rolling deploy) is served
-   * the newest revision in etcd's history it accepts (else the snapshot file's, if accepted), not its
-   * default: instances booted after a bad put serve what the running ones kept. One warning names
-   * the key and both revisions; the status reports the key `rejected` with the revision served.
+   * the newest revision it accepts ({@link newestValid}), not its default: instances booted after a
+   * bad put serve what the running ones kept. One warning names the key and both revisions; the
+   * status reports the key `rejected` with the revision served.
    */
   private async bootNewestValid(key: string, options: ConfigValueOptions<unknown>): Promise<void> {
-    const effective = this.effectiveOf(key);
-    let bad: { revision: number; reason: string; source: string } | undefined;
-    if (effective) {
-      const result = applyOptions(() => effective.text, effective.value, options);
-      if (!result.ok) {
-        bad = { revision: effective.revision, reason: result.reason, source: effective.source };
-      }
-    } else {
-      const refused = this.report.refusal(key);
-      if (refused) bad = { ...refused, source: `${this.prefix}${key}` };
-    }
-    if (!bad) return;
-    const check = (text: string): ConfigValidation<unknown> => this.check(key, text, options);
-    const history = await this.past.historyOf(bad.source, 1_000, check);
-    // The newest accepted revision since the key was last created (a delete is a decision too).
-    const deletedAt = history.findIndex(entry => entry.deleted);
-    const generation = deletedAt === -1 ? history : history.slice(0, deletedAt);
-    const good = generation.find(entry => entry.valid && entry.revision < bad.revision);
-    // The value is handed over decoded by format only: the ConfigValue applies parse / schema.
-    const servedFrom = (text: string, revision: number): EffectiveValue | undefined => {
-      const decoded = this.decodeAs(key, text);
-      if (!decoded.ok) return undefined;
-      return {
-        text,
-        raw: Buffer.from(text, 'utf8'),
-        value: decoded.value,
-        source: bad.source,
-        revision,
-      };
-    };
-    let served = good?.raw === undefined ? undefined : servedFrom(good.raw, good.revision);
-    if (!served) {
-      const snapshot = this.keeper?.read();
-      const relative = bad.source.slice(this.prefix.length);
-      const text = bad.source.startsWith(this.prefix) ? snapshot?.values[relative] : undefined;
-      if (text !== undefined && check(text).ok) served = servedFrom(text, snapshot!.revision);
-    }
-    if (!served) return;
+    const repair = await newestValid(
+      {
+        prefix: this.prefix,
+        effective: name => this.effectiveOf(name),
+        refusal: name => this.report.refusal(name),
+        decode: (name, text) => this.decodeAs(name, text),
+        history: (etcdKey, limit, check) => this.past.historyOf(etcdKey, limit, check),
+        snapshot: () => this.keeper?.read(),
+      },
+      key,
+      options,
+    );
+    if (!repair) return;
+    const { bad, served } = repair;
     const value = new LiveConfigValue<unknown>(key, options, this.logger, rejection =>
       this.refuse(rejection),
     );
     value.apply(served);
-    value.rejected = effective;
+    value.rejected = repair.refused;
     this.values.set(key, value);
     this.refuse({ key, revision: bad.revision, reason: bad.reason });
     this.logger.warn(
       `config "${key}" at revision ${bad.revision} rejected at boot: ${bad.reason}; serving ` +
-        `revision ${served.revision}, the newest valid one ${good ? "in etcd's history" : 'in the snapshot file'}`,
+        `revision ${served.revision}, the newest valid one ` +
+        (repair.from === 'history' ? "in etcd's history" : 'in the snapshot file'),
     );
-  }
-
-  /** Checks a text with given options (decoded by the key's format first). */
-  private check(
-    key: string,
-    text: string,
-    options: ConfigValueOptions<unknown>,
-  ): ConfigValidation<unknown> {
-    const decoded = this.decodeAs(key, text);
-    return decoded.ok ? applyOptions(() => text, decoded.value, options) : decoded;
   }
 
   /** Effective value of a key or folder, without its text (the read path of get()). */
