@@ -29,6 +29,7 @@ import {
   etcdAnswerCode,
   isDeadlineExceeded,
   isMissingUserName,
+  isReasonless,
   type EtcdFailure,
 } from './etcd-errors.classifier.js';
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS, SharedChannelPool } from './shared-channel-pool.js';
@@ -166,7 +167,7 @@ export class EtcdConnection implements OnApplicationShutdown {
         // breaker's last transport failure may be the one that names the problem.
         const cause = isBrokenCircuitError(err) ? this.policy.lastTransportFailure : err;
         if (isTlsError(cause)) throw new EtcdConnectionError(hosts, connectTimeout, cause);
-        if (cause !== undefined && informative(cause)) lastError = cause;
+        if (cause !== undefined && !isReasonless(cause)) lastError = cause;
         else lastError ??= err;
       }
       await sleep(Math.min(250, Math.max(0, deadline - systemClock.now())));
@@ -305,9 +306,4 @@ function buildClientOptions(
     // Only transport failures count against a host; answers from etcd reach the caller as they are.
     faultHandling: policy.faultHandling(),
   };
-}
-
-/** Whether an error says more than grpc-js's "No connection established. Last error: null". */
-function informative(err: unknown): boolean {
-  return !(err instanceof Error && /Last error: null/i.test(err.message));
 }

@@ -48,6 +48,9 @@ const ANSWERS: Array<[RegExp, EtcdAnswerCode]> = [
   [/required revision is a future revision/i, 'future-revision'],
 ];
 
+/** grpc-js's connection failure without a recorded reason. */
+const REASONLESS = /Last error: null/i;
+
 /** A call's own deadline (grpc-js status name, or etcd3's message). */
 const DEADLINE = /DEADLINE_EXCEEDED|deadline exceeded/i;
 
@@ -133,6 +136,15 @@ export function isMissingUserName(failure: EtcdFailure): boolean {
 export function classifyWatchCancel(err: unknown): 'compacted' | 'other' {
   const message = describeCause(err);
   return COMPACTED_CANCEL.test(message) || REASONLESS_CANCEL.test(message) ? 'compacted' : 'other';
+}
+
+/**
+ * Whether the error says nothing about why: grpc-js's "No connection established. Last error: null"
+ * when a connection failed without a recorded reason. An earlier, informative cause is kept over it.
+ * @internal
+ */
+export function isReasonless(err: unknown): boolean {
+  return err instanceof Error && REASONLESS.test(err.message);
 }
 
 /** What a person can do about an answer from etcd, as a parenthesised hint ('' when nothing). @internal */

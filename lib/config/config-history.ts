@@ -1,6 +1,6 @@
 import type { IKeyValue, WatchBuilder } from 'etcd3';
 import type { EtcdConnection } from '../client/etcd-connection.js';
-import { etcdAnswerCode } from '../client/etcd-errors.classifier.js';
+import { classifyWatchCancel, etcdAnswerCode } from '../client/etcd-errors.classifier.js';
 import { ConfigRevisionAbsentError } from '../errors/config-revision-absent.error.js';
 import { ConfigRevisionCompactedError } from '../errors/config-revision-compacted.error.js';
 import { EtcdUnavailableError } from '../errors/etcd-unavailable.error.js';
@@ -220,7 +220,7 @@ export class ConfigHistory {
     try {
       watcher = await this.connection.kv.watch().key(etcdKey).startRevision(String(start)).create();
     } catch (err) {
-      if (isCompactedCancel(err)) return undefined;
+      if (classifyWatchCancel(err) === 'compacted') return undefined;
       throw this.connection.mapError(err, 'read history of', etcdKey);
     }
     return new Promise<HistoryEvent[] | undefined>((resolve, reject) => {
@@ -273,7 +273,7 @@ export class ConfigHistory {
         }
       });
       watcher.on('error', err => {
-        if (isCompactedCancel(err)) {
+        if (classifyWatchCancel(err) === 'compacted') {
           finish(() => resolve(undefined), true);
         } else {
           finish(() => reject(this.connection.mapError(err, 'read history of', etcdKey)), true);
@@ -300,12 +300,6 @@ export class ConfigHistory {
     }
     return high;
   }
-}
-
-/** etcd cancelled a watch because its start revision was compacted (3.4 sends no reason). */
-function isCompactedCancel(err: unknown): boolean {
-  const message = err instanceof Error ? err.message : String(err);
-  return /compact/i.test(message) || /watcher canceled:\s*$/i.test(message);
 }
 
 function toEvent(kv: IKeyValue): HistoryEvent {

@@ -17,6 +17,7 @@ import {
   classifyWatchCancel,
   isDeadlineExceeded,
   isMissingUserName,
+  isReasonless,
 } from '../../lib/client/etcd-errors.classifier.js';
 
 /** A raw grpc-js error as the transport produces it (before etcd3 casts it). */
@@ -171,6 +172,20 @@ describe('the narrower questions, answered by the classifier too', () => {
     ['a disconnect', new Error('14 UNAVAILABLE: Connection dropped'), 'other'],
   ] as const)('classifyWatchCancel: %s is %s', (_title, err, expected) => {
     expect(classifyWatchCancel(err)).toBe(expected);
+  });
+
+  it("isReasonless: grpc-js's failure without a recorded reason, not one that names it", () => {
+    expect(
+      isReasonless(new Error('14 UNAVAILABLE: No connection established. Last error: null')),
+    ).toBe(true);
+    expect(
+      isReasonless(
+        new Error(
+          '14 UNAVAILABLE: No connection established. Last error: Error: connect ECONNREFUSED',
+        ),
+      ),
+    ).toBe(false);
+    expect(isReasonless('Last error: null')).toBe(false); // not an error object
   });
 
   it('answerHint: what to do about a full database or a value too large, nothing otherwise', () => {
