@@ -22,6 +22,7 @@ import {
 } from './bench-utils.js';
 import { adminStatus, type AdminStatusResult } from './scenarios/admin-status.js';
 import { calls, type CallsResult } from './scenarios/calls.js';
+import { consolePages, type ConsoleResult } from './scenarios/console.js';
 import { configDocuments, type ConfigDocumentsResult } from './scenarios/config-documents.js';
 import { configRead, type ConfigReadResult } from './scenarios/config-read.js';
 import { failureDetection, type FailureDetectionResult } from './scenarios/failure-detection.js';
@@ -50,6 +51,7 @@ interface Results {
   fleet?: FleetResult;
   adminStatus?: AdminStatusResult;
   statusWriter?: StatusWriterResult;
+  console?: ConsoleResult;
   targets?: Record<string, { target: string; value: number; met: boolean }>;
   errors?: Record<string, string>;
 }
@@ -66,6 +68,7 @@ const SCENARIOS = {
   fleet,
   adminStatus,
   statusWriter,
+  console: consolePages,
 } as const;
 type ScenarioName = keyof typeof SCENARIOS;
 
@@ -131,6 +134,8 @@ function evaluateTargets(r: Results): NonNullable<Results['targets']> {
   add('registry.deregisterP99Ms', '< 50', r.registry?.deregisterP99Ms, v => v < 50);
   add('startup.overheadMs', '< 50', r.startup?.overheadMs, v => v < 50);
   add('calls.rollingFailed', '== 0', r.calls?.rollingFailed, v => v === 0);
+  // Issue 25: every console page in < 100 ms for 200 instances and 500 keys.
+  add('console.slowestP50Ms', '< 100', r.console?.slowestP50Ms, v => v < 100);
   // Issue 23.6's targets.
   const f = r.fleet;
   add('fleet.bootWatchEventsPerInstance', '<= 3', f?.nest.bootWatchEventsPerInstance, v => v <= 3);
@@ -372,6 +377,17 @@ function printTable(r: Results): void {
       `${n(w.silentP50Ms, 3)} / ${n(w.silentP99Ms, 3)}`,
       `added p50 ${n(w.addedP50Ms, 3)} ms (${n(w.p50Ratio, 2)}x)`,
     );
+  }
+  if (r.console) {
+    const c = r.console;
+    for (const [page, p] of Object.entries(c.pages)) {
+      row(
+        `console page ${page} p50 / p99 ms (${c.instances} inst., ${c.keys} keys)`,
+        `${n(p.p50Ms, 1)} / ${n(p.p99Ms, 1)}`,
+        '',
+        `${Math.round(p.bytes / 1024)} KiB; target < 100`,
+      );
+    }
   }
   const header: [string, string, string, string] = ['metric', 'nest-etcd', 'raw / without', 'note'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map(r => r[i]!.length)));

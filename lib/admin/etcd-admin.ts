@@ -1,6 +1,7 @@
 import { hostname, userInfo } from 'node:os';
 import type { Observable } from 'rxjs';
 import { EtcdConnection } from '../client/etcd-connection.js';
+import { formatOf } from '../config/config-codec.js';
 import { ConfigConflictError } from '../errors/config-conflict.error.js';
 import { ConfigValidationError } from '../errors/config-validation.error.js';
 import { InvalidOptionsError } from '../errors/invalid-options.error.js';
@@ -29,7 +30,7 @@ import type {
   ServiceSummary,
   ValidationReport,
 } from './admin.interfaces.js';
-import { AdminContext, type AdminPrefixes, textOf } from './admin-context.js';
+import { AdminContext, type AdminPrefixes, keyOf, textOf } from './admin-context.js';
 import { AuditLog } from './audit-log.js';
 import { CandidateValidation } from './candidate-validation.js';
 import { type KeyTarget, ownPrefix, resolveKey } from './fleet-layers.js';
@@ -307,6 +308,32 @@ export class EtcdAdmin {
 
   private validation(fleet: Fleet): CandidateValidation {
     return new CandidateValidation(this.ctx, this.schemas, fleet);
+  }
+
+  /**
+   * Every key stored under the service's own config prefix (or, with `profile`, its overlay),
+   * sorted by key: one fleet read and one range read, where `get` per key reads the fleet each
+   * time (the console's config page lists 500 keys with it). Overlays (`@<profile>/...`) are not
+   * listed as keys of the base prefix.
+   */
+  async list(service: string, options: KeyOptions = {}): Promise<AdminValue[]> {
+    const fleet = await this.fleetReader.fleet(service);
+    const base =
+      ownPrefix(fleet, this.ctx.prefixes.config) +
+      (options.profile !== undefined ? `@${options.profile}/` : '');
+    const kvs = await this.ctx.list(base, 'list');
+    return kvs
+      .map(kv => ({ kv, etcdKey: keyOf(kv) }))
+      .filter(({ etcdKey }) => options.profile !== undefined || !etcdKey.startsWith(`${base}@`))
+      .map(({ kv, etcdKey }) => ({
+        key: etcdKey.slice(base.length),
+        etcdKey,
+        text: textOf(kv),
+        revision: Number(kv.mod_revision),
+        version: Number(kv.version),
+        format: formatOf(etcdKey),
+      }))
+      .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   }
 
   private async target(

@@ -1,5 +1,6 @@
 import type { EtcdAdmin } from '../admin/etcd-admin.js';
 import type { AdminInstance, InstanceStatus } from '../admin/admin.interfaces.js';
+import { formatOf } from '../config/config-codec.js';
 import { UnknownServiceError } from '../errors/unknown-service.error.js';
 import type { ConfigKeyView } from './pages/config.page.js';
 import type { KeyPageData, KeyRef, KeyInstanceView } from './pages/key.page.js';
@@ -35,30 +36,47 @@ export class ConsoleViews {
     }
   }
 
-  /** Every key the service's instances report, with its stored values and who serves what. */
+  /**
+   * Every key of the service: those stored under its own prefix or a profile overlay, and those its
+   * instances report (from a shared layer, say); with who serves what. One fleet read and one range
+   * read per layer (`EtcdAdmin.list`).
+   */
   async config(service: string): Promise<{ statuses: InstanceStatus[]; keys: ConfigKeyView[] }> {
     const statuses = await this.statuses(service);
-    const names = [...new Set(statuses.flatMap(s => Object.keys(s.keys)))].sort();
     const profiles = [...new Set(statuses.flatMap(s => s.profiles))].sort();
-    const keys = await Promise.all(
-      names.map(async (key): Promise<ConfigKeyView> => {
-        const [base, ...overlays] = await Promise.all([
-          this.admin.get(service, key),
-          ...profiles.map(profile => this.admin.get(service, key, { profile })),
-        ]);
-        return {
-          key,
-          base: base,
-          overlays: overlays
-            .map((value, i) => ({ profile: profiles[i]!, value }))
-            .filter(o => o.value.text !== undefined),
-          instances: statuses.flatMap(s => {
-            const status = s.keys[key];
-            return status ? [{ instanceId: s.instanceId, profiles: s.profiles, status }] : [];
-          }),
-        };
+    const [base, ...overlays] = await Promise.all([
+      this.admin.list(service),
+      ...profiles.map(profile => this.admin.list(service, { profile })),
+    ]);
+    const stored = new Map(base.map(v => [v.key, v]));
+    const overlaid = overlays.map(list => new Map(list.map(v => [v.key, v])));
+    const names = [
+      ...new Set([
+        ...stored.keys(),
+        ...overlays.flatMap(list => list.map(v => v.key)),
+        ...statuses.flatMap(s => Object.keys(s.keys)),
+      ]),
+    ].sort();
+    const prefix = statuses[0]?.prefix ?? '';
+    const keys = names.map((key): ConfigKeyView => ({
+      key,
+      base: stored.get(key) ?? {
+        key,
+        etcdKey: `${prefix}${key}`,
+        text: undefined,
+        revision: 0,
+        version: 0,
+        format: formatOf(key),
+      },
+      overlays: overlaid.flatMap((map, i) => {
+        const value = map.get(key);
+        return value ? [{ profile: profiles[i]!, value }] : [];
       }),
-    );
+      instances: statuses.flatMap(s => {
+        const status = s.keys[key];
+        return status ? [{ instanceId: s.instanceId, profiles: s.profiles, status }] : [];
+      }),
+    }));
     return { statuses, keys };
   }
 

@@ -60,6 +60,21 @@ function fakeAdmin(writes: FakeAdminWrites = { puts: [] }): EtcdAdmin {
         version: options.profile ? 0 : 2,
         format: 'yaml',
       }),
+    list: (_service: string, options: { profile?: string } = {}) =>
+      Promise.resolve(
+        options.profile
+          ? []
+          : [
+              {
+                key: 'limits.yaml',
+                etcdKey: '/config/shop/limits.yaml',
+                text: 'max: 5\n',
+                revision: 40,
+                version: 2,
+                format: 'yaml',
+              },
+            ],
+      ),
     affected: () =>
       Promise.resolve([{ instanceId: 'i-<1>', configKey: 'limits.yaml', layer: 'prefix' }]),
     history: () =>

@@ -44,6 +44,34 @@ export function keyStatusPill(instanceId: string, status: KeyStatus): SafeHtml {
   >`;
 }
 
+/** Up to this many instances a key's row shows one pill each; beyond, one per served revision. */
+const PILLS_PER_INSTANCE = 12;
+
+/**
+ * What the instances serve for a key: a pill per instance in a small fleet; in a large one a pill
+ * per applied revision (`r42 × 197`, the ids in its title) and one per rejecting instance (a
+ * rejection is what an operator acts on, so it is always named).
+ */
+function servedBy(view: ConfigKeyView): SafeHtml {
+  if (view.instances.length <= PILLS_PER_INSTANCE) {
+    return html`${view.instances.map(i => keyStatusPill(i.instanceId, i.status))}`;
+  }
+  const applied = new Map<number, string[]>();
+  const rejected: ConfigKeyView['instances'] = [];
+  for (const i of view.instances) {
+    if (i.status.state === 'rejected') rejected.push(i);
+    else applied.set(i.status.revision, [...(applied.get(i.status.revision) ?? []), i.instanceId]);
+  }
+  return html`${[...applied].map(
+    ([revision, ids]) =>
+      html`<span
+        class="pill ok"
+        title="${ids.slice(0, 50).join(', ')}${ids.length > 50 ? ', …' : ''}"
+        >r${revision} × ${ids.length}</span
+      >`,
+  )}${rejected.map(i => keyStatusPill(i.instanceId, i.status))}`;
+}
+
 /** Distinct schema hashes the instances validate a key with (two during a rolling deploy). */
 function schemas(view: ConfigKeyView): SafeHtml {
   const hashes = [
@@ -109,7 +137,7 @@ export function configTable(
                 )}
               </td>
               <td>${schemas(view)}</td>
-              <td>${view.instances.map(i => keyStatusPill(i.instanceId, i.status))}</td>
+              <td>${servedBy(view)}</td>
             </tr>`,
         )}
       </tbody>

@@ -97,6 +97,7 @@ describe('console: in a real browser', () => {
 
   it('edit: an invalid value is refused with the schema message and nothing is written; a valid one is previewed, published, applied by every instance, then rolled back from history', async () => {
     await suite.etcd.put(LIMITS, 'max: 5\n');
+    await suite.etcd.put(`${SHOP_PREFIX}flags.json`, '{"flag": true}');
     const configBefore = await suite.etcd.getPrefix('/config/');
     const url = await consoleApp();
     await Promise.all([instance('shop-1'), instance('shop-2')]);
@@ -105,6 +106,10 @@ describe('console: in a real browser', () => {
     const keyRow = page.locator('tr[data-key="limits.yaml"]');
     await keyRow.locator('[data-instance="shop-2"]').waitFor({ timeout: UI_WAIT });
     await screenshot(page, 'config');
+    // every stored key is listed with its value (EtcdAdmin.list: one range read per layer)
+    await expect(page.locator('tr[data-key="flags.json"]').textContent()).resolves.toContain(
+      '"flag": true',
+    );
 
     await keyRow.locator('a').first().click();
     await page.locator('textarea[name="text"]').waitFor();
