@@ -4,6 +4,7 @@ import type { EtcdConnection } from '../client/etcd-connection.js';
 import { etcdAnswerCode } from '../client/etcd-errors.classifier.js';
 import { describeCause } from '../common/describe-cause.js';
 import type { InformerHandle, InformerPool } from '../watch/informer-pool.js';
+import { SYNCED } from '../watch/informer.interfaces.js';
 import {
   StatusCoalescer,
   coalescerSystemClock,
@@ -116,14 +117,9 @@ export class ConfigStatusWriter {
       this.lease = current;
       if (current) this.coalescer.mark();
     };
-    const onState = handle.informer.state$.subscribe(state => {
-      if (state.synced) check();
+    this.ownKey = handle.informer.view$.subscribe(event => {
+      if (event === SYNCED || event.key === registration.key) check();
     });
-    const onChange = handle.informer.changes$.subscribe(change => {
-      if (change.key === registration.key) check();
-    });
-    onState.add(onChange);
-    this.ownKey = onState;
   }
 
   private statusKey(registration: StatusRegistration): string {
