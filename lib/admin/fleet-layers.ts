@@ -1,5 +1,4 @@
 import {
-  configLayers,
   locateKey,
   sourcesOf,
   type ConfigLayer,
@@ -27,8 +26,6 @@ export interface InstanceReach {
   /** The status key whose value it is part of: the config key itself, or a folder (`db/`) above it. */
   statusKey: string | undefined;
   keyStatus: KeyStatus | undefined;
-  /** The layers above {@link layer} that could shadow it, lowest first. */
-  higher: ConfigLayer[];
 }
 
 /** The layout an instance reports. @internal */
@@ -98,8 +95,6 @@ export function reachOf(fleet: Fleet, etcdKey: string): InstanceReach[] {
     const layout = layoutOf(status);
     const located = locateKey(etcdKey, layout);
     if (!located) continue;
-    const layers = configLayers(layout);
-    const index = layers.findIndex(l => l.prefix === located.layer.prefix);
     const statusKey = statusKeyOf(status, located.key);
     out.push({
       status,
@@ -114,7 +109,6 @@ export function reachOf(fleet: Fleet, etcdKey: string): InstanceReach[] {
       configKey: located.key,
       statusKey,
       keyStatus: statusKey !== undefined ? status.keys[statusKey] : undefined,
-      higher: layers.slice(index + 1),
     });
   }
   return out;

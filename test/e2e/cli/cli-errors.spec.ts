@@ -121,6 +121,15 @@ describe('nest-etcd CLI: bad input changes nothing', () => {
     await suite.etcd.del('/config-audit/', { prefix: true });
   });
 
+  it('-f - reads the value from standard input', async () => {
+    const run = await runNestEtcd(['validate', 'orders', 'limits.json', '-f', '-'], {
+      env: { ETCD_HOSTS: suite.etcd.endpoint },
+      input: '{"max": 2, "currency": "EUR"}',
+    });
+    expect(run.exit).toBe(0);
+    expect(run.stdout).toMatch(/\/config\/limits.json \(json\): valid/);
+  });
+
   it('etcd unreachable: exit 3 within the timeout', async () => {
     const started = Date.now();
     const run = await runNestEtcd([
