@@ -105,10 +105,10 @@ export class ConfigStatusWriter {
     this.registration = registration;
     this.ownKey?.unsubscribe();
     this.handle?.release();
-    // The lease of the registration key, followed by a watch on its service's prefix (shared with
-    // discovery of the same service): a new lease after a re-registration is seen as a put.
-    const parent = registration.key.slice(0, registration.key.lastIndexOf('/') + 1);
-    const handle = this.informers.acquire(parent);
+    // The lease of the registration key, followed by a watch on that key alone (a prefix watch of
+    // the key: the service's other instances are never seen, so a fleet's boot costs O(N) events):
+    // a new lease after a re-registration is seen as a put.
+    const handle = this.informers.acquire(registration.key);
     this.handle = handle;
     const check = (): void => {
       const lease = handle.informer.get(registration.key)?.lease;
