@@ -1,4 +1,4 @@
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { OrdersApp } from '../../fixtures/admin/orders-app.launcher.js';
 import { runNestEtcd } from '../../support/cli-test-kit.js';
@@ -26,7 +26,10 @@ async function statusesReady(etcd: EtcdServer, count: number): Promise<void> {
   );
 }
 
-/** The short story (validate -> put --wait) with one v1 and one v2 instance, over `env` and `flags`. */
+/**
+ * The story with one v1 and one v2 instance: validate, put --wait, history, rollback --wait,
+ * diff/apply of a folder; `cli` adds the connection flags.
+ */
 async function story(
   etcd: EtcdServer,
   dir: string,
@@ -61,6 +64,20 @@ async function story(
   expect(put.exit).toBe(0);
   expect(put.stdout).toMatch(/instance orders-a: applied/);
   expect(put.stdout).toMatch(/instance orders-c: applied/);
+  const written = Number(/written at revision (\d+)/.exec(put.stdout)![1]);
+  await writeFile(join(dir, 'all2.json'), '{"max": 6, "currency": "EUR"}');
+  expect((await cli(['put', 'orders', 'limits.json', '-f', join(dir, 'all2.json')])).exit).toBe(0);
+  const history = await cli(['history', 'orders', 'limits.json']);
+  expect(history.stdout).toContain(`${written}`);
+  const rollback = await cli(['rollback', 'orders', 'limits.json', `${written}`, '--wait', '30s']);
+  expect(rollback.exit).toBe(0);
+  expect(rollback.stdout.split('\n').filter(l => / applied/.test(l))).toHaveLength(2);
+  const folder = join(dir, 'folder');
+  await mkdir(folder, { recursive: true });
+  await writeFile(join(folder, 'greeting'), 'hello');
+  expect((await cli(['diff', 'orders', folder])).exit).toBe(1);
+  expect((await cli(['apply', 'orders', folder])).exit).toBe(0);
+  expect((await cli(['diff', 'orders', folder])).exit).toBe(0);
 }
 
 describe('nest-etcd CLI against etcd with auth', () => {
