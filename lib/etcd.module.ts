@@ -4,7 +4,7 @@ import type { ConfigValueOptions } from './config/config-value.interface.js';
 import { isConfigDefinition, type ConfigDefinition } from './config/define-config.js';
 import { EtcdConfigService } from './config/etcd-config.service.js';
 import { recordedConfigKeys } from './config/inject-config.decorator.js';
-import { ETCD_CLIENT } from './etcd.constants.js';
+import { ETCD_CLIENT } from './common/etcd.constants.js';
 import { ETCD_OPTIONS_TYPE, EtcdConfigurableModuleClass } from './etcd.module-definition.js';
 import type { EtcdModuleAsyncOptions } from './options/etcd-module-async-options.interface.js';
 import { configValueProvider, createEtcdProviders } from './etcd.providers.js';

@@ -13,7 +13,7 @@ import {
 } from './config/config-status.writer.js';
 import { getConfigToken } from './config/inject-config.decorator.js';
 import { EtcdConnectionError } from './errors/etcd-connection.error.js';
-import { ETCD_CLIENT, ETCD_RESOLVED_OPTIONS } from './etcd.constants.js';
+import { ETCD_CLIENT, ETCD_RESOLVED_OPTIONS } from './common/etcd.constants.js';
 import type { EtcdModuleOptions } from './options/etcd-module-options.interface.js';
 import { ETCD_MODULE_OPTIONS } from './etcd.module-definition.js';
 import { resolveEtcdOptions } from './options/etcd-options.resolver.js';

@@ -1,5 +1,5 @@
 import { Inject } from '@nestjs/common';
-import { ETCD_CLIENT } from '../etcd.constants.js';
+import { ETCD_CLIENT } from '../common/etcd.constants.js';
 
 /**
  * Injects the module's `Etcd3` client (the root client, without the module's namespace) for advanced

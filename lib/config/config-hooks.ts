@@ -6,7 +6,7 @@ import {
 } from '@nestjs/common';
 import { type DiscoveryService, type MetadataScanner, type ModuleRef } from '@nestjs/core';
 import type { Subscription } from 'rxjs';
-import { ON_CONFIG_CHANGE_METADATA } from '../etcd.constants.js';
+import { ON_CONFIG_CHANGE_METADATA } from '../common/etcd.constants.js';
 import { scanDecoratedMethods } from '../common/provider-scanner.js';
 import type { ResolvedEtcdOptions } from '../options/resolved-etcd-options.interface.js';
 import type { ConfigChange } from './config-value.interface.js';

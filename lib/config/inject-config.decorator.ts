@@ -1,5 +1,5 @@
 import { Inject } from '@nestjs/common';
-import { CONFIG_TOKEN_PREFIX } from '../etcd.constants.js';
+import { CONFIG_TOKEN_PREFIX } from '../common/etcd.constants.js';
 import type { ConfigValueOptions } from './config-value.interface.js';
 import { isConfigDefinition, type ConfigDefinition } from './define-config.js';
 

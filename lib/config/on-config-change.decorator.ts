@@ -1,4 +1,4 @@
-import { ON_CONFIG_CHANGE_METADATA } from '../etcd.constants.js';
+import { ON_CONFIG_CHANGE_METADATA } from '../common/etcd.constants.js';
 import type { ConfigValueOptions } from './config-value.interface.js';
 import { isConfigDefinition, type ConfigDefinition } from './define-config.js';
 

@@ -25,7 +25,7 @@
  * @packageDocumentation
  */
 export { EtcdConnection } from '../../lib/client/etcd-connection.js';
-export { ETCD_CLIENT, ETCD_RESOLVED_OPTIONS } from '../../lib/etcd.constants.js';
+export { ETCD_CLIENT, ETCD_RESOLVED_OPTIONS } from '../../lib/common/etcd.constants.js';
 export { resolveEtcdOptions } from '../../lib/options/etcd-options.resolver.js';
 export { createInformerPool } from '../../lib/etcd.providers.js';
 export { InformerPool } from '../../lib/watch/informer-pool.js';

@@ -52,7 +52,30 @@ function relativeSpecifiers(source: string): string[] {
 
 const files = sourceFiles(testDir).map(path => relative(root, path).split('\\').join('/'));
 
-/** lib/ folders and the lib/ folders they must never import (the layer order of docs/architecture.md). */
+/**
+ * The layers of lib/, lowest first (docs/architecture.md): a folder imports only its own layer and
+ * the layers below it. The roof (lib/*.ts: index, module, providers, subpath entries) is last.
+ */
+const LAYERS: readonly (readonly string[])[] = [
+  ['common', 'errors'],
+  ['options'],
+  ['client'],
+  ['lease', 'watch'],
+  ['config', 'discovery'],
+  ['registry'],
+  ['election', 'lock', 'health', 'metrics'],
+  ['admin'],
+  ['cli', 'console'],
+];
+
+/** Layer of a lib/ folder (`lib/x/` -> index in LAYERS; the roof and unknown folders: last). */
+function layerOf(folder: string): number {
+  const name = folder.replace(/^lib\//, '').replace(/\/$/, '');
+  const index = LAYERS.findIndex(layer => layer.includes(name));
+  return index === -1 ? LAYERS.length : index;
+}
+
+/** lib/ folders and the lib/ folders they must never import, besides any higher layer. */
 const FORBIDDEN_ARROWS: Record<string, (folder: string) => boolean> = {
   // options/ is the ground floor: it imports nothing above common/ and errors/.
   'lib/options/': folder => !['lib/options/', 'lib/common/', 'lib/errors/'].includes(folder),
@@ -70,20 +93,23 @@ function libFolder(path: string): string {
 }
 
 describe('lib/ layers', () => {
-  it('imports point down the layers: options/ on common/ and errors/ only, discovery/ under registry/, config and registry apart', () => {
+  it('imports point down the layers (none up, none to the roof); options/ on common/ and errors/ only, discovery/ under registry/, config and registry apart', () => {
     const offenders: string[] = [];
     const libFiles = sourceFiles(join(root, 'lib')).map(path =>
       relative(root, path).split('\\').join('/'),
     );
     for (const file of libFiles) {
       const from = libFolder(file);
-      const forbidden = FORBIDDEN_ARROWS[from];
-      if (!forbidden) continue;
+      const forbidden = FORBIDDEN_ARROWS[from] ?? (() => false);
       for (const spec of relativeSpecifiers(readFileSync(join(root, file), 'utf8'))) {
         const target = relative(root, resolve(root, dirname(file), spec))
           .split('\\')
           .join('/');
-        if (forbidden(libFolder(target))) offenders.push(`${file} imports ${spec}`);
+        const to = libFolder(target);
+        if (!target.startsWith('lib/')) offenders.push(`${file} imports ${spec} (outside lib/)`);
+        else if (to !== from && (layerOf(to) > layerOf(from) || forbidden(to))) {
+          offenders.push(`${file} imports ${spec}`);
+        }
       }
     }
     expect(offenders).toEqual([]);
