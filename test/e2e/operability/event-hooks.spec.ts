@@ -3,7 +3,7 @@ import { Test, type TestingModule } from '@nestjs/testing';
 import { EtcdConfigService, EtcdModule, type ConfigRejection } from '../../../lib/index.js';
 import { openConnection } from '../../support/informer-test-kit.js';
 import type { InformerResync } from '../../support/internals.js';
-import { EtcdServer, nextValue } from '../../support/index.js';
+import { EtcdServer, TcpProxy, nextValue } from '../../support/index.js';
 
 // The two events metrics count that no other public stream shows: an informer's re-list after a
 // broken watch, and a config value refused by parse/schema.
@@ -17,24 +17,35 @@ describe('operability hooks: informer resyncs$ and config rejections$', () => {
     await etcd?.dispose();
   });
 
-  it('pool.resyncs$ reports the re-list after etcd restarts', async () => {
-    const connection = openConnection(etcd.endpoint);
+  // A broken watch resumes from its revision + 1 (issue 23.3): a plain restart is no re-list any
+  // more. A re-list happens when the resume is answered "compacted": the connection is cut off
+  // (through a proxy) while writes and a compaction past its revision happen.
+  it('pool.resyncs$ reports the re-list after a watch fell behind a compaction', async () => {
+    const proxy = await TcpProxy.start({ host: '127.0.0.1', port: etcd.clientPort });
+    const connection = openConnection(proxy.endpoint);
+    const seen: InformerResync[] = [];
+    const sub = connection.informers.resyncs$.subscribe(r => seen.push(r));
     try {
       const handle = connection.informers.acquire('/hooks/');
       await handle.informer.ready();
-      const seen: InformerResync[] = [];
-      const sub = connection.informers.resyncs$.subscribe(r => seen.push(r));
-      const resync = nextValue(connection.informers.resyncs$, r => r.prefix === '/hooks/', 20_000);
-      await etcd.stop();
-      await etcd.restart();
+      const resync = nextValue(connection.informers.resyncs$, r => r.prefix === '/hooks/', 30_000);
+      proxy.blackhole();
+      await nextValue(handle.informer.state$, s => !s.connected, 20_000);
+      await etcd.put('/hooks/a', '1');
+      await etcd.put('/hooks/b', '2');
+      await etcd.compact();
+      proxy.reset();
+      proxy.heal();
       const event = await resync;
       expect(event.prefix).toBe('/hooks/');
       expect(event.revision).toBeGreaterThan(0);
       expect(seen.length).toBeGreaterThanOrEqual(1);
-      sub.unsubscribe();
+      expect(handle.informer.size).toBe(2);
       handle.release();
     } finally {
+      sub.unsubscribe();
       await connection.onApplicationShutdown();
+      await proxy.close();
     }
   });
 
