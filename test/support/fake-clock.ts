@@ -50,9 +50,14 @@ export class FakeClock implements Clock {
     const target = this.current + ms;
     for (;;) {
       await settle();
-      const next = this.timers
-        .filter(t => t.at <= target)
-        .sort((a, b) => a.at - b.at || a.seq - b.seq)[0];
+      // the earliest due timer (ties: the first set), found in one pass: a sort per fired timer made
+      // a fleet of 1,000 informers quadratic
+      let next: (typeof this.timers)[number] | undefined;
+      for (const t of this.timers) {
+        if (t.at <= target && (!next || t.at < next.at || (t.at === next.at && t.seq < next.seq))) {
+          next = t;
+        }
+      }
       if (!next) break;
       this.timers = this.timers.filter(t => t !== next);
       this.current = Math.max(this.current, next.at);
