@@ -27,6 +27,13 @@ async function statusesReady(etcd: EtcdServer, count: number): Promise<void> {
 }
 
 /**
+ * A whole story (child apps booting, a dozen CLI processes, --wait rounds) took over jest's 60 s
+ * default on a loaded 2-core machine (load ~22): its own bound, for that machine. The child apps are
+ * stopped by NodeChild.disposeAll() in afterEach, also when the story fails or times out.
+ */
+const STORY_TIMEOUT_MS = 180_000;
+
+/**
  * The story with one v1 and one v2 instance: validate, put --wait, history, rollback --wait,
  * diff/apply of a folder; `cli` adds the connection flags.
  */
@@ -88,18 +95,22 @@ describe('nest-etcd CLI against etcd with auth', () => {
       env: { ETCD_PASSWORD: password },
     });
 
-  it('runs the story as root; the password is never printed', async () => {
-    await story(
-      suite.etcd,
-      tmp.path,
-      { ETCD_USERNAME: 'root', ETCD_PASSWORD: ROOT_PASSWORD },
-      async args => {
-        const run = await asRoot(args);
-        expect(run.stdout + run.stderr).not.toContain(ROOT_PASSWORD);
-        return run;
-      },
-    );
-  });
+  it(
+    'runs the story as root; the password is never printed',
+    async () => {
+      await story(
+        suite.etcd,
+        tmp.path,
+        { ETCD_USERNAME: 'root', ETCD_PASSWORD: ROOT_PASSWORD },
+        async args => {
+          const run = await asRoot(args);
+          expect(run.stdout + run.stderr).not.toContain(ROOT_PASSWORD);
+          return run;
+        },
+      );
+    },
+    STORY_TIMEOUT_MS,
+  );
 
   it('a wrong password: exit 3 naming the user, without the password', async () => {
     const run = await asRoot(['services'], 'not-the-password');
@@ -173,26 +184,30 @@ describe('nest-etcd CLI against etcd with TLS (client certificates)', () => {
     await disposeTlsMaterial(tls);
   });
 
-  it('runs the story with --ca-file/--cert-file/--key-file (the apps with ETCD_*_FILE)', async () => {
-    const files = {
-      ETCD_CA_FILE: tls.caFile,
-      ETCD_CERT_FILE: tls.clientCertFile,
-      ETCD_KEY_FILE: tls.clientKeyFile,
-    };
-    await story(etcd!, tmp.path, files, args =>
-      runNestEtcd([
-        ...args,
-        '--endpoints',
-        etcd!.endpoint,
-        '--ca-file',
-        tls.caFile,
-        '--cert-file',
-        tls.clientCertFile,
-        '--key-file',
-        tls.clientKeyFile,
-      ]),
-    );
-  });
+  it(
+    'runs the story with --ca-file/--cert-file/--key-file (the apps with ETCD_*_FILE)',
+    async () => {
+      const files = {
+        ETCD_CA_FILE: tls.caFile,
+        ETCD_CERT_FILE: tls.clientCertFile,
+        ETCD_KEY_FILE: tls.clientKeyFile,
+      };
+      await story(etcd!, tmp.path, files, args =>
+        runNestEtcd([
+          ...args,
+          '--endpoints',
+          etcd!.endpoint,
+          '--ca-file',
+          tls.caFile,
+          '--cert-file',
+          tls.clientCertFile,
+          '--key-file',
+          tls.clientKeyFile,
+        ]),
+      );
+    },
+    STORY_TIMEOUT_MS,
+  );
 
   it('without the CA: exit 3 with a TLS error', async () => {
     const run = await runNestEtcd(['services', '--endpoints', etcd!.endpoint, '--timeout', '3s']);

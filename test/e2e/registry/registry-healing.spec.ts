@@ -35,8 +35,15 @@ describe('registry: healing (etcd restart, partition, outside delete/revoke) and
   }
 
   const lostLines = (logger: LogCapture) => logger.matching('warn', /\blost\b/, 'EtcdRegistry');
-  /** One line for the loss, at most one more for the first failed heartbeat: never one per retry. */
-  const expectQuietOutage = (logger: LogCapture) => {
+  /**
+   * One line per lost registration episode (registered → lost), at most one more for its first
+   * failed heartbeat: never one per retry. Checked in the same tick as the statuses, right when the
+   * app is registered again: at ttl 2 on a loaded machine (load ~22) the lease's own deadline can
+   * fire again a few seconds LATER (a real second episode, rightly warned), which made a check after
+   * the etcdctl round trips count 2 lines for what it believed was 1 episode.
+   */
+  const expectQuietOutage = (logger: LogCapture, statuses: RegistryStatus[]) => {
+    expect(statuses).toEqual(['registered', 'lost', 'registered']);
     expect(lostLines(logger)).toHaveLength(1);
     const warnings = logger
       .matching('warn', /./, 'EtcdRegistry')
@@ -59,11 +66,10 @@ describe('registry: healing (etcd restart, partition, outside delete/revoke) and
 
     await suite.etcd.restart();
     await nextValue(registry.status$, s => s === 'registered', 15_000);
-    expect(statuses).toEqual(['registered', 'lost', 'registered']);
+    expectQuietOutage(logger, statuses);
     const value = await suite.etcd.get(key);
     expect(value).toBeDefined();
     expect(JSON.parse(value!)).toMatchObject({ port, instanceId: 'heal-restart-1' });
-    expectQuietOutage(logger);
   });
 
   it('a partition longer than the TTL lets the lease expire; the app grants a new lease and puts the key back', async () => {
@@ -90,11 +96,10 @@ describe('registry: healing (etcd restart, partition, outside delete/revoke) and
     proxy.reset();
     proxy.heal();
     await nextValue(registry.status$, s => s === 'registered', 15_000);
+    expectQuietOutage(logger, statuses);
     const newLease = await leaseOf(key);
     expect(newLease).toBeDefined();
     expect(newLease).not.toBe(firstLease);
-    expect(statuses).toEqual(['registered', 'lost', 'registered']);
-    expectQuietOutage(logger);
   });
 
   it('etcdctl del of the key: put back within a second or two, observers see it return', async () => {
