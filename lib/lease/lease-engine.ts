@@ -65,6 +65,66 @@ export class LeaseEngine {
     });
   }
 
+  /**
+   * Asks etcd whether lease `id` (one this app held and stopped confirming, e.g. through an etcd
+   * outage longer than the local bound) is still alive, with one keep-alive on a fresh stream, as
+   * etcd's Go client does after a reconnect: etcd restores leases on recovery and extends them, so a
+   * lease the local clock gave up on is often still there. Resolves with a kept-alive {@link Lease}
+   * for the same id when etcd answers TTL > 0 (that answer renewed it), `undefined` when etcd says
+   * the lease is gone (TTL ≤ 0: only then must a new one be granted); rejects when etcd does not
+   * answer within `timeoutMs` (the caller retries with backoff).
+   */
+  revive(id: string, options: LeaseOptions): Promise<Lease | undefined> {
+    const ttlMs = options.ttl * 1000;
+    const timeoutMs = options.timeoutMs ?? Math.max(2000, ttlMs / 2);
+    const sentAt = this.clock.now();
+    return new Promise<Lease | undefined>((resolve, reject) => {
+      let done = false;
+      let stream: KeepAliveStream | undefined;
+      const finish = (outcome: () => void) => {
+        if (done) return;
+        done = true;
+        cancel();
+        stream?.close();
+        outcome();
+      };
+      const cancel = this.clock.setTimer(
+        () =>
+          finish(() =>
+            reject(new Error(`no keep-alive answer for lease ${id} within ${timeoutMs} ms`)),
+          ),
+        timeoutMs,
+        { background: true },
+      );
+      const opened = this.port.keepAlive(id, {
+        answer: ttl =>
+          finish(() =>
+            resolve(
+              ttl > 0
+                ? new Lease(this.port, this.clock, this.random, id, sentAt, {
+                    ttl,
+                    renewEveryMs: options.renewEveryMs ?? ttlMs / 3,
+                    boundMs: options.boundMs ?? ttlMs,
+                  })
+                : undefined,
+            ),
+          ),
+        broken: err => finish(() => reject(err instanceof Error ? err : new Error(String(err)))),
+      });
+      // The port may report a broken stream synchronously.
+      if (done) opened.close();
+      else {
+        stream = opened;
+        opened.send();
+      }
+    });
+  }
+
+  /** Revokes lease `id` (not kept by a {@link Lease} any more); a lease already gone is not an error. */
+  revoke(id: string, timeoutMs: number): Promise<void> {
+    return this.port.revoke(id, timeoutMs);
+  }
+
   /** A readable, one-line reason for an error of the port. */
   describe(err: unknown): string {
     return this.port.describe(err);

@@ -40,18 +40,24 @@ export type RegistrationOutcome = 'registered' | 'conflict' | 'stopped';
  * | phase      | action                          | next                                                  |
  * | ---------- | ------------------------------- | ----------------------------------------------------- |
  * | `grant`    | grant a lease (engine)          | `check`; failed: `grant` after backoff                |
+ * | `revive`   | one keep-alive of the old lease | alive: `check` (same lease); gone: `grant`; no answer: `revive` after backoff |
  * | `verify`   | one keep-alive now              | `check` (alive); lease gone: `grant` (lost$)          |
  * | `check`    | read the key                    | free or ours: `put`; another lease: `conflict`        |
  * | `put`      | put the key under the lease     | `hold` (status `registered`)                          |
  * | `hold`     | nothing: the engine renews      | key deleted / watch resumed: `verify`; other put: `conflict` |
  * | `conflict` | read the key every period       | freed: `put` (one log line); still held: `conflict`   |
  *
- * From any phase: the lease lost → `grant` after backoff (status `lost` if it was registered);
+ * From any phase: the lease gone (etcd said so) → `grant` after backoff; no renewal confirmed
+ * within the TTL by the local clock (an etcd outage, a blocked loop) → `revive` after jittered
+ * backoff: etcd restores leases after a restart and extends them, so the old lease is kept when
+ * etcd says it is alive and replaced only when etcd says it is gone (status `lost` meanwhile if it
+ * was registered, as nothing confirms it);
  * {@link SelfRegistration.stop} ends it (status `deregistered`). A failed call retries its phase
  * with jittered backoff (one warning per streak).
  * @internal
  */
-export type RegistrationPhase = 'grant' | 'verify' | 'check' | 'put' | 'hold' | 'conflict';
+export type RegistrationPhase =
+  'grant' | 'revive' | 'verify' | 'check' | 'put' | 'hold' | 'conflict';
 
 interface Run {
   readonly instance: ServiceInstance;
@@ -84,6 +90,8 @@ export class SelfRegistration {
   private current: ServiceInstance | undefined;
   private lease: Lease | undefined;
   private leaseSubscription: Subscription | undefined;
+  /** The lease the local clock gave up on, to ask etcd about before granting a new one. */
+  private reviveId: string | undefined;
   /** Leases this app put the key with (echoes of our own puts are not another writer). */
   private readonly ownLeases = new Set<string>();
   /** Revision of our last put: older watch events of the key are stale. */
@@ -152,6 +160,7 @@ export class SelfRegistration {
     this.putRevision = 0;
     this.published = false;
     this.holder = undefined;
+    this.reviveId = undefined;
     this.failures = 0;
     this.quiet = false;
     this.phaseValue = 'grant';
@@ -202,6 +211,14 @@ export class SelfRegistration {
         lease.release();
       }
     }
+    const forgotten = this.reviveId;
+    this.reviveId = undefined;
+    if (forgotten && revoke) {
+      // A lease the local clock gave up on may still be alive in etcd: revoke it too.
+      await this.leases
+        .revoke(forgotten, Math.max(200, deadline - this.clock.now()))
+        .catch(() => undefined);
+    }
     this.current = undefined;
     this.setStatus('deregistered');
     if (!run.settled) {
@@ -246,14 +263,28 @@ export class SelfRegistration {
     if (lease !== this.lease || this.run !== run) return;
     this.dropLease();
     const { ttl } = this.options;
-    this.markLost(
-      run,
-      loss.silentMs > ttl * 1000 || loss.cause === 'expired'
-        ? `lease ${lease.id} expired: no heartbeat reached etcd for ${(loss.silentMs / 1000).toFixed(1)}s, ` +
-            `longer than the ${ttl}s TTL (was the event loop blocked, or etcd unreachable?); granting a new one`
-        : `lease ${lease.id} expired or was revoked; granting a new one`,
-    );
-    this.phaseValue = 'grant';
+    if (loss.cause === 'expired') {
+      // Only the local clock gave up: etcd may well have kept the lease (it restores and extends
+      // leases after a restart). Ask etcd before replacing it, as etcd's Go client does.
+      this.reviveId = lease.id;
+      this.phaseValue = 'revive';
+      this.markLost(
+        run,
+        `no renewal of lease ${lease.id} confirmed for ${(loss.silentMs / 1000).toFixed(1)}s, ` +
+          `the ${ttl}s TTL (was the event loop blocked, or etcd unreachable?); ` +
+          'keeping it if etcd says it is alive, else granting a new one',
+      );
+    } else {
+      this.reviveId = undefined;
+      this.phaseValue = 'grant';
+      this.markLost(
+        run,
+        loss.silentMs > ttl * 1000
+          ? `lease ${lease.id} expired: no heartbeat reached etcd for ${(loss.silentMs / 1000).toFixed(1)}s, ` +
+              `longer than the ${ttl}s TTL (was the event loop blocked, or etcd unreachable?); granting a new one`
+          : `lease ${lease.id} expired or was revoked; granting a new one`,
+      );
+    }
     this.schedule(backoffDelay(this.failures++, this.options.retry, this.options.random));
   }
 
@@ -316,6 +347,9 @@ export class SelfRegistration {
         case 'grant':
           await this.grant(run, stale);
           break;
+        case 'revive':
+          await this.revive(run, stale);
+          break;
         case 'verify':
           await this.verify(stale);
           break;
@@ -361,10 +395,43 @@ export class SelfRegistration {
       lease.release();
       return;
     }
+    this.adopt(run, lease);
+  }
+
+  private adopt(run: Run, lease: Lease): void {
     this.lease = lease;
     this.published = false;
     this.leaseSubscription = lease.lost$.subscribe(loss => this.onLeaseLost(run, lease, loss));
     if (this.lease === lease) this.phaseValue = 'check';
+  }
+
+  /**
+   * The local clock gave up on the lease: one keep-alive asks etcd. Alive → keep it (same lease, the
+   * key is read and put back only if it is missing); gone → grant a new one; no answer → retried
+   * with jittered backoff by {@link step}.
+   */
+  private async revive(run: Run, stale: () => boolean): Promise<void> {
+    const id = this.reviveId;
+    if (!id) {
+      this.phaseValue = 'grant';
+      return;
+    }
+    const lease = await this.leases.revive(id, {
+      ttl: this.options.ttl,
+      timeoutMs: this.callTimeout(),
+    });
+    if (stale()) {
+      lease?.release();
+      return;
+    }
+    this.reviveId = undefined;
+    if (!lease) {
+      this.options.logger.debug(`lease ${id} of ${run.key} is gone in etcd; granting a new one`);
+      this.phaseValue = 'grant';
+      return;
+    }
+    this.options.logger.debug(`lease ${id} of ${run.key} is still alive in etcd; keeping it`);
+    this.adopt(run, lease);
   }
 
   /** After a delete of the key (or a resumed watch): is our lease still alive? */

@@ -172,4 +172,44 @@ describe('LeaseEngine (fake lease port, fake clock)', () => {
     await clock.advance(5_000);
     expect(seen.losses).toHaveLength(1);
   });
+
+  it('revive(): a lease lost by the local bound but kept by etcd comes back under the same id; one etcd dropped does not', async () => {
+    const { clock, port, engine } = setup();
+    const lease = await engine.grant({ ttl: 9 });
+    const seen = watchLoss(lease);
+    port.blackhole = true; // etcd unreachable for longer than the TTL; its lease table keeps 100
+    await clock.advance(9_000);
+    expect(seen.losses.map(loss => loss.cause)).toEqual(['expired']);
+    port.blackhole = false;
+
+    const revived = await engine.revive(lease.id, { ttl: 9 });
+    expect(revived?.id).toBe(lease.id);
+    expect(revived?.alive).toBe(true);
+    expect(port.count('grant')).toBe(1); // not replaced
+    // Kept alive like a granted one, on one stream at ttl / 3.
+    const beats = port.count('keepAlive');
+    await clock.advance(30_000);
+    expect(port.count('keepAlive') - beats).toBe(10);
+    expect(revived?.alive).toBe(true);
+    revived?.release();
+
+    port.end(lease.id); // etcd expired it
+    await expect(engine.revive(lease.id, { ttl: 9 })).resolves.toBeUndefined();
+    expect(port.openStreams).toBe(0);
+  });
+
+  it('revive(): no answer within the bound rejects (the caller retries), leaving no stream nor timer', async () => {
+    const { clock, port, engine } = setup();
+    const lease = await engine.grant({ ttl: 9 });
+    lease.release();
+    port.blackhole = true;
+    const attempt = engine.revive(lease.id, { ttl: 9, timeoutMs: 2_000 });
+    const settled = expect(attempt).rejects.toThrow(
+      /no keep-alive answer for lease 100 within 2000 ms/,
+    );
+    await clock.advance(2_000);
+    await settled;
+    expect(port.openStreams).toBe(0);
+    expect(clock.pending).toBe(0);
+  });
 });

@@ -157,22 +157,98 @@ describe('SelfRegistration (fake etcd port, manual clock)', () => {
     expect(statuses).toEqual(['registering', 'registered']);
   });
 
-  it('no keep-alive answered for the whole TTL: one warning, lost, a new lease and the key put again', async () => {
+  it('no keep-alive answered for the whole TTL, but etcd kept the lease (an etcd restart): lost meanwhile, then the SAME lease revived, no grant, no put', async () => {
     const { clock, port, leases, logger, statuses } = await registered();
-    leases.blackhole = true; // a partition that keeps the stream open
+    leases.blackhole = true; // etcd unreachable; its lease table keeps lease 100 (expire off)
     await clock.advance(TTL * 1000 - 1);
     expect(statuses.at(-1)).toBe('registered');
-    await clock.advance(1); // the grant (the last confirmation) + TTL: nothing can have renewed it
+    await clock.advance(1); // the grant (the last confirmation) + TTL: nothing confirms it any more
     expect(statuses.at(-1)).toBe('lost');
-    leases.blackhole = false;
-    await clock.advance(100); // backoff of the first attempt
-    expect(port.keys.get(KEY)?.lease).toBe('101');
+    // An outage far longer than the local bound: revive attempts fail quietly with backoff.
+    await clock.advance(20_000);
+    expect(statuses.at(-1)).toBe('lost');
+    const attempts = leases.count('open');
+    leases.blackhole = false; // etcd is back, with the lease restored and extended
+    // The attempt in flight times out (half the TTL), the next one comes after at most maxDelay.
+    await clock.advance(6_000);
+    expect(leases.count('open')).toBeGreaterThan(attempts);
+    expect(port.keys.get(KEY)).toEqual({ value: expect.any(String), lease: '100' });
+    expect(leases.count('grant')).toBe(1); // the boot grant only: not replaced
+    expect(port.count('put')).toBe(1); // the key was still there: not put again
     expect(statuses).toEqual(['registering', 'registered', 'lost', 'registered']);
     expect(logger.matching(/^warn/)).toEqual([
       expect.stringMatching(
-        /registration \/services\/orders\/web-1 lost: lease 100 expired: no heartbeat reached etcd for 9\.0s/,
+        /registration \/services\/orders\/web-1 lost: no renewal of lease 100 confirmed for 9\.0s.*keeping it if etcd says it is alive/,
       ),
     ]);
+    // Kept alive afterwards on one stream at the regular cadence.
+    const beats = leases.count('keepAlive');
+    await clock.advance(30_000);
+    expect(leases.count('keepAlive') - beats).toBe(10);
+    expect(statuses.at(-1)).toBe('registered');
+  });
+
+  it('a revived lease whose key etcd lost is kept and the key put again under it (no new grant)', async () => {
+    const { clock, port, leases, statuses } = await registered();
+    leases.blackhole = true;
+    await clock.advance(TTL * 1000);
+    expect(statuses.at(-1)).toBe('lost');
+    port.keys.delete(KEY); // gone without a watch event (e.g. restored from an older snapshot)
+    leases.blackhole = false;
+    await clock.advance(6_000);
+    expect(port.keys.get(KEY)).toEqual({ value: expect.any(String), lease: '100' });
+    expect(leases.count('grant')).toBe(1);
+    expect(port.count('put')).toBe(2);
+    expect(statuses.at(-1)).toBe('registered');
+  });
+
+  it('no keep-alive answered for the whole TTL and etcd dropped the lease: a new lease and the key put again', async () => {
+    const { clock, port, leases, statuses } = await registered();
+    leases.blackhole = true;
+    await clock.advance(TTL * 1000);
+    expect(statuses.at(-1)).toBe('lost');
+    leases.live.delete('100'); // etcd expired it (its key with it) while unreachable
+    port.keys.delete(KEY);
+    leases.blackhole = false;
+    await clock.advance(6_000);
+    expect(port.keys.get(KEY)?.lease).toBe('101');
+    expect(leases.count('grant')).toBe(2);
+    expect(statuses).toEqual(['registering', 'registered', 'lost', 'registered']);
+  });
+
+  it('revive attempts are spread by jittered backoff (no thundering herd)', async () => {
+    const opensAt = async (jitter: number) => {
+      const clock = new FakeClock();
+      const leases = new FakeLeasePort(clock);
+      const port = new FakePort(leases);
+      const random = () => jitter;
+      const registration = new SelfRegistration(port, new LeaseEngine(leases, clock, random), {
+        ttl: TTL,
+        retry: { initialDelay: 800, maxDelay: 30_000 },
+        logger: new RecordingLogger(),
+        initialStatus: 'registering',
+        clock,
+        random,
+      });
+      void registration.start(INSTANCE, KEY, 'v');
+      await clock.advance(0);
+      leases.blackhole = true;
+      await clock.advance(TTL * 1000);
+      expect(registration.status).toBe('lost');
+      const before = leases.count('open');
+      const times: number[] = [];
+      for (let t = 0; t < 4_000; t += 50) {
+        await clock.advance(50);
+        if (leases.count('open') > before && times.length === 0) times.push(t + 50);
+      }
+      await registration.stop(false, 100);
+      return times[0];
+    };
+    const early = await opensAt(0.1);
+    const late = await opensAt(0.9);
+    expect(early).toBeDefined();
+    expect(late).toBeDefined();
+    expect(late! - early!).toBeGreaterThanOrEqual(300); // 400-800 ms for the first attempt
   });
 
   it('slow link (answers 300 ms late each way, ttl 5): registered throughout, one stream, no re-put', async () => {
