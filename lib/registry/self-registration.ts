@@ -426,7 +426,7 @@ export class SelfRegistration {
     }
     this.reviveId = undefined;
     if (!lease) {
-      this.options.logger.debug(`lease ${id} of ${run.key} is gone in etcd; granting a new one`);
+      this.options.logger.log(`lease ${id} of ${run.key} is gone in etcd; granting a new one`);
       this.phaseValue = 'grant';
       return;
     }
