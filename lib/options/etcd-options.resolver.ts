@@ -1,5 +1,4 @@
 import { networkInterfaces } from 'node:os';
-import { closestName } from '../common/closest-name.js';
 import { ALLOWED_HOST, parseHost } from '../common/host-address.js';
 import {
   ID_RULE,
@@ -9,9 +8,9 @@ import {
   isServiceName,
 } from '../common/names.js';
 import { InvalidOptionsError } from '../errors/invalid-options.error.js';
-import { UnknownOptionError } from '../errors/unknown-option.error.js';
 import { resolveConnectionOptions } from './connection-options.resolver.js';
 import type { EtcdModuleOptions } from './etcd-module-options.interface.js';
+import { rejectUnknownKeys } from './known-option-keys.js';
 import {
   DEFAULT_EJECT_FAILURES,
   DEFAULT_EJECT_FOR_MS,
@@ -24,7 +23,7 @@ import {
  *
  * To add an option:
  * 1. declare it, with TSDoc and `@default`, in etcd-module-options.interface.ts;
- * 2. add its key to KNOWN_OPTION_KEYS below (under its level; a new nested object gets a new
+ * 2. add its key to KNOWN_OPTION_KEYS (known-option-keys.ts, under its level; a new nested object gets a new
  *    level), or it is rejected as a typo (test/unit/options-unknown-keys.spec.ts checks that every
  *    key declared in the interfaces is listed);
  * 3. add its resolved form to ResolvedEtcdOptions (resolved-etcd-options.interface.ts);
@@ -32,62 +31,6 @@ import {
  *    throwing InvalidOptionsError(option path, given value, what is allowed) on a bad value;
  * 5. add a case to test/unit/options.spec.ts.
  */
-
-/**
- * Every key the module accepts, per level of the options object ('' is the top level). A key not
- * listed is an {@link UnknownOptionError} naming the closest valid one. Levels whose values are
- * free-form (e.g. `registry.metadata`) are not listed.
- * @internal
- */
-export const KNOWN_OPTION_KEYS: Readonly<Record<string, readonly string[]>> = {
-  '': [
-    'hosts',
-    'auth',
-    'credentials',
-    'namespace',
-    'connectTimeout',
-    'isGlobal',
-    'config',
-    'registry',
-    'passiveHealth',
-    'retry',
-    'autoSyncEndpoints',
-    'watchStallTimeout',
-    'keepaliveInterval',
-    'keepaliveTimeout',
-    'metrics',
-  ],
-  auth: ['username', 'password'],
-  credentials: ['rootCertificate', 'privateKey', 'certChain'],
-  config: [
-    'prefix',
-    'snapshotFile',
-    'snapshotDebounce',
-    'shared',
-    'profiles',
-    'nestConfig',
-    'report',
-    'reportPrefix',
-    'maxValueBytes',
-  ],
-  registry: [
-    'serviceName',
-    'instanceId',
-    'host',
-    'port',
-    'metadata',
-    'weight',
-    'ttl',
-    'prefix',
-    'autoRegister',
-    'zone',
-    'drainDelay',
-  ],
-  passiveHealth: ['failures', 'ejectFor'],
-  retry: ['initialDelay', 'maxDelay'],
-  autoSyncEndpoints: ['interval'],
-  metrics: ['registry'],
-};
 
 /** Watch resumes without a `retry` option: client-go's reflector (800 ms doubling to 30 s). */
 const DEFAULT_WATCH_RETRY = { initialDelay: 800, maxDelay: 30_000 };
@@ -404,30 +347,6 @@ function resolveMetrics(value: EtcdModuleOptions['metrics']): ResolvedEtcdOption
     throw new InvalidOptionsError('metrics.registry', registry, 'a prom-client Registry');
   }
   return { registry };
-}
-
-/**
- * Throws {@link UnknownOptionError} for the first key (at any level listed in KNOWN_OPTION_KEYS)
- * that the module does not know, naming the closest valid key.
- */
-function rejectUnknownKeys(options: object): void {
-  for (const [level, known] of Object.entries(KNOWN_OPTION_KEYS)) {
-    const value: unknown = level === '' ? options : (options as Record<string, unknown>)[level];
-    if (value === null || typeof value !== 'object' || Array.isArray(value)) continue;
-    if (Buffer.isBuffer(value)) continue;
-    for (const key of Object.keys(value)) {
-      if (known.includes(key)) continue;
-      const path = level === '' ? key : `${level}.${key}`;
-      const near = closestName(key, known);
-      // the value is never kept: under `auth` a misspelled key may hold the password
-      throw new UnknownOptionError(
-        path,
-        `<${typeof (value as Record<string, unknown>)[key]}>`,
-        near === undefined ? undefined : level === '' ? near : `${level}.${near}`,
-        known,
-      );
-    }
-  }
 }
 
 /** Calls through the registry: `registry.zone` (default env `ETCD_ZONE`) and `passiveHealth`. */

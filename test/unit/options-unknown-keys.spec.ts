@@ -5,7 +5,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { inspect } from 'node:util';
 import { closestName, editDistance } from '../../lib/common/closest-name.js';
-import { KNOWN_OPTION_KEYS, resolveEtcdOptions } from '../../lib/options/etcd-options.resolver.js';
+import { KNOWN_OPTION_KEYS } from '../../lib/options/known-option-keys.js';
+import { resolveEtcdOptions } from '../../lib/options/etcd-options.resolver.js';
 import {
   EtcdModule,
   InvalidOptionsError,
