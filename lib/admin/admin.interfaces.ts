@@ -81,6 +81,14 @@ export interface EtcdAdminOptions {
    * @default process.env
    */
   env?: NodeJS.ProcessEnv;
+  /**
+   * Keep a live view of the fleet (the registry and status prefixes, through the module's
+   * informers, started on first use and stopped by `close()`) instead of reading and parsing every
+   * registration and status key on each call: for long-lived faces such as the console. Answers
+   * are the same; a call made before the view has listed, or while its watch is down, reads etcd.
+   * @default false
+   */
+  watchFleet?: boolean;
 }
 
 /** One service seen in the registry or in the status keys. */

@@ -35,6 +35,7 @@ import { AuditLog } from './audit-log.js';
 import { CandidateValidation } from './candidate-validation.js';
 import { type KeyTarget, ownPrefix, resolveKey } from './fleet-layers.js';
 import { type Fleet, FleetReader } from './fleet-reader.js';
+import { FleetView } from './fleet-view.js';
 import { FolderApply, problemsOf } from './folder-apply.js';
 import { readHistory } from './key-history.js';
 import { followRollout } from './rollout.js';
@@ -70,9 +71,14 @@ export class EtcdAdmin {
   private readonly schemas: SchemaChecker;
   private readonly auditLog: AuditLog;
   private readonly folders: FolderApply;
+  private readonly view: FleetView | undefined;
 
-  private constructor(private readonly ctx: AdminContext) {
-    this.fleetReader = new FleetReader(ctx);
+  private constructor(
+    private readonly ctx: AdminContext,
+    watchFleet: boolean,
+  ) {
+    this.view = watchFleet ? new FleetView(ctx.connection) : undefined;
+    this.fleetReader = new FleetReader(ctx, this.view);
     this.schemas = new SchemaChecker(ctx);
     this.auditLog = new AuditLog(ctx);
     this.folders = new FolderApply(ctx, this.auditLog);
@@ -84,7 +90,7 @@ export class EtcdAdmin {
    * @throws EtcdConnectionError, EtcdAuthError, InvalidOptionsError
    */
   static async connect(options: EtcdAdminOptions = {}): Promise<EtcdAdmin> {
-    const { actor, prefixes, env, ...connection } = options;
+    const { actor, prefixes, env, watchFleet, ...connection } = options;
     const resolved = resolveEtcdOptions(
       { ...connection, config: false, registry: false },
       env ?? process.env,
@@ -100,7 +106,7 @@ export class EtcdAdmin {
       ctx.connection.close();
       throw err;
     }
-    return new EtcdAdmin(ctx);
+    return new EtcdAdmin(ctx, watchFleet === true);
   }
 
   /** Who writes when a call gives no `actor`. */
@@ -108,10 +114,10 @@ export class EtcdAdmin {
     return this.ctx.actor;
   }
 
-  /** Closes the client. Safe to call twice. */
-  close(): Promise<void> {
+  /** Releases the fleet view's watchers, then closes the client. Safe to call twice. */
+  async close(): Promise<void> {
+    await this.view?.close();
     this.ctx.connection.close();
-    return Promise.resolve();
   }
 
   /** Every service with a registration or a status key, sorted by name. */

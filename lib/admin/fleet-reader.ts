@@ -7,7 +7,11 @@ import type {
   KeyStatus,
   ServiceSummary,
 } from './admin.interfaces.js';
-import { type AdminContext, keyOf, textOf } from './admin-context.js';
+import { type AdminContext, keyOf } from './admin-context.js';
+import type { FleetEntry, FleetView } from './fleet-view.js';
+
+/** How long (ms) a lease's TimeToLive answer is reused, counted down, by a reader with a live view. */
+const TTL_REUSE_MS = 3_000;
 
 /** A service's registrations and statuses, read together. @internal */
 export interface Fleet {
@@ -21,14 +25,28 @@ export interface Fleet {
  * keys the instances write (docs/cli.md). @internal
  */
 export class FleetReader {
-  constructor(private readonly ctx: AdminContext) {}
+  /** Each entry's parsed status (registered: false) or instance: parsed once per key revision. */
+  private readonly parsedStatuses = new WeakMap<FleetEntry, InstanceStatus | null>();
+  private readonly parsedInstances = new WeakMap<
+    FleetEntry,
+    (ServiceInstance & { lease: string }) | null
+  >();
+
+  /** The last TimeToLive answer per lease (with a live view only) and when it came. */
+  private readonly ttls = new Map<string, { ttl: number | undefined; at: number }>();
+
+  constructor(
+    private readonly ctx: AdminContext,
+    /** The live view of the registry and status prefixes, when the face keeps one (the console). */
+    private readonly view?: FleetView,
+  ) {}
 
   /** Every service with a registration or a status, sorted. */
   async services(): Promise<ServiceSummary[]> {
     const { registry, status } = this.ctx.prefixes;
     const [registered, reported] = await Promise.all([
-      this.ctx.list(registry, 'list services under'),
-      this.ctx.list(status, 'list config statuses under'),
+      this.read(registry, registry, 'list services under'),
+      this.read(status, status, 'list config statuses under'),
     ]);
     const summaries = new Map<string, ServiceSummary>();
     const summary = (name: string) => {
@@ -39,14 +57,14 @@ export class FleetReader {
       }
       return found;
     };
-    for (const kv of registered) {
-      const path = split(keyOf(kv).slice(registry.length));
+    for (const entry of registered) {
+      const path = split(entry.key.slice(registry.length));
       if (path) summary(path.service).instances++;
     }
-    for (const kv of reported) {
-      const path = split(keyOf(kv).slice(status.length));
+    for (const entry of reported) {
+      const path = split(entry.key.slice(status.length));
       if (!path) continue;
-      const parsed = parseStatus(path.service, path.id, textOf(kv), true);
+      const parsed = this.status(entry, path.service, path.id);
       const found = summary(path.service);
       found.reporting++;
       if (parsed && rejects(parsed)) found.rejecting++;
@@ -60,21 +78,21 @@ export class FleetReader {
     const registryPrefix = `${this.ctx.prefixes.registry}${service}/`;
     const statusPrefix = `${this.ctx.prefixes.status}${service}/`;
     const [registered, reported] = await Promise.all([
-      this.ctx.list(registryPrefix, 'list instances under'),
-      this.ctx.list(statusPrefix, 'list config statuses under'),
+      this.read(this.ctx.prefixes.registry, registryPrefix, 'list instances under'),
+      this.read(this.ctx.prefixes.status, statusPrefix, 'list config statuses under'),
     ]);
-    const instances = registered.flatMap(kv => {
-      const id = keyOf(kv).slice(registryPrefix.length);
+    const instances = registered.flatMap(entry => {
+      const id = entry.key.slice(registryPrefix.length);
       if (id.length === 0 || id.includes('/')) return [];
-      const parsed = parseInstance(service, id, kv.value);
-      return parsed.ok ? [{ ...parsed.instance, lease: kv.lease }] : [];
+      const parsed = this.instance(entry, service, id);
+      return parsed ? [parsed] : [];
     });
     const ids = new Set(instances.map(i => i.instanceId));
     const statuses = reported
-      .flatMap(kv => {
-        const id = keyOf(kv).slice(statusPrefix.length);
-        const parsed = parseStatus(service, id, textOf(kv), ids.has(id));
-        return parsed ? [parsed] : [];
+      .flatMap(entry => {
+        const id = entry.key.slice(statusPrefix.length);
+        const parsed = this.status(entry, service, id);
+        return parsed ? [{ ...parsed, registered: ids.has(id) }] : [];
       })
       .sort((a, b) => a.instanceId.localeCompare(b.instanceId));
     if (instances.length === 0 && statuses.length === 0) {
@@ -104,8 +122,72 @@ export class FleetReader {
     return rows.sort((a, b) => a.instanceId.localeCompare(b.instanceId));
   }
 
+  /**
+   * The entries under `prefix` (inside the watched `root`): from the live view when it is synced
+   * and connected, else one Range (in key order, as etcd lists them).
+   */
+  private async read(root: string, prefix: string, operation: string): Promise<FleetEntry[]> {
+    const live = await this.view?.entries(root, prefix);
+    if (live) return live.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    const kvs = await this.ctx.list(prefix, operation);
+    return kvs.map(kv => ({
+      key: keyOf(kv),
+      value: kv.value,
+      lease: kv.lease,
+      modRevision: Number(kv.mod_revision),
+    }));
+  }
+
+  private status(entry: FleetEntry, service: string, id: string): InstanceStatus | undefined {
+    let parsed = this.parsedStatuses.get(entry);
+    if (parsed === undefined) {
+      parsed = parseStatus(service, id, entry.value.toString('utf8'), false) ?? null;
+      this.parsedStatuses.set(entry, parsed);
+    }
+    return parsed ?? undefined;
+  }
+
+  private instance(
+    entry: FleetEntry,
+    service: string,
+    id: string,
+  ): (ServiceInstance & { lease: string }) | undefined {
+    let parsed = this.parsedInstances.get(entry);
+    if (parsed === undefined) {
+      const result = parseInstance(service, id, entry.value);
+      parsed = result.ok ? { ...result.instance, lease: entry.lease } : null;
+      this.parsedInstances.set(entry, parsed);
+    }
+    return parsed ?? undefined;
+  }
+
   private async leaseTtl(lease: string): Promise<number | undefined> {
     if (!lease || lease === '0') return undefined;
+    if (this.view) return this.cachedTtl(lease);
+    return this.askTtl(lease);
+  }
+
+  /**
+   * With a live view (a console page of 200 instances would ask 200 TimeToLive per render): the
+   * answer of the last TimeToLive of the lease, minus the time since, for {@link TTL_REUSE_MS}.
+   * A kept-alive lease is renewed in the meantime, so this never shows more time left than it has.
+   */
+  private async cachedTtl(lease: string): Promise<number | undefined> {
+    const now = this.ctx.clock.now();
+    const known = this.ttls.get(lease);
+    if (known && now - known.at < TTL_REUSE_MS) {
+      if (known.ttl === undefined) return undefined;
+      return Math.max(0, Math.round(known.ttl - (now - known.at) / 1000));
+    }
+    if (this.ttls.size > 10_000) {
+      for (const [id, entry] of this.ttls) if (now - entry.at >= TTL_REUSE_MS) this.ttls.delete(id);
+    }
+    const ttl = await this.askTtl(lease);
+    this.ttls.set(lease, { ttl, at: now });
+    return ttl;
+  }
+
+  private async askTtl(lease: string): Promise<number | undefined> {
     try {
       const res = await this.ctx.kv.leaseClient.leaseTimeToLive({ ID: lease });
       const ttl = Number(res.TTL);

@@ -37,7 +37,10 @@ export class ConsoleRuntime implements OnModuleDestroy {
    */
   admin(): Promise<EtcdAdmin> {
     if (this.source.admin) return Promise.resolve(this.source.admin);
-    this.connecting ??= EtcdAdmin.connect(this.source.connection ?? {}).catch((err: unknown) => {
+    this.connecting ??= EtcdAdmin.connect({
+      watchFleet: true,
+      ...this.source.connection,
+    }).catch((err: unknown) => {
       this.connecting = undefined;
       throw err;
     });

@@ -58,6 +58,16 @@ export class ConsoleViews {
       ]),
     ].sort();
     const prefix = statuses[0]?.prefix ?? '';
+    // One pass over what the instances report (200 instances x 500 keys), not one per key.
+    const served = new Map<string, ConfigKeyView['instances']>();
+    for (const s of statuses) {
+      for (const [key, status] of Object.entries(s.keys)) {
+        const row = { instanceId: s.instanceId, profiles: s.profiles, status };
+        const rows = served.get(key);
+        if (rows) rows.push(row);
+        else served.set(key, [row]);
+      }
+    }
     const keys = names.map((key): ConfigKeyView => ({
       key,
       base: stored.get(key) ?? {
@@ -72,10 +82,7 @@ export class ConsoleViews {
         const value = map.get(key);
         return value ? [{ profile: profiles[i]!, value }] : [];
       }),
-      instances: statuses.flatMap(s => {
-        const status = s.keys[key];
-        return status ? [{ instanceId: s.instanceId, profiles: s.profiles, status }] : [];
-      }),
+      instances: served.get(key) ?? [],
     }));
     return { statuses, keys };
   }

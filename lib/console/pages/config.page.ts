@@ -60,7 +60,11 @@ function servedBy(view: ConfigKeyView): SafeHtml {
   const rejected: ConfigKeyView['instances'] = [];
   for (const i of view.instances) {
     if (i.status.state === 'rejected') rejected.push(i);
-    else applied.set(i.status.revision, [...(applied.get(i.status.revision) ?? []), i.instanceId]);
+    else {
+      const ids = applied.get(i.status.revision);
+      if (ids) ids.push(i.instanceId);
+      else applied.set(i.status.revision, [i.instanceId]);
+    }
   }
   return html`${[...applied].map(
     ([revision, ids]) =>
