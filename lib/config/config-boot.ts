@@ -1,4 +1,8 @@
+import type { Logger } from '@nestjs/common';
+import { describeCause } from '../common/describe-cause.js';
+import { within } from '../common/timing.js';
 import { applyOptions } from './config-codec.js';
+import type { ConfigStore } from './config-store.js';
 import type { ConfigSnapshotData } from './config-snapshot.js';
 import type {
   ConfigRejection,
@@ -7,6 +11,8 @@ import type {
   ConfigValueOptions,
 } from './config-value.interface.js';
 import type { EffectiveValue } from './effective-value.js';
+import { recordedConfigKeys } from './inject-config.decorator.js';
+import { LiveConfigValue } from './live-config-value.js';
 
 /** What {@link newestValid} reads of the config center. @internal */
 export interface BootView {
@@ -87,4 +93,77 @@ export async function newestValid(
   if (text === undefined || !check(text).ok) return undefined;
   const fromSnapshot = servedFrom(text, snapshot!.revision);
   return fromSnapshot && { bad, refused, served: fromSnapshot, from: 'snapshot' };
+}
+
+/** What {@link bootInjected} needs of the config center. @internal */
+export interface InjectedBootHost {
+  readonly view: BootView;
+  readonly store: ConfigStore;
+  /** The app's ConfigValues (a repaired key's is made here). */
+  readonly values: Map<string, LiveConfigValue<unknown>>;
+  readonly logger: Logger;
+  /** How long to wait for large YAML documents decoded off the event loop. */
+  readonly connectTimeout: number;
+  /** A value refused a revision (reported and streamed by the service). */
+  refuse(rejection: ConfigRejection): void;
+}
+
+/**
+ * Decodes the keys `@InjectConfig` recorded before their ConfigValues are made, waiting (bounded by
+ * `connectTimeout`) for large YAML documents decoded off the event loop, so every injected value
+ * holds its etcd value when the app's constructors run.
+ * @internal
+ */
+export async function decodeInjected(store: ConfigStore, connectTimeout: number): Promise<void> {
+  for (const key of recordedConfigKeys().keys()) {
+    if (key.endsWith('/')) store.effectiveEntries(key);
+    else store.effective(key);
+  }
+  await within(store.idle(), connectTimeout).catch(() => undefined);
+}
+
+/**
+ * Online boot: injected values decoded, and none served from a default when etcd has a valid one.
+ * @internal
+ */
+export async function bootInjected(host: InjectedBootHost): Promise<void> {
+  await decodeInjected(host.store, host.connectTimeout);
+  for (const [key, options] of recordedConfigKeys()) {
+    if (key.endsWith('/') || host.values.has(key)) continue;
+    try {
+      await bootNewestValid(host, key, options);
+    } catch (err) {
+      host.logger.warn(
+        `config "${key}": could not read its history for a valid revision (${describeCause(err)})`,
+      );
+    }
+  }
+}
+
+/**
+ * A key whose value in etcd the app refuses at boot (a bad put, then a rolling deploy) is served
+ * the newest revision it accepts ({@link newestValid}), not its default: instances booted after a
+ * bad put serve what the running ones kept. One warning names the key and both revisions; the
+ * status reports the key `rejected` with the revision served.
+ */
+async function bootNewestValid(
+  host: InjectedBootHost,
+  key: string,
+  options: ConfigValueOptions<unknown>,
+): Promise<void> {
+  const repair = await newestValid(host.view, key, options);
+  if (!repair) return;
+  const { bad, served } = repair;
+  const value = new LiveConfigValue<unknown>(key, options, host.logger, rejection =>
+    host.refuse(rejection),
+  );
+  value.apply(served);
+  value.rejected = repair.refused;
+  host.values.set(key, value);
+  host.refuse({ key, revision: bad.revision, reason: bad.reason });
+  host.logger.warn(
+    `config "${key}" at revision ${bad.revision} rejected at boot: ${bad.reason}; serving ` +
+      `revision ${served.revision}, the newest valid one ` +
+      (repair.from === 'history' ? "in etcd's history" : 'in the snapshot file'),
+  );
 }

@@ -1,18 +1,6 @@
 import { Logger, type OnModuleDestroy } from '@nestjs/common';
-import {
-  Observable,
-  Subject,
-  combineLatest,
-  defer,
-  distinctUntilChanged,
-  filter,
-  finalize,
-  map,
-  of,
-  startWith,
-} from 'rxjs';
+import { Observable, Subject } from 'rxjs';
 import type { EtcdConnection } from '../client/etcd-connection.js';
-import { describeCause } from '../common/describe-cause.js';
 import { setOwn } from '../common/own-property.js';
 import { within } from '../common/timing.js';
 import { ConfigDisabledError } from '../errors/config-disabled.error.js';
@@ -20,22 +8,18 @@ import { ConfigKeyNotFoundError } from '../errors/config-key-not-found.error.js'
 import { EtcdConnectionError } from '../errors/etcd-connection.error.js';
 import { EtcdUnavailableError } from '../errors/etcd-unavailable.error.js';
 import type { ResolvedEtcdOptions } from '../options/resolved-etcd-options.interface.js';
-import type { InformerHandle, InformerPool } from '../watch/informer-pool.js';
-import type { InformerChange, InformerSink } from '../watch/informer.interfaces.js';
+import type { InformerPool } from '../watch/informer-pool.js';
 import { applyOptions, decodeByFormat, encodeValue } from './config-codec.js';
-import { newestValid } from './config-boot.js';
+import { bootInjected, decodeInjected } from './config-boot.js';
 import { ConfigHistory } from './config-history.js';
 import { ConfigOfflineKeeper } from './config-offline.js';
-import { ConfigReport, type ServedValue } from './config-report.js';
+import { ConfigFanout } from './config-fanout.js';
+import { ConfigSource, ConfigSources } from './config-source.js';
+import { ConfigStatusReader } from './config-status.reader.js';
+import { ConfigReport } from './config-report.js';
 import type { PublishedSchema } from './config-schema.js';
 import type { ConfigKeyStatus, ConfigStatus } from './config-status.js';
-import {
-  type ConfigEntry,
-  ConfigStore,
-  assembleFolder,
-  sameBytes,
-  type StoreChange,
-} from './config-store.js';
+import { ConfigStore } from './config-store.js';
 import type {
   ConfigChange,
   ConfigRejection,
@@ -46,38 +30,7 @@ import type {
 } from './config-value.interface.js';
 import { isConfigDefinition, type ConfigDefinition } from './define-config.js';
 import { recordedConfigKeys } from './inject-config.decorator.js';
-import { EntryValue, sameEffective, type EffectiveValue } from './effective-value.js';
-import { LiveConfigValue, type AcceptedChange } from './live-config-value.js';
-
-/**
- * One watched source prefix (a shared prefix or the app's own), and the sink of its informer: each
- * change goes straight into the store, and each watch response ends its batch, so a change reaches
- * the app's ConfigValue within the turn it arrived in.
- */
-class Source implements InformerSink {
-  handle!: InformerHandle;
-  synced = false;
-  /** Revision of the last listing or change the informer delivered. */
-  revision = 0;
-
-  constructor(
-    readonly prefix: string,
-    private readonly store: ConfigStore,
-    private readonly onSettled: () => void,
-  ) {}
-
-  changed(change: InformerChange): void {
-    // Before the first sync the whole listing is reconciled at once.
-    if (!this.synced) return;
-    this.revision = Math.max(this.revision, change.revision);
-    this.store.changed(change);
-  }
-
-  settled(): void {
-    this.store.flush();
-    this.onSettled();
-  }
-}
+import { type LiveConfigValue, type AcceptedChange } from './live-config-value.js';
 
 /**
  * The configuration center: every key under `config.prefix` (plus the `config.shared` prefixes
@@ -97,17 +50,9 @@ class Source implements InformerSink {
  */
 export class EtcdConfigService implements OnModuleDestroy {
   private readonly logger = new Logger('EtcdConfig');
-  private readonly changesSubject = new Subject<ConfigChange>();
   private readonly rejectionsSubject = new Subject<ConfigRejection>();
-  private readonly batches = new Subject<readonly StoreChange[]>();
-  private readonly values = new Map<string, LiveConfigValue<unknown>>();
-  /** How many of {@link values} are folders (`db/`). */
-  private folderValues = 0;
-  /** Keys (and folders) with `watch()` subscribers, and how many each. */
-  private readonly watched = new Map<string, number>();
-  /** How many of {@link watched} are folders. */
-  private watchedFolders = 0;
-  private readonly sources: Source[] = [];
+  /** The watched prefixes (shared ones, then the app's own). */
+  private readonly sources = new ConfigSources();
   private readonly subscriptions: Array<{ unsubscribe(): void }> = [];
   private store: ConfigStore | undefined;
   /** The snapshot file: written as values are accepted, served at an offline boot. */
@@ -115,6 +60,25 @@ export class EtcdConfigService implements OnModuleDestroy {
   private readonly past: ConfigHistory;
   /** Standing rejections, served revisions and schemas: what the status key says. @internal */
   readonly report = new ConfigReport(this.logger);
+  /** The app's ConfigValues, `watch()` streams and `changes$`, and the fan-out of each batch. */
+  private readonly fanout = new ConfigFanout(
+    this.logger,
+    this.report,
+    () => this.store,
+    () => this.prefix,
+    rejection => this.refuse(rejection),
+  );
+  private readonly statusReader = new ConfigStatusReader(
+    {
+      prefix: () => this.prefix,
+      shared: () => (this.options.config === false ? [] : this.options.config.shared),
+      profiles: () => this.profiles,
+      currentRevision: () => this.currentRevision,
+      store: () => this.store,
+    },
+    this.report,
+    this.fanout,
+  );
 
   /**
    * Every value rejected (not UTF-8, an invalid JSON / YAML document, or failing `parse` / `schema`)
@@ -127,15 +91,9 @@ export class EtcdConfigService implements OnModuleDestroy {
    * Every change of an effective value: `{ key, value, previousValue, type, revision, source }`
    * (`source` names the etcd key that supplies the value).
    */
-  readonly changes$: Observable<ConfigChange> = this.changesSubject.asObservable();
+  readonly changes$: Observable<ConfigChange> = this.fanout.changes$;
   /** `true` while every config watch is healthy; replays the current value. */
-  readonly connected$: Observable<boolean> = defer(() =>
-    this.sources.length === 0
-      ? of(false)
-      : combineLatest(this.sources.map(source => source.handle.informer.connected$)).pipe(
-          map(states => states.every(Boolean)),
-        ),
-  ).pipe(distinctUntilChanged());
+  readonly connected$: Observable<boolean> = this.sources.connected$;
 
   /** @internal Created by EtcdModule; use injection. */
   constructor(
@@ -162,7 +120,7 @@ export class EtcdConfigService implements OnModuleDestroy {
   get currentRevision(): number {
     const offline = this.keeper?.offlineRevision;
     if (offline !== undefined) return offline;
-    return Math.max(0, ...this.sources.map(source => source.revision));
+    return this.sources.revision;
   }
 
   /**
@@ -178,11 +136,11 @@ export class EtcdConfigService implements OnModuleDestroy {
       prefixes,
       config.profiles,
       this.logger,
-      (changes, revision) => this.publish(changes, revision),
+      (changes, revision) => this.fanout.publish(changes, revision),
       rejection => this.refuse(rejection),
       {
         maxValueBytes: config.maxValueBytes,
-        isRead: key => this.isRead(key),
+        isRead: key => this.fanout.isRead(key),
         onDecoded: () => this.saveSnapshot(),
       },
     );
@@ -191,35 +149,31 @@ export class EtcdConfigService implements OnModuleDestroy {
       `${this.options.namespace}${config.prefix}`,
       this.store,
       this.logger,
-      entry => this.acceptedText(entry),
+      entry => this.fanout.acceptedText(entry),
     );
     const bootError = this.bootError;
     for (const prefix of prefixes) this.watchSource(prefix);
-    if (this.sources.every(s => s.synced)) return this.bootInjected();
+    if (this.sources.synced) return this.bootInjected();
 
     const loaded =
       bootError === undefined &&
-      (await within(
-        Promise.all(this.sources.map(s => s.handle.informer.ready())),
-        this.options.connectTimeout,
-      ).then(
+      (await within(this.sources.ready(), this.options.connectTimeout).then(
         result => result.settled,
         () => false,
       ));
-    if (loaded || this.sources.every(s => s.synced)) return this.bootInjected();
+    if (loaded || this.sources.synced) return this.bootInjected();
     const snapshot = this.keeper.read();
     if (snapshot) {
       const why =
-        bootError instanceof EtcdConnectionError
-          ? bootError.cause
-          : this.sources.find(s => !s.synced)?.handle.informer.lastError;
+        bootError instanceof EtcdConnectionError ? bootError.cause : this.sources.lastError;
       this.keeper.boot(snapshot, why, this.options.hosts, this.options.connectTimeout);
-      await this.decodeInjected();
-      for (const value of this.values.values()) value.apply(this.effectiveOf(value.key));
+      await decodeInjected(this.store, this.options.connectTimeout);
+      for (const value of this.fanout.values.values())
+        value.apply(this.fanout.effectiveOf(value.key));
       return;
     }
     if (bootError) throw bootError;
-    const cause = this.sources.find(s => !s.synced)?.handle.informer.lastError;
+    const cause = this.sources.lastError;
     const mapped =
       cause instanceof Error && !(cause instanceof EtcdConnectionError)
         ? this.connection.mapError(cause, 'read config', config.prefix)
@@ -237,7 +191,7 @@ export class EtcdConfigService implements OnModuleDestroy {
   get<T = unknown>(key: string): T | undefined;
   get<T>(key: string, defaultValue: T): T;
   get<T>(key: string, defaultValue?: T): T | undefined {
-    const effective = this.valueOf(key);
+    const effective = this.fanout.valueOf(key);
     return effective === undefined ? defaultValue : (effective.value as T);
   }
 
@@ -246,7 +200,7 @@ export class EtcdConfigService implements OnModuleDestroy {
    * @throws ConfigKeyNotFoundError naming the key and prefix when it is missing.
    */
   getOrThrow<T = unknown>(key: string): T {
-    const effective = this.valueOf(key);
+    const effective = this.fanout.valueOf(key);
     if (effective === undefined) throw new ConfigKeyNotFoundError(key, this.prefix);
     return effective.value as T;
   }
@@ -264,18 +218,7 @@ export class EtcdConfigService implements OnModuleDestroy {
    * A folder key (`db/`) emits one assembled object per etcd revision that changed it.
    */
   watch<T = unknown>(key: string): Observable<T | undefined> {
-    return defer(() => {
-      this.watching(key, 1);
-      return this.batches.pipe(
-        filter(changes => changes.some(change => touches(key, change.key))),
-        map(() => this.effectiveOf(key)),
-        startWith(this.effectiveOf(key)),
-        finalize(() => this.watching(key, -1)),
-      );
-    }).pipe(
-      distinctUntilChanged(sameEffective),
-      map(effective => effective?.value as T | undefined),
-    );
+    return this.fanout.watch<T>(key);
   }
 
   /**
@@ -316,7 +259,7 @@ export class EtcdConfigService implements OnModuleDestroy {
     this.assertEnabled(key);
     const value =
       options === undefined
-        ? (this.values.get(key) ?? this.liveValue(key, recordedConfigKeys().get(key) ?? {}))
+        ? (this.fanout.values.get(key) ?? this.liveValue(key, recordedConfigKeys().get(key) ?? {}))
         : this.liveValue(key, options);
     return value.accepted$;
   }
@@ -378,23 +321,12 @@ export class EtcdConfigService implements OnModuleDestroy {
    * (and deletes applied), never a refused one.
    */
   get servedRevision(): number {
-    if (!this.report.hasRejections) return this.currentRevision;
-    let served = this.report.lastDelete;
-    for (const key of this.statusKeys()) served = Math.max(served, this.served(key).revision);
-    return served;
+    return this.statusReader.servedRevision;
   }
 
   /** Each key's served revision and state (what the status key reports), by key. */
   keyStatuses(): Record<string, ConfigKeyStatus> {
-    const keys: Record<string, ConfigKeyStatus> = {};
-    for (const key of this.statusKeys()) {
-      setOwn(
-        keys,
-        key,
-        this.report.keyStatus(key, this.served(key), this.values.get(key)?.options),
-      );
-    }
-    return keys;
+    return this.statusReader.keyStatuses();
   }
 
   /**
@@ -402,24 +334,12 @@ export class EtcdConfigService implements OnModuleDestroy {
    * @internal
    */
   status(): Omit<ConfigStatus, 'serviceName' | 'instanceId'> {
-    const config = this.options.config;
-    return {
-      prefix: this.prefix,
-      shared: config === false ? [] : [...config.shared],
-      profiles: [...this.profiles],
-      revision: this.currentRevision,
-      keys: this.keyStatuses(),
-    };
+    return this.statusReader.status();
   }
 
   /** The JSON Schemas the app's ConfigValues publish (one per hash). @internal */
   publishedSchemas(): PublishedSchema[] {
-    const byHash = new Map<string, PublishedSchema>();
-    for (const [key, value] of this.values) {
-      const schema = this.report.schemaOf(key, value.options);
-      if (schema) byHash.set(schema.hash, schema);
-    }
-    return [...byHash.values()];
+    return this.statusReader.publishedSchemas();
   }
 
   /**
@@ -431,7 +351,7 @@ export class EtcdConfigService implements OnModuleDestroy {
   validate<T = unknown>(key: string | ConfigDefinition<T>, text: string): ConfigValidation<T> {
     const [name, options] = isConfigDefinition(key)
       ? [key.key, key.options as ConfigValueOptions<unknown>]
-      : [key, this.values.get(key)?.options ?? recordedConfigKeys().get(key) ?? {}];
+      : [key, this.fanout.values.get(key)?.options ?? recordedConfigKeys().get(key) ?? {}];
     this.etcdKey(name);
     if (typeof text !== 'string') throw new TypeError('validate() needs the text of a value');
     const decoded = name.endsWith('/') ? decodeByFormat(text, 'json') : this.decodeAs(name, text);
@@ -443,59 +363,29 @@ export class EtcdConfigService implements OnModuleDestroy {
   async onModuleDestroy(): Promise<void> {
     for (const subscription of this.subscriptions.splice(0)) subscription.unsubscribe();
     this.store?.flush();
-    for (const source of this.sources) source.handle.release();
+    this.sources.release();
     await this.store?.close();
     await this.keeper?.flush();
-    for (const value of this.values.values()) value.complete();
-    this.changesSubject.complete();
+    this.fanout.complete();
     this.rejectionsSubject.complete();
-    this.batches.complete();
   }
 
   private watchSource(prefix: string): void {
-    const store = this.store!;
     // The end of each watch response: the snapshot file and the status key are due (both written
     // later, coalesced); keys nothing reads are not in the store's batches.
-    const source = new Source(prefix, store, () => {
+    const source = new ConfigSource(prefix, this.informers, this.store!, () => {
       this.saveSnapshot();
       this.report.touched();
     });
-    source.handle = this.informers.acquire(prefix, {
-      pinned: true,
-      transform: store.transformFor(prefix),
-      sink: source,
-    });
-    this.sources.push(source);
-    const informer = source.handle.informer;
+    this.sources.add(source);
     this.subscriptions.push(
-      informer.state$.subscribe(state => {
-        if (!state.synced || source.synced) return;
-        source.synced = true;
-        // The store reads the informer's live map (never `informer.snapshot`, a copy).
-        source.revision = Math.max(source.revision, state.revision);
-        store.synced(prefix, informer, state.revision);
-        if (this.sources.every(s => s.synced)) {
-          this.keeper?.caughtUp(Math.max(...this.sources.map(s => s.revision)));
+      source.follow(() => {
+        if (this.sources.synced) {
+          this.keeper?.caughtUp(this.sources.revision);
         }
         this.saveSnapshot();
       }),
     );
-  }
-
-  /** Every key the status covers: those served (any layer) and those a ConfigValue declares. */
-  private statusKeys(): string[] {
-    const keys = new Set<string>(this.store?.effectiveEntries().map(entry => entry.configKey));
-    for (const key of this.values.keys()) keys.add(key);
-    return [...keys].sort();
-  }
-
-  /** The revision and etcd key of the value served for a key (revision 0: its default). */
-  private served(key: string): ServedValue {
-    const value = this.values.get(key);
-    const accepted = value ? value.accepted : this.effectiveOf(key);
-    return accepted
-      ? { revision: accepted.revision, source: accepted.source }
-      : { revision: 0, source: `${this.prefix}${key}` };
   }
 
   /** Decodes a text as the store decodes a value put at the app's own `<prefix><key>`. */
@@ -508,203 +398,34 @@ export class EtcdConfigService implements OnModuleDestroy {
     this.rejectionsSubject.next(rejection);
   }
 
-  /**
-   * Whether something reads `key` as it changes: a `changes$` listener, its ConfigValue or `watch()`,
-   * or a folder's. Only those keys are decoded when a change arrives; the others when read.
-   */
-  private isRead(key: string): boolean {
-    if (this.changesSubject.observed || this.values.has(key) || this.watched.has(key)) return true;
-    if (this.folderValues === 0 && this.watchedFolders === 0) return false;
-    for (const folder of [...this.values.keys(), ...this.watched.keys()]) {
-      if (folder.endsWith('/') && key.startsWith(folder)) return true;
-    }
-    return false;
-  }
-
-  private watching(key: string, delta: 1 | -1): void {
-    const count = (this.watched.get(key) ?? 0) + delta;
-    if (count > 0) this.watched.set(key, count);
-    else this.watched.delete(key);
-    if (key.endsWith('/') && (count === 0 || (count === 1 && delta === 1))) {
-      this.watchedFolders += delta;
-    }
-  }
-
-  /**
-   * Decodes the keys `@InjectConfig` recorded before their ConfigValues are made, waiting (bounded by
-   * `connectTimeout`) for large YAML documents decoded off the event loop, so every injected value
-   * holds its etcd value when the app's constructors run.
-   */
-  private async decodeInjected(): Promise<void> {
-    const store = this.store!;
-    for (const key of recordedConfigKeys().keys()) {
-      if (key.endsWith('/')) store.effectiveEntries(key);
-      else store.effective(key);
-    }
-    await within(store.idle(), this.options.connectTimeout).catch(() => undefined);
-  }
-
   /** Online boot: injected values decoded, and none served from a default when etcd has a valid one. */
-  private async bootInjected(): Promise<void> {
-    await this.decodeInjected();
-    for (const [key, options] of recordedConfigKeys()) {
-      if (key.endsWith('/') || this.values.has(key)) continue;
-      try {
-        await this.bootNewestValid(key, options);
-      } catch (err) {
-        this.logger.warn(
-          `config "${key}": could not read its history for a valid revision (${describeCause(err)})`,
-        );
-      }
-    }
-  }
-
-  /**
-   * A key whose value in etcd the app refuses at boot (a bad put, then a rolling deploy) is served
-   * the newest revision it accepts ({@link newestValid}), not its default: instances booted after a
-   * bad put serve what the running ones kept. One warning names the key and both revisions; the
-   * status reports the key `rejected` with the revision served.
-   */
-  private async bootNewestValid(key: string, options: ConfigValueOptions<unknown>): Promise<void> {
-    const repair = await newestValid(
-      {
+  private bootInjected(): Promise<void> {
+    return bootInjected({
+      view: {
         prefix: this.prefix,
-        effective: name => this.effectiveOf(name),
+        effective: name => this.fanout.effectiveOf(name),
         refusal: name => this.report.refusal(name),
         decode: (name, text) => this.decodeAs(name, text),
         history: (etcdKey, limit, check) => this.past.historyOf(etcdKey, limit, check),
         snapshot: () => this.keeper?.read(),
       },
-      key,
-      options,
-    );
-    if (!repair) return;
-    const { bad, served } = repair;
-    const value = new LiveConfigValue<unknown>(key, options, this.logger, rejection =>
-      this.refuse(rejection),
-    );
-    value.apply(served);
-    value.rejected = repair.refused;
-    this.values.set(key, value);
-    this.refuse({ key, revision: bad.revision, reason: bad.reason });
-    this.logger.warn(
-      `config "${key}" at revision ${bad.revision} rejected at boot: ${bad.reason}; serving ` +
-        `revision ${served.revision}, the newest valid one ` +
-        (repair.from === 'history' ? "in etcd's history" : 'in the snapshot file'),
-    );
-  }
-
-  /** Effective value of a key or folder, without its text (the read path of get()). */
-  private valueOf(key: string): { value: unknown } | undefined {
-    if (key.endsWith('/')) return this.effectiveOf(key);
-    const entry = this.store?.effective(key);
-    return entry && { value: entry.decoded };
-  }
-
-  /** Effective value of a key or folder, with the text that identifies it. */
-  private effectiveOf(key: string): EffectiveValue | undefined {
-    const store = this.store;
-    if (!store) return undefined;
-    if (!key.endsWith('/')) {
-      const entry = store.effective(key);
-      return entry && new EntryValue(entry);
-    }
-    const entries = store.effectiveEntries(key);
-    if (entries.length === 0) return undefined;
-    let text: string | undefined;
-    return {
-      // Only a custom `parse` reads a folder's text; changes are told apart by `parts`.
-      get text() {
-        return (text ??= JSON.stringify(entries.map(entry => [entry.configKey, entry.text])));
-      },
-      parts: entries,
-      value: assembleFolder(key, entries),
-      source: `${this.prefix}${key}`,
-      revision: Math.max(...entries.map(entry => entry.modRevision)),
-    };
+      store: this.store!,
+      values: this.fanout.values,
+      logger: this.logger,
+      connectTimeout: this.options.connectTimeout,
+      refuse: rejection => this.refuse(rejection),
+    });
   }
 
   private liveValue(key: string, options: ConfigValueOptions<unknown>): LiveConfigValue<unknown> {
     this.assertEnabled(key);
-    const existing = this.values.get(key);
-    if (existing) {
-      if (!sameOptions(existing.options, options)) {
-        this.logger.warn(
-          `config key "${key}" is injected with different options in several places; the first ones are used`,
-        );
-      }
-      return existing;
-    }
-    const value = new LiveConfigValue<unknown>(key, options, this.logger, rejection =>
-      this.refuse(rejection),
-    );
-    value.apply(this.effectiveOf(key));
-    this.values.set(key, value);
-    this.report.touched();
-    if (key.endsWith('/')) this.folderValues++;
-    return value;
-  }
-
-  /** Fans one batch (one etcd revision) out to `changes$`, config values and watchers. */
-  private publish(changes: StoreChange[], revision: number): void {
-    // Injected values first (what the app reads), then the change stream. A ConfigChange is made
-    // only for someone who listens.
-    const streamed = this.changesSubject.observed ? changes.map(toConfigChange) : undefined;
-    const report = this.report;
-    // The status writer only marks the change; its write runs later, off this turn.
-    report.touched();
-    for (let i = 0; i < changes.length; i++) {
-      const change = changes[i]!;
-      report.changed(change.key, change.revision, change.next === undefined);
-      const value = this.values.get(change.key);
-      if (!value) continue;
-      // A batch's `next` is the key's effective entry now.
-      const next = change.next && new EntryValue(change.next);
-      const configChange = value.hasChangeListeners
-        ? (streamed?.[i] ?? toConfigChange(change))
-        : undefined;
-      // The store reports only changes whose bytes differ from `previous`.
-      value.apply(next, configChange, change.previous);
-    }
-    if (streamed) for (const configChange of streamed) this.changesSubject.next(configChange);
-    if (this.folderValues === 0) {
-      if (this.batches.observed) this.batches.next(changes);
-      return;
-    }
-    for (const [key, value] of this.values) {
-      if (!key.endsWith('/')) continue;
-      const inside = changes.filter(change => change.key.startsWith(key));
-      if (inside.length === 0) continue;
-      const effective = this.effectiveOf(key);
-      report.changed(key, revision, false);
-      value.apply(effective, {
-        key,
-        value: effective?.value,
-        previousValue: value.value,
-        type: effective ? 'put' : 'delete',
-        revision,
-        source: inside[0]!.next?.key ?? inside[0]!.previous!.key,
-      });
-    }
-    if (this.batches.observed) this.batches.next(changes);
+    return this.fanout.liveValue(key, options);
   }
 
   /** Schedules a write of the snapshot file, once every watch has synced. */
   private saveSnapshot(): void {
-    if (!this.sources.every(s => s.synced)) return;
+    if (!this.sources.synced) return;
     this.keeper?.save(() => this.currentRevision);
-  }
-
-  /**
-   * The text the app accepted for an entry: a value a {@link ConfigValue} rejected is written as the
-   * value it kept (`undefined` while it serves its default).
-   */
-  private acceptedText(entry: ConfigEntry): string | undefined {
-    const value = this.values.get(entry.configKey);
-    const rejected = value?.rejected;
-    if (!rejected || rejected.source !== entry.key || !rejected.raw) return entry.text;
-    if (!sameBytes(rejected.raw, entry.value)) return entry.text;
-    return value.accepted?.text;
   }
 
   private etcdKey(key: string): string {
@@ -720,23 +441,4 @@ export class EtcdConfigService implements OnModuleDestroy {
       throw new ConfigDisabledError(key, 'requested');
     }
   }
-}
-
-function touches(key: string, changed: string): boolean {
-  return key.endsWith('/') ? changed.startsWith(key) : changed === key;
-}
-
-function toConfigChange(change: StoreChange): ConfigChange {
-  return {
-    key: change.key,
-    value: change.next?.decoded,
-    previousValue: change.previous?.decoded,
-    type: change.next ? 'put' : 'delete',
-    revision: change.revision,
-    source: (change.next ?? change.previous)!.key,
-  };
-}
-
-function sameOptions(a: ConfigValueOptions<unknown>, b: ConfigValueOptions<unknown>): boolean {
-  return a.default === b.default && a.parse === b.parse && a.schema === b.schema;
 }
