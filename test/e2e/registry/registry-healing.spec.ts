@@ -51,10 +51,12 @@ describe('registry: healing (etcd restart, partition, outside delete/revoke) and
     expect(warnings.length).toBeLessThanOrEqual(2);
   };
 
-  it('etcd stopped for longer than the TTL, then restarted: registered again with no action (lost → registered)', async () => {
+  it('etcd stopped for longer than the TTL, then restarted: registered again on the SAME lease (etcd restored it: kept, not replaced)', async () => {
     const ttl = 2;
     const { registry, logger, statuses, key } = await registeredApp('heal-restart', ttl);
     const port = registry.self?.port;
+    const leaseBefore = await leaseOf(key);
+    expect(leaseBefore).toMatch(/^[1-9]\d*$/);
 
     await suite.etcd.stop();
     const stoppedAt = Date.now();
@@ -70,6 +72,11 @@ describe('registry: healing (etcd restart, partition, outside delete/revoke) and
     const value = await suite.etcd.get(key);
     expect(value).toBeDefined();
     expect(JSON.parse(value!)).toMatchObject({ port, instanceId: 'heal-restart-1' });
+    // etcd restores leases on restart and extends them: the registration asked before granting.
+    expect(await leaseOf(key)).toBe(leaseBefore);
+    expect(logger.matching('log', /is gone in etcd; granting a new one/, 'EtcdRegistry')).toEqual(
+      [],
+    );
   });
 
   it('a partition longer than the TTL lets the lease expire; the app grants a new lease and puts the key back', async () => {
