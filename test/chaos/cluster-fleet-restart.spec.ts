@@ -74,18 +74,34 @@ describe('chaos: a fleet through a whole-cluster restart', () => {
 
   it('one app discovering many services: one warning line for the restart, not one per service', async () => {
     const services = profile(300, 1_000);
+    suite.logs.clear();
     const app = await bootApp({ hosts: suite.cluster.hosts, ...FAST_TIMINGS, config: false });
     suite.apps.push(app);
     const registry = app.get(EtcdRegistryService);
     for (let i = 0; i < services; i++) await registry.getInstances(`svc-${i}`);
-    suite.logs.clear();
+    const informerLines = () => suite.logs.lines.filter(l => l.context === 'EtcdInformer');
+    const outageLine = /^etcd watches lost (since|again)/;
+    const recoveryLine = /^etcd watches resumed/;
+    // On a loaded machine (load ~16) the setup itself can drop the connection (1 s keepalive
+    // timeout). Seen in a chaos run: no warning after the kill, because the outage lines had been
+    // written before it. Then the kill is the same outage of the app (still open: no second line) or
+    // a flap of it (within 30 s of its recovery: named once, then counted, one line a minute): at
+    // most one line, never one per service. Without an outage in the setup (the usual case), exactly
+    // the one 'etcd watches lost since' line for all the watches, and one recovery line.
+    const setup = informerLines();
+    const quietSetup = !setup.some(l => l.level === 'warn' && outageLine.test(l.message));
+    const cutFrom = setup.length;
 
     const members = suite.cluster.members;
     await Promise.all(members.map(m => m.kill()));
     await pause(3_000);
     await Promise.all(members.map(m => m.restart()));
     await waitFor(
-      () => suite.logs.matching('log', /^etcd watches resumed/, 'EtcdInformer').length,
+      () =>
+        !quietSetup ||
+        informerLines()
+          .slice(cutFrom)
+          .some(l => l.level === 'log' && recoveryLine.test(l.message)),
       {
         timeout: 60_000,
         message: 'the one "etcd watches resumed" line',
@@ -101,10 +117,25 @@ describe('chaos: a fleet through a whole-cluster restart', () => {
       timeout: 20_000,
       message: 'an instance registered after the restart to be discovered',
     });
-    const warnings = suite.logs.matching('warn', /./, 'EtcdInformer');
-    expect(warnings.map(w => w.message)).toEqual([
-      expect.stringMatching(new RegExp(`^etcd watches lost since .* ${services} watch\\(es\\)`)),
-    ]);
-    expect(suite.logs.matching('log', /^etcd watches resumed/, 'EtcdInformer')).toHaveLength(1);
+    const sinceKill = informerLines().slice(cutFrom);
+    const killWarnings = sinceKill.filter(l => l.level === 'warn').map(w => w.message);
+    if (quietSetup) {
+      expect(killWarnings).toEqual([
+        expect.stringMatching(new RegExp(`^etcd watches lost since .* ${services} watch\\(es\\)`)),
+      ]);
+      expect(sinceKill.filter(l => l.level === 'log' && recoveryLine.test(l.message))).toHaveLength(
+        1,
+      );
+    } else {
+      expect(killWarnings.length).toBeLessThanOrEqual(1);
+    }
+    // over the whole test: every warning of the informers is an outage (or flap) line of the app,
+    // never one per service
+    const unexpected = informerLines().filter(
+      l =>
+        l.level === 'warn' &&
+        !/^etcd watches (lost (since|again)|dropped \d+ more time)/.test(l.message),
+    );
+    expect(unexpected).toEqual([]);
   });
 });
