@@ -1,3 +1,4 @@
+import { EtcdConnection } from './client/etcd-connection.js';
 import { Module, type DynamicModule } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
 import type { ConfigValueOptions } from './config/config-value.interface.js';
@@ -113,6 +114,8 @@ function withCoreProviders(base: DynamicModule): DynamicModule {
       EtcdLockService,
       // for EtcdHealthIndicator (nest-etcd/terminus), which apps list in their own providers
       EtcdConnectivity,
+      // for EtcdConsoleModule: its admin core on the module's client (one client per app)
+      EtcdConnection,
       ...configProviders,
     ],
   };

@@ -76,6 +76,8 @@ export class EtcdAdmin {
   private constructor(
     private readonly ctx: AdminContext,
     watchFleet: boolean,
+    /** False for an admin built on a connection it was lent ({@link fromConnection}). */
+    private readonly ownsConnection = true,
   ) {
     this.view = watchFleet ? new FleetView(ctx.connection) : undefined;
     this.fleetReader = new FleetReader(ctx, this.view);
@@ -109,15 +111,36 @@ export class EtcdAdmin {
     return new EtcdAdmin(ctx, watchFleet === true);
   }
 
+  /**
+   * An admin on a connection that already exists (the `EtcdModule`'s, which `EtcdConsoleModule`
+   * uses when the host has one): no second etcd client. Its `close()` releases what the admin
+   * holds (the fleet view) and never closes the connection, which stays its owner's. Connection
+   * fields of `options` (hosts, auth, TLS, namespace) are the connection's and are ignored.
+   */
+  static fromConnection(
+    connection: EtcdConnection,
+    options: Pick<EtcdAdminOptions, 'actor' | 'prefixes' | 'watchFleet'> = {},
+  ): EtcdAdmin {
+    const ctx = new AdminContext(
+      connection,
+      resolvePrefixes(options.prefixes),
+      options.actor ?? defaultActor(),
+    );
+    return new EtcdAdmin(ctx, options.watchFleet === true, false);
+  }
+
   /** Who writes when a call gives no `actor`. */
   get actor(): string {
     return this.ctx.actor;
   }
 
-  /** Releases the fleet view's watchers, then closes the client. Safe to call twice. */
+  /**
+   * Releases the fleet view's watchers, then closes the client, unless the connection was lent
+   * ({@link fromConnection}). Safe to call twice.
+   */
   async close(): Promise<void> {
     await this.view?.close();
-    this.ctx.connection.close();
+    if (this.ownsConnection) this.ctx.connection.close();
   }
 
   /** Every service with a registration or a status key, sorted by name. */

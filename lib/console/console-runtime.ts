@@ -1,6 +1,7 @@
 import { Logger, type OnModuleDestroy } from '@nestjs/common';
 import { Subject, type Observable } from 'rxjs';
 import { EtcdAdmin } from '../admin/etcd-admin.js';
+import type { EtcdConnection } from '../client/etcd-connection.js';
 import type { EtcdAdminOptions } from '../admin/admin.interfaces.js';
 import { NestEtcdError } from '../errors/nest-etcd.error.js';
 import { UnknownServiceError } from '../errors/unknown-service.error.js';
@@ -26,8 +27,15 @@ export class ConsoleRuntime implements OnModuleDestroy {
 
   constructor(
     readonly options: ResolvedConsoleOptions,
-    /** The host's `EtcdAdmin` (`admin` option), or how to connect the console's own. */
-    private readonly source: { admin?: EtcdAdmin; connection?: EtcdAdminOptions },
+    /**
+     * The host's `EtcdAdmin` (`admin` option), or how to connect the console's own (`connection`
+     * options), or the `EtcdModule`'s connection (`moduleConnection`) to build it on.
+     */
+    private readonly source: {
+      admin?: EtcdAdmin;
+      connection?: EtcdAdminOptions;
+      moduleConnection?: EtcdConnection;
+    },
   ) {}
 
   /**
@@ -37,6 +45,12 @@ export class ConsoleRuntime implements OnModuleDestroy {
    */
   admin(): Promise<EtcdAdmin> {
     if (this.source.admin) return Promise.resolve(this.source.admin);
+    const lent = this.source.connection === undefined ? this.source.moduleConnection : undefined;
+    if (lent) {
+      // One etcd client per app: the module's; the admin never closes it.
+      this.connecting ??= Promise.resolve(EtcdAdmin.fromConnection(lent, { watchFleet: true }));
+      return this.connecting;
+    }
     this.connecting ??= EtcdAdmin.connect({
       watchFleet: true,
       ...this.source.connection,

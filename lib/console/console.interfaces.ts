@@ -42,6 +42,7 @@ export interface EtcdConsoleOptions {
   /**
    * How the console's own `EtcdAdmin` reaches etcd when {@link admin} is omitted. Same names and
    * environment defaults as `EtcdModule.forRoot` (`ETCD_HOSTS`, `ETCD_USERNAME`, `ETCD_PASSWORD`).
+   * Omitted in a host that imports `EtcdModule`: the console uses the module's connection.
    * @default {}
    */
   connection?: EtcdAdminOptions;

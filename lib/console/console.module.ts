@@ -1,4 +1,5 @@
 import { Controller, Module, type DynamicModule, type Type } from '@nestjs/common';
+import { EtcdConnection } from '../client/etcd-connection.js';
 import { ConsoleActionsController } from './console-actions.controller.js';
 import { ConsolePagesController } from './console-pages.controller.js';
 import { ConsoleRuntime } from './console-runtime.js';
@@ -20,9 +21,11 @@ export class EtcdConsoleModule {
   /**
    * Mounts the console at `path` (default `etcd`).
    *
-   * The console renders an `EtcdAdmin`: the one given as `admin`, or one it connects itself
-   * with `connection` (same option names and env defaults as `EtcdModule.forRoot`) on the first
-   * request, closed when the app closes. The host's boot never waits for etcd because of it.
+   * The console renders an `EtcdAdmin`: the one given as `admin`; else, when the host imports
+   * `EtcdModule` (and `connection` is not given), one built on the module's connection (one etcd
+   * client per app; the console never closes it); else one it connects itself with `connection`
+   * (same option names and env defaults as `EtcdModule.forRoot`) on the first request, closed when
+   * the app closes. The host's boot never waits for etcd because of it.
    *
    * @example
    * ```ts
@@ -49,8 +52,14 @@ export class EtcdConsoleModule {
       providers: [
         {
           provide: ConsoleRuntime,
-          useFactory: () =>
-            new ConsoleRuntime(resolved, { admin: options.admin, connection: options.connection }),
+          useFactory: (moduleConnection: EtcdConnection | undefined) =>
+            new ConsoleRuntime(resolved, {
+              admin: options.admin,
+              connection: options.connection,
+              moduleConnection,
+            }),
+          // The host's EtcdModule connection, when it has one: one etcd client per app.
+          inject: [{ token: EtcdConnection, optional: true }],
         },
       ],
     };

@@ -21,6 +21,8 @@
  * | `InformerPool`,          | the shared informers behind `EtcdWatchService` / config / discovery:    |
  * | `PrefixInformer`,        | informer specs drive them against real etcd (ordering, outages, stall   |
  * | `EtcdInformerPort`       | probe, cluster failover, sharing)                                       |
+ * | `ConsoleRuntime`         | the console's state: which `EtcdAdmin` it renders (on the module's      |
+ * |                          | connection when the host has `EtcdModule`: one client per app)          |
  *
  * @packageDocumentation
  */
@@ -32,3 +34,4 @@ export { InformerPool } from '../../lib/watch/informer-pool.js';
 export { PrefixInformer } from '../../lib/watch/prefix-informer.js';
 export type { InformerResync, InformerState } from '../../lib/watch/informer.interfaces.js';
 export { EtcdInformerPort } from '../../lib/watch/etcd-informer-port.js';
+export { ConsoleRuntime } from '../../lib/console/console-runtime.js';
