@@ -14,10 +14,12 @@ import {
   UNDECODED,
   type RankedLayer,
 } from './config-entry.js';
+import { Batch, type StoreChange } from './config-batch.js';
 import { configLayers, layerIn, mergeDocuments, type ConfigLayer } from './config-layers.js';
 
 export { ConfigEntry, RejectedRevision, sameBytes, type RankedLayer } from './config-entry.js';
 export { assembleFolder } from './config-folder.js';
+export type { StoreChange } from './config-batch.js';
 
 /** A layer as the store holds it: with the state of its source. */
 interface StoreLayer extends RankedLayer {
@@ -40,43 +42,6 @@ export interface ConfigStoreOptions {
 
 /** The default of `config.maxValueBytes`: 1 MiB. */
 export const DEFAULT_MAX_VALUE_BYTES = 1024 * 1024;
-
-/** One change of a key's effective value, as a batch reports it. @internal */
-export interface StoreChange {
-  readonly key: string;
-  readonly previous: ConfigEntry | undefined;
-  readonly next: ConfigEntry | undefined;
-  readonly revision: number;
-}
-
-/**
- * The config keys one revision changed, each with its effective entry before the change, in the
- * order they changed. Most revisions change one key: arrays, with a set of the keys only for a large
- * batch (a re-list's).
- */
-class Batch {
-  readonly keys: string[] = [];
-  readonly before: Array<ConfigEntry | undefined> = [];
-  private index: Set<string> | undefined;
-
-  constructor(public revision: number) {}
-
-  has(key: string): boolean {
-    if (this.index) return this.index.has(key);
-    const keys = this.keys;
-    for (let i = 0; i < keys.length; i++) {
-      if (keys[i] === key) return true;
-    }
-    return false;
-  }
-
-  add(key: string, before: ConfigEntry | undefined): void {
-    this.keys.push(key);
-    this.before.push(before);
-    if (this.index) this.index.add(key);
-    else if (this.keys.length > 16) this.index = new Set(this.keys);
-  }
-}
 
 /** The informer's map of one source, as the store reads it (a {@link PrefixInformer}). @internal */
 export interface ConfigSourceView {
