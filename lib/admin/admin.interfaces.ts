@@ -234,6 +234,31 @@ export interface PutOptions extends KeyOptions {
   actor?: string;
 }
 
+/** Options of {@link EtcdAdmin.delete}. */
+export interface DeleteOptions extends KeyOptions {
+  /** Compare-and-swap: the mod revision the caller saw. Omitted: the revision read before checking. */
+  expectRevision?: number;
+  /** Delete even when an instance serves the key with a schema and no other layer supplies it. */
+  force?: boolean;
+  /** Who deletes (overrides the connection's actor). */
+  actor?: string;
+}
+
+/** The result of {@link EtcdAdmin.delete}. */
+export interface DeleteResult {
+  etcdKey: string;
+  /** The revision of the delete. */
+  revision: number;
+  /** The mod revision of the value deleted. */
+  previousRevision: number;
+  /** The instances that read the key, and what shadowed it, before the delete. */
+  affected: AffectedInstance[];
+  /** The audit record's key. */
+  auditKey: string;
+  /** Why the audit record could not be written, when it could not (the delete stands). */
+  auditError?: string;
+}
+
 /** The result of a write. */
 export interface PutResult {
   etcdKey: string;

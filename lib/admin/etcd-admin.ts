@@ -15,6 +15,8 @@ import type {
   ApplyResult,
   AuditOptions,
   AuditRecord,
+  DeleteOptions,
+  DeleteResult,
   DiffOptions,
   DiffReport,
   EtcdAdminOptions,
@@ -36,6 +38,7 @@ import { CandidateValidation } from './candidate-validation.js';
 import { type KeyTarget, ownPrefix, resolveKey } from './fleet-layers.js';
 import { type Fleet, FleetReader } from './fleet-reader.js';
 import { FleetView } from './fleet-view.js';
+import { deleteKey } from './key-delete.js';
 import { FolderApply, problemsOf } from './folder-apply.js';
 import { readHistory } from './key-history.js';
 import { followRollout } from './rollout.js';
@@ -223,6 +226,27 @@ export class EtcdAdmin {
   ): Promise<PutResult> {
     const { target, fleet } = await this.target(service, key, options.profile);
     return this.write(fleet, target, text, options, 'put');
+  }
+
+  /**
+   * Deletes a key of a layer of the service (`profile`: drop a gray release, its instances fall
+   * back to the layers below), compare-and-swap on `expectRevision` (default: the revision read
+   * before checking), with an audit record. A key an unshadowed instance serves from a layer
+   * without a profile, with a published schema, is refused unless `force`: the instance would be
+   * left without a value its schema describes (as validate reports a value it rejects).
+   * @throws ConfigKeyOutsidePrefixError, ConfigValidationError (nothing to delete, or refused),
+   *   ConfigConflictError
+   */
+  async delete(service: string, key: string, options: DeleteOptions = {}): Promise<DeleteResult> {
+    const { target, fleet } = await this.target(service, key, options.profile);
+    return deleteKey(
+      this.ctx,
+      this.auditLog,
+      this.validation(fleet),
+      fleet.service,
+      target,
+      options,
+    );
   }
 
   /** The difference between a folder of files (one file per key) and the service's prefix. */

@@ -179,6 +179,38 @@ describe('EtcdAdmin (real etcd, hand-written status keys)', () => {
     ]);
   });
 
+  it('delete drops a profile overlay (CAS, audit), refuses a base key an instance serves with a schema', async () => {
+    await suite.etcd.put('/config/limits.json', '{"max": 5, "currency": "EUR"}');
+    await suite.etcd.put('/config/@canary/limits.json', '{"max": 9, "currency": "EUR"}');
+    await expect(
+      admin.delete('orders', 'limits.json', { profile: 'canary', expectRevision: 1 }),
+    ).rejects.toThrow(ConfigConflictError);
+    const overlay = await admin.get('orders', 'limits.json', { profile: 'canary' });
+    const dropped = await admin.delete('orders', 'limits.json', {
+      profile: 'canary',
+      expectRevision: overlay.revision,
+      actor: 'bob',
+    });
+    expect(dropped.previousRevision).toBe(overlay.revision);
+    expect(dropped.affected.map(a => a.instanceId)).toEqual(['c']);
+    expect(await suite.etcd.get('/config/@canary/limits.json')).toBeUndefined();
+    await expect(admin.delete('orders', 'limits.json', { profile: 'canary' })).rejects.toThrow(
+      /nothing to delete/,
+    );
+    // The base key: every instance serves it with a schema; refused, nothing deleted.
+    await expect(admin.delete('orders', 'limits.json')).rejects.toThrow(
+      /instance a rejects it: it serves limits.json from this key with schema/,
+    );
+    expect(await suite.etcd.get('/config/limits.json')).toBe('{"max": 5, "currency": "EUR"}');
+    await expect(admin.delete('orders', '/elsewhere/limits.json')).rejects.toThrow(
+      ConfigKeyOutsidePrefixError,
+    );
+    const audit = await admin.audit('orders');
+    expect(audit.map(a => [a.actor, a.action, a.etcdKey])).toEqual([
+      ['bob', 'delete', '/config/@canary/limits.json'],
+    ]);
+  });
+
   it('history and rollback (with the diff), rollback to before the key existed is refused', async () => {
     const first = await admin.put('orders', 'history.json', '{"max": 1, "currency": "EUR"}');
     const second = await admin.put('orders', 'history.json', '{"max": 2, "currency": "EUR"}');

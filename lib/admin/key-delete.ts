@@ -1,0 +1,76 @@
+import { ConfigConflictError } from '../errors/config-conflict.error.js';
+import { ConfigValidationError } from '../errors/config-validation.error.js';
+import type { DeleteOptions, DeleteResult } from './admin.interfaces.js';
+import type { AdminContext } from './admin-context.js';
+import type { AuditLog } from './audit-log.js';
+import type { CandidateValidation } from './candidate-validation.js';
+import type { KeyTarget } from './fleet-layers.js';
+
+/**
+ * `EtcdAdmin.delete`: refuses a key an unshadowed instance serves, with a schema, from a layer
+ * without a profile (unless `force`); then a compare-and-swap delete and its audit record. @internal
+ */
+export async function deleteKey(
+  ctx: AdminContext,
+  auditLog: AuditLog,
+  validation: CandidateValidation,
+  service: string,
+  target: KeyTarget,
+  options: DeleteOptions,
+): Promise<DeleteResult> {
+  const current = await ctx.read(target.etcdKey, 'read');
+  const seen = current ? Number(current.mod_revision) : 0;
+  if (options.expectRevision !== undefined && options.expectRevision !== seen) {
+    throw new ConfigConflictError(target.etcdKey, options.expectRevision, seen);
+  }
+  if (!current) {
+    throw new ConfigValidationError(target.etcdKey, [
+      { reason: 'the key has no value: nothing to delete' },
+    ]);
+  }
+  const affected = await validation.affected(target.etcdKey);
+  const refusing = affected.filter(
+    a => a.shadowedBy === undefined && a.profile === undefined && a.schema !== undefined,
+  );
+  if (refusing.length > 0 && options.force !== true) {
+    throw new ConfigValidationError(
+      target.etcdKey,
+      refusing.map(a => ({
+        instanceId: a.instanceId,
+        reason: `it serves ${a.configKey} from this key with schema ${a.schema!.slice(0, 12)}: deleting it leaves no value (use force to delete anyway)`,
+      })),
+    );
+  }
+  const kv = ctx.kv;
+  const res = await ctx.call('delete', target.etcdKey, () =>
+    kv
+      .if(target.etcdKey, 'Mod', '==', seen)
+      .then(kv.delete().key(target.etcdKey))
+      .else(kv.get(target.etcdKey))
+      .commit(),
+  );
+  if (!res.succeeded) {
+    const now = res.responses[0]?.response_range?.kvs[0]?.mod_revision;
+    throw new ConfigConflictError(target.etcdKey, seen, Number(now ?? 0));
+  }
+  const revision = Number(res.header.revision);
+  const auditKey = auditLog.keyOf(service, revision);
+  const auditError = await auditLog.record(service, {
+    actor: options.actor ?? ctx.actor,
+    time: ctx.isoNow(),
+    etcdKey: target.etcdKey,
+    action: 'delete',
+    oldRevision: seen,
+    newRevision: revision,
+    ...(options.force && refusing.length > 0 ? { forced: true } : {}),
+  });
+  const result: DeleteResult = {
+    etcdKey: target.etcdKey,
+    revision,
+    previousRevision: seen,
+    affected,
+    auditKey,
+  };
+  if (auditError !== undefined) result.auditError = auditError;
+  return result;
+}
