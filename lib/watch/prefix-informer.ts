@@ -6,6 +6,7 @@ import { EtcdAuthTokenExpiredError } from '../errors/etcd-auth-token-expired.err
 import { EtcdPermissionError } from '../errors/etcd-permission.error.js';
 import { EtcdStoppedError } from '../errors/etcd-stopped.error.js';
 import { printableKey } from './etcd-key.js';
+import { listPrefix, relistChanges } from './informer-relist.js';
 import {
   systemClock,
   type InformerClock,
@@ -26,9 +27,6 @@ import type {
 import { SYNCED } from './informer.interfaces.js';
 import { FLAP_WINDOW_MS, WatchOutages } from './watch-outages.js';
 import { WatchSession, type WatchEnd } from './watch-session.js';
-
-/** Keys fetched per range request while listing. */
-const PAGE_SIZE = 5000;
 
 /**
  * A watch that stayed acknowledged this long (ms) was healthy: the next failure backs off from the
@@ -339,60 +337,24 @@ export class PrefixInformer {
 
   /** Lists the prefix at one revision, applies the diff, returns the list revision. */
   private async list(): Promise<number> {
-    const timeout = this.requestTimeout();
-    const fresh = new Map<string, InformerEntry>();
-    let startAfter: string | undefined;
-    let listRevision: number | undefined;
+    const transform = this.transform;
     this.listing = true;
+    let listed: Awaited<ReturnType<typeof listPrefix>>;
     try {
-      for (;;) {
-        const page = await this.port.listPage(this.prefix, {
-          limit: PAGE_SIZE,
-          revision: listRevision,
-          startAfter,
-          timeout,
-        });
-        listRevision ??= page.revision;
-        for (const entry of page.entries) {
-          const held = this.entries.get(entry.key);
-          fresh.set(entry.key, this.transform ? this.transform(entry, held) : Object.freeze(entry));
-        }
-        const last = page.entries[page.entries.length - 1];
-        if (!page.more || !last) break;
-        startAfter = last.key;
-      }
+      listed = await listPrefix(this.port, this.prefix, this.requestTimeout(), entry =>
+        transform ? transform(entry, this.entries.get(entry.key)) : Object.freeze(entry),
+      );
     } finally {
       this.listing = false;
     }
-    if (this.stopped) return listRevision;
-    this.applyList(fresh, listRevision);
-    return listRevision;
+    if (this.stopped) return listed.revision;
+    this.applyList(listed.entries, listed.revision);
+    return listed.revision;
   }
 
   private applyList(fresh: Map<string, InformerEntry>, listRevision: number): void {
     const firstList = !this.state.synced;
-    const changes: InformerChange[] = [];
-    if (!firstList) {
-      for (const [key, entry] of fresh) {
-        const previous = this.entries.get(key);
-        if (!previous || previous.modRevision !== entry.modRevision) {
-          changes.push({
-            type: 'put',
-            key,
-            entry,
-            previous,
-            revision: entry.modRevision,
-            resync: true,
-          });
-        }
-      }
-      for (const [key, previous] of this.entries) {
-        if (!fresh.has(key)) {
-          changes.push({ type: 'delete', key, previous, revision: listRevision, resync: true });
-        }
-      }
-      changes.sort((a, b) => a.revision - b.revision);
-    }
+    const changes = firstList ? [] : relistChanges(this.entries, fresh, listRevision);
     this.entries = fresh;
     this.revision = Math.max(this.revision, listRevision);
     this.lastErrorValue = undefined;
