@@ -145,6 +145,33 @@ export class ConsoleActionsController {
     });
   }
 
+  /** Gray release, dropped: the overlay is deleted, its instances fall back to the base value. */
+  @Post('services/:service/drop')
+  @HttpCode(200)
+  drop(@Req() req: ConsoleRequest, @Param('service') service: string, @Body() body: unknown) {
+    return this.write(req, service, body, async ({ ctx, ref, actor }) => {
+      if (!ref.profile) return [refused(ctx, ref, 'Only a profile overlay can be dropped.'), 400];
+      const admin = await this.console.admin();
+      const overlay = await admin.get(service, ref.key, { profile: ref.profile });
+      if (overlay.text === undefined) {
+        return [refused(ctx, ref, `No @${ref.profile} overlay to drop.`), 409];
+      }
+      try {
+        const result = await admin.delete(service, ref.key, {
+          profile: ref.profile,
+          expectRevision: overlay.revision,
+          actor,
+        });
+        return seeOther(done(ctx, { service, key: ref.key }, 'dropped', result.revision));
+      } catch (err) {
+        if (err instanceof ConfigValidationError || err instanceof ConfigConflictError) {
+          return [refused(ctx, ref, err.message), 422];
+        }
+        throw err;
+      }
+    });
+  }
+
   /**
    * The handler of a write, after the checks every write passes: the console is writable, the
    * request is same-origin with a valid token, and it names a key. A handler answers a

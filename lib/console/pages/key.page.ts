@@ -209,6 +209,12 @@ function grayRelease(ctx: PageContext, ref: KeyRef, data: KeyPageData): SafeHtml
         keyQuery(ref),
         html`<button type="submit" class="primary">Promote to base</button>`,
       ),
+      postForm(
+        ctx,
+        href(ctx, servicePath(ref.service, 'drop')),
+        keyQuery(ref),
+        html`<button type="submit">Drop</button>`,
+      ),
     ];
     return html`<h2>Gray release</h2>
       <p>

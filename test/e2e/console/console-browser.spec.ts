@@ -159,8 +159,9 @@ describe('console: in a real browser', () => {
     await screenshot(page, 'audit');
   });
 
-  it('gray release: a value published under a profile reaches only the instances with that profile, then is promoted to base', async () => {
+  it('gray release: a value published under a profile reaches only the instances with that profile, is dropped, then promoted to base', async () => {
     await suite.etcd.put(LIMITS, 'max: 5\n');
+    const baseRevision = await suite.etcd.revision();
     const url = await consoleApp();
     await Promise.all([instance('shop-1'), instance('shop-canary', ['canary'])]);
 
@@ -180,6 +181,21 @@ describe('console: in a real browser', () => {
     expect(await suite.etcd.get(LIMITS)).toBe('max: 5\n');
     await screenshot(page, 'gray-release');
 
+    // Drop: the overlay is deleted, the canary instance serves the base value again.
+    await page.click('button:has-text("Drop")');
+    await expect(page.locator('.msg.ok').textContent()).resolves.toMatch(/Overlay dropped/);
+    expect(await suite.etcd.get(`${SHOP_PREFIX}@canary/limits.yaml`)).toBeUndefined();
+    const base = await open(`${url}/services/${SHOP}/key?key=limits.yaml`);
+    await base
+      .locator(`#key-instances [data-instance="shop-canary"][data-revision="${baseRevision}"]`)
+      .waitFor({ timeout: UI_WAIT });
+
+    // Published again under the profile, then promoted.
+    await page.goto(`${url}/services/${SHOP}/key?key=limits.yaml&profile=canary`);
+    await page.fill('textarea[name="text"]', 'max: 20\n');
+    await page.click('form.edit button[type="submit"]');
+    await page.click('form.publish button[type="submit"]');
+    await publishedRevision(page);
     await page.click('button:has-text("Promote to base")');
     await expect(page.locator('.msg.ok').textContent()).resolves.toMatch(/Promoted to base/);
     expect(await suite.etcd.get(LIMITS)).toBe('max: 20\n');
