@@ -6,6 +6,7 @@ import { EtcdAuthTokenExpiredError } from '../errors/etcd-auth-token-expired.err
 import { EtcdPermissionError } from '../errors/etcd-permission.error.js';
 import { EtcdStoppedError } from '../errors/etcd-stopped.error.js';
 import { printableKey } from './etcd-key.js';
+import { InformerBackoff } from './informer-backoff.js';
 import { listPrefix, relistChanges } from './informer-relist.js';
 import {
   systemClock,
@@ -92,7 +93,7 @@ export class PrefixInformer {
   private running: Promise<void> | undefined;
   private stopped = false;
   private session: WatchSession | undefined;
-  private wake: (() => void) | undefined;
+  private readonly backoff: InformerBackoff;
   private readonly readyPromise: Promise<void>;
   private resolveReady!: () => void;
   private rejectReady!: (err: Error) => void;
@@ -158,6 +159,12 @@ export class PrefixInformer {
     this.clock = dependencies.clock ?? systemClock;
     this.random = dependencies.random ?? Math.random;
     this.outages = dependencies.outages ?? new WatchOutages(this.clock, this.logger);
+    this.backoff = new InformerBackoff(
+      this.clock,
+      this.random,
+      this.outages,
+      options.retry.initialDelay,
+    );
     this.readyPromise = new Promise<void>((resolve, reject) => {
       this.resolveReady = resolve;
       this.rejectReady = reject;
@@ -239,7 +246,7 @@ export class PrefixInformer {
     if (this.stopped) return;
     this.stopped = true;
     this.rejectReady(new EtcdStoppedError(`informer on "${this.prefix}"`, 'before its first list'));
-    this.wake?.();
+    this.backoff.wake();
     this.session?.stop();
     if (!this.listing) await this.running;
     if (this.outageId !== undefined) this.outages.unregister(this.outageId);
@@ -307,11 +314,17 @@ export class PrefixInformer {
         needList = true;
         quickCancels = end.delivered ? 0 : quickCancels + 1;
         if (quickCancels <= 1) continue;
-        await this.sleep(spreadBackoffDelay(quickCancels - 2, this.options.retry, this.random));
+        await this.backoff.sleep(
+          spreadBackoffDelay(quickCancels - 2, this.options.retry, this.random),
+        );
         continue;
       }
       quickCancels = 0;
-      await this.backOff(spreadBackoffDelay(attempt++, this.options.retry, this.random));
+      await this.backoff.backOff(
+        spreadBackoffDelay(attempt++, this.options.retry, this.random),
+        this.outageId,
+        () => this.stopped,
+      );
     }
   }
 
@@ -495,43 +508,6 @@ export class PrefixInformer {
     }
     this.failureValue = err;
     this.rejectReady(err);
-  }
-
-  /**
-   * The backoff after a failure: `ms`, unless another watch of the app comes back first (etcd
-   * answers again): then a jittered delay within the first step of the backoff, so the app's
-   * watches follow the first one without all calling etcd in the same millisecond.
-   */
-  private async backOff(ms: number): Promise<void> {
-    let shortened: number | undefined;
-    const stopListening =
-      this.outageId === undefined
-        ? () => undefined
-        : this.outages.whenAnotherRecovers(this.outageId, () => {
-            shortened = Math.round(this.random() * this.options.retry.initialDelay);
-            this.wake?.();
-          });
-    try {
-      await this.sleep(ms);
-      if (shortened !== undefined && !this.stopped) await this.sleep(shortened);
-    } finally {
-      stopListening();
-    }
-  }
-
-  /** Waits `ms` (cut short by {@link stop}). */
-  private sleep(ms: number): Promise<void> {
-    return new Promise<void>(resolve => {
-      const done = () => {
-        this.wake = undefined;
-        resolve();
-      };
-      const cancel = this.clock.setTimer(done, ms);
-      this.wake = () => {
-        cancel();
-        done();
-      };
-    });
   }
 
   private markDisconnected(reason: string, routine = false): void {
