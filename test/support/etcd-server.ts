@@ -150,6 +150,7 @@ export function parseEtcdJson(text: string): unknown {
 interface JsonKv {
   key: string;
   value?: string;
+  mod_revision?: number | string;
 }
 
 function b64(s: string | undefined): string {
@@ -368,6 +369,14 @@ export class EtcdServer {
   /** Writes `key` = `value` (value sent on stdin, so any text is fine). */
   async put(key: string, value: string): Promise<void> {
     await this.etcdctl(['put', '--', key], { input: value });
+  }
+
+  /** The mod revision of one key (the revision of its last put); 0 when absent. */
+  async modRevision(key: string): Promise<number> {
+    const out = parseEtcdJson(await this.etcdctl(['get', '-w', 'json', '--', key])) as {
+      kvs?: JsonKv[];
+    };
+    return Number(out.kvs?.[0]?.mod_revision ?? 0);
   }
 
   /** Reads one key; undefined when absent. */

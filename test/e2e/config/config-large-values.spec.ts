@@ -167,7 +167,8 @@ describe('large config values (issue 26.1)', () => {
     const catalog = app.get(CatalogReader).catalog;
     expect(catalog.value?.marker).toBe('small');
     await suite.etcd.put(`${PREFIX}${DOCUMENT}`, yamlDocument('huge', DOCUMENT_BYTES));
-    const revision = await suite.etcd.revision();
+    // the put's own revision (the app's status or registration writes may follow it at once)
+    const revision = await suite.etcd.modRevision(`${PREFIX}${DOCUMENT}`);
     await waitFor(() => suite.logs.warnings(`"${DOCUMENT}"`).length > 0, {
       message: 'the oversized value to be rejected',
       timeout: 30_000,
