@@ -114,14 +114,18 @@ export function reachOf(fleet: Fleet, etcdKey: string): InstanceReach[] {
   return out;
 }
 
-/** The status key a config key belongs to: itself, or the longest folder key above it. */
+/**
+ * The status key a config key is checked under: itself or a folder key above it (longest first),
+ * preferring one that has a published schema. A folder child is also listed as a key of its own
+ * once it exists in etcd; without this preference the leaf (no schema of its own) would hide the
+ * folder's schema, and a value the instance refuses would pass.
+ */
 function statusKeyOf(status: InstanceStatus, configKey: string): string | undefined {
-  if (Object.hasOwn(status.keys, configKey)) return configKey;
-  let folder: string | undefined;
-  for (const key of Object.keys(status.keys)) {
-    if (key.endsWith('/') && configKey.startsWith(key) && key.length > (folder?.length ?? -1)) {
-      folder = key;
-    }
-  }
-  return folder;
+  const candidates: string[] = [];
+  if (Object.hasOwn(status.keys, configKey)) candidates.push(configKey);
+  const folders = Object.keys(status.keys)
+    .filter(key => key.endsWith('/') && key !== configKey && configKey.startsWith(key))
+    .sort((a, b) => b.length - a.length);
+  candidates.push(...folders);
+  return candidates.find(key => status.keys[key]?.schema !== undefined) ?? candidates[0];
 }

@@ -147,6 +147,17 @@ describe('EtcdAdmin.validate agrees with the instances (both directions)', () =>
       }
     }
     expect(mismatches).toEqual([]);
+    // Once the status lists the folder's child as a key of its own (it exists in etcd now), the
+    // folder's schema still decides: the leaf has none of its own.
+    await waitFor(
+      async () => {
+        const [status] = await admin!.status('eq');
+        return status?.keys['pool/max'] !== undefined;
+      },
+      { timeout: 30_000, message: 'the status of eq-1 listing the folder child pool/max' },
+    );
+    const late = await admin.validate('eq', `${LAYERS.profile}pool/max`, '-8');
+    expect(late.instances.find(v => v.instanceId === 'eq-1')).toMatchObject({ ok: false });
     const folderRows = rows.filter(r => r.includes(' pool/max '));
     expect(folderRows.filter(r => r.endsWith('live true'))).toHaveLength(6);
     expect(folderRows.filter(r => r.endsWith('live false'))).toHaveLength(6);
