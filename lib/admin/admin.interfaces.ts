@@ -1,4 +1,5 @@
 import type { ServiceInstance } from '../discovery/service-instance.interface.js';
+import type { ConfigKeyStatus } from '../config/config-status.js';
 
 /*
  * The operator's side of config (docs/cli.md): the shapes EtcdAdmin takes and returns. The CLI
@@ -113,21 +114,11 @@ export interface AdminInstance extends ServiceInstance {
   rejectedKeys: number;
 }
 
-/** The state of one key in an instance's status, as the instance wrote it (docs/cli.md). */
-export interface KeyStatus {
-  /** The mod revision of the value it serves. */
-  revision: number;
-  /** The etcd key that supplied it (e.g. `/config/@canary/db.yaml`). */
-  source: string;
-  /** `applied`, or `rejected` (a newer revision was refused; the served one is {@link revision}). */
-  state: 'applied' | 'rejected';
-  /** Why the newer revision was rejected. */
-  reason?: string;
-  /** The revision it refused. */
-  rejectedRevision?: number;
-  /** Content hash of the schema it validates with: `<schemas prefix><hash>`. */
-  schema?: string;
-}
+/**
+ * The state of one key in an instance's status, as the instance wrote it (docs/cli.md): the module's
+ * own {@link ConfigKeyStatus}, one definition for the writer and its readers.
+ */
+export type KeyStatus = ConfigKeyStatus;
 
 /** What an instance reports at `/config-status/<svc>/<instanceId>` (docs/cli.md). */
 export interface InstanceStatus {
