@@ -40,7 +40,7 @@ import { type Fleet, FleetReader } from './fleet-reader.js';
 import { FleetView } from './fleet-view.js';
 import { deleteKey } from './key-delete.js';
 import { FolderApply, problemsOf } from './folder-apply.js';
-import { readHistory } from './key-history.js';
+import { HistoryCache, readHistory } from './key-history.js';
 import { followRollout } from './rollout.js';
 import { SchemaChecker } from './schema-checker.js';
 import { diffLines } from './text-diff.js';
@@ -75,6 +75,8 @@ export class EtcdAdmin {
   private readonly auditLog: AuditLog;
   private readonly folders: FolderApply;
   private readonly view: FleetView | undefined;
+  /** Histories already read, for a long-lived admin (`watchFleet`). */
+  private readonly histories: HistoryCache | undefined;
 
   private constructor(
     private readonly ctx: AdminContext,
@@ -83,6 +85,7 @@ export class EtcdAdmin {
     private readonly ownsConnection = true,
   ) {
     this.view = watchFleet ? new FleetView(ctx.connection) : undefined;
+    this.histories = watchFleet ? new HistoryCache(ctx) : undefined;
     this.fleetReader = new FleetReader(ctx, this.view);
     this.schemas = new SchemaChecker(ctx);
     this.auditLog = new AuditLog(ctx);
@@ -279,7 +282,9 @@ export class EtcdAdmin {
     }
     const { target } = await this.target(service, key, options.profile);
     const [entries, audits] = await Promise.all([
-      readHistory(this.ctx, target.etcdKey, limit),
+      this.histories
+        ? this.histories.read(target.etcdKey, limit)
+        : readHistory(this.ctx, target.etcdKey, limit),
       this.auditLog.byRevision(service),
     ]);
     for (const entry of entries) {

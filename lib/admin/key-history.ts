@@ -29,3 +29,39 @@ export async function readHistory(
     return entry;
   });
 }
+
+/** How many keys' histories a {@link HistoryCache} keeps. */
+const CACHED_KEYS = 256;
+
+/**
+ * The histories a long-lived admin (the console, `watchFleet: true`) already read, by etcd key: a
+ * key's history up to its current mod revision never changes (a later put or delete moves the mod
+ * revision, or leaves the key absent, which is never served from here), so a page that shows the
+ * same key again costs one Range instead of a replay of etcd's whole kept history (≈ 95 ms of the
+ * key page's ≈ 105 ms for 200 instances and 500 keys: docs/console.md). Entries compacted away
+ * since the first read may still be listed; a rollback to one fails with etcd's own answer.
+ * @internal
+ */
+export class HistoryCache {
+  private readonly byKey = new Map<string, { tag: string; entries: AdminHistoryEntry[] }>();
+
+  constructor(private readonly ctx: AdminContext) {}
+
+  /** {@link readHistory}, served from the cache while the key's mod revision has not moved. */
+  async read(etcdKey: string, limit: number): Promise<AdminHistoryEntry[]> {
+    const current = await this.ctx.read(etcdKey, 'read history of');
+    if (!current) return readHistory(this.ctx, etcdKey, limit);
+    const tag = `${limit}@${current.mod_revision}`;
+    const cached = this.byKey.get(etcdKey);
+    if (cached?.tag !== tag) {
+      const entries = await readHistory(this.ctx, etcdKey, limit);
+      this.byKey.delete(etcdKey);
+      this.byKey.set(etcdKey, { tag, entries });
+      if (this.byKey.size > CACHED_KEYS) {
+        this.byKey.delete(this.byKey.keys().next().value as string);
+      }
+      return entries.map(entry => ({ ...entry }));
+    }
+    return cached.entries.map(entry => ({ ...entry }));
+  }
+}

@@ -74,4 +74,35 @@ describe('EtcdAdmin with a live fleet view (watchFleet)', () => {
     await live.close();
     live = undefined;
   });
+
+  it("serves a key's history again from what it read while the key has not moved, and follows every later put and delete", async () => {
+    const schema = await publishSchema(suite.etcd, ordersV1);
+    await writeStatus(suite.etcd, 'orders', {
+      instanceId: 'h',
+      keys: { 'limits.json': { schema } },
+    });
+    const reader = await EtcdAdmin.connect({ hosts: suite.etcd.endpoint });
+    const cached = await EtcdAdmin.connect({ hosts: suite.etcd.endpoint, watchFleet: true });
+    try {
+      const revisions = async (admin: EtcdAdmin) =>
+        (await admin.history('orders', 'limits.json')).map(e => [e.revision, e.deleted, e.text]);
+      await suite.etcd.put('/config/limits.json', '{"max": 1, "currency": "EUR"}');
+      await suite.etcd.put('/config/limits.json', '{"max": 2, "currency": "EUR"}');
+      expect(await revisions(cached)).toEqual(await revisions(reader));
+      expect(await revisions(cached)).toEqual(await revisions(reader)); // the second read: cached
+      await suite.etcd.put('/config/limits.json', '{"max": 3, "currency": "EUR"}');
+      const afterPut = await revisions(reader);
+      expect(afterPut[0]?.[2]).toBe('{"max": 3, "currency": "EUR"}');
+      expect(await revisions(cached)).toEqual(afterPut);
+      await suite.etcd.del('/config/limits.json');
+      expect(await revisions(cached)).toEqual(await revisions(reader)); // absent: never cached
+      await suite.etcd.put('/config/limits.json', '{"max": 4, "currency": "EUR"}');
+      const again = await revisions(reader);
+      expect(again.some(([, deleted]) => deleted === true)).toBe(true);
+      expect(await revisions(cached)).toEqual(again);
+    } finally {
+      await cached.close();
+      await reader.close();
+    }
+  });
 });
