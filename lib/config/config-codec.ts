@@ -51,8 +51,14 @@ export function decodeByFormat(text: string, format: ConfigFormat): DecodeResult
   return parseYamlDocument(text, jsYaml);
 }
 
-/** The part of js-yaml's API {@link parseYamlDocument} uses. @internal */
-export type YamlParser = Pick<typeof jsYaml, 'load' | 'CORE_SCHEMA'>;
+/**
+ * The part of js-yaml's API {@link parseYamlDocument} uses, spelled out so that the published type
+ * declarations do not need js-yaml's (`@types/js-yaml` is a dev dependency only). @internal
+ */
+export interface YamlParser {
+  load(text: string, options?: { schema?: unknown }): unknown;
+  readonly CORE_SCHEMA: unknown;
+}
 
 /**
  * Parses one YAML document (YAML 1.2 core schema: no timestamps, binary or merge keys, as the
