@@ -98,6 +98,13 @@ const options: EtcdModuleOptions = { hosts: ['http://127.0.0.1:2379'], registry:
 const mod = EtcdModule.forRoot(options);
 const read = (config: EtcdConfigService): string | undefined => config.get<string>('greeting');
 export { mod, read, InvalidOptionsError };
+// the operator's subpaths resolve from the package's own declarations (no dev-only types)
+import { EtcdAdmin, type ValidationReport } from 'nest-etcd/admin';
+import { EtcdConsoleModule } from 'nest-etcd/console';
+const admin = (hosts: string): Promise<EtcdAdmin> => EtcdAdmin.connect({ hosts });
+const ok = (report: ValidationReport): boolean => report.ok;
+const console = EtcdConsoleModule.forRoot({ path: 'etcd' });
+export { admin, ok, console };
 TS
 cat >"$APP/tsconfig.json" <<'JSON'
 {
@@ -133,6 +140,11 @@ step "subpath entries nest-etcd/grpc, nest-etcd/microservices and nest-etcd/term
     if (!String(err.message).includes("@nestjs/terminus")) throw err;
   }
 ') || fail "a subpath entry (nest-etcd/grpc, nest-etcd/microservices, nest-etcd/terminus) does not behave as documented"
+
+# ---- the nest-etcd command, installed as a bin of the package -----------------------------------
+step "npx nest-etcd --help from the installed package"
+(cd "$APP" && npx --no-install nest-etcd --help >"$WORK/cli-help.txt") || fail "npx nest-etcd --help failed"
+grep -q '^Usage: nest-etcd' "$WORK/cli-help.txt" || fail "npx nest-etcd --help printed no usage"
 
 # ---- etcd ------------------------------------------------------------------------------------
 if [ -n "${ETCD_HOSTS:-}" ]; then
