@@ -1,4 +1,5 @@
 import type { IKeyValue, Namespace } from 'etcd3';
+import { ConfigConflictError } from '../errors/config-conflict.error.js';
 import type { EtcdConnection } from '../client/etcd-connection.js';
 import { type Clock, systemClock } from '../common/clock.js';
 
@@ -40,6 +41,27 @@ export class AdminContext {
     } catch (err) {
       throw this.connection.mapError(err, operation, prefix);
     }
+  }
+
+  /**
+   * Puts `text` at `etcdKey` (or deletes it when `text` is `undefined`) only while its mod revision
+   * is still `seen` (0: absent), in one txn; returns the write's revision.
+   * @throws ConfigConflictError naming both revisions when the key moved
+   */
+  async compareAndWrite(etcdKey: string, seen: number, text: string | undefined): Promise<number> {
+    const kv = this.kv;
+    const res = await this.call(text === undefined ? 'delete' : 'write', etcdKey, () =>
+      kv
+        .if(etcdKey, 'Mod', '==', seen)
+        .then(text === undefined ? kv.delete().key(etcdKey) : kv.put(etcdKey).value(text))
+        .else(kv.get(etcdKey))
+        .commit(),
+    );
+    if (!res.succeeded) {
+      const now = res.responses[0]?.response_range?.kvs[0]?.mod_revision;
+      throw new ConfigConflictError(etcdKey, seen, Number(now ?? 0));
+    }
+    return Number(res.header.revision);
   }
 
   /** One key (optionally at a past revision), `undefined` when absent. */

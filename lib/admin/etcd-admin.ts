@@ -424,19 +424,7 @@ export class EtcdAdmin {
         problems.map(p => p.problem),
       );
     }
-    const kv = this.ctx.kv;
-    const res = await this.ctx.call('write', target.etcdKey, () =>
-      kv
-        .if(target.etcdKey, 'Mod', '==', seen)
-        .then(kv.put(target.etcdKey).value(text))
-        .else(kv.get(target.etcdKey))
-        .commit(),
-    );
-    if (!res.succeeded) {
-      const now = res.responses[0]?.response_range?.kvs[0]?.mod_revision;
-      throw new ConfigConflictError(target.etcdKey, seen, Number(now ?? 0));
-    }
-    const revision = Number(res.header.revision);
+    const revision = await this.ctx.compareAndWrite(target.etcdKey, seen, text);
     const auditKey = this.auditLog.keyOf(fleet.service, revision);
     const auditError = await this.auditLog.record(fleet.service, {
       actor: options.actor ?? this.ctx.actor,

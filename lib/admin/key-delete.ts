@@ -41,19 +41,7 @@ export async function deleteKey(
       })),
     );
   }
-  const kv = ctx.kv;
-  const res = await ctx.call('delete', target.etcdKey, () =>
-    kv
-      .if(target.etcdKey, 'Mod', '==', seen)
-      .then(kv.delete().key(target.etcdKey))
-      .else(kv.get(target.etcdKey))
-      .commit(),
-  );
-  if (!res.succeeded) {
-    const now = res.responses[0]?.response_range?.kvs[0]?.mod_revision;
-    throw new ConfigConflictError(target.etcdKey, seen, Number(now ?? 0));
-  }
-  const revision = Number(res.header.revision);
+  const revision = await ctx.compareAndWrite(target.etcdKey, seen, undefined);
   const auditKey = auditLog.keyOf(service, revision);
   const auditError = await auditLog.record(service, {
     actor: options.actor ?? ctx.actor,
