@@ -1,8 +1,9 @@
 import { decodeByFormat, decodeText, formatOf } from './config-codec.js';
+import type { DecodeResult } from './config-codec.js';
 import {
+  ConfigEntry,
   PendingRevision,
   RejectedRevision,
-  type ConfigEntry,
   type EntryDecoder,
 } from './config-entry.js';
 import { YamlWorker } from './yaml-worker.js';
@@ -25,6 +26,15 @@ export interface DecoderHost {
   decodedLater(entry: ConfigEntry, kept: ConfigEntry | undefined): void;
 }
 
+/** One revision of a key in etcd's history, as {@link DecoderHost.history} gives it. @internal */
+export interface PastRevision {
+  /** The text put (`undefined`: a delete). */
+  readonly raw: string | undefined;
+  readonly revision: number;
+  readonly version: number;
+  readonly deleted: boolean;
+}
+
 /**
  * Decodes a config entry when something first reads it: UTF-8, then its format (JSON / YAML /
  * JSON-or-string). A value larger than `maxValueBytes` is rejected without being read; a large YAML
@@ -34,11 +44,17 @@ export interface DecoderHost {
 export class ConfigDecoder implements EntryDecoder {
   private yaml: YamlWorker | undefined;
   private readonly pending = new Set<Promise<void>>();
+  private closed = false;
 
   constructor(
     private readonly host: DecoderHost,
     /** `config.maxValueBytes`. */
     readonly maxValueBytes: number,
+    /**
+     * The puts and deletes of an etcd key still in etcd's history, newest first (absent: history is
+     * never read, a rejected revision with nothing valid before it leaves the key unset).
+     */
+    private readonly history?: (etcdKey: string) => Promise<readonly PastRevision[]>,
   ) {}
 
   /** Why a value of `size` bytes is rejected without being read, if it is. */
@@ -68,6 +84,7 @@ export class ConfigDecoder implements EntryDecoder {
 
   /** Stops the YAML worker (documents being parsed stay unread). */
   async close(): Promise<void> {
+    this.closed = true;
     await this.yaml?.close();
   }
 
@@ -93,9 +110,124 @@ export class ConfigDecoder implements EntryDecoder {
     return new PendingRevision(kept, done);
   }
 
+  /**
+   * Rejects `entry`, keeping what `fallback` serves. When nothing is kept although the key had
+   * revisions before this one in its generation (`version > 1`: an unread key holds at most three
+   * revisions, so rejected revisions in a row of a key nobody read drop its last good one, or the
+   * app saw the key first at a later revision), the newest valid revision is looked up in etcd's
+   * history, off the loop, as the boot path does ({@link lookBack}).
+   */
   private reject(entry: ConfigEntry, reason: string, fallback: ConfigEntry | undefined): unknown {
-    const rejection = new RejectedRevision(reason, fallback?.accepted);
+    const kept = fallback?.accepted;
+    const before = fallback?.decoded;
+    if (kept === undefined && before instanceof PendingRevision) {
+      // The revision before is still being decided (its own look-back, or the worker): keep what
+      // it comes to.
+      return this.later(entry, undefined, async () => {
+        await before.done;
+        const settled = fallback!.decoded;
+        const note = settled instanceof RejectedRevision ? settled.note : undefined;
+        return this.rejectNow(entry, reason, fallback!.accepted, note);
+      });
+    }
+    if (kept === undefined && fallback === undefined && entry.version > 1 && this.history) {
+      return this.later(entry, undefined, () => this.lookBack(entry, reason));
+    }
+    return this.rejectNow(entry, reason, kept);
+  }
+
+  private rejectNow(
+    entry: ConfigEntry,
+    reason: string,
+    kept: ConfigEntry | undefined,
+    note?: string,
+  ): RejectedRevision {
+    const rejection = new RejectedRevision(reason, kept, note);
     this.host.rejected(entry, rejection);
     return rejection;
+  }
+
+  /** A decision taken off the loop: `kept` is served until `decide` settles the entry. */
+  private later(
+    entry: ConfigEntry,
+    kept: ConfigEntry | undefined,
+    decide: () => Promise<unknown>,
+  ): PendingRevision {
+    const done: Promise<void> = decide()
+      .then(state => {
+        if (this.closed) return;
+        entry.settle(state);
+        this.host.decodedLater(entry, kept);
+      })
+      .catch(() => undefined) // the host logs what goes wrong
+      .finally(() => this.pending.delete(done));
+    this.pending.add(done);
+    return new PendingRevision(kept, done);
+  }
+
+  /**
+   * The rejection of `entry` keeping the newest revision before it, since the key was last created,
+   * that decodes (etcd's history; a large YAML document is parsed in the worker). None (never valid,
+   * or compacted away): the key stays unset, and the warning says why.
+   */
+  private async lookBack(entry: ConfigEntry, reason: string): Promise<RejectedRevision> {
+    let past: readonly PastRevision[];
+    try {
+      past = await this.history!(entry.key);
+    } catch (err) {
+      const why = err instanceof Error ? err.message : String(err);
+      return this.rejectNow(
+        entry,
+        reason,
+        undefined,
+        `its history could not be read for a valid revision (${why})`,
+      );
+    }
+    const format = formatOf(entry.key);
+    for (const revision of past) {
+      if (this.closed) break;
+      if (revision.revision >= entry.modRevision) continue;
+      if (revision.deleted || revision.raw === undefined) break; // a delete is a decision too
+      const decoded = await this.decodeLater(revision.raw, format);
+      if (decoded?.ok) {
+        const bytes = Buffer.from(revision.raw, 'utf8');
+        const kept = new ConfigEntry(
+          entry.key,
+          bytes.buffer,
+          bytes.byteOffset,
+          bytes.byteLength,
+          revision.revision,
+          entry.createRevision,
+          revision.version,
+          entry.lease,
+          entry.layer,
+          decoded.value,
+        );
+        return this.rejectNow(entry, reason, kept, "the newest valid one in etcd's history");
+      }
+      if (revision.version <= 1) break;
+    }
+    const oldest = past.at(-1)?.revision;
+    return this.rejectNow(
+      entry,
+      reason,
+      undefined,
+      `no valid revision of it in etcd's history` +
+        (oldest === undefined ? '' : ` (from revision ${oldest}; older ones compacted)`),
+    );
+  }
+
+  /** A text decoded by `format` without holding the loop (a large YAML document in the worker). */
+  private async decodeLater(
+    text: string,
+    format: ReturnType<typeof formatOf>,
+  ): Promise<DecodeResult<unknown> | undefined> {
+    const size = Buffer.byteLength(text, 'utf8');
+    if (this.oversize(size)) return undefined;
+    if (format === 'yaml' && size > YAML_ON_LOOP_BYTES) {
+      this.yaml ??= new YamlWorker();
+      return this.yaml.decode(text, () => true);
+    }
+    return decodeByFormat(text, format);
   }
 }

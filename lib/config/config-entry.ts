@@ -29,6 +29,8 @@ export class RejectedRevision {
   constructor(
     readonly reason: string,
     readonly kept: ConfigEntry | undefined,
+    /** Where `kept` came from, or why there is none (for the warning line). */
+    readonly note?: string,
   ) {}
 }
 

@@ -6,7 +6,7 @@ import type {
 } from '../watch/informer.interfaces.js';
 import type { ConfigRejection } from './config-value.interface.js';
 import { decodeByFormat, formatOf, type DecodeResult } from './config-codec.js';
-import { ConfigDecoder, type DecoderHost } from './config-decoder.js';
+import { ConfigDecoder, type DecoderHost, type PastRevision } from './config-decoder.js';
 import {
   ConfigEntry,
   MergedEntry,
@@ -38,6 +38,11 @@ export interface ConfigStoreOptions {
   isRead?: (key: string) => boolean;
   /** A revision decoded off the event loop was applied (e.g. to save the snapshot file). */
   onDecoded?: () => void;
+  /**
+   * The history of an etcd key, newest first: a rejected revision with nothing valid kept before it
+   * serves the newest valid revision in it. Absent: such a key stays unset.
+   */
+  history?: (etcdKey: string) => Promise<readonly PastRevision[]>;
 }
 
 /** The default of `config.maxValueBytes`: 1 MiB. */
@@ -93,7 +98,11 @@ export class ConfigStore implements DecoderHost {
     private readonly onReject: (rejection: ConfigRejection) => void = () => undefined,
     options: ConfigStoreOptions = {},
   ) {
-    this.decoder = new ConfigDecoder(this, options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES);
+    this.decoder = new ConfigDecoder(
+      this,
+      options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES,
+      options.history,
+    );
     this.isRead = options.isRead ?? (() => true);
     this.onDecoded = options.onDecoded ?? (() => undefined);
     for (const source of sources) this.states.set(source, { view: undefined, seeded: undefined });
@@ -373,7 +382,8 @@ export class ConfigStore implements DecoderHost {
       `config "${key}" (${entry.key}) at revision ${entry.modRevision} rejected: ${rejection.reason}; ` +
         (rejection.kept
           ? `keeping the value of revision ${rejection.kept.modRevision}`
-          : 'the key stays unset'),
+          : 'the key stays unset') +
+        (rejection.note ? `, ${rejection.note}` : ''),
     );
   }
 

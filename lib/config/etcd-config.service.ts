@@ -142,6 +142,8 @@ export class EtcdConfigService implements OnModuleDestroy {
         maxValueBytes: config.maxValueBytes,
         isRead: key => this.fanout.isRead(key),
         onDecoded: () => this.saveSnapshot(),
+        history: etcdKey =>
+          this.past.historyOf(etcdKey, 1_000, text => ({ ok: true, value: text })),
       },
     );
     this.keeper = new ConfigOfflineKeeper(
