@@ -6,7 +6,8 @@ import type {
 } from '../../lib/registry/registration-port.js';
 import { EtcdStoppedError } from '../../lib/errors/etcd-stopped.error.js';
 import { LeaseEngine } from '../../lib/lease/lease-engine.js';
-import { SelfRegistration, type RegistrationLogger } from '../../lib/registry/self-registration.js';
+import { SelfRegistration } from '../../lib/registry/self-registration.js';
+import type { RegistrationLogger } from '../../lib/registry/registration.interfaces.js';
 import type { ServiceInstance } from '../../lib/discovery/service-instance.interface.js';
 import type { RegistryStatus } from '../../lib/registry/registry-status.interface.js';
 import { FakeClock } from '../support/fake-clock.js';
