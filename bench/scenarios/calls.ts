@@ -2,19 +2,37 @@ import 'reflect-metadata';
 import { Controller, Get, type INestApplication, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { EtcdModule, EtcdRegistryService, type ServiceInstance } from '../../lib/index.js';
-import { type BenchContext, now, percentile, until } from '../bench-utils.js';
+import { type BenchContext, median, now, percentile, until } from '../bench-utils.js';
 
 /** Result of the calls-through-the-registry scenario. */
 export interface CallsResult {
-  /** Requests timed for each of the two ways (interleaved, same run). */
+  /** Requests timed for each way, over all rounds (interleaved, same run). */
   requests: number;
+  /** Rounds the requests were split into (one p50/p99 ratio per round). */
+  rounds: number;
+  /** p50/p99 over every round's samples together. */
   directP50Ms: number;
   directP99Ms: number;
   registryP50Ms: number;
   registryP99Ms: number;
-  /** registry.fetch over a direct fetch to a known address. */
+  /** registry.fetch over a direct fetch to a known address: median of the rounds' ratios. */
   p50Ratio: number;
   p99Ratio: number;
+  /** Each round's p99 ratio (the spread is the machine's, see `controlP99Ratios`). */
+  p99Ratios: number[];
+  /**
+   * A/A control: a second direct `fetch()`, interleaved with the two others, over the first:
+   * median of the rounds' p99 ratios and each round's. What a ratio of two identical ways reads
+   * on this machine (its noise floor), measured in the same run.
+   */
+  controlP99Ratio: number;
+  controlP99Ratios: number[];
+  /**
+   * TCP connections the 3 instances accepted from warm-up to the last timed request: 3 when both
+   * ways share the global dispatcher's keep-alive pool (one socket per instance, requests are
+   * sequential), 6 if each way had a pool of its own.
+   */
+  connections: number;
   /** Rolling restart of 3 instances under load: requests sent and failed. */
   rollingRequests: number;
   rollingFailed: number;
@@ -48,11 +66,27 @@ async function startInstance(endpoint: string, id: string): Promise<INestApplica
   return app;
 }
 
+/** One way of sending the GET (direct, through the registry). */
+type Way = () => Promise<Response>;
+
+/** Sends one request the given way, reads the body, returns the milliseconds it took. */
+async function timedCall(way: Way): Promise<number> {
+  const t = now();
+  const res = await way();
+  await res.text();
+  const ms = now() - t;
+  if (res.status !== 200) throw new Error(`an instance answered ${res.status}`);
+  return ms;
+}
+
 /**
  * Scenario 7 (calls through the registry):
- * - latency: the same GET to 3 registered Nest HTTP instances, once with `fetch()` to a known
- *   address and once with `registry.fetch()`, interleaved request by request (same run, same
- *   keep-alive pool); p50/p99 of each and their ratios;
+ * - latency: the same GET to 3 registered Nest HTTP instances with `fetch()` to a known address,
+ *   with `registry.fetch()`, and with `fetch()` again as an A/A control, interleaved request by
+ *   request in an order that rotates each time (no way always follows another), over the same
+ *   keep-alive connections (the global dispatcher's pool per instance; counted on the instances'
+ *   side). The samples are split into rounds: the p99 ratio is the median of the rounds', and the
+ *   control's ratio shows how far two identical ways read apart on the machine of the run;
  * - rolling restart: each instance replaced in turn (new one registered, old one closed: it
  *   deregisters, drains 300 ms, closes) while the caller sends 100 requests/s through
  *   `registry.fetch()`; failed requests are counted.
@@ -72,25 +106,38 @@ export async function calls(ctx: BenchContext): Promise<CallsResult> {
     await until(registry.instances$(SERVICE), list => ids(list) === 'a,b,c', 10_000);
     const addresses = (await registry.getInstances(SERVICE)).map(i => `http://${i.host}:${i.port}`);
 
-    const direct: number[] = [];
-    const viaRegistry: number[] = [];
-    const warmup = 200;
-    const timed = ctx.quick ? 500 : 3000;
-    for (let i = 0; i < warmup + timed; i++) {
-      let t = now();
-      const a = await fetch(`${addresses[i % addresses.length]}/`);
-      await a.text();
-      const directMs = now() - t;
-      t = now();
-      const b = await registry.fetch(SERVICE, '/');
-      await b.text();
-      const registryMs = now() - t;
-      if (a.status !== 200 || b.status !== 200) throw new Error('an instance did not answer 200');
-      if (i >= warmup) {
-        direct.push(directMs);
-        viaRegistry.push(registryMs);
+    let nextDirect = 0;
+    const direct: Way = () => fetch(`${addresses[nextDirect++ % addresses.length]}/`);
+    const viaRegistry: Way = () => registry.fetch(SERVICE, '/');
+    const ways = [direct, viaRegistry, direct] as const; // [0] direct, [1] registry, [2] control
+    let connections = 0;
+    const countConnection = () => connections++;
+    for (const app of instances) app.getHttpServer().on('connection', countConnection);
+
+    const warmup = 500;
+    const rounds = ctx.quick ? 3 : 5;
+    const perRound = ctx.quick ? 700 : 2000;
+    for (let i = 0; i < warmup; i++) for (const way of ways) await timedCall(way);
+    const all: number[][] = [[], [], []];
+    const p50Ratios: number[] = [];
+    const p99Ratios: number[] = [];
+    const controlP99Ratios: number[] = [];
+    for (let round = 0; round < rounds; round++) {
+      const samples: number[][] = [[], [], []];
+      for (let i = 0; i < perRound; i++) {
+        for (let j = 0; j < ways.length; j++) {
+          const w = (i + j) % ways.length;
+          samples[w]!.push(await timedCall(ways[w]!));
+        }
       }
+      const [d, r, c] = samples as [number[], number[], number[]];
+      p50Ratios.push(percentile(r, 50) / percentile(d, 50));
+      p99Ratios.push(percentile(r, 99) / percentile(d, 99));
+      controlP99Ratios.push(percentile(c, 99) / percentile(d, 99));
+      samples.forEach((s, w) => all[w]!.push(...s));
     }
+    for (const app of instances) app.getHttpServer().off('connection', countConnection);
+    const [allDirect, allRegistry] = all as [number[], number[]];
 
     // rolling restart under load
     let sent = 0;
@@ -129,13 +176,18 @@ export async function calls(ctx: BenchContext): Promise<CallsResult> {
     }
     const seconds = (now() - loadStart) / 1000;
     const result: CallsResult = {
-      requests: timed,
-      directP50Ms: percentile(direct, 50),
-      directP99Ms: percentile(direct, 99),
-      registryP50Ms: percentile(viaRegistry, 50),
-      registryP99Ms: percentile(viaRegistry, 99),
-      p50Ratio: percentile(viaRegistry, 50) / percentile(direct, 50),
-      p99Ratio: percentile(viaRegistry, 99) / percentile(direct, 99),
+      requests: allDirect.length,
+      rounds,
+      directP50Ms: percentile(allDirect, 50),
+      directP99Ms: percentile(allDirect, 99),
+      registryP50Ms: percentile(allRegistry, 50),
+      registryP99Ms: percentile(allRegistry, 99),
+      p50Ratio: median(p50Ratios),
+      p99Ratio: median(p99Ratios),
+      p99Ratios,
+      controlP99Ratio: median(controlP99Ratios),
+      controlP99Ratios,
+      connections,
       rollingRequests: sent,
       rollingFailed: failed,
       rollingRatePerSec: sent / seconds,

@@ -53,5 +53,10 @@ export interface RegistryFetchInit extends RequestInit, ChooseOptions {
  */
 export interface InstancesSource {
   getInstances(serviceName: string): Promise<ServiceInstance[]>;
+  /**
+   * The list `getInstances` would answer with at once, when it is already loaded (no promise, no
+   * microtask: `registry.fetch()`'s per-call path); `undefined` otherwise.
+   */
+  cachedInstances?(serviceName: string): ServiceInstance[] | undefined;
   instances$(serviceName: string): Observable<ServiceInstance[]>;
 }

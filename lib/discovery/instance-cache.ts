@@ -87,6 +87,11 @@ export class InstanceCache implements InstancesSource {
     }
   }
 
+  /** The pinned list of a service once `getInstances` loaded it, else `undefined` (never loads). */
+  cachedInstances(serviceName: string): ServiceInstance[] | undefined {
+    return this.services.get(serviceName)?.latest;
+  }
+
   /** Drops every pinned list and forgets every service (on shutdown). */
   clear(): void {
     for (const cache of this.services.values()) cache.pin?.unsubscribe();

@@ -74,6 +74,7 @@ export class PassiveHealth {
 
   /** Records a call that reached the instance (any HTTP status): its failure count starts over. */
   recordSuccess(instance: ServiceInstance): void {
+    if (this.entries.size === 0) return; // the usual case: nothing to forget, no key to build
     const key = PassiveHealth.keyOf(instance);
     const entry = this.entries.get(key);
     if (entry && entry.ejectedUntil <= this.now()) this.entries.delete(key);

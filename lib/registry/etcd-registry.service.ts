@@ -176,7 +176,7 @@ export class EtcdRegistryService implements OnApplicationBootstrap, OnModuleDest
    * });
    * ```
    */
-  async fetch(serviceName: string, path: string, init?: RegistryFetchInit): Promise<Response> {
+  fetch(serviceName: string, path: string, init?: RegistryFetchInit): Promise<Response> {
     return this.discoveryClient.fetch(serviceName, path, init);
   }
 

@@ -145,6 +145,25 @@ describe('DiscoveryClient.fetch', () => {
     expect(await res.text()).toBe(new URL(calls[1]?.url ?? '').port);
   });
 
+  it('reads a loaded list without a promise (cachedInstances) and loads through getInstances otherwise', async () => {
+    let loads = 0;
+    let cached: ServiceInstance[] | undefined;
+    const lazy = {
+      getInstances(): Promise<ServiceInstance[]> {
+        loads++;
+        cached = [a, b];
+        return Promise.resolve(cached);
+      },
+      cachedInstances: () => cached,
+      instances$: () => of(cached ?? []),
+    };
+    const calls: Array<{ url: string; method?: string }> = [];
+    const client = new DiscoveryClient(lazy, { fetch: fakeFetch(new Set(), calls) });
+    for (let i = 0; i < 4; i++) expect((await client.fetch('svc', '/')).status).toBe(200);
+    expect(loads).toBe(1);
+    expect(calls.map(c => new URL(c.url).port)).toEqual(['2001', '2002', '2001', '2002']);
+  });
+
   it('never tries the same instance twice in one call while others remain; default 2 retries', async () => {
     const calls: Array<{ url: string; method?: string }> = [];
     const client = new DiscoveryClient(source([a, b, c]), {

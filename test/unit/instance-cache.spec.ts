@@ -1,7 +1,8 @@
 import { Logger } from '@nestjs/common';
-import { NEVER } from 'rxjs';
+import { NEVER, of } from 'rxjs';
 import type { EtcdConnection } from '../../lib/client/etcd-connection.js';
 import { InstanceCache } from '../../lib/discovery/instance-cache.js';
+import type { ServiceInstance } from '../../lib/discovery/service-instance.interface.js';
 import { EtcdUnavailableError } from '../../lib/errors/etcd-unavailable.error.js';
 import type { InformerPool } from '../../lib/watch/informer-pool.js';
 
@@ -29,5 +30,33 @@ describe('InstanceCache', () => {
 
   it('rejects a service name that cannot be a key segment', () => {
     expect(() => cache.instances$('a/b')).toThrow(/service name "a\/b" is not valid/);
+  });
+
+  it('cachedInstances: undefined until getInstances loaded the list, then that same list, never loading it', async () => {
+    const list: ServiceInstance[] = [
+      { serviceName: 'pay', instanceId: 'a', host: '127.0.0.1', port: 1, metadata: {}, weight: 1 },
+    ];
+    let observed = 0;
+    const loaded = new InstanceCache(
+      {} as EtcdConnection,
+      {
+        observe: () => {
+          observed++;
+          return of(list);
+        },
+      } as unknown as InformerPool,
+      { registryPrefix: '/services/', connectTimeout: 1000, hosts: ['http://127.0.0.1:2379'] },
+      new Logger('EtcdRegistry'),
+    );
+    try {
+      expect(loaded.cachedInstances('pay')).toBeUndefined();
+      expect(observed).toBe(0);
+      expect(await loaded.getInstances('pay')).toBe(list);
+      expect(loaded.cachedInstances('pay')).toBe(list);
+      expect(loaded.cachedInstances('other')).toBeUndefined();
+      expect(loaded.serviceNames).toEqual(['pay']);
+    } finally {
+      loaded.clear();
+    }
   });
 });
