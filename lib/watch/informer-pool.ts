@@ -2,12 +2,13 @@ import { Logger, type BeforeApplicationShutdown } from '@nestjs/common';
 import { Observable, Subject } from 'rxjs';
 import { EtcdStoppedError } from '../errors/etcd-stopped.error.js';
 import { systemClock, type InformerPort } from './informer-port.interface.js';
-import type { InformerOptions, InformerResync } from './informer.interfaces.js';
-import {
-  PrefixInformer,
-  type InformerDependencies,
-  type InformerSetup,
-} from './prefix-informer.js';
+import type {
+  InformerDependencies,
+  InformerOptions,
+  InformerResync,
+  InformerSetup,
+} from './informer.interfaces.js';
+import { PrefixInformer } from './prefix-informer.js';
 import { WatchOutages } from './watch-outages.js';
 
 interface PoolEntry {

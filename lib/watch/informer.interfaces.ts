@@ -1,4 +1,6 @@
+import type { InformerClock } from './informer-port.interface.js';
 import type { PrefixChange, PrefixEntry, PrefixSnapshot } from './prefix-watch.interfaces.js';
+import type { WatchOutages } from './watch-outages.js';
 
 /** One key as the informer holds it (the public {@link PrefixEntry}). */
 export type InformerEntry = PrefixEntry;
@@ -67,4 +69,24 @@ export interface InformerOptions {
   stallTimeout: number;
   /** Backoff of re-list attempts while etcd does not answer. */
   retry: { initialDelay: number; maxDelay: number };
+}
+
+/** What the informer needs besides the port; tests pass a fake clock and a fixed jitter. @internal */
+export interface InformerDependencies {
+  readonly clock?: InformerClock;
+  /** Jitter source of the backoff, in [0, 1). */
+  readonly random?: () => number;
+  /**
+   * The outage log shared by every informer of the app (the pool's): one line per outage, not one
+   * per watch. An informer without one logs its own outages.
+   */
+  readonly outages?: WatchOutages;
+}
+
+/** What one informer keeps, besides its prefix. @internal */
+export interface InformerSetup {
+  /** Applied to every entry before it enters the map (see {@link InformerEntryTransform}). */
+  readonly transform?: InformerEntryTransform;
+  /** Told of each change as it is applied (see {@link InformerSink}). */
+  readonly sink?: InformerSink;
 }

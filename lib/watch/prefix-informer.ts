@@ -1,12 +1,10 @@
 import { Logger } from '@nestjs/common';
-import { BehaviorSubject, Observable, Subject, distinctUntilChanged, map } from 'rxjs';
-import { spreadBackoffDelay } from '../common/backoff.js';
+import { BehaviorSubject, type Observable, Subject, distinctUntilChanged, map } from 'rxjs';
 import { describeCause } from '../common/describe-cause.js';
-import { EtcdAuthTokenExpiredError } from '../errors/etcd-auth-token-expired.error.js';
 import { EtcdPermissionError } from '../errors/etcd-permission.error.js';
 import { EtcdStoppedError } from '../errors/etcd-stopped.error.js';
 import { printableKey } from './etcd-key.js';
-import { InformerBackoff } from './informer-backoff.js';
+import { InformerLoop, requestTimeout } from './informer-loop.js';
 import { listPrefix, relistChanges } from './informer-relist.js';
 import {
   systemClock,
@@ -15,6 +13,8 @@ import {
   type WatchEvent,
 } from './informer-port.interface.js';
 import type {
+  InformerDependencies,
+  InformerSetup,
   InformerChange,
   InformerEntry,
   InformerEntryTransform,
@@ -25,50 +25,13 @@ import type {
   InformerState,
   InformerViewEvent,
 } from './informer.interfaces.js';
-import { SYNCED } from './informer.interfaces.js';
-import { FLAP_WINDOW_MS, WatchOutages } from './watch-outages.js';
-import { WatchSession, type WatchEnd } from './watch-session.js';
+import { followView } from './informer-view.js';
+import { WatchOutages } from './watch-outages.js';
 
 /**
- * A watch that stayed acknowledged this long (ms) was healthy: the next failure backs off from the
- * first step again (client-go resets its reflector's backoff after a healthy period too). Shorter
- * lives keep climbing, so a flapping link is not hammered.
- */
-const BACKOFF_RESET_MS = FLAP_WINDOW_MS;
-
-/** What the informer needs besides the port; tests pass a fake clock and a fixed jitter. @internal */
-export interface InformerDependencies {
-  readonly clock?: InformerClock;
-  /** Jitter source of the backoff, in [0, 1). */
-  readonly random?: () => number;
-  /**
-   * The outage log shared by every informer of the app (the pool's): one line per outage, not one
-   * per watch. An informer without one logs its own outages.
-   */
-  readonly outages?: WatchOutages;
-}
-
-/** What one informer keeps, besides its prefix. @internal */
-export interface InformerSetup {
-  /** Applied to every entry before it enters the map (see {@link InformerEntryTransform}). */
-  readonly transform?: InformerEntryTransform;
-  /** Told of each change as it is applied (see {@link InformerSink}). */
-  readonly sink?: InformerSink;
-}
-
-/**
- * A list-then-watch cache of every key under one prefix.
- *
- * 1. **List** the prefix (paginated, all pages at one revision R).
- * 2. **Watch** from R + 1 and apply each event in order.
- * 3. After a stream error or a cancellation: **resume**, a new watch from the revision of the last
- *    event applied + 1 (etcd replays what was missed, in order), after a jittered backoff
- *    (client-go's reflector: the base doubles from `retry.initialDelay` to `retry.maxDelay`, jitter
- *    factor 1.0). The etcd3 client's own resume bookmark is never trusted: it can skip events across
- *    a second disconnect; the informer's revision is what it applied itself.
- * 4. When etcd answers that the revision was **compacted**, or a stall probe shows the watch missed
- *    changes: **re-list, diff** against the map (emitting only real differences) and watch again
- *    from the new list revision + 1.
+ * A list-then-watch cache of every key under one prefix: the map (kept current by
+ * {@link InformerLoop}: list, watch, resume, re-list and diff), the lists and events applied to it,
+ * and what it publishes (`view$`, `state$`, `changes$`, `resyncs$`, the sink).
  *
  * While etcd is unreachable the informer keeps its last map, reports `connected: false` and retries;
  * it never empties the map because of a disconnect. Outages are logged once per app
@@ -89,11 +52,9 @@ export class PrefixInformer {
   private readonly clock: InformerClock;
   private readonly transform: InformerEntryTransform | undefined;
   private readonly sink: InformerSink | undefined;
-  private readonly random: () => number;
   private running: Promise<void> | undefined;
   private stopped = false;
-  private session: WatchSession | undefined;
-  private readonly backoff: InformerBackoff;
+  private readonly loop: InformerLoop;
   private readonly readyPromise: Promise<void>;
   private resolveReady!: () => void;
   private rejectReady!: (err: Error) => void;
@@ -101,8 +62,6 @@ export class PrefixInformer {
   private readonly outages: WatchOutages;
   /** This informer's id in {@link outages} (while started). */
   private outageId: number | undefined;
-  /** When the current watch was acknowledged (clock ms). */
-  private acknowledgedAt: number | undefined;
   private lastErrorValue: unknown;
   /** `state.connected`, as a plain field. */
   private live = false;
@@ -126,25 +85,7 @@ export class PrefixInformer {
    * once when it already is; read the map then with {@link current} or {@link snapshot}), then every
    * change as it is applied. Completes when the informer stops.
    */
-  readonly view$: Observable<InformerViewEvent> = new Observable<InformerViewEvent>(subscriber => {
-    let synced = false;
-    const changes = this.changesSubject.subscribe({
-      next: change => {
-        if (synced) subscriber.next(change);
-      },
-      complete: () => subscriber.complete(),
-    });
-    const state = this.stateSubject.subscribe(current => {
-      if (current.synced && !synced) {
-        synced = true;
-        subscriber.next(SYNCED);
-      }
-    });
-    return () => {
-      changes.unsubscribe();
-      state.unsubscribe();
-    };
-  });
+  readonly view$: Observable<InformerViewEvent> = followView(this.changes$, this.state$);
 
   constructor(
     private readonly port: InformerPort,
@@ -157,13 +98,35 @@ export class PrefixInformer {
     this.transform = setup.transform;
     this.sink = setup.sink;
     this.clock = dependencies.clock ?? systemClock;
-    this.random = dependencies.random ?? Math.random;
     this.outages = dependencies.outages ?? new WatchOutages(this.clock, this.logger);
-    this.backoff = new InformerBackoff(
-      this.clock,
-      this.random,
-      this.outages,
-      options.retry.initialDelay,
+    this.loop = new InformerLoop(
+      {
+        prefix,
+        isStopped: () => this.stopped,
+        list: () => this.list(),
+        appliedRevision: () => this.revision,
+        acknowledged: () => this.onAcknowledged(),
+        apply: (events, start) => this.applyEvents(events, start),
+        keyCount: () => this.entries.size,
+        listFailed: err => this.listFailed(err),
+        interrupted: (error, reason, routine) => {
+          this.lastErrorValue = error;
+          this.markDisconnected(reason, routine);
+        },
+        rebuildStream: () => {
+          this.logger.warn(`watch stream unresponsive; rebuilding it`);
+          this.port.resetStream();
+        },
+      },
+      {
+        clock: this.clock,
+        random: dependencies.random ?? Math.random,
+        outages: this.outages,
+        retry: options.retry,
+        port,
+        stallTimeout: options.stallTimeout,
+        logger: this.logger,
+      },
     );
     this.readyPromise = new Promise<void>((resolve, reject) => {
       this.resolveReady = resolve;
@@ -227,7 +190,7 @@ export class PrefixInformer {
   start(): void {
     if (this.running || this.stopped) return;
     this.outageId = this.outages.register();
-    this.running = this.run();
+    this.running = this.loop.run(this.outageId);
   }
 
   /**
@@ -246,8 +209,7 @@ export class PrefixInformer {
     if (this.stopped) return;
     this.stopped = true;
     this.rejectReady(new EtcdStoppedError(`informer on "${this.prefix}"`, 'before its first list'));
-    this.backoff.wake();
-    this.session?.stop();
+    this.loop.stop();
     if (!this.listing) await this.running;
     if (this.outageId !== undefined) this.outages.unregister(this.outageId);
     this.setState({ ...this.state, connected: false, reason: 'stopped' });
@@ -256,96 +218,11 @@ export class PrefixInformer {
     this.stateSubject.complete();
   }
 
-  private async run(): Promise<void> {
-    // Backoff attempt of failures (list errors, broken or canceled watches).
-    let attempt = 0;
-    // Compaction cancels in a row that delivered nothing: the first is answered at once, repeats back off.
-    let quickCancels = 0;
-    // A list is needed first, and again only when a resume is impossible (compacted, missed changes).
-    let needList = true;
-    while (!this.stopped) {
-      let end: WatchEnd | undefined;
-      try {
-        if (needList) {
-          const listRevision = await this.list();
-          needList = false;
-          if (this.stopped) break;
-          end = await this.watchFrom(listRevision + 1);
-        } else {
-          // Resume: etcd replays every event after the last one applied.
-          end = await this.watchFrom(this.revision + 1);
-        }
-      } catch (err) {
-        if (this.stopped) break;
-        this.lastErrorValue = err;
-        if (!this.state.synced && err instanceof EtcdPermissionError) this.refused(err);
-        this.markDisconnected(`list failed: ${describeCause(err)}`);
-      }
-      if (this.stopped || end?.reason === 'stopped') break;
-      if (
-        end?.acknowledged &&
-        this.acknowledgedAt !== undefined &&
-        this.clock.now() - this.acknowledgedAt >= BACKOFF_RESET_MS
-      ) {
-        attempt = 0;
-      }
-      this.acknowledgedAt = undefined;
-      if (end?.reason === 'broken' || end?.reason === 'canceled') {
-        this.lastErrorValue = end.error;
-        const what = end.reason === 'broken' ? 'watch stream broke' : 'watch canceled';
-        // Transport hook: etcd's auth token expired and the transport reopens the stream with a
-        // new one. Routine, not an outage: resume without a warning, and without a backoff.
-        const routine = end.error instanceof EtcdAuthTokenExpiredError;
-        this.markDisconnected(`${what}: ${describeCause(end.error)}`, routine);
-        if (routine) continue;
-      }
-      if (end?.reason === 'stalled') {
-        // A watch etcd never acknowledged means the shared stream itself is dead: rebuild it.
-        if (!end.acknowledged) {
-          this.logger.warn(`watch stream unresponsive; rebuilding it`);
-          this.port.resetStream();
-        }
-        // The probe showed changes the watch did not deliver (or could not ask): re-list.
-        needList = true;
-        continue;
-      }
-      if (end?.reason === 'compacted') {
-        this.outages.compacted(this.prefix, end.startRevision);
-        needList = true;
-        quickCancels = end.delivered ? 0 : quickCancels + 1;
-        if (quickCancels <= 1) continue;
-        await this.backoff.sleep(
-          spreadBackoffDelay(quickCancels - 2, this.options.retry, this.random),
-        );
-        continue;
-      }
-      quickCancels = 0;
-      await this.backoff.backOff(
-        spreadBackoffDelay(attempt++, this.options.retry, this.random),
-        this.outageId,
-        () => this.stopped,
-      );
-    }
-  }
-
-  /** Watches from `startRevision` until the watch ends. */
-  private watchFrom(startRevision: number): Promise<WatchEnd> {
-    const session = new WatchSession(
-      this.port,
-      this.prefix,
-      startRevision,
-      {
-        acknowledged: () => this.onAcknowledged(),
-        apply: (events, start) => this.applyEvents(events, start),
-        consistent: () => this.consistent(),
-        currentRevision: () => this.revision,
-      },
-      { clock: this.clock, stallTimeout: this.options.stallTimeout, logger: this.logger },
-    );
-    this.session = session;
-    return session.ended.finally(() => {
-      if (this.session === session) this.session = undefined;
-    });
+  /** A list failed (or a watch could not start): a refused first list is a failure; disconnected. */
+  private listFailed(err: unknown): void {
+    this.lastErrorValue = err;
+    if (!this.state.synced && err instanceof EtcdPermissionError) this.refused(err);
+    this.markDisconnected(`list failed: ${describeCause(err)}`);
   }
 
   /** Lists the prefix at one revision, applies the diff, returns the list revision. */
@@ -354,8 +231,11 @@ export class PrefixInformer {
     this.listing = true;
     let listed: Awaited<ReturnType<typeof listPrefix>>;
     try {
-      listed = await listPrefix(this.port, this.prefix, this.requestTimeout(), entry =>
-        transform ? transform(entry, this.entries.get(entry.key)) : Object.freeze(entry),
+      listed = await listPrefix(
+        this.port,
+        this.prefix,
+        requestTimeout(this.options.stallTimeout),
+        entry => (transform ? transform(entry, this.entries.get(entry.key)) : Object.freeze(entry)),
       );
     } finally {
       this.listing = false;
@@ -408,7 +288,6 @@ export class PrefixInformer {
    * resume from a compacted revision is then canceled by etcd and re-listed.
    */
   private onAcknowledged(): void {
-    this.acknowledgedAt = this.clock.now();
     if (this.live || !this.state.synced || this.stopped) return;
     this.lastErrorValue = undefined;
     this.failureValue = undefined;
@@ -481,21 +360,6 @@ export class PrefixInformer {
     this.unsettled = true;
     this.sink?.changed(change);
     if (this.changesSubject.observed) this.changesSubject.next(change);
-  }
-
-  /**
-   * True when etcd's keys under the prefix match the map: the same number of keys, and none
-   * modified after the informer's revision. A missed put (new or updated key) shows as a newer key,
-   * a missed delete as a smaller count.
-   */
-  private async consistent(): Promise<boolean> {
-    const probe = await this.port.probe(this.prefix, this.revision, this.requestTimeout());
-    return probe.count === this.entries.size && probe.newer === 0;
-  }
-
-  /** Deadline of a list page or a probe: the stall bound, within 1 s to 10 s. */
-  private requestTimeout(): number {
-    return Math.min(10_000, Math.max(1_000, this.options.stallTimeout));
   }
 
   /**
