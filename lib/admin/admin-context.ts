@@ -1,5 +1,7 @@
+import { hostname, userInfo } from 'node:os';
 import type { IKeyValue, Namespace } from 'etcd3';
 import { ConfigConflictError } from '../errors/config-conflict.error.js';
+import { InvalidOptionsError } from '../errors/invalid-options.error.js';
 import type { EtcdConnection } from '../client/etcd-connection.js';
 import { type Clock, systemClock } from '../common/clock.js';
 
@@ -94,4 +96,40 @@ export function keyOf(kv: IKeyValue): string {
 /** The value of an etcd key/value as text. @internal */
 export function textOf(kv: IKeyValue): string {
   return kv.value.toString('utf8');
+}
+
+/**
+ * The admin's key layout: each prefix given (it must end with `/`), else the module's default.
+ * @throws InvalidOptionsError
+ * @internal
+ */
+export function resolvePrefixes(prefixes: Partial<AdminPrefixes> = {}): AdminPrefixes {
+  const pick = (name: keyof AdminPrefixes, fallback: string): string => {
+    const value = prefixes[name] ?? fallback;
+    if (typeof value !== 'string' || !value.endsWith('/')) {
+      throw new InvalidOptionsError(`prefixes.${name}`, value, 'a string ending with "/"');
+    }
+    return value;
+  };
+  return {
+    registry: pick('registry', '/services/'),
+    status: pick('status', '/config-status/'),
+    schemas: pick('schemas', '/config-schemas/'),
+    audit: pick('audit', '/config-audit/'),
+    applySets: pick('applySets', '/config-applysets/'),
+    config: pick('config', '/config/'),
+  };
+}
+
+/** `$USER@host`, as the CLI records it: who writes when a call gives no `actor`. @internal */
+export function defaultActor(): string {
+  let user = process.env.USER ?? process.env.USERNAME;
+  if (!user) {
+    try {
+      user = userInfo().username;
+    } catch {
+      user = 'unknown';
+    }
+  }
+  return `${user}@${hostname()}`;
 }

@@ -1,9 +1,6 @@
-import { hostname, userInfo } from 'node:os';
 import type { Observable } from 'rxjs';
 import { EtcdConnection } from '../client/etcd-connection.js';
 import { formatOf } from '../config/config-codec.js';
-import { ConfigConflictError } from '../errors/config-conflict.error.js';
-import { ConfigValidationError } from '../errors/config-validation.error.js';
 import { InvalidOptionsError } from '../errors/invalid-options.error.js';
 import { resolveEtcdOptions } from '../options/etcd-options.resolver.js';
 import type {
@@ -32,18 +29,18 @@ import type {
   ServiceSummary,
   ValidationReport,
 } from './admin.interfaces.js';
-import { AdminContext, type AdminPrefixes, keyOf, textOf } from './admin-context.js';
+import { AdminContext, defaultActor, keyOf, resolvePrefixes, textOf } from './admin-context.js';
 import { AuditLog } from './audit-log.js';
 import { CandidateValidation } from './candidate-validation.js';
 import { type KeyTarget, ownPrefix, resolveKey } from './fleet-layers.js';
 import { type Fleet, FleetReader } from './fleet-reader.js';
 import { FleetView } from './fleet-view.js';
 import { deleteKey } from './key-delete.js';
-import { FolderApply, problemsOf } from './folder-apply.js';
+import { FolderApply } from './folder-apply.js';
 import { HistoryCache, readHistory } from './key-history.js';
 import { followRollout } from './rollout.js';
 import { SchemaChecker } from './schema-checker.js';
-import { diffLines } from './text-diff.js';
+import { rollbackKey, writeKey } from './key-write.js';
 
 /**
  * The operator's core (docs/cli.md): what the fleet of a service runs, which instances a write
@@ -228,7 +225,15 @@ export class EtcdAdmin {
     options: PutOptions = {},
   ): Promise<PutResult> {
     const { target, fleet } = await this.target(service, key, options.profile);
-    return this.write(fleet, target, text, options, 'put');
+    return writeKey(
+      this.ctx,
+      this.auditLog,
+      this.validation(fleet),
+      fleet.service,
+      target,
+      text,
+      options,
+    );
   }
 
   /**
@@ -309,32 +314,15 @@ export class EtcdAdmin {
       throw new InvalidOptionsError('revision', revision, 'a positive integer etcd revision');
     }
     const { target, fleet } = await this.target(service, key, options.profile);
-    const [old, current] = await Promise.all([
-      this.ctx.read(target.etcdKey, 'read history of', revision),
-      this.ctx.read(target.etcdKey, 'read'),
-    ]);
-    if (!old) {
-      throw new ConfigValidationError(target.etcdKey, [
-        {
-          reason: `the key had no value at revision ${revision} (not created yet, or deleted): nothing to restore`,
-        },
-      ]);
-    }
-    const text = textOf(old);
-    const currentText = current ? textOf(current) : undefined;
-    const written = await this.write(
-      fleet,
+    return rollbackKey(
+      this.ctx,
+      this.auditLog,
+      this.validation(fleet),
+      fleet.service,
       target,
-      text,
-      { ...options, expectRevision: current ? Number(current.mod_revision) : 0 },
-      'rollback',
-      Number(old.mod_revision),
+      revision,
+      options,
     );
-    return {
-      ...written,
-      restoredRevision: Number(old.mod_revision),
-      diff: diffLines(currentText, text),
-    };
   }
 
   /**
@@ -402,79 +390,4 @@ export class EtcdAdmin {
     const fleet = await this.fleetReader.fleet(service);
     return { fleet, target: resolveKey(fleet, key, profile, this.ctx.prefixes.config) };
   }
-
-  private async write(
-    fleet: Fleet,
-    target: KeyTarget,
-    text: string,
-    options: PutOptions,
-    action: 'put' | 'rollback',
-    restoredRevision?: number,
-  ): Promise<PutResult> {
-    const current = await this.ctx.read(target.etcdKey, 'read');
-    const seen = current ? Number(current.mod_revision) : 0;
-    if (options.expectRevision !== undefined && options.expectRevision !== seen) {
-      throw new ConfigConflictError(target.etcdKey, options.expectRevision, seen);
-    }
-    const validation = await this.validation(fleet).validate(target, text);
-    const problems = problemsOf(validation, options.force === true);
-    if (problems.length > 0) {
-      throw new ConfigValidationError(
-        target.etcdKey,
-        problems.map(p => p.problem),
-      );
-    }
-    const revision = await this.ctx.compareAndWrite(target.etcdKey, seen, text);
-    const auditKey = this.auditLog.keyOf(fleet.service, revision);
-    const auditError = await this.auditLog.record(fleet.service, {
-      actor: options.actor ?? this.ctx.actor,
-      time: this.ctx.isoNow(),
-      etcdKey: target.etcdKey,
-      action,
-      oldRevision: seen,
-      newRevision: revision,
-      ...(restoredRevision !== undefined ? { restoredRevision } : {}),
-      ...(options.force && !validation.ok ? { forced: true } : {}),
-    });
-    const result: PutResult = {
-      etcdKey: target.etcdKey,
-      revision,
-      previousRevision: seen,
-      validation,
-      auditKey,
-    };
-    if (auditError !== undefined) result.auditError = auditError;
-    return result;
-  }
-}
-
-function resolvePrefixes(prefixes: EtcdAdminOptions['prefixes'] = {}): AdminPrefixes {
-  const pick = (name: keyof AdminPrefixes, fallback: string): string => {
-    const value = prefixes[name] ?? fallback;
-    if (typeof value !== 'string' || !value.endsWith('/')) {
-      throw new InvalidOptionsError(`prefixes.${name}`, value, 'a string ending with "/"');
-    }
-    return value;
-  };
-  return {
-    registry: pick('registry', '/services/'),
-    status: pick('status', '/config-status/'),
-    schemas: pick('schemas', '/config-schemas/'),
-    audit: pick('audit', '/config-audit/'),
-    applySets: pick('applySets', '/config-applysets/'),
-    config: pick('config', '/config/'),
-  };
-}
-
-/** `$USER@host`, as the CLI records it. */
-function defaultActor(): string {
-  let user = process.env.USER ?? process.env.USERNAME;
-  if (!user) {
-    try {
-      user = userInfo().username;
-    } catch {
-      user = 'unknown';
-    }
-  }
-  return `${user}@${hostname()}`;
 }
