@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { Controller, Get, type INestApplication, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { setImmediate } from 'node:timers/promises';
 import { EtcdModule, EtcdRegistryService, type ServiceInstance } from '../../lib/index.js';
 import { type BenchContext, median, now, percentile, until } from '../bench-utils.js';
 
@@ -69,13 +70,21 @@ async function startInstance(endpoint: string, id: string): Promise<INestApplica
 /** One way of sending the GET (direct, through the registry). */
 type Way = () => Promise<Response>;
 
-/** Sends one request the given way, reads the body, returns the milliseconds it took. */
+/**
+ * Sends one request the given way, reads the body, returns the milliseconds it took. Then lets
+ * the event loop turn once (untimed): a request sent in the same turn as the previous answer
+ * finds that instance's socket still busy in undici's pool and opens or takes a second one, so
+ * back-to-back, each way kept a socket per instance of its own (seen from the instances' side,
+ * `req.socket.remotePort`) and the second way always followed a request to the same instance.
+ * After one turn every way takes the same idle socket: 3 connections in all.
+ */
 async function timedCall(way: Way): Promise<number> {
   const t = now();
   const res = await way();
   await res.text();
   const ms = now() - t;
   if (res.status !== 200) throw new Error(`an instance answered ${res.status}`);
+  await setImmediate();
   return ms;
 }
 
