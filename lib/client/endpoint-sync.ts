@@ -64,6 +64,7 @@ export class EndpointSync {
   private running: Promise<void> | undefined;
   private readonly known = new Set<string>();
   private using: string[];
+  private readonly listeners: Array<(hosts: readonly string[]) => void> = [];
 
   constructor(
     private readonly client: Etcd3,
@@ -79,6 +80,14 @@ export class EndpointSync {
   /** The hosts the client uses now. */
   get hosts(): readonly string[] {
     return this.using;
+  }
+
+  /**
+   * Calls `listener` with the new host list each time the client is switched to it (the transport
+   * policy sizes its retries and breakers from it).
+   */
+  onSwitch(listener: (hosts: readonly string[]) => void): void {
+    this.listeners.push(listener);
   }
 
   /** Schedules the first sync (the timer never keeps the process alive). */
@@ -141,6 +150,7 @@ export class EndpointSync {
       return;
     }
     this.using = plan.next;
+    for (const listener of this.listeners) listener(plan.next);
     this.logger.warn(
       `etcd host(s) ${plan.removed.join(', ')} are no longer members of the cluster; following its ` +
         `member list: now using ${plan.next.join(', ')} (configured: ${this.configured.join(', ')}; ` +

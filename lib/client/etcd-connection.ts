@@ -63,6 +63,14 @@ export class EtcdConnection implements OnApplicationShutdown {
   /** Follows the cluster's member list (`autoSyncEndpoints`), when on. */
   readonly endpointSync: EndpointSync | undefined;
   private reauthTimer: NodeJS.Timeout | undefined;
+
+  /**
+   * The etcd hosts the client uses now, as its retries and breakers count them: the configured
+   * hosts, or the cluster's members once `autoSyncEndpoints` switched the client to them.
+   */
+  get hosts(): readonly string[] {
+    return this.policy.hosts;
+  }
   private lastReauth = Number.NEGATIVE_INFINITY;
 
   constructor(readonly options: ResolvedEtcdOptions) {
@@ -80,6 +88,8 @@ export class EtcdConnection implements OnApplicationShutdown {
     this.endpointSync = options.autoSyncEndpoints
       ? new EndpointSync(this.client, options.hosts, options.autoSyncEndpoints.interval)
       : undefined;
+    // retries and breakers follow the hosts the client uses, not the configured ones
+    this.endpointSync?.onSwitch(hosts => this.policy.useHosts(hosts));
     // etcd checks the token of a watch stream when a watch is created on it: after the token
     // expired, every new watch on the old stream is cancelled with "invalid auth token". Swallow
     // that cancel (the watcher stays attached), authenticate again and reopen the stream, which
@@ -202,7 +212,7 @@ export class EtcdConnection implements OnApplicationShutdown {
     if (failure.kind === 'answer') return this.mapAnswer(err, failure, operation, fullKey);
     if (failure.kind === 'transport') {
       const cause = failure.breakerOpen ? (this.policy.lastTransportFailure ?? err) : err;
-      return new EtcdUnavailableError(operation, fullKey, this.options.hosts, cause);
+      return new EtcdUnavailableError(operation, fullKey, this.hosts, cause);
     }
     return err instanceof Error ? err : new Error(describeCause(err));
   }
@@ -217,6 +227,8 @@ export class EtcdConnection implements OnApplicationShutdown {
     // once the stream dies; then every open call is cancelled, so nothing outlives the module.
     forgetWatchers(this.kv);
     if (this.kv !== this.client) forgetWatchers(this.client);
+    // the connection may be shared with other modules of the process: closing is not a reset
+    this.channels.prepareClose();
     this.client.close();
     this.channels.close();
   }

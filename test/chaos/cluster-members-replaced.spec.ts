@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { Etcd3 } from 'etcd3';
 import { EtcdConfigService, EtcdRegistryService } from '../../lib/index.js';
 import { waitFor } from '../support/index.js';
+import { EtcdConnection } from '../support/internals.js';
 import { FAST_TIMINGS, bootApp, pause, useChaosSuite } from '../support/chaos-helpers.js';
 
 /**
@@ -56,6 +57,12 @@ describe('chaos: every etcd member replaced (autoSyncEndpoints)', () => {
     );
     const line = suite.logs.matching('warn', /no longer members of the cluster/)[0]!;
     expect(line.message).toContain(`configured: ${configured.join(', ')}`);
+    // Retries and breakers are sized from the members the client follows, not the configured hosts.
+    const connection = app.get(EtcdConnection);
+    await waitFor(() => [...connection.hosts].sort().join() === [...members].sort().join(), {
+      timeout: 30_000,
+      message: `the transport policy to use the members ${members.join(', ')}`,
+    });
 
     // Config writes reach the new members.
     await config.set('after-replacement', 'written');

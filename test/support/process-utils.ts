@@ -1,5 +1,11 @@
 import { spawn } from 'node:child_process';
-import { accessSync, constants as fsConstants } from 'node:fs';
+import {
+  accessSync,
+  constants as fsConstants,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+} from 'node:fs';
 import { delimiter, join } from 'node:path';
 
 /** Result of {@link runCommand}. */
@@ -107,4 +113,36 @@ export function diesWithParent(command: string, args: readonly string[]): [strin
   return useSetpriv
     ? ['setpriv', ['--pdeathsig', 'SIGKILL', '--', command, ...args]]
     : [command, [...args]];
+}
+
+/**
+ * ESTABLISHED TCP connections from this process to local port `port` (IPv4 and IPv6): the socket
+ * inodes in /proc/self/fd matched against /proc/self/net/tcp{,6}. Linux only (NaN elsewhere).
+ */
+export function establishedConnections(port: number): number {
+  if (process.platform !== 'linux') return Number.NaN;
+  const inodes = new Set<string>();
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/self/fd/${fd}`));
+      if (m) inodes.add(m[1]!);
+    } catch {
+      // closed meanwhile
+    }
+  }
+  const hexPort = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  let count = 0;
+  for (const table of ['/proc/self/net/tcp', '/proc/self/net/tcp6']) {
+    let text = '';
+    try {
+      text = readFileSync(table, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const cols = line.trim().split(/\s+/);
+      if (cols[3] === '01' && cols[2]?.endsWith(hexPort) && inodes.has(cols[9] ?? '')) count++;
+    }
+  }
+  return count;
 }
