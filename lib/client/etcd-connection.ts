@@ -3,7 +3,7 @@ import { isBrokenCircuitError } from 'cockatiel';
 import { Etcd3, type IOptions, type Namespace } from 'etcd3';
 import { isIP } from 'node:net';
 import { sleep, systemClock } from '../common/clock.js';
-import { describeCause, isTlsError } from '../common/describe-cause.js';
+import { describeCause } from '../common/describe-cause.js';
 import { within } from '../common/timing.js';
 import { EtcdAuthTokenExpiredError } from '../errors/etcd-auth-token-expired.error.js';
 import { EtcdAuthError } from '../errors/etcd-auth.error.js';
@@ -30,6 +30,7 @@ import {
   isDeadlineExceeded,
   isMissingUserName,
   isReasonless,
+  isTlsFailure,
   type EtcdFailure,
 } from './etcd-errors.classifier.js';
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS, SharedChannelPool } from './shared-channel-pool.js';
@@ -171,12 +172,15 @@ export class EtcdConnection implements OnApplicationShutdown {
         const mapped = this.mapAuthError(err);
         if (mapped) throw mapped;
         // a certificate the client does not trust will not become trusted by retrying
-        if (isTlsError(err)) throw new EtcdConnectionError(hosts, connectTimeout, err);
+        if (isTlsFailure(err))
+          throw new EtcdConnectionError(hosts, connectTimeout, err, undefined, true);
         // Once the breaker opens it only says "circuit breaker is open": keep the real cause (TLS,
         // refused connection, ...) for the EtcdConnectionError message. With several hosts the
         // breaker's last transport failure may be the one that names the problem.
         const cause = isBrokenCircuitError(err) ? this.policy.lastTransportFailure : err;
-        if (isTlsError(cause)) throw new EtcdConnectionError(hosts, connectTimeout, cause);
+        if (isTlsFailure(cause)) {
+          throw new EtcdConnectionError(hosts, connectTimeout, cause, undefined, true);
+        }
         if (cause !== undefined && !isReasonless(cause)) lastError = cause;
         else lastError ??= err;
       }

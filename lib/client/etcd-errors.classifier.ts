@@ -57,6 +57,13 @@ const DEADLINE = /DEADLINE_EXCEEDED|deadline exceeded/i;
 /** etcd's answer when auth is on and the request carried no user. */
 const EMPTY_USER = /user name is empty/i;
 
+/** Node's TLS error codes (`CERT_HAS_EXPIRED`, `ERR_SSL_...`, `ERR_TLS_...`, `DEPTH_ZERO_SELF_SIGNED_CERT`). */
+const TLS_CODE = /CERT|SSL|TLS/i;
+/** A TLS failure as grpc-js words it in the message (it wraps the socket error). */
+const TLS_MESSAGE = /certificate|self[- ]signed|SSL routines|TLS handshake|ERR_SSL|ERR_TLS/i;
+/** A handshake the server ended with an alert (e.g. it wants a client certificate): TLS all the same. */
+const TLS_ALERT_CODE = /ALERT|CERTIFICATE_REQUIRED/i;
+
 /** A watch cancelled because its start revision was compacted, when etcd names the reason. */
 const COMPACTED_CANCEL = /compact/i;
 /** etcd 3.4 cancels a compacted watch with no reason at all. */
@@ -145,6 +152,26 @@ export function classifyWatchCancel(err: unknown): 'compacted' | 'other' {
  */
 export function isReasonless(err: unknown): boolean {
   return err instanceof Error && REASONLESS.test(err.message);
+}
+
+/**
+ * Whether an error from the client is a TLS certificate / handshake failure, which retrying does not
+ * fix (its code, or grpc-js's message that wraps it). @internal
+ */
+export function isTlsFailure(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string' && TLS_CODE.test(code)) return true;
+  return TLS_MESSAGE.test(err.message);
+}
+
+/**
+ * Whether a socket error of a TLS handshake is the server's alert (it wants a client certificate):
+ * the peer speaks TLS. A plain HTTP/2 server answers bytes that are no TLS record instead ("wrong
+ * version number"). @internal
+ */
+export function isTlsAlert(err: { code?: string }): boolean {
+  return TLS_ALERT_CODE.test(err.code ?? '');
 }
 
 /** What a person can do about an answer from etcd, as a parenthesised hint ('' when nothing). @internal */

@@ -1,4 +1,5 @@
 import { connect as tlsConnect } from 'node:tls';
+import { isTlsAlert } from './etcd-errors.classifier.js';
 
 /**
  * Whether something at `host:port` answers a TLS handshake (a certificate comes back), within
@@ -19,11 +20,8 @@ export function speaksTls(host: string, port: number, timeoutMs = 1000): Promise
     // only looking at the certificate: nothing is sent after the handshake
     const socket = tlsConnect({ host, port, rejectUnauthorized: false, ALPNProtocols: ['h2'] });
     socket.once('secureConnect', () => finish(socket.getPeerCertificate() !== undefined));
-    // A server that wants a client certificate may end the handshake with an alert: still TLS. A
-    // plain HTTP/2 server answers bytes that are no TLS record ("wrong version number").
-    socket.once('error', (err: NodeJS.ErrnoException) =>
-      finish(/ALERT|CERTIFICATE_REQUIRED/i.test(err.code ?? '')),
-    );
+    // A server that wants a client certificate may end the handshake with an alert: still TLS.
+    socket.once('error', (err: NodeJS.ErrnoException) => finish(isTlsAlert(err)));
     socket.once('close', () => finish(false));
     const timer = setTimeout(() => finish(false), timeoutMs);
     timer.unref();

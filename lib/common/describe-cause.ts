@@ -1,16 +1,3 @@
-/**
- * Whether an error from the client is a TLS certificate / handshake failure, which retrying does not
- * fix. @internal
- */
-export function isTlsError(cause: unknown): boolean {
-  if (!(cause instanceof Error)) return false;
-  const code = (cause as { code?: unknown }).code;
-  if (typeof code === 'string' && /CERT|SSL|TLS/i.test(code)) return true;
-  return /certificate|self[- ]signed|SSL routines|TLS handshake|ERR_SSL|ERR_TLS/i.test(
-    cause.message,
-  );
-}
-
 /** One readable line for an error from the etcd client or gRPC. @internal */
 export function describeCause(cause: unknown): string {
   if (cause instanceof Error) {

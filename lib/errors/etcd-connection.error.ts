@@ -1,4 +1,4 @@
-import { describeCause, isTlsError } from '../common/describe-cause.js';
+import { describeCause } from '../common/describe-cause.js';
 import { NestEtcdError } from './nest-etcd.error.js';
 
 /**
@@ -18,9 +18,14 @@ export class EtcdConnectionError extends NestEtcdError {
     override readonly cause?: unknown,
     /** What to check first, when the client found out (e.g. "use https://"). */
     readonly hint?: string,
+    /**
+     * The TLS handshake failed (the connection's error classifier said so of `cause`): the message
+     * then says what to check in `credentials`.
+     */
+    readonly tls = false,
   ) {
     super(
-      isTlsError(cause)
+      tls
         ? `TLS handshake with etcd at ${hosts.join(', ')} failed: ${describeCause(cause)}. ` +
             'Check that credentials.rootCertificate is the CA that signed the etcd server ' +
             'certificate, that the certificate is valid for this host name or IP, and, when etcd ' +

@@ -1,4 +1,4 @@
-import { describeCause, isTlsError } from '../../lib/common/describe-cause.js';
+import { describeCause } from '../../lib/common/describe-cause.js';
 
 describe('describeCause: one readable line for a client error', () => {
   it('keeps the socket error grpc-js wraps', () => {
@@ -18,14 +18,5 @@ describe('describeCause: one readable line for a client error', () => {
       new Error('14 UNAVAILABLE: No connection established. Last error: null. Resolution note: .'),
     );
     expect(line).toBe('14 UNAVAILABLE: No connection established');
-  });
-
-  it('recognises a certificate failure as a TLS error', () => {
-    expect(
-      isTlsError(
-        new Error('14 UNAVAILABLE: ... last error: unable to verify the first certificate'),
-      ),
-    ).toBe(true);
-    expect(isTlsError(new Error('connect ECONNREFUSED'))).toBe(false);
   });
 });

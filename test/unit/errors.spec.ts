@@ -69,4 +69,16 @@ describe('errors: one home, one base class', () => {
     expect(error.message).not.toMatch(/scripts\//);
     expect(error.message).toMatch(/ETCD_HOSTS/);
   });
+
+  it('says what to check in credentials when the connection found a TLS failure, and only then', () => {
+    const cause = new Error('unable to verify the first certificate');
+    const tls = new EtcdConnectionError(['https://127.0.0.1:2379'], 5000, cause, undefined, true);
+    expect(tls.tls).toBe(true);
+    expect(tls.message).toMatch(/^TLS handshake with etcd at https:\/\/127\.0\.0\.1:2379 failed/);
+    expect(tls.message).toMatch(/credentials\.rootCertificate/);
+    // The error itself does not read the message: the classification is the connection's.
+    const unclassified = new EtcdConnectionError(['https://127.0.0.1:2379'], 5000, cause);
+    expect(unclassified.tls).toBe(false);
+    expect(unclassified.message).toMatch(/^Cannot reach etcd at/);
+  });
 });

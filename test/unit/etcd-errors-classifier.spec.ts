@@ -18,6 +18,8 @@ import {
   isDeadlineExceeded,
   isMissingUserName,
   isReasonless,
+  isTlsAlert,
+  isTlsFailure,
 } from '../../lib/client/etcd-errors.classifier.js';
 
 /** A raw grpc-js error as the transport produces it (before etcd3 casts it). */
@@ -192,5 +194,40 @@ describe('the narrower questions, answered by the classifier too', () => {
     expect(answerHint('no-space')).toMatch(/etcdctl alarm disarm/);
     expect(answerHint('too-large')).toMatch(/--max-request-bytes/);
     expect(answerHint('permission-denied')).toBe('');
+  });
+
+  it.each([
+    [
+      'grpc-js wrapping an untrusted certificate',
+      new Error('14 UNAVAILABLE: ... last error: unable to verify the first certificate'),
+    ],
+    ['a self-signed certificate', new Error('self-signed certificate in certificate chain')],
+    ['an OpenSSL failure', new Error('SSL routines:ssl3_read_bytes:sslv3 alert bad certificate')],
+    [
+      "node's certificate code",
+      Object.assign(new Error('certificate has expired'), { code: 'CERT_HAS_EXPIRED' }),
+    ],
+    [
+      "node's TLS code with a plain message",
+      Object.assign(new Error('handshake failed'), { code: 'ERR_TLS_CERT_ALTNAME_INVALID' }),
+    ],
+  ] as const)('isTlsFailure: %s is a TLS failure (retrying does not fix it)', (_title, err) => {
+    expect(isTlsFailure(err)).toBe(true);
+  });
+
+  it.each([
+    ['a refused connection', new Error('connect ECONNREFUSED 127.0.0.1:2379')],
+    ['a deadline', new Error('4 DEADLINE_EXCEEDED: Deadline exceeded')],
+    ['a string naming a certificate (not an error object)', 'certificate'],
+    ['an answer from etcd', new Error('etcdserver: permission denied')],
+  ] as const)('isTlsFailure: %s is not', (_title, err) => {
+    expect(isTlsFailure(err)).toBe(false);
+  });
+
+  it("isTlsAlert: a server's handshake alert is TLS, a plain HTTP/2 server's bytes are not", () => {
+    expect(isTlsAlert({ code: 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED' })).toBe(true);
+    expect(isTlsAlert({ code: 'ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE' })).toBe(true);
+    expect(isTlsAlert({ code: 'ERR_SSL_WRONG_VERSION_NUMBER' })).toBe(false);
+    expect(isTlsAlert({})).toBe(false);
   });
 });

@@ -94,7 +94,8 @@ describe('etcd over TLS', () => {
       (err: unknown) => err,
     );
     expect(error).toBeInstanceOf(EtcdConnectionError);
-    const { message } = error as EtcdConnectionError;
+    const { message, tls: tlsFailure } = error as EtcdConnectionError;
+    expect(tlsFailure).toBe(true); // classified by the connection, not re-read by the error
     expect(message).toContain(etcd.endpoint);
     expect(message).toMatch(/certificate/i);
     expect(message).toMatch(/rootCertificate|CA/);
