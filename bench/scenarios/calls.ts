@@ -125,7 +125,7 @@ export async function calls(ctx: BenchContext): Promise<CallsResult> {
 
     const warmup = 500;
     const rounds = ctx.quick ? 3 : 5;
-    const perRound = ctx.quick ? 700 : 2000;
+    const perRound = ctx.quick ? 1500 : 2000;
     for (let i = 0; i < warmup; i++) for (const way of ways) await timedCall(way);
     const all: number[][] = [[], [], []];
     const p50Ratios: number[] = [];
