@@ -44,6 +44,10 @@ export interface PastRevision {
 export class ConfigDecoder implements EntryDecoder {
   private yaml: YamlWorker | undefined;
   private readonly pending = new Set<Promise<void>>();
+  /** Revisions a rejected newer one keeps: parsed though no longer current. */
+  private readonly kept = new WeakSet<ConfigEntry>();
+  /** Unread revisions being checked in the worker ({@link check}). */
+  private readonly checking = new WeakSet<ConfigEntry>();
   private closed = false;
 
   constructor(
@@ -64,6 +68,16 @@ export class ConfigDecoder implements EntryDecoder {
       : undefined;
   }
 
+  /**
+   * Decodes `text` as a value put at `etcdKey` would be (its size against `maxValueBytes`, UTF-8, its
+   * format), at once and on the event loop, with no side effect: for validating a value before it
+   * is written.
+   */
+  decodeNow(etcdKey: string, text: string): DecodeResult<unknown> {
+    const oversize = this.oversize(Buffer.byteLength(text, 'utf8'));
+    return oversize ? { ok: false, reason: oversize } : decodeByFormat(text, formatOf(etcdKey));
+  }
+
   decode(entry: ConfigEntry, fallback: ConfigEntry | undefined): unknown {
     const oversize = this.oversize(entry.size);
     if (oversize) return this.reject(entry, oversize, fallback);
@@ -75,6 +89,38 @@ export class ConfigDecoder implements EntryDecoder {
     }
     const result = decodeByFormat(text.value, format);
     return result.ok ? result.value : this.reject(entry, result.reason, fallback);
+  }
+
+  /**
+   * For the status and the snapshot file, which report every key: a revision nothing read yet is
+   * made known without keeping a value nobody asked for where decoding it costs (a large YAML
+   * document is checked in the worker and not handed back: {@link ConfigEntry.reported} is the
+   * revision before it until then); any other is decoded, as a read would (bounded by
+   * `maxValueBytes` and {@link YAML_ON_LOOP_BYTES}).
+   */
+  check(entry: ConfigEntry): void {
+    if (!entry.isUnchecked || this.checking.has(entry)) return;
+    if (formatOf(entry.key) !== 'yaml' || entry.size <= YAML_ON_LOOP_BYTES) return entry.decode();
+    if (this.oversize(entry.size)) return entry.decode();
+    const text = decodeText(entry.value);
+    if (!text.ok) return entry.decode();
+    this.yaml ??= new YamlWorker();
+    this.checking.add(entry);
+    const wanted = () => entry.isUnchecked && this.host.isCurrent(entry);
+    const done: Promise<void> = this.yaml
+      .decode(text.value, wanted, false)
+      .then(result => {
+        if (!result || !entry.isUnchecked || this.closed) return;
+        if (result.ok) entry.checkedValid();
+        else entry.checkedInvalid(fallback => this.reject(entry, result.reason, fallback));
+        this.host.decodedLater(entry, undefined);
+      })
+      .catch(() => undefined) // the host logs what goes wrong
+      .finally(() => {
+        this.checking.delete(entry);
+        this.pending.delete(done);
+      });
+    this.pending.add(done);
   }
 
   /** Settles when every document being parsed off the loop now is parsed. */
@@ -97,7 +143,7 @@ export class ConfigDecoder implements EntryDecoder {
     // Served until the document is parsed.
     const kept = fallback?.accepted;
     const done: Promise<void> = this.yaml
-      .decode(text, () => this.host.isCurrent(entry))
+      .decode(text, () => this.kept.has(entry) || this.host.isCurrent(entry))
       .then(result => {
         this.pending.delete(done);
         // Skipped (a newer revision arrived first, or the service stopped): stays pending, unread.
@@ -118,6 +164,8 @@ export class ConfigDecoder implements EntryDecoder {
    * history, off the loop, as the boot path does ({@link lookBack}).
    */
   private reject(entry: ConfigEntry, reason: string, fallback: ConfigEntry | undefined): unknown {
+    // Parsed even though a newer revision exists: it is served instead of this one.
+    if (fallback && !fallback.isDecoded) this.kept.add(fallback);
     const kept = fallback?.accepted;
     const before = fallback?.decoded;
     if (kept === undefined && before instanceof PendingRevision) {

@@ -50,6 +50,18 @@ export class PendingRevision {
 export const UNDECODED: unique symbol = Symbol('undecoded');
 
 /**
+ * The state of an entry nothing has read yet that was checked valid off the event loop, for the
+ * status (a large YAML document parsed in the worker, its value not handed back). Decoded when read.
+ * @internal
+ */
+export const VALID: unique symbol = Symbol('valid');
+
+/** Whether a state holds no decoded value (nothing read the revision yet). */
+function unread(state: unknown): boolean {
+  return state === UNDECODED || state === VALID;
+}
+
+/**
  * One etcd key of a config layer. It is at once the informer's entry and the store's: the informer
  * keeps it in its map, and the store reads that map, so each key costs one map slot and one object.
  * The bytes are referenced as (buffer, offset, length) rather than held as a `Buffer` view (≈ 96
@@ -93,7 +105,7 @@ export class ConfigEntry implements InformerEntry {
    * rejected (or that it is still being decoded) and what is served instead. Decodes on first read.
    */
   get decoded(): unknown {
-    if (this.state !== UNDECODED) return this.state;
+    if (!unread(this.state)) return this.state;
     const kept = this.fallback;
     this.fallback = undefined;
     this.state = this.layer.decoder!.decode(this, kept);
@@ -102,12 +114,38 @@ export class ConfigEntry implements InformerEntry {
 
   /** Decodes the revision now if nothing read it yet. */
   decode(): void {
-    if (this.state === UNDECODED) void this.decoded;
+    if (unread(this.state)) void this.decoded;
   }
 
   /** Whether the revision was decoded (or rejected) already: reading {@link decoded} costs nothing. */
   get isDecoded(): boolean {
-    return this.state !== UNDECODED && !(this.state instanceof PendingRevision);
+    return !unread(this.state) && !(this.state instanceof PendingRevision);
+  }
+
+  /** Whether nothing read nor checked the revision yet. */
+  get isUnchecked(): boolean {
+    return this.state === UNDECODED;
+  }
+
+  /** Whether what the status says of the revision is known: it is decoded, rejected or checked. */
+  get isKnown(): boolean {
+    return this.state === VALID || this.isDecoded;
+  }
+
+  /** An unread revision was checked valid off the loop (its value is decoded when read). */
+  checkedValid(): void {
+    if (this.state === UNDECODED) this.state = VALID;
+  }
+
+  /**
+   * An unread revision was found invalid off the loop: `reject` makes its {@link RejectedRevision}
+   * from the revision it keeps.
+   */
+  checkedInvalid(reject: (fallback: ConfigEntry | undefined) => unknown): void {
+    if (this.state !== UNDECODED) return;
+    const kept = this.fallback;
+    this.fallback = undefined;
+    this.state = reject(kept);
   }
 
   /** Ends a {@link PendingRevision}: the value decoded off the loop, or a {@link RejectedRevision}. */
@@ -140,7 +178,7 @@ export class ConfigEntry implements InformerEntry {
     if (other.byteLength !== this.byteLength) return false;
     if (other.bytes === this.bytes && other.offset === this.offset) return true;
     const a = this.state;
-    if (a !== UNDECODED && isScalar(a) && other.state !== UNDECODED && !Object.is(a, other.state)) {
+    if (!unread(a) && isScalar(a) && !unread(other.state) && !Object.is(a, other.state)) {
       return false;
     }
     return sameBytes(this.value, other.value);
@@ -178,10 +216,18 @@ export class ConfigEntry implements InformerEntry {
    */
   get served(): ConfigEntry | undefined {
     const state = this.state;
-    if (state === UNDECODED) return this.fallback?.served;
+    if (unread(state)) return this.fallback?.served;
     return state instanceof RejectedRevision || state instanceof PendingRevision
       ? state.kept
       : this;
+  }
+
+  /**
+   * The entry the status reports for this key, without decoding anything: {@link served}, or itself
+   * once checked valid.
+   */
+  get reported(): ConfigEntry | undefined {
+    return this.state === VALID ? this : this.served;
   }
 
   /**
@@ -192,7 +238,7 @@ export class ConfigEntry implements InformerEntry {
    */
   fallbackFor(): ConfigEntry | undefined {
     const state = this.state;
-    if (state === UNDECODED) {
+    if (unread(state)) {
       if (this.fallback && !this.fallback.isDecoded) this.fallback = undefined;
       return this;
     }
@@ -247,6 +293,40 @@ export class MergedEntry extends ConfigEntry {
     if (!(other instanceof MergedEntry) || other.parts.length !== this.parts.length) return false;
     return this.parts.every((part, i) => part.sameBytesAs(other.parts[i]!));
   }
+}
+
+/**
+ * The entry of a new revision of a config key (the store's informer transform): `held` is the
+ * key's entry before it. The same bytes again keep what they decoded to (a rejection is then not
+ * reported twice); a value over `maxValueBytes` is rejected at once (one warning), without reading
+ * the bytes. @internal
+ */
+export function nextEntry(
+  entry: InformerEntry,
+  held: ConfigEntry | undefined,
+  layer: RankedLayer,
+  decoder: EntryDecoder & { oversize(size: number): string | undefined },
+): ConfigEntry {
+  // A re-list hands every key again: one whose revision did not move is the entry held.
+  if (held?.modRevision === entry.modRevision) return held;
+  const bytes = entry.value;
+  const same = held?.isDecoded === true && held.holds(bytes);
+  const made = new ConfigEntry(
+    entry.key,
+    bytes.buffer,
+    bytes.byteOffset,
+    bytes.byteLength,
+    entry.modRevision,
+    entry.createRevision,
+    entry.version,
+    entry.lease,
+    layer,
+    same ? held.decoded : UNDECODED,
+    // Kept if this revision turns out to be rejected.
+    held?.fallbackFor(),
+  );
+  if (!same && decoder.oversize(bytes.byteLength) !== undefined) made.decode();
+  return made;
 }
 
 /** A decoded value compared by identity (`Object.is`: YAML's `.nan` is one value). */

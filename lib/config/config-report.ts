@@ -37,6 +37,11 @@ export class ConfigReport {
     return this.deletedAt;
   }
 
+  /** The keys with a standing rejection. */
+  refusedKeys(): IterableIterator<string> {
+    return this.refused.keys();
+  }
+
   /** The standing rejection of a key, if any. */
   refusal(key: string): ConfigRejection | undefined {
     return this.refused.get(key);

@@ -5,16 +5,22 @@ import type {
   InformerEntryTransform,
 } from '../watch/informer.interfaces.js';
 import type { ConfigRejection } from './config-value.interface.js';
-import { decodeByFormat, formatOf, type DecodeResult } from './config-codec.js';
+import { formatOf } from './config-codec.js';
 import { ConfigDecoder, type DecoderHost, type PastRevision } from './config-decoder.js';
 import {
   ConfigEntry,
   MergedEntry,
+  nextEntry,
   type RejectedRevision,
-  UNDECODED,
   type RankedLayer,
 } from './config-entry.js';
 import { Batch, type StoreChange } from './config-batch.js';
+import {
+  bestEntries,
+  reportedEntries,
+  servedEntries,
+  type ReportedEntries,
+} from './config-reported.js';
 import { configLayers, layerIn, mergeDocuments, type ConfigLayer } from './config-layers.js';
 
 export { ConfigEntry, RejectedRevision, sameBytes, type RankedLayer } from './config-entry.js';
@@ -129,39 +135,8 @@ export class ConfigStore implements DecoderHost {
       if (!layer) return entry;
       const held =
         previous instanceof ConfigEntry && previous.layer === layer ? previous : undefined;
-      // A re-list hands every key again: one whose revision did not move is the entry held.
-      if (held?.modRevision === entry.modRevision) return held;
-      const bytes = entry.value;
-      // The same bytes again keep what they decoded to (a rejection is then not reported twice).
-      const same = held?.isDecoded === true && held.holds(bytes);
-      const made = new ConfigEntry(
-        entry.key,
-        bytes.buffer,
-        bytes.byteOffset,
-        bytes.byteLength,
-        entry.modRevision,
-        entry.createRevision,
-        entry.version,
-        entry.lease,
-        layer,
-        same ? held.decoded : UNDECODED,
-        // Kept if this revision turns out to be rejected.
-        held?.fallbackFor(),
-      );
-      // Too large: rejected at once (one warning), without reading the bytes.
-      if (!same && this.decoder.oversize(bytes.byteLength) !== undefined) made.decode();
-      return made;
+      return nextEntry(entry, held, layer, this.decoder);
     };
-  }
-
-  /**
-   * Decodes `text` as a value put at `etcdKey` would be (its size against `maxValueBytes`, UTF-8, its
-   * format), at once and on the event loop, with no side effect: for validating a value before it
-   * is written.
-   */
-  decodeNow(etcdKey: string, text: string): DecodeResult<unknown> {
-    const oversize = this.decoder.oversize(Buffer.byteLength(text, 'utf8'));
-    return oversize ? { ok: false, reason: oversize } : decodeByFormat(text, formatOf(etcdKey));
   }
 
   /**
@@ -230,20 +205,19 @@ export class ConfigStore implements DecoderHost {
     return keys;
   }
 
+  /** Every key's entry as the status reports it ({@link reportedEntries}). */
+  reportedEntries(): ReportedEntries {
+    return reportedEntries(this);
+  }
+
+  /** Every entry served, for the snapshot file, as the status sees them ({@link servedEntries}). */
+  allEntries(): ConfigEntry[] {
+    return servedEntries(this);
+  }
+
   /** Every key's effective entry, sorted by key. */
   effectiveEntries(under = ''): ConfigEntry[] {
-    const best = new Map<string, ConfigEntry>();
-    for (const state of this.states.values()) {
-      const entries = state.view ? state.view.current().entries : state.seeded?.values();
-      if (!entries) continue;
-      for (const held of entries) {
-        const entry = held instanceof ConfigEntry ? held.accepted : undefined;
-        if (!entry || !entry.key.startsWith(under, entry.layer.prefix.length)) continue;
-        const key = entry.configKey;
-        const kept = best.get(key);
-        if (!kept || kept.rank < entry.rank) best.set(key, entry);
-      }
-    }
+    const best = bestEntries(this.held(), held => held.accepted, under);
     return [...best.entries()]
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
       .map(([key, entry]) =>
@@ -251,18 +225,13 @@ export class ConfigStore implements DecoderHost {
       );
   }
 
-  /** Every entry served (all layers; the kept revision of a rejected one), for the snapshot file. */
-  allEntries(): ConfigEntry[] {
-    const all: ConfigEntry[] = [];
+  /** Every entry the informers (or the snapshot's seed) hold. */
+  *held(): Generator<ConfigEntry> {
     for (const state of this.states.values()) {
       const entries = state.view ? state.view.current().entries : state.seeded?.values();
       if (!entries) continue;
-      for (const entry of entries) {
-        const served = entry instanceof ConfigEntry ? entry.accepted : undefined;
-        if (served) all.push(served);
-      }
+      for (const held of entries) if (held instanceof ConfigEntry) yield held;
     }
-    return all;
   }
 
   /** Seeds a source from a snapshot, served until its informer's first list (no changes reported). */

@@ -141,7 +141,11 @@ export class EtcdConfigService implements OnModuleDestroy {
       {
         maxValueBytes: config.maxValueBytes,
         isRead: key => this.fanout.isRead(key),
-        onDecoded: () => this.saveSnapshot(),
+        // A revision decoded or checked off the loop: the snapshot file and the status are due.
+        onDecoded: () => {
+          this.saveSnapshot();
+          this.report.touched();
+        },
         history: etcdKey =>
           this.past.historyOf(etcdKey, 1_000, text => ({ ok: true, value: text })),
       },
@@ -392,7 +396,7 @@ export class EtcdConfigService implements OnModuleDestroy {
 
   /** Decodes a text as the store decodes a value put at the app's own `<prefix><key>`. */
   private decodeAs(key: string, text: string): ConfigValidation<unknown> {
-    return this.store!.decodeNow(`${this.prefix}${key}`, text);
+    return this.store!.decoder.decodeNow(`${this.prefix}${key}`, text);
   }
 
   private refuse(rejection: ConfigRejection): void {

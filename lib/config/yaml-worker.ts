@@ -11,13 +11,15 @@ const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const yaml = require(workerData.parser);
 const parse = (0, eval)('(' + workerData.parse + ')');
-parentPort.on('message', text => {
+parentPort.on('message', ({ text, keep }) => {
   let result;
   try {
     result = parse(text, yaml);
   } catch (err) {
     result = { ok: false, reason: 'invalid YAML document: ' + String((err && err.message) || err) };
   }
+  // Only checked: the document is not handed back (no copy of it on the event loop).
+  if (!keep && result.ok) result = { ok: true, value: undefined };
   try {
     parentPort.postMessage(result);
   } catch (err) {
@@ -32,6 +34,8 @@ const WORKER_HEAP_MB = 256;
 
 interface Job {
   readonly text: string;
+  /** Whether the parsed document is handed back (else only whether it is valid). */
+  readonly keep: boolean;
   readonly wanted: () => boolean;
   resolve(result: DecodeResult<unknown> | undefined): void;
 }
@@ -54,12 +58,16 @@ export class YamlWorker {
   /**
    * Parses a YAML document in the worker when its turn comes. Never rejects: a failure is a
    * `{ ok: false }` result; `undefined` when it was skipped (no longer `wanted`, or the worker was
-   * closed).
+   * closed). `keep: false` only checks the document: the value of an `ok` result is `undefined`.
    */
-  decode(text: string, wanted: () => boolean): Promise<DecodeResult<unknown> | undefined> {
+  decode(
+    text: string,
+    wanted: () => boolean,
+    keep = true,
+  ): Promise<DecodeResult<unknown> | undefined> {
     if (this.closed) return Promise.resolve(undefined);
     return new Promise(resolve => {
-      this.queue.push({ text, wanted, resolve });
+      this.queue.push({ text, keep, wanted, resolve });
       this.next();
     });
   }
@@ -89,7 +97,7 @@ export class YamlWorker {
     this.current = job;
     const worker = this.started();
     worker.ref();
-    worker.postMessage(job.text);
+    worker.postMessage({ text: job.text, keep: job.keep });
   }
 
   private started(): Worker {

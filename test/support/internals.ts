@@ -23,6 +23,8 @@
  * | `EtcdInformerPort`       | probe, cluster failover, sharing)                                       |
  * | `ConsoleRuntime`         | the console's state: which `EtcdAdmin` it renders (on the module's      |
  * |                          | connection when the host has `EtcdModule`: one client per app)          |
+ * | `YamlWorker`             | the worker that parses large YAML documents: the large-value spec spies |
+ * |                          | on it to show the status never has a document handed back to the loop   |
  *
  * @packageDocumentation
  */
@@ -35,3 +37,4 @@ export { PrefixInformer } from '../../lib/watch/prefix-informer.js';
 export type { InformerResync, InformerState } from '../../lib/watch/informer.interfaces.js';
 export { EtcdInformerPort } from '../../lib/watch/etcd-informer-port.js';
 export { ConsoleRuntime } from '../../lib/console/console-runtime.js';
+export { YamlWorker } from '../../lib/config/yaml-worker.js';

@@ -1,3 +1,4 @@
+import { jest } from '@jest/globals';
 import { Injectable } from '@nestjs/common';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import {
@@ -5,10 +6,12 @@ import {
   EtcdModule,
   EtcdRegistryService,
   InjectConfig,
+  type ConfigStatus,
   type ConfigValue,
   type RegistryStatus,
 } from '../../../lib/index.js';
 import { bootApp, useConfigSuite } from '../../support/config-test-kit.js';
+import { YamlWorker } from '../../support/internals.js';
 import { nextValue, waitFor } from '../../support/jest-helpers.js';
 import { TEST_RETRY } from '../../support/nest-apps.js';
 
@@ -159,6 +162,56 @@ describe('large config values (issue 26.1)', () => {
     expect(suite.logs.warnings(`"${UNREAD}"`)).toEqual([
       expect.stringContaining(`revision ${revision} rejected: invalid YAML document`),
     ]);
+  });
+
+  it('the status reports an unread 1.4 MiB YAML value without handing the document to the event loop: applied when valid, rejected when not', async () => {
+    const parses = jest.spyOn(YamlWorker.prototype, 'decode');
+    const app = await boot({ maxValueBytes: 2 * 1024 * 1024, serviceName: 'status' });
+    const config = app.get(EtcdConfigService);
+    const registry = app.get(EtcdRegistryService);
+    await nextValue(registry.status$, status => status === 'registered', 10_000);
+    const statusKey = `/config-status/status/${registry.self!.instanceId}`;
+    const statusOf = async (revision: number) =>
+      waitFor(
+        async () => {
+          const text = await suite.etcd.get(statusKey);
+          const status = text ? (JSON.parse(text) as ConfigStatus) : undefined;
+          const key = status?.keys[UNREAD];
+          const decided = key?.revision === revision || key?.rejectedRevision === revision;
+          return decided && status!.revision >= revision ? status : undefined;
+        },
+        { timeout: 30_000, message: `the status to report ${UNREAD} at revision ${revision}` },
+      );
+
+    await suite.etcd.put(`${PREFIX}${UNREAD}`, yamlDocument('s1', DOCUMENT_BYTES));
+    const good = await suite.etcd.modRevision(`${PREFIX}${UNREAD}`);
+    expect((await statusOf(good))!.keys[UNREAD]).toMatchObject({
+      revision: good,
+      source: `${PREFIX}${UNREAD}`,
+      state: 'applied',
+    });
+    // Checked in the worker, never handed back (before: parsed and copied back for the status).
+    expect(parses.mock.calls.length).toBeGreaterThan(0);
+    expect(parses.mock.calls.map(call => call[2])).toEqual(parses.mock.calls.map(() => false));
+
+    const broken = `${yamlDocument('s2', DOCUMENT_BYTES)}tail: [unclosed\n`;
+    await suite.etcd.put(`${PREFIX}${UNREAD}`, broken);
+    const bad = await suite.etcd.modRevision(`${PREFIX}${UNREAD}`);
+    expect((await statusOf(bad))!.keys[UNREAD]).toMatchObject({
+      revision: good,
+      state: 'rejected',
+      rejectedRevision: bad,
+      reason: expect.stringContaining('invalid YAML document'),
+    });
+    expect(suite.logs.warnings(`"${UNREAD}"`)).toEqual([
+      expect.stringContaining(`revision ${bad} rejected: invalid YAML document`),
+    ]);
+    // The revision kept is parsed to be served (a rejection keeps a decoded value), then read.
+    await waitFor(() => config.get<{ marker?: string }>(UNREAD)?.marker === 's1', {
+      message: 'the last valid document to be served when read',
+      timeout: 30_000,
+    });
+    parses.mockRestore();
   });
 
   it('a value over config.maxValueBytes is rejected with one line naming the key and the limit; the last good value is kept', async () => {
