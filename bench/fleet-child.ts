@@ -4,9 +4,12 @@
  * 250 ms until it is killed:
  *
  * - `FLEET_MODE=nest`: `FLEET_COUNT` Nest application contexts, each with `EtcdModule` and its own
- *   registration (`FLEET_SERVICE`, ttl `FLEET_TTL`); status: `status <registered> <lostEvents>`.
+ *   registration (`FLEET_SERVICE`, ttl `FLEET_TTL`); status:
+ *   `status <registered> <lostEvents> <instancesLost> <revived>`: instances that went `lost` at
+ *   least once, and how many times one came back to `registered` after `lost` (revived or re-registered).
  * - `FLEET_MODE=raw`: the control fleet: `FLEET_COUNT` plain etcd3 clients, each with
- *   `client.lease(ttl)` and one put, as a hand-written service would; same status line.
+ *   `client.lease(ttl)` and one put, as a hand-written service would; same status line (a lost
+ *   etcd3 lease is not revived: revived stays 0).
  * - `FLEET_MODE=discover-nest`: one Nest app discovering `FLEET_SERVICE` (and `FLEET_EXTRA` more,
  *   empty, services); status: `status <instances> <recoveries> <warnLines>`: recoveries counts
  *   the informers' "resumed"/"re-listed" lines, warnLines every warning the app logged.
@@ -51,7 +54,11 @@ class CountingLogger implements LoggerService {
 
 async function nestFleet(): Promise<() => string> {
   const statuses: RegistryStatus[] = [];
+  const wentLost = new Set<number>();
+  /** Instances lost and not registered again since. */
+  const down = new Set<number>();
   let lost = 0;
+  let revived = 0;
   for (let i = 0; i < count; i++) {
     const id = first + i;
     const app = await NestFactory.createApplicationContext(
@@ -70,12 +77,19 @@ async function nestFleet(): Promise<() => string> {
     const registry = app.get(EtcdRegistryService);
     const slot = statuses.push(registry.status) - 1;
     registry.status$.subscribe(status => {
-      if (status === 'lost' && statuses[slot] !== 'lost') lost++;
+      if (status === 'lost' && statuses[slot] !== 'lost') {
+        lost++;
+        wentLost.add(slot);
+        down.add(slot);
+      }
+      // back to `registered` after `lost` (through `registering` or not): revived or re-registered
+      if (status === 'registered' && down.delete(slot)) revived++;
       statuses[slot] = status;
     });
   }
   await waitUntil(() => statuses.every(s => s === 'registered'));
-  return () => `${statuses.filter(s => s === 'registered').length} ${lost}`;
+  return () =>
+    `${statuses.filter(s => s === 'registered').length} ${lost} ${wentLost.size} ${revived}`;
 }
 
 async function rawFleet(): Promise<() => string> {
@@ -96,7 +110,7 @@ async function rawFleet(): Promise<() => string> {
     leases.push(lease);
     alive++;
   }
-  return () => `${alive} ${lost}`;
+  return () => `${alive} ${lost} ${lost} 0`;
 }
 
 async function discoverNest(): Promise<() => string> {

@@ -317,6 +317,15 @@ function printTable(r: Results): void {
       'target <= 1.5x raw',
     );
     fleetRow(
+      '  steady etcd Go heap in use MiB (largest member)',
+      both(s => Math.max(...s.etcdHeapInuseMb)),
+      'reported beside RSS (RSS includes the Go runtime slack)',
+    );
+    fleetRow('  steady etcd goroutines (largest member) / watch streams', [
+      `${n(Math.max(...f.nest.etcdGoroutines), 0)} / ${n(f.nest.watchStreams, 0)}`,
+      `${n(Math.max(...f.raw.etcdGoroutines), 0)} / ${n(f.raw.watchStreams, 0)}`,
+    ]);
+    fleetRow(
       '  steady keep-alive streams opened / s',
       both(s => s.keepAliveStreamsPerSec),
     );
@@ -345,6 +354,14 @@ function printTable(r: Results): void {
       '  restart: leases expired',
       both(s => s.leasesExpired, 0),
       'target 0',
+    );
+    fleetRow(
+      '  restart: instances lost / revived or re-registered',
+      [
+        `${n(f.nest.instancesLost, 0)} / ${n(f.nest.instancesRevived, 0)}`,
+        `${n(f.raw.instancesLost, 0)} / ${n(f.raw.instancesRevived, 0)}`,
+      ],
+      'raw etcd3 never revives a lost lease',
     );
     fleetRow(
       '  restart: requests / instance until stable',

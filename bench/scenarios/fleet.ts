@@ -11,6 +11,13 @@ export interface FleetSide {
   bootSec: number;
   /** Steady state: resident memory of each etcd member (MiB). */
   etcdRssMb: number[];
+  /** Steady state: Go heap in use of each etcd member (MiB; RSS less the Go runtime's slack). */
+  etcdHeapInuseMb: number[];
+  /** Steady state: goroutines of each etcd member (a gRPC connection or stream costs some). */
+  etcdGoroutines: number[];
+  /** Steady state: watch streams and watchers open on etcd, all members together. */
+  watchStreams: number;
+  watchers: number;
   /** Steady state: lease keep-alive streams opened per second, and keep-alive messages per second. */
   keepAliveStreamsPerSec: number;
   keepAliveMessagesPerSec: number;
@@ -22,6 +29,10 @@ export interface FleetSide {
   stableSec: number;
   fewestKeys: number;
   leasesExpired: number;
+  /** Instances that went `lost` during the restart (nest-etcd: status `lost`; raw: lease `lost`). */
+  instancesLost: number;
+  /** Of those, times one came back to `registered` (revived or re-registered; raw: never). */
+  instancesRevived: number;
   /** RPCs started on etcd (unary and streams) from the restart until stable, per instance. */
   requestsPerInstance: number;
   /** By method, all instances together (top ones). */
@@ -164,6 +175,10 @@ async function runFleet(
     // ---- whole-cluster restart ------------------------------------------------------------------
     const leasesBefore = await leaseOfEachKey(probe);
     const [, recoveriesBefore = 0, warningsBefore = 0] = discovered();
+    const lostSoFar = () => fleet.reduce((n, s) => n + (s()[2] ?? 0), 0);
+    const revivedSoFar = () => fleet.reduce((n, s) => n + (s()[3] ?? 0), 0);
+    const lostBefore = lostSoFar();
+    const revivedBefore = revivedSoFar();
     const killedAt = now();
     await Promise.all(cluster.members.map(m => m.kill()));
     await sleep(RESTART_AFTER_MS);
@@ -230,6 +245,10 @@ async function runFleet(
         instances,
       bootSec,
       etcdRssMb: steady.map(m => (m.get('process_resident_memory_bytes') ?? 0) / 2 ** 20),
+      etcdHeapInuseMb: steady.map(m => (m.get('go_memstats_heap_inuse_bytes') ?? 0) / 2 ** 20),
+      etcdGoroutines: steady.map(m => m.get('go_goroutines') ?? 0),
+      watchStreams: sum(steady, 'etcd_debugging_mvcc_watch_stream_total'),
+      watchers: sum(steady, 'etcd_debugging_mvcc_watcher_total'),
       keepAliveStreamsPerSec:
         (keepAlive(steady, 'grpc_server_started_total') -
           keepAlive(booted, 'grpc_server_started_total')) /
@@ -244,6 +263,8 @@ async function runFleet(
       stableSec: held.all ? lastBecame.all : Number.NaN,
       fewestKeys,
       leasesExpired,
+      instancesLost: lostSoFar() - lostBefore,
+      instancesRevived: revivedSoFar() - revivedBefore,
       requestsPerInstance: requests / instances,
       requestsByMethod: byMethod,
       discoveryWarnings: (discovered()[2] ?? 0) - warningsBefore,
@@ -266,6 +287,20 @@ async function leaseOfEachKey(client: Etcd3): Promise<Map<string, string>> {
 }
 
 /**
+ * N: 1,000 (200 with `--quick`), or env `BENCH_FLEET_INSTANCES` (a smoke of the full run's shape at
+ * a size the machine allows, e.g. 400).
+ */
+function fleetSize(quick: boolean): number {
+  const env = process.env.BENCH_FLEET_INSTANCES;
+  if (env === undefined || env === '') return quick ? 200 : 1_000;
+  const n = Number(env);
+  if (!Number.isInteger(n) || n < 4) {
+    throw new Error(`BENCH_FLEET_INSTANCES must be an integer >= 4, got "${env}"`);
+  }
+  return n;
+}
+
+/**
  * Scenario 8 (issue 23.6): N registered instances (Nest application contexts, registry on, ttl 10)
  * in P processes against a 3-member cluster the scenario starts, plus one discovering app; then
  * every member is killed and restarted 3 s later. The same with a raw etcd3 control fleet (plain
@@ -273,9 +308,9 @@ async function leaseOfEachKey(client: Etcd3): Promise<Map<string, string>> {
  * etcd's counters and memory are its own.
  */
 export async function fleet(ctx: BenchContext): Promise<FleetResult> {
-  const instances = ctx.quick ? 200 : 1_000;
+  const instances = fleetSize(ctx.quick);
   const processes = 4;
-  const extra = ctx.quick ? 200 : 1_000;
+  const extra = instances;
   const raw = await runFleet(ctx, 'raw', instances, processes, extra);
   const nest = await runFleet(ctx, 'nest', instances, processes, extra);
   return { instances, processes, ttlSec: TTL_SEC, extraServices: extra, nest, raw };
