@@ -181,7 +181,11 @@ export class EtcdConnection implements OnApplicationShutdown {
         if (isTlsFailure(cause)) {
           throw new EtcdConnectionError(hosts, connectTimeout, cause, undefined, true);
         }
-        if (cause !== undefined && !isReasonless(cause)) lastError = cause;
+        // On a starved event loop the last attempt can start with its deadline all but spent: its
+        // DEADLINE_EXCEEDED says less than an earlier cause (a refused connection, say), kept over it.
+        const telling = cause !== undefined && !isReasonless(cause);
+        const deadlineOnly = isDeadlineExceeded(classifyEtcdError(cause));
+        if (telling && (lastError === undefined || !deadlineOnly)) lastError = cause;
         else lastError ??= err;
       }
       await sleep(Math.min(250, Math.max(0, deadline - systemClock.now())));

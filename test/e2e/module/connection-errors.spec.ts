@@ -56,8 +56,9 @@ describe('unreachable etcd', () => {
     const { message } = error as EtcdConnectionError;
     expect(message).toContain(`http://127.0.0.1:${port}`);
     expect(message).toContain(`${connectTimeout} ms`);
-    // the cause: what the client saw (refused / no connection), not just "failed"
-    expect(message).toMatch(/ECONNREFUSED|connection|no answer|unavailable/i);
+    // the cause: what the client saw (refused / no connection / no answer in time), not just
+    // "failed"; on a starved machine the only attempt may end on its deadline before a refusal
+    expect(message).toMatch(/ECONNREFUSED|connection|no answer|unavailable|deadline exceeded/i);
     expect((error as EtcdConnectionError).cause).toBeDefined();
     await handles.settled();
   });
