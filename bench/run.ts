@@ -119,7 +119,7 @@ function evaluateTargets(r: Results): NonNullable<Results['targets']> {
     if (value !== undefined) t[name] = { target, value: round(value, 3), met: met(value) };
   };
   add('configRead.ratio', '>= 1000', r.configRead?.ratio, v => v >= 1000);
-  // Issue 13's targets: one decode and one copy per value bring the module within 5 % of raw.
+  // Propagation: one decode and one copy per value bring the module within 5 % of raw.
   add('propagation.p50Ratio', '<= 1.05', r.propagation?.p50Ratio, v => v <= 1.05);
   add('propagation.p99Ratio', '<= 1.1', r.propagation?.p99Ratio, v => v <= 1.1);
   add(
@@ -134,11 +134,11 @@ function evaluateTargets(r: Results): NonNullable<Results['targets']> {
   add('registry.deregisterP99Ms', '< 50', r.registry?.deregisterP99Ms, v => v < 50);
   add('startup.overheadMs', '< 50', r.startup?.overheadMs, v => v < 50);
   add('calls.rollingFailed', '== 0', r.calls?.rollingFailed, v => v === 0);
-  // Issue 22: registry.fetch's tail within 20 % of a direct fetch (median of the rounds' p99 ratios).
+  // registry.fetch's tail within 20 % of a direct fetch (median of the rounds' p99 ratios).
   add('calls.p99Ratio', '<= 1.2', r.calls?.p99Ratio, v => v <= 1.2);
-  // Issue 25: every console page in < 100 ms for 200 instances and 500 keys.
+  // Every console page in < 100 ms for 200 instances and 500 keys.
   add('console.slowestP50Ms', '< 100', r.console?.slowestP50Ms, v => v < 100);
-  // Issue 23.6's targets.
+  // A fleet against raw etcd3 clients: boot cost per instance, no lease lost, stable as soon, etcd's memory.
   const f = r.fleet;
   add('fleet.bootWatchEventsPerInstance', '<= 3', f?.nest.bootWatchEventsPerInstance, v => v <= 3);
   add('fleet.leasesExpired', '== 0', f?.nest.leasesExpired, v => v === 0);
@@ -195,7 +195,7 @@ function printTable(r: Results): void {
       `worst event-loop block, ${l.puts} x 1.4 MiB YAML: unread / read (ms)`,
       `${n(l.unreadWorstMs, 1)} / ${n(l.readWorstMs, 1)}`,
       `${n(l.baselineWorstMs, 1)} (puts outside the prefix)`,
-      'issue 26.1: each single decode < 50 ms on the loop',
+      'each single decode < 50 ms on the loop',
     );
   }
   if (r.configDocuments) {

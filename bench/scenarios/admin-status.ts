@@ -27,7 +27,7 @@ export interface AdminStatusResult {
 const SERVICE = 'bench-admin';
 
 /**
- * Issue 24's CLI figure: the time `npx nest-etcd status` takes for a service of 200 instances. The
+ * The CLI's figure: the time `npx nest-etcd status` takes for a service of 200 instances. The
  * status and registry keys are written directly (as 200 instances would), then the compiled CLI is
  * run as a child process, alternating with a bare `node` start for the baseline; the admin core is
  * also timed in-process.

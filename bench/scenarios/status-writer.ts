@@ -19,7 +19,7 @@ import {
   sleep,
 } from '../bench-utils.js';
 
-/** Result of the status writer scenario (issue 24: its cost). */
+/** Result of the status writer scenario: what reporting config status costs. */
 export interface StatusWriterResult {
   /** Config changes put back to back (one put each). */
   burstChanges: number;

@@ -6,7 +6,7 @@ import { EtcdConnection } from '../support/internals.js';
 import { FAST_TIMINGS, bootApp, pause, useChaosSuite } from '../support/chaos-helpers.js';
 
 /**
- * Issue 23.5 (`autoSyncEndpoints`): every member of a 3-member cluster is replaced, one at a time,
+ * `autoSyncEndpoints`: every member of a 3-member cluster is replaced, one at a time,
  * the way an operator does it (`etcdctl member add`, start the new member, `etcdctl member remove`
  * the old one). Once none of the app's configured URLs is a member, the app still registers and
  * writes config, because its client followed the member list; the log says why its hosts changed.

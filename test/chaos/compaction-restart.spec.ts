@@ -42,7 +42,7 @@ describe('chaos: compaction, restart, boot while etcd is down', () => {
       const changes: ConfigChange[] = [];
       const sub = config.changes$.subscribe(c => changes.push(c));
 
-      // Issue 23.3: a broken watch resumes from its revision + 1 rather than re-listing, so the
+      // A broken watch resumes from its revision + 1 rather than re-listing, so the
       // watch is put "behind" a compaction while the app is cut off: writes and a compaction past
       // its revision happen meanwhile, and the resume is answered "compacted".
       let n = 0;

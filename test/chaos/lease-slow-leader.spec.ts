@@ -6,7 +6,7 @@ import { TEST_RETRY } from '../support/nest-apps.js';
 import { bootApp, pause, profile, useChaosSuite } from '../support/chaos-helpers.js';
 
 /**
- * Issue 23, "slow leader": the leader's link to etcd turns slow (1.1 s each way) at ttl 10. Its
+ * A slow leader: the leader's link to etcd turns slow (1.1 s each way) at ttl 10. Its
  * renewals answer late. Either it keeps leading (renewals still confirmed within the renew deadline)
  * or it gives leadership up and another instance takes over: a leader is back within TTL + 2 s,
  * and never are two instances leaders at once (sampled every 100 ms in one process).

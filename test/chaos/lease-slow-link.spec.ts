@@ -9,7 +9,7 @@ import { TEST_RETRY } from '../support/nest-apps.js';
 import { bootApp, pause, profile, useChaosSuite } from '../support/chaos-helpers.js';
 
 /**
- * Issue 23, "slow link": 300 ms each way between the app and etcd at ttl 5. The keep-alives renew
+ * A slow link: 300 ms each way between the app and etcd at ttl 5. The keep-alives renew
  * the lease but answer late; the registration must stay `registered` (and `requireRegistered`
  * health up) for as long as etcd keeps the key, and etcd must never delete it. And a second of
  * event-loop lag never costs a registration at ttl 10.

@@ -4,7 +4,7 @@ import { nextValue, expectDuration } from '../support/index.js';
 import { FAST_TIMINGS, bootApp, useChaosSuite } from '../support/chaos-helpers.js';
 
 /**
- * Issue 11 finding 1: etcd's simple auth tokens expire (`--auth-token-ttl`). An app that idled past
+ * etcd's simple auth tokens expire (`--auth-token-ttl`). An app that idled past
  * the TTL and then opens a new watch (first discovery of a service) must re-authenticate and see
  * changes at once, not after the stall timeout rebuilds the stream.
  */

@@ -5,7 +5,7 @@ import { buildLibOnce, libEntry } from '../support/build-lib.js';
 import { ETCD_ARGS } from '../support/chaos-helpers.js';
 
 /**
- * Issue 11 finding 9: after `app.close()` while etcd is blackholed, nothing of the library may keep
+ * After `app.close()` while etcd is blackholed, nothing of the library may keep
  * the process alive (the watch stream's socket used to wait for gRPC's keep-alive, ~6 s more).
  */
 

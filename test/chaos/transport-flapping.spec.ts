@@ -4,7 +4,7 @@ import { TcpProxy, waitFor } from '../support/index.js';
 import { bootApp, profile, useChaosSuite } from '../support/chaos-helpers.js';
 
 /**
- * Issue 11 finding 3: a flapping link (up 1 s, down 0.3 s) must not keep the registration away.
+ * A flapping link (up 1 s, down 0.3 s) must not keep the registration away.
  * An observer with its own direct connection to etcd watches the instance key; the time the key is
  * missing while the app's link flaps must stay under 2 % (it was 13-17 % when etcd3's per-host
  * breaker rejected heartbeats for longer than the TTL).

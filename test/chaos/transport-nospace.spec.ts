@@ -4,7 +4,7 @@ import { nextValue, waitFor } from '../support/index.js';
 import { FAST_TIMINGS, bootApp, useChaosSuite } from '../support/chaos-helpers.js';
 
 /**
- * Issue 11 finding 2, NOSPACE: etcd out of space (a tiny --quota-backend-bytes) refuses every put
+ * NOSPACE: etcd out of space (a tiny --quota-backend-bytes) refuses every put
  * ("database space exceeded", gRPC RESOURCE_EXHAUSTED, which etcd3 counts as a host failure). The
  * app's set() gets EtcdRequestRejectedError with etcd's reason, and outside deletes (still allowed)
  * keep reaching the app's config watch, in order, while the refusals go on.

@@ -4,7 +4,7 @@ import { nextValue, waitFor } from '../support/index.js';
 import { FAST_TIMINGS, bootApp, useChaosSuite } from '../support/chaos-helpers.js';
 
 /**
- * Issue 11 finding 2: a write etcd refuses (value over `--max-request-bytes`) is an answer from
+ * A write etcd refuses (value over `--max-request-bytes`) is an answer from
  * etcd, not a broken connection. It must reach the caller as EtcdRequestRejectedError with etcd's
  * reason (never "circuit breaker is open"), and must not tear down the app's watches: an outside
  * writer's changes keep arriving, in order, within a small bound, while the refusals go on.

@@ -13,7 +13,7 @@ describe('describeCause: one readable line for a client error', () => {
     );
   });
 
-  it('never says "Last error: null" (issue 26.7): nothing rather than null', () => {
+  it('never says "Last error: null" (grpc-js failing without a reason): nothing rather than null', () => {
     const line = describeCause(
       new Error('14 UNAVAILABLE: No connection established. Last error: null. Resolution note: .'),
     );

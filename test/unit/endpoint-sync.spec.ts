@@ -5,7 +5,7 @@ import { EndpointSync, normalizeEndpoint, planHostSync } from '../../lib/client/
 import { currentHosts } from '../../lib/client/etcd3-internals.adapter.js';
 import { FakeClock } from '../support/fake-clock.js';
 
-/** autoSyncEndpoints' decision (issue 23.5); the switch itself is proven by test/chaos/cluster-members-replaced.spec.ts. */
+/** autoSyncEndpoints' decision (which hosts to follow, never dropping a proxy); the switch itself is proven by test/chaos/cluster-members-replaced.spec.ts. */
 describe('planHostSync', () => {
   const a = 'http://10.0.0.1:2379';
   const b = 'http://10.0.0.2:2379';

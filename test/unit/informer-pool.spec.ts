@@ -200,7 +200,7 @@ describe('InformerPool (fake port)', () => {
     expect(synced).toBe(1);
   });
 
-  it('one etcd outage is one warning and one recovery line for the whole app, not one per watch (issue 23: 1,000 services)', async () => {
+  it('one etcd outage is one warning and one recovery line for the whole app, not one per watch (an app may watch 1,000 services)', async () => {
     const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
     const log = jest.spyOn(Logger.prototype, 'log').mockImplementation(() => undefined);
     jest.spyOn(Logger.prototype, 'debug').mockImplementation(() => undefined);

@@ -35,7 +35,7 @@ function healthOf(clock: FakeClock) {
   return { etcd, connectivity, check };
 }
 
-describe('durations are monotonic (issue 26 item 6)', () => {
+describe('durations are monotonic (a step of the wall clock changes none)', () => {
   it('the system clock: now() does not follow a step of Date.now() (±1 h); wallNow() does', () => {
     const realNow = Date.now();
     const before = systemClock.now();

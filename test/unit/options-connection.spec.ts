@@ -17,7 +17,7 @@ function rejected(options: EtcdModuleOptions, env: NodeJS.ProcessEnv = {}): Inva
   throw new Error(`expected ${JSON.stringify(options)} to be rejected`);
 }
 
-describe('registry.host (issue 26.3: the rule of lib/common/host-address.ts)', () => {
+describe('registry.host (the one address rule, lib/common/host-address.ts)', () => {
   it.each([['h:8080'], ['u@h'], ['h?q'], ['h/x'], ['http://web'], ['999.1.1.1'], ['[h]'], ['']])(
     'refuses %j naming the option, the value and what is allowed',
     host => {
@@ -41,7 +41,7 @@ describe('registry.host (issue 26.3: the rule of lib/common/host-address.ts)', (
   });
 });
 
-describe('credentials in ETCD_HOSTS / hosts URLs (issue 26.5)', () => {
+describe('credentials in ETCD_HOSTS / hosts URLs (used, never echoed)', () => {
   const url = (host: string) => `https://app:${encodeURIComponent(SECRET)}@${host}:2379`;
 
   it('uses them as auth when no other user is set, and strips them from the hosts', () => {
@@ -95,7 +95,7 @@ describe('credentials in ETCD_HOSTS / hosts URLs (issue 26.5)', () => {
   });
 });
 
-describe('TLS files from the environment (issue 26.7)', () => {
+describe('TLS files from the environment (ETCD_CA_FILE / CERT_FILE / KEY_FILE)', () => {
   let dir: string;
   const pem = (kind: string) => `-----BEGIN ${kind}-----\nAAAA\n-----END ${kind}-----\n`;
   beforeAll(async () => {

@@ -15,7 +15,7 @@ import {
   type EtcdModuleOptions,
 } from '../../lib/index.js';
 
-/** Issue 12 item 3: misspelled options at any level are an error naming the closest valid key. */
+/** Misspelled options at any level are an error naming the closest valid key. */
 
 const NO_ENV = {};
 

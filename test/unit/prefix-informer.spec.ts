@@ -179,7 +179,7 @@ describe('PrefixInformer (fake port)', () => {
     });
   });
 
-  describe('resume after a broken stream (issue 23.3)', () => {
+  describe('resume after a broken stream (no re-list: etcd replays what was missed)', () => {
     it('watches again from the last applied revision + 1 after the backoff: the missed events arrive in order, nothing is re-listed', async () => {
       for (const k of ['same', 'changed', 'gone']) etcd.put(`/p/${k}`, '1');
       await start();

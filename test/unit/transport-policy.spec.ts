@@ -36,7 +36,7 @@ async function callsUntilBreakerOpens(host: HostPolicy, tries: number): Promise<
 }
 
 /**
- * Issue 23.5: the transport policy (retries per call, per-host breakers) is sized from the hosts
+ * The transport policy (retries per call, per-host breakers) is sized from the hosts
  * the client uses, which autoSyncEndpoints may switch; the switch itself against real etcd is in
  * test/chaos/cluster-members-replaced.spec.ts.
  */

@@ -28,7 +28,7 @@ async function statusesReady(etcd: EtcdServer, count: number): Promise<void> {
 }
 
 /**
- * The story of issue 24 with real instances (child processes) and the CLI run as a user runs it
+ * An operator's story (docs/cli.md) with real instances (child processes) and the CLI run as a user runs it
  * (`node dist/cli/main.js`): a rolling deploy with two instances on schema v1 and one on v2.
  */
 describe('nest-etcd CLI: the rolling-deploy story (real etcd, real instances)', () => {

@@ -11,7 +11,7 @@ import { bootApp, useConfigSuite } from '../../support/config-test-kit.js';
 import { TEST_RETRY } from '../../support/nest-apps.js';
 
 /**
- * Issue 26.9 (overlay part): a profile overlay of a `*.yaml` / `*.json` document merges into the
+ * A profile overlay of a `*.yaml` / `*.json` document merges into the
  * base document (objects deep, arrays replaced), like Spring profiles.
  */
 
@@ -29,7 +29,7 @@ class DbHolder {
   constructor(@InjectConfig('db.yaml') readonly db: ConfigValue<Db | undefined>) {}
 }
 
-describe('document overlays merge (issue 26.9)', () => {
+describe('document overlays merge (objects deep, arrays replaced)', () => {
   const suite = useConfigSuite({ clearPrefix: PREFIX });
 
   it('a canary overlay of db.yaml with one field keeps the base document’s other fields, live', async () => {

@@ -15,7 +15,7 @@ import { useTempDir } from '../../support/etcd-suite.js';
 import { TEST_RETRY } from '../../support/nest-apps.js';
 
 /**
- * Issue 26.4: `__proto__`, `constructor` and `prototype` as config keys or folder children are own
+ * `__proto__`, `constructor` and `prototype` as config keys or folder children are own
  * data properties everywhere (folder, getAll, snapshot file), never an object's prototype.
  */
 
@@ -28,7 +28,7 @@ class DbHolder {
   constructor(@InjectConfig('db/', { schema: Db }) readonly db: ConfigValue<z.infer<typeof Db>>) {}
 }
 
-describe('hostile config keys (issue 26.4)', () => {
+describe('hostile config keys (__proto__, constructor, prototype)', () => {
   const suite = useConfigSuite({ clearPrefix: PREFIX });
   const tmp = useTempDir('nest-etcd-hostile-');
 

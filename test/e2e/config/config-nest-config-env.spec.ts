@@ -6,14 +6,14 @@ import { bootApp, useConfigSuite } from '../../support/config-test-kit.js';
 import { TEST_RETRY } from '../../support/nest-apps.js';
 
 /**
- * Issue 26.2 (and 22.8): `config.nestConfig: true` mirrors etcd into @nestjs/config's ConfigService
+ * `config.nestConfig: true` mirrors etcd into @nestjs/config's ConfigService
  * and never changes process.env: writing NODE_OPTIONS or PATH, or deleting a key named HOME, leaves
  * the environment as it was while `configService.get` follows etcd.
  */
 
 const PREFIX = '/nestenv/';
 
-describe('nestConfig never touches process.env (issue 26.2)', () => {
+describe('nestConfig never touches process.env', () => {
   const suite = useConfigSuite({ clearPrefix: PREFIX });
   const env = { ...process.env };
   afterEach(() => {

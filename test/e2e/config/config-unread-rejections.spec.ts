@@ -4,7 +4,7 @@ import { waitFor } from '../../support/jest-helpers.js';
 import { TEST_RETRY } from '../../support/nest-apps.js';
 
 /**
- * Nothing is lost (issue 26.1): a key nobody reads keeps at most three raw revisions, so rejected
+ * Nothing is lost: a key nobody reads keeps at most three raw revisions, so rejected
  * revisions in a row of it dropped its last good value. The newest valid revision is then taken
  * from etcd's history, as the boot path does; compacted away, the key stays unset with one clear
  * line.
@@ -14,7 +14,7 @@ const PREFIX = '/unread/';
 const KEY = 'limits.json';
 const GOOD = '{"rate":10}';
 
-describe('rejected revisions of a key nobody read (issue 26.1: nothing is lost)', () => {
+describe('rejected revisions of a key nobody read (nothing is lost)', () => {
   const suite = useConfigSuite({ clearPrefix: PREFIX, captureLogs: true });
 
   async function boot(): Promise<EtcdConfigService> {

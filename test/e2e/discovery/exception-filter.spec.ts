@@ -32,7 +32,7 @@ class CallsController {
   }
 }
 
-// Issue 26.9: a dependency with no live instance is a 503, not this app's 500.
+// A dependency with no live instance is a 503, not this app's 500.
 describe('EtcdDiscoveryExceptionFilter (real etcd, express)', () => {
   const suite = useEtcdSuite();
   const logs = new LogCapture();

@@ -5,7 +5,7 @@ import { instanceJson, startEchoServer } from '../../support/loopback-servers.js
 import { registryOf, startApp } from '../../support/registry-test-app.js';
 import { useEtcdSuite } from '../../support/etcd-suite.js';
 
-// Issue 26.3: a registry value whose host nobody can call (written by etcdctl, as a hostile or
+// A registry value whose host nobody can call (written by etcdctl, as a hostile or
 // careless script would) is skipped with one warning per key and never handed out.
 describe('registry: instances nobody can call (real etcd, etcdctl writer)', () => {
   const suite = useEtcdSuite();

@@ -27,7 +27,7 @@ class Payments {
   }
 }
 
-describe('boot with the newest valid value (issue 24.6): not the default when etcd holds a bad put', () => {
+describe('boot with the newest valid value: not the default when etcd holds a bad put', () => {
   const suite = useConfigSuite({ restartIfStopped: true, clearPrefix: '/', captureLogs: true });
 
   async function boot() {

@@ -43,7 +43,7 @@ describe('PrefixInformer across outages (real etcd)', () => {
     return informer;
   }
 
-  // Issue 23.3: recovery is a resume (a watch from the last applied revision + 1), so the missed
+  // Recovery is a resume (a watch from the last applied revision + 1), so the missed
   // writes arrive as etcd replays them, as ordinary changes (resync: false), not from a re-list.
   it('after kill -9 and restart, resumes and emits exactly the writes it missed, in order', async () => {
     for (const k of ['a', 'b', 'c']) await etcd.put(`/kill/${k}`, '1');

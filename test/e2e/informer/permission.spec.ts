@@ -13,7 +13,7 @@ import { TEST_RETRY } from '../../support/nest-apps.js';
 /**
  * A list or watch that etcd answers with "permission denied" is reported at once as an
  * EtcdPermissionError naming the prefix: never a wait of `connectTimeout`, never "Cannot reach
- * etcd" (issue 11 finding 7). etcd with auth and RBAC, users set up with etcdctl.
+ * etcd" (etcd answered: it was reached). etcd with auth and RBAC, users set up with etcdctl.
  */
 describe('informer: permission denied by etcd RBAC (real etcd)', () => {
   const ROOT_PASSWORD = 'root-Secret-6b1e';

@@ -108,7 +108,7 @@ describe('production: a 3-member TLS cluster with auth (scripts/etcd-tls-cluster
     if (rogue) await disposeTlsMaterial(rogue);
   });
 
-  describe('TLS errors with three hosts (issue 26.7)', () => {
+  describe('TLS errors with three hosts (the certificate problem is named)', () => {
     it('names the certificate problem when the CA is missing', async () => {
       const err = await bootError(
         EtcdModule.forRoot({ hosts: cluster.hosts, connectTimeout: 3000, config: false }),

@@ -21,7 +21,7 @@ async function boot(options: EtcdModuleOptions): Promise<INestApplication> {
 }
 
 /**
- * Issue 23 (etcd memory of a fleet): N Nest apps in one process that connect alike share ONE TCP
+ * etcd's memory for a fleet: N Nest apps in one process that connect alike share ONE TCP
  * connection to an etcd host, as raw etcd3 clients do through grpc-js's subchannel pool; etcd keeps
  * a server transport (buffers, goroutines) per connection. Each app still owns its calls: closing
  * one cancels only its own, and the connection closes with the last app using it.

@@ -17,7 +17,7 @@ describe('operability hooks: informer resyncs$ and config rejections$', () => {
     await etcd?.dispose();
   });
 
-  // A broken watch resumes from its revision + 1 (issue 23.3): a plain restart is no re-list any
+  // A broken watch resumes from its revision + 1 (etcd replays what it missed): a plain restart is no re-list any
   // more. A re-list happens when the resume is answered "compacted": the connection is cut off
   // (through a proxy) while writes and a compaction past its revision happen.
   it('pool.resyncs$ reports the re-list after a watch fell behind a compaction', async () => {

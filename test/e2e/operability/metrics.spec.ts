@@ -95,7 +95,7 @@ describe('Prometheus metrics (metrics option, prom-client) with real etcd', () =
 
   it('counts watch resyncs by prefix and reports etcd as disconnected, in a registry of its own', async () => {
     // Through a proxy, so the app can be cut off while etcd itself stays up to be written to and
-    // compacted: since issue 23.3 a broken watch RESUMES from its revision + 1 (no re-list, so no
+    // compacted: a broken watch RESUMES from its revision + 1 (no re-list, so no
     // resync) and re-lists only when etcd answers that revision "compacted". A plain etcd restart
     // (what this test used to do) therefore no longer counts a resync; a compaction past the
     // watch's revision while it is cut off does, and that is what the counter is for.

@@ -9,8 +9,8 @@ import { useEtcdSuite } from '../../support/etcd-suite.js';
 /** Anything that says the app crashed or reported its normal shutdown as an error. */
 const CRASH = /\bERROR\b|Unhandled|uncaught|stopped before it completed/i;
 
-// Boot, shutdown and the faults of issue 11 (#4, #8, #10) and issue 12 (#2, #4), with apps as child
-// processes where a process must receive a signal or block its event loop.
+// Boot and shutdown edges (SIGTERM during boot, a duplicate instance id, a blocked event loop...),
+// with apps as child processes where a process must receive a signal or block its event loop.
 describe('registry: boot and shutdown edges (SIGTERM during boot, duplicate instance id, blocked loop)', () => {
   const suite = useEtcdSuite({ buildLib: true });
   const { apps } = suite;

@@ -4,7 +4,7 @@ import { nextValue, within } from '../../support/index.js';
 import { registryOf, startApp } from '../../support/registry-test-app.js';
 import { useEtcdSuite } from '../../support/etcd-suite.js';
 
-// registry.drainDelay (issue 15 #5): deregister first, keep answering, then close.
+// registry.drainDelay: deregister first (callers stop choosing it), keep answering, then close.
 describe('registry: draining on shutdown (registry.drainDelay)', () => {
   const suite = useEtcdSuite({ buildLib: true });
   const { apps } = suite;

@@ -3,7 +3,7 @@ import { LogCapture } from '../../support/log-capture.js';
 import { registryOf, startApp } from '../../support/registry-test-app.js';
 import { useEtcdSuite } from '../../support/etcd-suite.js';
 
-// Issue 26.9: "deregistered" is logged only by an instance that was registered.
+// "deregistered" is logged only by an instance that was registered.
 describe('registry: the "deregistered" line (real etcd)', () => {
   const suite = useEtcdSuite({ restartIfStopped: true });
   const logs = new LogCapture();

@@ -6,7 +6,7 @@ import { InformerPool } from '../../support/internals.js';
 import { closeAll, registryOf, startApp } from '../../support/registry-test-app.js';
 
 /**
- * Issue 23 item 1: registration costs O(1) per instance. Its own-key watch is a single-key watch;
+ * Registration costs O(1) per instance. Its own-key watch is a single-key watch;
  * it never lists nor follows the other instances of its service (the informer of the service
  * prefix exists only when the app discovers that service).
  */
