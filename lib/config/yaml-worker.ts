@@ -20,6 +20,16 @@ parentPort.on('message', ({ text, keep }) => {
   }
   // Only checked: the document is not handed back (no copy of it on the event loop).
   if (!keep && result.ok) result = { ok: true, value: undefined };
+  // Handed back as JSON text when JSON says it exactly (no NaN, Infinity or -0) and aliases do not
+  // blow it up: JSON.parse on the loop builds it ~1.5x faster than a structured clone's copy.
+  if (keep && result.ok && typeof result.value === 'object' && result.value !== null) {
+    let exact = true;
+    const json = JSON.stringify(result.value, (_, v) => {
+      if (typeof v === 'number' && (!Number.isFinite(v) || Object.is(v, -0))) exact = false;
+      return v;
+    });
+    if (exact && json.length <= 2 * text.length) result = { ok: true, json };
+  }
   try {
     parentPort.postMessage(result);
   } catch (err) {
@@ -28,6 +38,9 @@ parentPort.on('message', ({ text, keep }) => {
   }
 });
 `;
+
+/** What the worker posts: a result, or a document as JSON text (parsed on the loop). */
+type WorkerAnswer = DecodeResult<unknown> | { ok: true; json: string };
 
 /** Heap of the worker: a capped document (config.maxValueBytes) parses in far less. */
 const WORKER_HEAP_MB = 256;
@@ -110,7 +123,9 @@ export class YamlWorker {
       },
       resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB },
     });
-    worker.on('message', (result: DecodeResult<unknown>) => this.answer(result));
+    worker.on('message', (answer: WorkerAnswer) =>
+      this.answer('json' in answer ? { ok: true, value: JSON.parse(answer.json) } : answer),
+    );
     const failed = (reason: string) => {
       if (this.worker !== worker) return;
       this.worker = undefined;
