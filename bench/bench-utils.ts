@@ -249,6 +249,12 @@ export interface PropagationStats {
   rawP99Ms: number;
   p50Ratio: number;
   p99Ratio: number;
+  /**
+   * With a `control` side (a second raw watcher, A/A): its p50 and p99 over the raw side's, the
+   * noise floor of the two ratios above on the machine of the run.
+   */
+  controlP50Ratio?: number;
+  controlP99Ratio?: number;
 }
 
 /** The emitting side of the module (a `ConfigValue`, or any observable-like source). */
@@ -284,6 +290,8 @@ export interface PropagationProbe<T> {
   module: PropagationSide<T>;
   /** The raw etcd3 client: a watcher whose `put` events yield each change of its own keys. */
   raw: PropagationSide<{ key: Buffer; value: Buffer }>;
+  /** Optional A/A control: another raw watcher on keys of its own, measured like the two others. */
+  control?: PropagationSide<{ key: Buffer; value: Buffer }>;
 }
 
 /** Blocks per side: the sides alternate, so a drift of the machine hits both alike. */
@@ -346,6 +354,7 @@ export function rawSide(
 export async function measurePropagation<T>(probe: PropagationProbe<T>): Promise<PropagationStats> {
   const moduleMs: number[] = [];
   const rawMs: number[] = [];
+  const controlMs: number[] = [];
   const perBlock = Math.max(1, Math.ceil(probe.changes / PROPAGATION_BLOCKS));
   let sequence = 0;
   let expected = '';
@@ -386,9 +395,14 @@ export async function measurePropagation<T>(probe: PropagationProbe<T>): Promise
   try {
     stops.push(await probe.module.start(listener(probe.module)));
     stops.push(await probe.raw.start(listener(probe.raw)));
+    const control = probe.control;
+    if (control) stops.push(await control.start(listener(control)));
     for (let b = 0; b < PROPAGATION_BLOCKS; b++) {
       await block(probe.module, moduleMs);
+      // With a control, raw and control swap places every other block (neither always follows the module).
+      if (control && b % 2 === 1) await block(control, controlMs);
       await block(probe.raw, rawMs);
+      if (control && b % 2 === 0) await block(control, controlMs);
     }
   } finally {
     notify = undefined;
@@ -406,6 +420,10 @@ export async function measurePropagation<T>(probe: PropagationProbe<T>): Promise
     rawP99Ms,
     p50Ratio: moduleP50Ms / rawP50Ms,
     p99Ratio: moduleP99Ms / rawP99Ms,
+    ...(probe.control && {
+      controlP50Ratio: percentile(controlMs, 50) / rawP50Ms,
+      controlP99Ratio: percentile(controlMs, 99) / rawP99Ms,
+    }),
   };
 }
 

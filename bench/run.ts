@@ -180,13 +180,13 @@ function printTable(r: Results): void {
       `propagation p50 ms (${p.changes} puts)`,
       n(p.moduleP50Ms, 3),
       n(p.rawP50Ms, 3),
-      `ratio ${n(p.p50Ratio)} (<= 1.05)`,
+      `ratio ${n(p.p50Ratio)} (<= 1.05)${p.controlP50Ratio === undefined ? '' : `; A/A control ${n(p.controlP50Ratio)}`}`,
     );
     row(
       'propagation p99 ms',
       n(p.moduleP99Ms, 3),
       n(p.rawP99Ms, 3),
-      `ratio ${n(p.p99Ratio)} (<= 1.1)`,
+      `ratio ${n(p.p99Ratio)} (<= 1.1)${p.controlP99Ratio === undefined ? '' : `; A/A control ${n(p.controlP99Ratio)}`}`,
     );
   }
   if (r.configDocuments?.largeYaml) {
