@@ -166,6 +166,11 @@ async function runFleet(
     ctx.log(`  ${kind}: ${instances} instances up in ${bootSec.toFixed(1)} s`);
 
     // ---- steady state ---------------------------------------------------------------------------
+    // An instance opens its keep-alive stream at its first renewal (a third of the TTL after its
+    // grant): the window starts once the last instances booted have done so, or their first
+    // streams would count as steady-state reopens.
+    await sleep((TTL_SEC * 1000) / 2);
+    const steadyFrom = await scrapeAll(cluster);
     const windowMs = ctx.quick ? 10_000 : 20_000;
     await sleep(windowMs);
     const steady = await scrapeAll(cluster);
@@ -251,11 +256,11 @@ async function runFleet(
       watchers: sum(steady, 'etcd_debugging_mvcc_watcher_total'),
       keepAliveStreamsPerSec:
         (keepAlive(steady, 'grpc_server_started_total') -
-          keepAlive(booted, 'grpc_server_started_total')) /
+          keepAlive(steadyFrom, 'grpc_server_started_total')) /
         (windowMs / 1000),
       keepAliveMessagesPerSec:
         (keepAlive(steady, 'grpc_server_msg_received_total') -
-          keepAlive(booted, 'grpc_server_msg_received_total')) /
+          keepAlive(steadyFrom, 'grpc_server_msg_received_total')) /
         (windowMs / 1000),
       etcdBackSec: etcdBack ?? Number.NaN,
       registrationsBackSec: held.registrations ? lastBecame.registrations : Number.NaN,
