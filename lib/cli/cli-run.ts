@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { lastValueFrom, tap, toArray } from 'rxjs';
-import type { RolloutEvent } from '../admin/admin.interfaces.js';
+import type { PutResult, RolloutEvent } from '../admin/admin.interfaces.js';
 import { EtcdAdmin } from '../admin/etcd-admin.js';
 import { CliUsageError } from '../errors/cli-usage.error.js';
 import { RolloutTimeoutError } from '../errors/rollout-timeout.error.js';
@@ -122,16 +122,7 @@ async function runCommand(admin: EtcdAdmin, args: CliArgs, io: CliIo): Promise<n
         }
         if (result.auditError) io.err(`warning: audit record not written: ${result.auditError}`);
       }
-      const rollout = await waitFor(admin, args, io, [[result.etcdKey, result.revision]]);
-      if (json)
-        io.out(
-          JSON.stringify({ result, ...(rollout ? { rollout: rollout.events } : {}) }, null, 2),
-        );
-      return outcome(
-        rollout?.events,
-        result.validation.instances.some(i => !i.ok),
-        rollout?.timeout,
-      );
+      return finishKeyWrite(admin, args, io, result);
     }
     case 'diff': {
       const report = await admin.diff(service, dir, { ...keyOptions, prune: args.prune });
@@ -158,13 +149,8 @@ async function runCommand(admin: EtcdAdmin, args: CliArgs, io: CliIo): Promise<n
       const written = result.changes
         .filter(c => c.action === 'create' || c.action === 'update')
         .map(c => [c.etcdKey, result.revision] as [string, number]);
-      const rollout = args.dryRun ? undefined : await waitFor(admin, args, io, written);
-      if (json)
-        io.out(
-          JSON.stringify({ result, ...(rollout ? { rollout: rollout.events } : {}) }, null, 2),
-        );
-      const forced = result.validations.some(v => !v.ok);
-      return outcome(rollout?.events, forced && !args.dryRun, rollout?.timeout);
+      const forcedPast = !args.dryRun && result.validations.some(v => !v.ok);
+      return finishWrite(admin, args, io, result, args.dryRun ? undefined : written, forcedPast);
     }
     case 'history': {
       const entries = await admin.history(service, key, {
@@ -185,16 +171,7 @@ async function runCommand(admin: EtcdAdmin, args: CliArgs, io: CliIo): Promise<n
           `${result.etcdKey}: revision ${result.restoredRevision} restored at revision ${result.revision}`,
         );
       }
-      const rollout = await waitFor(admin, args, io, [[result.etcdKey, result.revision]]);
-      if (json)
-        io.out(
-          JSON.stringify({ result, ...(rollout ? { rollout: rollout.events } : {}) }, null, 2),
-        );
-      return outcome(
-        rollout?.events,
-        result.validation.instances.some(i => !i.ok),
-        rollout?.timeout,
-      );
+      return finishKeyWrite(admin, args, io, result);
     }
     case 'audit': {
       const records = await admin.audit(
@@ -205,6 +182,37 @@ async function runCommand(admin: EtcdAdmin, args: CliArgs, io: CliIo): Promise<n
       return EXIT.ok;
     }
   }
+}
+
+/** {@link finishWrite} of a put or rollback: one key written; forced when an instance will reject it. */
+function finishKeyWrite(
+  admin: EtcdAdmin,
+  args: CliArgs,
+  io: CliIo,
+  result: PutResult,
+): Promise<number> {
+  const forced = result.validation.instances.some(i => !i.ok);
+  return finishWrite(admin, args, io, result, [[result.etcdKey, result.revision]], forced);
+}
+
+/**
+ * The end of a write (put, apply, rollback), the same for each: the rollout of `written` followed
+ * when `--wait` was given (`undefined`: nothing was written, a dry run), the result (and the rollout)
+ * printed as JSON with `-o json`, and the exit code of the whole ({@link outcome}).
+ */
+async function finishWrite(
+  admin: EtcdAdmin,
+  args: CliArgs,
+  io: CliIo,
+  result: object,
+  written: Array<[string, number]> | undefined,
+  forcedPastRejection: boolean,
+): Promise<number> {
+  const rollout = written ? await waitFor(admin, args, io, written) : undefined;
+  if (args.output === 'json') {
+    io.out(JSON.stringify({ result, ...(rollout ? { rollout: rollout.events } : {}) }, null, 2));
+  }
+  return outcome(rollout?.events, forcedPastRejection, rollout?.timeout);
 }
 
 /** Follows the rollout of each written key when `--wait` was given, printing each event as it comes. */
