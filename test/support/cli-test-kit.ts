@@ -1,6 +1,31 @@
 import { join } from 'node:path';
 import { buildLibOnce } from './build-lib.js';
+import type { EtcdServer } from './etcd-server.js';
+import { waitFor } from './jest-helpers.js';
 import { type CommandResult, runCommand } from './process-utils.js';
+
+/**
+ * A whole CLI story (child apps booting, a dozen CLI processes, --wait rounds) took over jest's 60 s
+ * default on a loaded 2-core machine (load ~22): its own bound, for that machine. The child apps are
+ * stopped by NodeChild.disposeAll() in afterEach, also when the story fails or times out.
+ */
+export const STORY_TIMEOUT_MS = 180_000;
+
+/**
+ * Waits until `count` instances of the `orders` fixture report, in their status keys, a schema for
+ * limits.json (the CLI stories start once the fleet published what it accepts).
+ */
+export async function statusesReady(etcd: EtcdServer, count: number): Promise<void> {
+  await waitFor(
+    async () => {
+      const statuses = [...(await etcd.getPrefix('/config-status/orders/')).values()].map(
+        text => JSON.parse(text) as { keys: Record<string, { schema?: string }> },
+      );
+      return statuses.length === count && statuses.every(s => s.keys['limits.json']?.schema);
+    },
+    { timeout: 30_000, message: `${count} status keys with a schema for limits.json` },
+  );
+}
 
 /** What {@link runNestEtcd} gives back: the exit code and output of one `nest-etcd` run. */
 export interface CliRun extends CommandResult {

@@ -1,10 +1,9 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { OrdersApp } from '../../fixtures/admin/orders-app.launcher.js';
-import { runNestEtcd } from '../../support/cli-test-kit.js';
+import { runNestEtcd, statusesReady, STORY_TIMEOUT_MS } from '../../support/cli-test-kit.js';
 import { useEtcdSuite, useTempDir } from '../../support/etcd-suite.js';
 import { EtcdServer } from '../../support/etcd-server.js';
-import { waitFor } from '../../support/jest-helpers.js';
 import { NodeChild } from '../../support/node-child.js';
 import {
   disposeTlsMaterial,
@@ -13,25 +12,6 @@ import {
 } from '../../support/tls-certs.js';
 
 const ROOT_PASSWORD = 'r00t-Cli-Secret-7';
-
-async function statusesReady(etcd: EtcdServer, count: number): Promise<void> {
-  await waitFor(
-    async () => {
-      const statuses = [...(await etcd.getPrefix('/config-status/orders/')).values()].map(
-        text => JSON.parse(text) as { keys: Record<string, { schema?: string }> },
-      );
-      return statuses.length === count && statuses.every(s => s.keys['limits.json']?.schema);
-    },
-    { timeout: 30_000, message: `${count} status keys with a schema for limits.json` },
-  );
-}
-
-/**
- * A whole story (child apps booting, a dozen CLI processes, --wait rounds) took over jest's 60 s
- * default on a loaded 2-core machine (load ~22): its own bound, for that machine. The child apps are
- * stopped by NodeChild.disposeAll() in afterEach, also when the story fails or times out.
- */
-const STORY_TIMEOUT_MS = 180_000;
 
 /**
  * The story with one v1 and one v2 instance: validate, put --wait, history, rollback --wait,

@@ -2,34 +2,12 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OrdersApp } from '../../fixtures/admin/orders-app.launcher.js';
-import { runNestEtcd } from '../../support/cli-test-kit.js';
+import { runNestEtcd, statusesReady, STORY_TIMEOUT_MS } from '../../support/cli-test-kit.js';
 import { useEtcdSuite, useTempDir } from '../../support/etcd-suite.js';
-import { waitFor } from '../../support/jest-helpers.js';
-import type { EtcdServer } from '../../support/etcd-server.js';
 
 /**
- * A whole story (child apps booting, a dozen CLI processes, --wait rounds) took over jest's 60 s
- * default on a loaded 2-core machine (load ~22): its own bound, for that machine. The child apps are
- * stopped by NodeChild.disposeAll() in afterEach, also when the story fails or times out.
- */
-const STORY_TIMEOUT_MS = 180_000;
-
-/** Waits until every instance's status key reports a schema for limits.json. */
-async function statusesReady(etcd: EtcdServer, count: number): Promise<void> {
-  await waitFor(
-    async () => {
-      const statuses = [...(await etcd.getPrefix('/config-status/orders/')).values()].map(
-        text => JSON.parse(text) as { keys: Record<string, { schema?: string }> },
-      );
-      return statuses.length === count && statuses.every(s => s.keys['limits.json']?.schema);
-    },
-    { timeout: 30_000, message: `${count} status keys with a schema for limits.json` },
-  );
-}
-
-/**
- * An operator's story (docs/cli.md) with real instances (child processes) and the CLI run as a user runs it
- * (`node dist/cli/main.js`): a rolling deploy with two instances on schema v1 and one on v2.
+ * An operator's story (docs/cli.md) with real instances (child processes) and the CLI run as a user
+ * runs it (`node dist/cli/main.js`): a rolling deploy with two instances on schema v1 and one on v2.
  */
 describe('nest-etcd CLI: the rolling-deploy story (real etcd, real instances)', () => {
   const suite = useEtcdSuite({ buildLib: true });
