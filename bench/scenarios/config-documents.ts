@@ -14,14 +14,17 @@ import {
   rawSide,
   startConfigApp,
 } from '../bench-utils.js';
+import { runEtcdctl } from '../../test/support/etcd-server.js';
+import { yamlDocument } from '../../test/support/yaml-documents.js';
 
 /** Propagation of one kind of structured config, module vs a raw etcd3 watcher. */
 export type DocumentPropagation = PropagationStats;
 
 /**
- * The event loop's worst block (ms, `monitorEventLoopDelay`) while four large YAML values are put:
- * to a key outside the app's prefix (the baseline: the writer and the machine), to a key nothing in
- * the app reads (then read once with `get()`), and to a key a ConfigValue reads.
+ * The event loop's worst block (ms, `monitorEventLoopDelay`) while four large YAML values are put
+ * by an `etcdctl` child process (so the app's loop never encodes a put): to a key outside the app's
+ * prefix (the baseline: the machine, GC, spawning the writer), to a key nothing in the app reads
+ * (then read once with `get()`), and to a key a ConfigValue reads.
  */
 export interface LargeYamlBlocks {
   documentBytes: number;
@@ -57,23 +60,6 @@ class Listener {
     @InjectConfig(DOCUMENT) readonly document: ConfigValue<{ marker?: string } | undefined>,
     @InjectConfig(LARGE) readonly large: ConfigValue<{ marker?: string } | undefined>,
   ) {}
-}
-
-/** A YAML document of about `bytes` bytes whose `marker` field is `marker`. */
-function yamlDocument(marker: string, bytes: number): string {
-  const lines = [`marker: ${marker}`, 'services:'];
-  let size = lines.join('\n').length;
-  for (let i = 0; size < bytes; i++) {
-    const block = [
-      `  - name: service-${i}`,
-      `    url: http://service-${i}.internal:8080/api`,
-      `    timeoutMs: ${1000 + i}`,
-      `    tags: [a, b, c]`,
-    ].join('\n');
-    lines.push(block);
-    size += block.length + 1;
-  }
-  return `${lines.join('\n')}\n`;
 }
 
 /**
@@ -137,7 +123,7 @@ export async function configDocuments(ctx: BenchContext): Promise<ConfigDocument
         putDocument(`${RAW_PREFIX}${DOCUMENT}`),
       ),
     });
-    const largeYaml = await largeYamlBlocks(ctx, writer, await boot());
+    const largeYaml = await largeYamlBlocks(ctx, await boot());
     return { folder, yaml: { ...yaml, documentBytes }, largeYaml };
   } finally {
     await writer.delete().prefix(PREFIX);
@@ -162,9 +148,15 @@ async function worstBlock(run: () => Promise<void>): Promise<number> {
 /** Issue 26.1: the worst event-loop block while 1.4 MiB YAML values arrive, read and unread. */
 async function largeYamlBlocks(
   ctx: BenchContext,
-  writer: Etcd3,
   app: INestApplicationContext,
 ): Promise<LargeYamlBlocks> {
+  // Another process writes: this loop only pipes the text to it.
+  const put = async (key: string, value: string) => {
+    await runEtcdctl([ctx.endpoint], undefined, undefined, ['put', '--', key], {
+      input: value,
+      timeoutMs: 30_000,
+    });
+  };
   const puts = 4;
   const documents = (tag: string) =>
     Array.from({ length: puts }, (_, i) => yamlDocument(`${tag}${i}`, LARGE_BYTES));
@@ -176,18 +168,18 @@ async function largeYamlBlocks(
   try {
     const outside = documents('o');
     const baselineWorstMs = await worstBlock(async () => {
-      for (const document of outside) await writer.put(`${RAW_PREFIX}${LARGE}`).value(document);
+      for (const document of outside) await put(`${RAW_PREFIX}${LARGE}`, document);
     });
     const unread = documents('u');
     const last = `u${puts - 1}`;
     const unreadWorstMs = await worstBlock(async () => {
-      for (const document of unread) await writer.put(`${PREFIX}${LARGE_UNREAD}`).value(document);
+      for (const document of unread) await put(`${PREFIX}${LARGE_UNREAD}`, document);
       await until(() => config.get<{ marker?: string }>(LARGE_UNREAD)?.marker === last);
     });
     const read = documents('r');
     const lastRead = `r${puts - 1}`;
     const readWorstMs = await worstBlock(async () => {
-      for (const document of read) await writer.put(`${PREFIX}${LARGE}`).value(document);
+      for (const document of read) await put(`${PREFIX}${LARGE}`, document);
       await until(() => large.value?.marker === lastRead);
     });
     ctx.log(

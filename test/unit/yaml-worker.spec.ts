@@ -20,6 +20,24 @@ describe('YamlWorker', () => {
     expect(result).toEqual({ ok: true, value: jsYaml.load(text, { schema: jsYaml.CORE_SCHEMA }) });
   });
 
+  it('a document larger than one fragment comes back whole, in order, nested arrays and maps, __proto__ an own key', async () => {
+    const lines = ['top: 1', 'list:'];
+    for (let i = 0; i < 3000; i++) lines.push(`  - [${i}, { k: v-${i}, deep: [x, y] }]`);
+    lines.push('map:');
+    for (let i = 0; i < 3000; i++) lines.push(`  key-${i}: { n: ${i}, s: "text ${i}" }`);
+    lines.push('  __proto__: { polluted: true }', 'last: end');
+    const text = `${lines.join('\n')}\n`;
+    const result = await worker.decode(text, () => true);
+    const expected = jsYaml.load(text, { schema: jsYaml.CORE_SCHEMA }) as Record<string, unknown>;
+    expect(result).toEqual({ ok: true, value: expected });
+    const value = (result as { value: Record<string, Record<string, unknown>> }).value;
+    expect(Object.keys(value)).toEqual(['top', 'list', 'map', 'last']);
+    expect(Object.keys(value.map!).slice(-2)).toEqual(['key-2999', '__proto__']);
+    expect(Object.hasOwn(value.map!, '__proto__')).toBe(true);
+    expect(Object.getPrototypeOf(value.map)).toBe(Object.prototype);
+    expect(({} as { polluted?: boolean }).polluted).toBeUndefined();
+  });
+
   it('NaN, Infinity and -0 come back exactly (JSON cannot say them)', async () => {
     const result = await worker.decode('a: .nan\nb: -.inf\nc: -0.0\nd: [1, .inf]\n', () => true);
     expect(result?.ok).toBe(true);

@@ -14,6 +14,7 @@ import { bootApp, useConfigSuite } from '../../support/config-test-kit.js';
 import { YamlWorker } from '../../support/internals.js';
 import { nextValue, waitFor } from '../../support/jest-helpers.js';
 import { TEST_RETRY } from '../../support/nest-apps.js';
+import { yamlDocument } from '../../support/yaml-documents.js';
 
 /**
  * Issue 26.1: a large YAML value never blocks the app (it is decoded when read, a large YAML document
@@ -35,23 +36,6 @@ const DOCUMENT_BYTES = 1.4 * 1024 * 1024;
 const WORST_BLOCK_MS = 1000;
 /** A key no `@InjectConfig` in this process names: nothing reads it as it changes. */
 const UNREAD = 'unread.yaml';
-
-/** A YAML document of about `bytes` bytes whose `marker` field is `marker`. */
-function yamlDocument(marker: string, bytes: number): string {
-  const lines = [`marker: ${marker}`, 'services:'];
-  let size = lines.join('\n').length;
-  for (let i = 0; size < bytes; i++) {
-    const block = [
-      `  - name: service-${i}`,
-      `    url: http://service-${i}.internal:8080/api`,
-      `    timeoutMs: ${1000 + i}`,
-      `    tags: [a, b, c]`,
-    ].join('\n');
-    lines.push(block);
-    size += block.length + 1;
-  }
-  return `${lines.join('\n')}\n`;
-}
 
 /** The issue's bomb: a 0.3 MiB anchored map and 99 aliases to it. */
 function aliasBomb(): string {
