@@ -1,10 +1,10 @@
-import { ConfigConflictError } from '../errors/config-conflict.error.js';
 import { ConfigValidationError } from '../errors/config-validation.error.js';
 import type { DeleteOptions, DeleteResult } from './admin.interfaces.js';
 import type { AdminContext } from './admin-context.js';
 import type { AuditLog } from './audit-log.js';
 import type { CandidateValidation } from './candidate-validation.js';
 import type { KeyTarget } from './fleet-layers.js';
+import { auditedWrite, readExpected } from './key-write.js';
 
 /**
  * `EtcdAdmin.delete`: refuses a key an unshadowed instance serves, with a schema, from a layer
@@ -18,11 +18,7 @@ export async function deleteKey(
   target: KeyTarget,
   options: DeleteOptions,
 ): Promise<DeleteResult> {
-  const current = await ctx.read(target.etcdKey, 'read');
-  const seen = current ? Number(current.mod_revision) : 0;
-  if (options.expectRevision !== undefined && options.expectRevision !== seen) {
-    throw new ConfigConflictError(target.etcdKey, options.expectRevision, seen);
-  }
+  const { current, seen } = await readExpected(ctx, target.etcdKey, options.expectRevision);
   if (!current) {
     throw new ConfigValidationError(target.etcdKey, [
       { reason: 'the key has no value: nothing to delete' },
@@ -41,17 +37,19 @@ export async function deleteKey(
       })),
     );
   }
-  const revision = await ctx.compareAndWrite(target.etcdKey, seen, undefined);
-  const auditKey = auditLog.keyOf(service, revision);
-  const auditError = await auditLog.record(service, {
-    actor: options.actor ?? ctx.actor,
-    time: ctx.isoNow(),
-    etcdKey: target.etcdKey,
-    action: 'delete',
-    oldRevision: seen,
-    newRevision: revision,
-    ...(options.force && refusing.length > 0 ? { forced: true } : {}),
-  });
+  const { revision, auditKey, auditError } = await auditedWrite(
+    ctx,
+    auditLog,
+    service,
+    target.etcdKey,
+    seen,
+    undefined,
+    {
+      actor: options.actor ?? ctx.actor,
+      action: 'delete',
+      ...(options.force && refusing.length > 0 ? { forced: true } : {}),
+    },
+  );
   const result: DeleteResult = {
     etcdKey: target.etcdKey,
     revision,
