@@ -7,6 +7,8 @@ import { useEtcdSuite } from '../../support/etcd-suite.js';
 
 /** Requests per second the caller keeps sending during the restart. */
 const RATE = 100;
+/** Bound of one request through registry.fetch, response body included. */
+const REQUEST_BOUND_MS = 15_000;
 
 // Instances are child processes (each one is stopped with SIGTERM); the caller is in-process.
 describe('zero-error rolling restart through registry.fetch', () => {
@@ -43,7 +45,12 @@ describe('zero-error rolling restart through registry.fetch', () => {
     const loadStart = Date.now();
     const one = async () => {
       try {
-        const res = await registry.fetch(service, '/', { timeout: 5000 });
+        // timeout bounds the wait for headers; the signal bounds the whole request, body included,
+        // so a stuck request fails by name instead of holding the test past jest's timeout
+        const res = await registry.fetch(service, '/', {
+          timeout: 5000,
+          signal: AbortSignal.timeout(REQUEST_BOUND_MS),
+        });
         const text = await res.text();
         if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${text.slice(0, 200)}`);
         const id = (JSON.parse(text) as { instanceId: string }).instanceId;
@@ -83,7 +90,11 @@ describe('zero-error rolling restart through registry.fetch', () => {
       });
     } finally {
       clearInterval(ticker);
-      await Promise.all(inFlight);
+      await within(
+        Promise.all(inFlight),
+        REQUEST_BOUND_MS + 5000,
+        `the last ${inFlight.size} requests in flight to settle`,
+      );
     }
     const seconds = (Date.now() - loadStart) / 1000;
 
@@ -101,7 +112,7 @@ describe('zero-error rolling restart through registry.fetch', () => {
     ]);
     expect([...answeredBy.values()].reduce((a, b) => a + b, 0)).toBe(sent);
     // Above jest's default: every wait in this test has its own bound and message (at most
-    // 20 + 10 + 3 x (20 + 10 + 20 + 10) + 10 s), so a stuck step fails by its own name, never by
-    // jest's timeout.
+    // 20 + 10 + 3 x (20 + 10 + 20 + 10) + 10 + 20 s), so a stuck step fails by its own name, never
+    // by jest's timeout.
   }, 240_000);
 });
