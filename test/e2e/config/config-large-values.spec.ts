@@ -12,6 +12,8 @@ import {
 } from '../../../lib/index.js';
 import { bootApp, useConfigSuite } from '../../support/config-test-kit.js';
 import { YamlWorker } from '../../support/internals.js';
+import { firstValueFrom, toArray } from 'rxjs';
+import { EtcdAdmin } from '../../../lib/admin/index.js';
 import { nextValue, waitFor } from '../../support/jest-helpers.js';
 import { TEST_RETRY } from '../../support/nest-apps.js';
 import { yamlDocument } from '../../support/yaml-documents.js';
@@ -196,6 +198,40 @@ describe('large config values (issue 26.1)', () => {
       timeout: 30_000,
     });
     parses.mockRestore();
+  });
+
+  it('a rollout of a broken 1.4 MiB YAML value to a key nobody reads ends rejected, not applied (the status waits for the check off the loop)', async () => {
+    await suite.etcd.put(`${PREFIX}${UNREAD}`, yamlDocument('w1', DOCUMENT_BYTES));
+    const app = await boot({ maxValueBytes: 2 * 1024 * 1024, serviceName: 'rollout' });
+    const registry = app.get(EtcdRegistryService);
+    await nextValue(registry.status$, status => status === 'registered', 10_000);
+    const statusKey = `/config-status/rollout/${registry.self!.instanceId}`;
+    await waitFor(
+      async () => {
+        const text = await suite.etcd.get(statusKey);
+        return text && (JSON.parse(text) as ConfigStatus).keys[UNREAD]?.state === 'applied';
+      },
+      { timeout: 30_000, message: `the status to report ${UNREAD} applied before the rollout` },
+    );
+    const admin = await EtcdAdmin.connect({ hosts: suite.etcd.endpoint, actor: 'tester' });
+    try {
+      await suite.etcd.put(`${PREFIX}${UNREAD}`, `${yamlDocument('w2', DOCUMENT_BYTES)}x: [\n`);
+      const bad = await suite.etcd.modRevision(`${PREFIX}${UNREAD}`);
+      const events = await firstValueFrom(
+        admin.rollout$('rollout', `${PREFIX}${UNREAD}`, bad, { timeoutMs: 30_000 }).pipe(toArray()),
+      );
+      // Before: the status never listed the unread document (not rewritten after its off-loop
+      // parse), so the rollout could not follow it.
+      expect(events).toEqual([
+        expect.objectContaining({
+          instanceId: registry.self!.instanceId,
+          state: 'rejected',
+          reason: expect.stringContaining('invalid YAML document'),
+        }),
+      ]);
+    } finally {
+      await admin.close();
+    }
   });
 
   it('a value over config.maxValueBytes is rejected with one line naming the key and the limit; the last good value is kept', async () => {
