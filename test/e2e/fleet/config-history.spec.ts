@@ -9,7 +9,7 @@ import {
   defineConfig,
   type ConfigValueOf,
 } from '../../../lib/index.js';
-import { waitFor } from '../../support/index.js';
+import { expectDuration, waitFor } from '../../support/index.js';
 import { bootApp, useConfigSuite } from '../../support/config-test-kit.js';
 import { TEST_RETRY } from '../../support/nest-apps.js';
 
@@ -82,8 +82,9 @@ describe('history complete, marked and fast; rollback of a key that did not exis
     expect(history[0]!.raw).toBe('999');
     expect(history[999]!.raw).toBe('0');
     process.stdout.write(`history(limit 1000) of a key with 1000 revisions: ${ms.toFixed(0)} ms\n`);
-    // Generous (a loaded machine): the old one-read-per-revision took 4.3 s.
-    expect(ms).toBeLessThan(4_000);
+    // Generous (a loaded machine): about 150 ms at load 6.5 on 2 cores, 25x under the bound; the old
+    // one-read-per-revision took 4.3 s, so the bound still tells the two apart.
+    expectDuration(ms, 4_000, 'history(limit 1000) of a key with 1000 revisions');
   });
 
   it('rollback to a revision where the key did not exist: a named error, nothing changed', async () => {
