@@ -145,7 +145,7 @@ async function worstBlock(run: () => Promise<void>): Promise<number> {
   return histogram.max / 1e6;
 }
 
-/** Issue 26.1: the worst event-loop block while 1.4 MiB YAML values arrive, read and unread. */
+/** The worst event-loop block while 1.4 MiB YAML values arrive, read and unread. */
 async function largeYamlBlocks(
   ctx: BenchContext,
   app: INestApplicationContext,

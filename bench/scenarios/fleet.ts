@@ -41,12 +41,12 @@ export interface FleetSide {
   discoveryWarnings: number;
 }
 
-/** Result of the fleet scenario (issue 23.6). */
+/** Result of the fleet scenario. */
 export interface FleetResult {
   instances: number;
   processes: number;
   ttlSec: number;
-  /** Empty services the discovering app also watches (issue 23's "1,000 discovered services"). */
+  /** Empty services the discovering app also watches (a caller that discovers many services). */
   extraServices: number;
   nest: FleetSide;
   raw: FleetSide;
@@ -306,7 +306,7 @@ function fleetSize(quick: boolean): number {
 }
 
 /**
- * Scenario 8 (issue 23.6): N registered instances (Nest application contexts, registry on, ttl 10)
+ * Scenario 8: N registered instances (Nest application contexts, registry on, ttl 10)
  * in P processes against a 3-member cluster the scenario starts, plus one discovering app; then
  * every member is killed and restarted 3 s later. The same with a raw etcd3 control fleet (plain
  * `client.lease(ttl)` + put, a raw prefix watcher discovering), each fleet on a fresh cluster so

@@ -14,12 +14,12 @@ import { bootApp, useConfigSuite } from '../../support/config-test-kit.js';
 import { YamlWorker } from '../../support/internals.js';
 import { firstValueFrom, toArray } from 'rxjs';
 import { EtcdAdmin } from '../../../lib/admin/index.js';
-import { nextValue, waitFor } from '../../support/jest-helpers.js';
+import { expectDuration, nextValue, waitFor } from '../../support/jest-helpers.js';
 import { TEST_RETRY } from '../../support/nest-apps.js';
 import { yamlDocument } from '../../support/yaml-documents.js';
 
 /**
- * Issue 26.1: a large YAML value never blocks the app (it is decoded when read, a large YAML document
+ * A large YAML value never blocks the app (it is decoded when read, a large YAML document
  * off the event loop), a value over `config.maxValueBytes` is rejected with one line, and an alias
  * bomb is rejected without blocking either.
  */
@@ -29,17 +29,19 @@ const DOCUMENT = 'catalog.yaml';
 /** etcd's default request limit is 1.5 MiB: a legal value just under it. */
 const DOCUMENT_BYTES = 1.4 * 1024 * 1024;
 /**
- * The worst event-loop block allowed while large values arrive and are read. Before the fix one
- * 1.4 MiB YAML value blocked the loop for 2.9-4.5 s (parsed on arrival, on the loop). Now the loop
- * pays for receiving the value from etcd and the parsed document from the worker (≈ 10-30 ms) and
- * GC; on a machine whose cores are shared with other jobs the scheduler alone adds 50-100 ms, and
- * the harness (etcdctl children) as much. The bench reports the figures.
+ * The worst event-loop block allowed while large values arrive and are read, above the harness's own
+ * (see {@link harnessBlock}). Before the fix one 1.4 MiB YAML value blocked the loop for 2.9-4.5 s
+ * (parsed on arrival, on the loop). Now the loop pays for receiving the value from etcd and the
+ * parsed document from the worker (≈ 10-30 ms). What else stalls this process is not the config
+ * path: the scheduler on a machine whose cores are shared with other jobs, etcdctl children forked
+ * from a large jest process and its GC (one run in band beside a CPU burner measured 2.2 s). The
+ * bench reports the figures; this bound only catches a parse back on the loop.
  */
 const WORST_BLOCK_MS = 1000;
 /** A key no `@InjectConfig` in this process names: nothing reads it as it changes. */
 const UNREAD = 'unread.yaml';
 
-/** The issue's bomb: a 0.3 MiB anchored map and 99 aliases to it. */
+/** An alias bomb: a 0.3 MiB anchored map and 99 aliases to it. */
 function aliasBomb(): string {
   const lines = ['base: &a'];
   let size = 0;
@@ -71,7 +73,27 @@ async function worstBlock(run: () => Promise<void>): Promise<number> {
   return histogram.max / 1e6;
 }
 
-describe('large config values (issue 26.1)', () => {
+/**
+ * The harness's own worst block: the same eight 1.4 MiB puts under a prefix no app watches, measured
+ * in the same test just before (etcdctl children, GC, the scheduler).
+ */
+async function harnessBlock(put: (key: string, value: string) => Promise<void>): Promise<number> {
+  const value = yamlDocument('baseline', DOCUMENT_BYTES);
+  return worstBlock(async () => {
+    for (let i = 0; i < 8; i++) await put(`/large-baseline/${i}.yaml`, value);
+  });
+}
+
+/** The loop's worst block while values arrived, bounded above the harness's own. */
+function expectLoopFree(worst: number, harness: number, what: string): void {
+  expectDuration(
+    worst,
+    WORST_BLOCK_MS + harness,
+    `the event loop's worst block while ${what} (the harness alone: ${Math.round(harness)} ms)`,
+  );
+}
+
+describe('large config values', () => {
   const suite = useConfigSuite({ clearPrefix: PREFIX, captureLogs: true });
 
   async function boot(options: { maxValueBytes?: number; reader?: boolean; serviceName: string }) {
@@ -102,6 +124,7 @@ describe('large config values (issue 26.1)', () => {
       yamlDocument(`m${i + 1}`, DOCUMENT_BYTES),
     );
 
+    const harness = await harnessBlock((key, value) => suite.etcd.put(key, value));
     const worst = await worstBlock(async () => {
       for (const document of documents) await suite.etcd.put(`${PREFIX}${DOCUMENT}`, document);
       await nextValue(
@@ -112,7 +135,7 @@ describe('large config values (issue 26.1)', () => {
       );
     });
 
-    expect(worst).toBeLessThan(WORST_BLOCK_MS); // the event loop's worst block while values arrive
+    expectLoopFree(worst, harness, 'eight 1.4 MiB documents a ConfigValue reads arrived');
     expect(statuses.filter(status => status !== 'registered')).toEqual([]);
     expect(registry.status).toBe('registered');
     expect(await suite.etcd.get(`/services/big/${registry.self!.instanceId}`)).toBeDefined();
@@ -125,6 +148,7 @@ describe('large config values (issue 26.1)', () => {
     const registry = app.get(EtcdRegistryService);
     const statuses: RegistryStatus[] = [];
     suite.subscriptions.push(registry.status$.subscribe(status => statuses.push(status)));
+    const harness = await harnessBlock((key, value) => suite.etcd.put(key, value));
     const worst = await worstBlock(async () => {
       for (let i = 1; i <= 8; i++) {
         await suite.etcd.put(`${PREFIX}${UNREAD}`, yamlDocument(`u${i}`, DOCUMENT_BYTES));
@@ -134,7 +158,7 @@ describe('large config values (issue 26.1)', () => {
         timeout: 30_000,
       });
     });
-    expect(worst).toBeLessThan(WORST_BLOCK_MS); // the event loop's worst block, read once at the end
+    expectLoopFree(worst, harness, 'eight unread 1.4 MiB documents arrived, read once at the end');
     expect(statuses.filter(status => status !== 'registered')).toEqual([]);
 
     // Not decoded on arrival: an invalid document is rejected (one line) only when read.
@@ -261,6 +285,7 @@ describe('large config values (issue 26.1)', () => {
     await suite.etcd.put(`${PREFIX}${DOCUMENT}`, 'marker: before\n');
     const app = await boot({ reader: true, serviceName: 'bomb' });
     const catalog = app.get(CatalogReader).catalog;
+    const harness = await harnessBlock((key, value) => suite.etcd.put(key, value));
     const worst = await worstBlock(async () => {
       await suite.etcd.put(`${PREFIX}${DOCUMENT}`, aliasBomb());
       await waitFor(() => suite.logs.warnings(`"${DOCUMENT}"`).length > 0, {
@@ -268,7 +293,7 @@ describe('large config values (issue 26.1)', () => {
         timeout: 30_000,
       });
     });
-    expect(worst).toBeLessThan(WORST_BLOCK_MS); // the event loop's worst block while it is parsed
+    expectLoopFree(worst, harness, 'the alias bomb was parsed');
     expect(suite.logs.warnings(`"${DOCUMENT}"`)[0]).toMatch(
       /rejected: invalid YAML document: its aliases expand \d+ nodes to \d+ .*keeping the value of revision/,
     );
