@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { type INestApplication } from '@nestjs/common';
 import { EtcdElectionService } from '../../lib/index.js';
-import { TcpProxy, waitFor } from '../support/index.js';
+import { TcpProxy, expectDuration, waitFor } from '../support/index.js';
 import { TEST_RETRY } from '../support/nest-apps.js';
 import { bootApp, pause, profile, useChaosSuite } from '../support/chaos-helpers.js';
 
@@ -89,7 +89,9 @@ describe('chaos: slow leader (1.1 s each way, ttl 10)', () => {
         `${(leaderless / 1000).toFixed(1)} s of ${(OBSERVE_MS / 1000).toFixed(0)} s, longest gap ` +
         `${(longestGap / 1000).toFixed(1)} s\n`,
     );
-    expect(longestGap).toBeLessThanOrEqual(TTL * 1000 + 2_000);
+    // The bound is the point of the test (the product's promise: a leader back within TTL + 2 s),
+    // so it is not stretched for a loaded machine.
+    expectDuration(longestGap, TTL * 1000 + 2_000 + 1, 'leaderless gap with a slow leader');
     expect(leaders()).toHaveLength(1);
   });
 
@@ -115,6 +117,11 @@ describe('chaos: slow leader (1.1 s each way, ttl 10)', () => {
     );
     expect([...seen].some(name => name !== slow.name)).toBe(true);
     // Bound: half a TTL. Without the give-up the key lives about one TTL after the step-down.
-    expect(longestGap).toBeLessThanOrEqual((TTL * 1000) / 2);
+    // The bound is the point of the test (without the give-up the gap is about one TTL): not stretched.
+    expectDuration(
+      longestGap,
+      (TTL * 1000) / 2 + 1,
+      'leaderless gap after the slowed leader gave up',
+    );
   });
 });
