@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { EtcdConfigService, EtcdRequestRejectedError, NestEtcdError } from '../../lib/index.js';
-import { nextValue, waitFor } from '../support/index.js';
+import { nextValue, waitFor, within } from '../support/index.js';
 import { FAST_TIMINGS, bootApp, useChaosSuite } from '../support/chaos-helpers.js';
 
 /**
@@ -67,7 +67,7 @@ describe('chaos: refused writes in a loop', () => {
       }
     } finally {
       refusing = false;
-      await refuser;
+      await within(refuser, 30_000, 'the refusing writer stopped (its last set() refused)');
       subscription.unsubscribe();
     }
 

@@ -4,6 +4,7 @@ import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigSnapshotStore, type ConfigSnapshotData } from '../../lib/config/config-snapshot.js';
+import { waitFor } from '../support/jest-helpers.js';
 
 const SOURCE = '/tenant/config/';
 
@@ -110,10 +111,11 @@ describe('ConfigSnapshotStore', () => {
       const file = join(dir, 'config.json');
       const store = new ConfigSnapshotStore(file, SOURCE, 10);
       store.schedule(() => ({ revision: 3, values: { x: 'y' } }));
-      const deadline = Date.now() + 5000;
-      while (!ConfigSnapshotStore.read(file, SOURCE) && Date.now() < deadline) {
-        await new Promise(resolve => setTimeout(resolve, 10));
-      }
+      await waitFor(() => ConfigSnapshotStore.read(file, SOURCE), {
+        timeout: 5_000,
+        interval: 10,
+        message: 'the snapshot file was not written after the 10 ms debounce',
+      });
       expect(ConfigSnapshotStore.read(file, SOURCE)?.revision).toBe(3);
     });
 

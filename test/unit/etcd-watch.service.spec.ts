@@ -4,6 +4,7 @@ import { EtcdPermissionError } from '../../lib/errors/etcd-permission.error.js';
 import { EtcdWatchService, type PrefixUpdate } from '../../lib/watch/etcd-watch.service.js';
 import { InformerPool } from '../../lib/watch/informer-pool.js';
 import { FakeClock, FakeEtcd, settle } from '../support/fake-informer-port.js';
+import { within } from '../support/jest-helpers.js';
 
 /** watchPrefix() against a fake port: the map first, then one update per batch (real etcd: e2e). */
 describe('EtcdWatchService (fake port)', () => {
@@ -60,8 +61,10 @@ describe('EtcdWatchService (fake port)', () => {
   it('errors with EtcdPermissionError when etcd refuses the list', async () => {
     const denied = new EtcdPermissionError('list', '/f/', 'reader');
     etcd.listError = denied;
-    const error = await new Promise(resolve =>
-      watch.watchPrefix('/f/').subscribe({ error: resolve }),
+    const error = await within(
+      new Promise(resolve => watch.watchPrefix('/f/').subscribe({ error: resolve })),
+      5_000,
+      'watchPrefix error after a refused list',
     );
     expect(error).toBe(denied);
   });

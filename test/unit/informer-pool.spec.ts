@@ -9,6 +9,7 @@ import type {
   InformerSink,
 } from '../../lib/watch/informer.interfaces.js';
 import { FakeClock, FakeEtcd, settle } from '../support/fake-informer-port.js';
+import { within } from '../support/jest-helpers.js';
 import { seededRandom } from '../support/random.js';
 
 /** The pool's sharing and ref-counting against a fake port (etcd watcher counts: sharing.spec.ts). */
@@ -180,8 +181,12 @@ describe('InformerPool (fake port)', () => {
   it('observe(): errors at once with EtcdPermissionError when etcd refuses the first list', async () => {
     const denied = new EtcdPermissionError('list', '/s/', 'reader');
     etcd.listError = denied;
-    const seen = await new Promise<unknown>(resolve =>
-      pool.observe('/s/', informer => informer.state$).subscribe({ error: resolve }),
+    const seen = await within(
+      new Promise<unknown>(resolve =>
+        pool.observe('/s/', informer => informer.state$).subscribe({ error: resolve }),
+      ),
+      5_000,
+      'observe() error after a refused first list',
     );
     expect(seen).toBe(denied);
     await settle();
@@ -189,13 +194,17 @@ describe('InformerPool (fake port)', () => {
 
     etcd.listError = undefined;
     etcd.put('/s/a', '1');
-    const synced = await firstValueFrom(
-      pool.observe('/s/', i =>
-        i.state$.pipe(
-          filter(s => s.synced),
-          map(() => i.size),
+    const synced = await within(
+      firstValueFrom(
+        pool.observe('/s/', i =>
+          i.state$.pipe(
+            filter(s => s.synced),
+            map(() => i.size),
+          ),
         ),
       ),
+      5_000,
+      'observe() synced once the list is allowed again',
     );
     expect(synced).toBe(1);
   });

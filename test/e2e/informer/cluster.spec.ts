@@ -1,6 +1,6 @@
 import type { Etcd3 } from 'etcd3';
 import type { PrefixInformer } from '../../support/internals.js';
-import { EtcdCluster, type EtcdServer, waitFor } from '../../support/index.js';
+import { EtcdCluster, type EtcdServer, waitFor, within } from '../../support/index.js';
 import {
   ChangeLog,
   asStrings,
@@ -69,7 +69,7 @@ describe('PrefixInformer on a 3-member cluster (real etcd)', () => {
       await writesPast(written.length + 10);
     } finally {
       stop = true;
-      await writing;
+      await within(writing, 30_000, 'the writer loop stopped (its last put answered)');
     }
 
     const finalRevision = Math.max(...written);

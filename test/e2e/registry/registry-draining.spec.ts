@@ -35,7 +35,7 @@ describe('registry: draining on shutdown (registry.drainDelay)', () => {
     expect(await ping.text()).toBe('pong');
     expect(child.running).toBe(true);
     // A request that was in flight when the signal came finishes normally.
-    const slow = await inflight;
+    const slow = await within(inflight, 15_000, 'the in-flight /slow?ms=1500 request answered');
     expect(slow.status).toBe(200);
     expect(await slow.text()).toBe('slow');
 

@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { LogCapture } from '../../support/log-capture.js';
 import { registryOf, startApp } from '../../support/registry-test-app.js';
 import { useEtcdSuite } from '../../support/etcd-suite.js';
+import { within } from '../../support/jest-helpers.js';
 
 // "deregistered" is logged only by an instance that was registered.
 describe('registry: the "deregistered" line (real etcd)', () => {
@@ -52,8 +53,8 @@ describe('registry: the "deregistered" line (real etcd)', () => {
     const registry = registryOf(app);
     const pending = registry.register().catch((err: unknown) => err);
     expect(registry.status).toBe('registering');
-    await app.close();
-    await pending;
+    await within(app.close(), 20_000, 'app.close() with etcd stopped and a register() pending');
+    await within(pending, 15_000, 'the pending register() settled after app.close()');
     expect(deregisteredLines()).toEqual([]);
     expect(
       logs.lines.filter(

@@ -10,7 +10,7 @@ import {
   type ServiceInstance,
 } from '../../../lib/index.js';
 import { parseEtcdJson } from '../../support/etcd-server.js';
-import { EtcdServer, nextValue } from '../../support/index.js';
+import { EtcdServer, nextValue, within } from '../../support/index.js';
 import { TEST_RETRY } from '../../support/nest-apps.js';
 import { closeAll, registryOf, startApp } from '../../support/registry-test-app.js';
 
@@ -162,7 +162,7 @@ describe('registry: registration, wire format, port detection, graceful close', 
     const pending = registry.register();
     expect(registry.status).toBe('registering');
     expect(registry.self).toBeUndefined();
-    const instance = await pending;
+    const instance = await within(pending, 15_000, 'register() with etcd up');
     expect(registry.self).toBe(instance);
     expect(await etcd.get('/services/self-timing/st-1')).toBeDefined();
     // At each status change, self was defined exactly when the status was registered.
