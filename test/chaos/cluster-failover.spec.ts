@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { type Subscription } from 'rxjs';
 import { type ConfigChange, EtcdConfigService, EtcdRegistryService } from '../../lib/index.js';
-import { type EtcdServer, nextValue, waitFor } from '../support/index.js';
+import { type EtcdServer, nextValue, waitFor, within } from '../support/index.js';
 import { FAST_TIMINGS, bootApp, pause, profile, useChaosSuite } from '../support/chaos-helpers.js';
 
 /**
@@ -164,7 +164,9 @@ describe('chaos: 3-member cluster failover under writes and churn', () => {
         }
       } finally {
         stopWriting = true;
-        await Promise.all([writer, churn]);
+        // each loop ends after its current call (deadline CALL_TIMEOUT_MS); the writer's put retries
+        // until quorum is back, so a cluster that never recovers fails here by name
+        await within(Promise.all([writer, churn]), 60_000, 'the writer and churn loops stopped');
       }
       expect(churnRounds).toBeGreaterThan(0);
 

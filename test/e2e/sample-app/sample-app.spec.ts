@@ -206,7 +206,9 @@ describe('sample app (two processes, real etcd)', () => {
     // One after the other: b asks for a free port while a holds its own, so they never share one.
     a = await startSample('a');
     b = await startSample('b');
-  }, 60_000);
+    // Above the sum of the named bounds inside (tsc 45 s, each start's health wait stretched to
+    // 40 s on a loaded machine), so a slow step fails by its own message, not by jest's timeout.
+  }, 150_000);
 
   /** Starts one instance on a free port; picks another port if someone else took it meanwhile. */
   async function startSample(name: 'a' | 'b'): Promise<SampleProcess> {
