@@ -173,18 +173,24 @@ export function formatErrors(errors: DocError[]): string {
   return errors.map(e => `${e.doc}:${e.line}:${e.column} ${e.code} ${e.message}`).join('\n');
 }
 
+/** The bound of one tsc run (killed past it, and the failure says so). */
+const TSC_TIMEOUT_MS = 120_000;
+
 function tsc(args: string[]): Promise<{ code: number; text: string }> {
   const bin = join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
   return new Promise(resolve => {
     execFile(
       process.execPath,
       [bin, ...args],
-      { cwd: REPO_ROOT, timeout: 120_000, env: { ...process.env, NODE_OPTIONS: '' } },
+      { cwd: REPO_ROOT, timeout: TSC_TIMEOUT_MS, env: { ...process.env, NODE_OPTIONS: '' } },
       (err, stdout, stderr) => {
         const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
+        const killed = err?.killed
+          ? ` (tsc killed: it did not end within ${TSC_TIMEOUT_MS} ms, the bound of one tsc run)`
+          : '';
         resolve({
           code,
-          text: `${stdout}${stderr}${err ? `\n(${err.message.split('\n')[0]})` : ''}`,
+          text: `${stdout}${stderr}${err ? `\n(${err.message.split('\n')[0]})${killed}` : ''}`,
         });
       },
     );

@@ -66,7 +66,10 @@ describe('TypeScript blocks of README.md and docs/*.md', () => {
     for (const doc of await docFiles()) blocks.push(...(await blocksOf(doc)));
     // One planted error proves that a failure is seen and mapped to its doc and line.
     errors = await typeCheckBlocks(dir, [...blocks, planted]);
-  }, 180_000);
+    // Two tsc runs (declarations, then the blocks; a third only when a block has a syntax error),
+    // each bounded at 120 s in doc-blocks.ts: the hook's timeout sits above the sum of two, so a
+    // slow run fails by its own message, not by jest's.
+  }, 270_000);
 
   afterAll(async () => {
     if (dir) await rm(dir, { recursive: true, force: true });
