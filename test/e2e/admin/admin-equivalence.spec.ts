@@ -170,7 +170,7 @@ describe('EtcdAdmin.validate agrees with the instances (both directions)', () =>
         rows.filter(r => r.startsWith(`${layerName} `) && r.endsWith('live false')),
       ).not.toHaveLength(0);
     }
-  });
+  }, 120_000); // above its longest waits (30 s, stretched to 45 s when loaded) plus the rest
 });
 
 /** Puts `text` at `etcdKey` and resolves with whether the instance applied it (or rejected it). */

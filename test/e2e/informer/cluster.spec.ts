@@ -80,5 +80,5 @@ describe('PrefixInformer on a 3-member cluster (real etcd)', () => {
     expect(written.filter(rev => !seen.has(rev))).toEqual([]);
     expect(written.length).toBeGreaterThan(100);
     log.close();
-  });
+  }, 120_000); // above its longest waits (30 s, stretched to 45 s when loaded) plus the rest
 });

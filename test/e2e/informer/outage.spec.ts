@@ -165,7 +165,7 @@ describe('PrefixInformer across outages (real etcd)', () => {
     await etcd.put('/stall/c', '1');
     expect((await next).resync).toBe(false);
     log.close();
-  });
+  }, 120_000); // above its longest waits (30 s, stretched to 45 s when loaded) plus the rest
 
   it('rebuilds a quiet watch after the stall bound without reporting a disconnect', async () => {
     const debug = jest.spyOn(Logger.prototype, 'debug');
@@ -244,5 +244,5 @@ describe('PrefixInformer across outages (real etcd)', () => {
     await etcd.put('/neighbour/x', '1');
     expect((await neighbourNext).key).toBe('/neighbour/x');
     log.close();
-  });
+  }, 120_000); // above its longest waits (30 s, stretched to 45 s when loaded) plus the rest
 });

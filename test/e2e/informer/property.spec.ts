@@ -121,5 +121,5 @@ describe('PrefixInformer property: any mix of writes and faults converges (real 
       proxy.heal();
       log.close();
     }
-  });
+  }, 120_000); // above its longest waits (30 s, stretched to 45 s when loaded) plus the rest
 });

@@ -94,7 +94,7 @@ describe('PrefixInformer: list, then watch from R + 1 (real etcd)', () => {
       log.close();
       await informer.stop();
     }
-  });
+  }, 120_000); // above its longest waits (30 s, stretched to 45 s when loaded) plus the rest
 
   it('applies every event of one transaction and of a range delete', async () => {
     const prefix = '/txn/';

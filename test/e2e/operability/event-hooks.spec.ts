@@ -47,7 +47,7 @@ describe('operability hooks: informer resyncs$ and config rejections$', () => {
       await connection.onApplicationShutdown();
       await proxy.close();
     }
-  });
+  }, 120_000); // above its longest waits (30 s, stretched to 45 s when loaded) plus the rest
 
   it('config rejections$ names the key, revision and reason of a value that fails parse', async () => {
     const moduleRef: TestingModule = await Test.createTestingModule({
