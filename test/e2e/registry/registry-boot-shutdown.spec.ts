@@ -115,7 +115,11 @@ describe('registry: boot and shutdown edges (SIGTERM during boot, duplicate inst
       // It keeps serving.
       const listening = await second.waitForLine(line => line.startsWith('LISTENING '));
       const secondPort = Number(listening.split(' ')[1]);
-      const res = await fetch(`http://127.0.0.1:${secondPort}/ping`);
+      const res = await within(
+        fetch(`http://127.0.0.1:${secondPort}/ping`),
+        10_000,
+        'the second instance answered /ping',
+      );
       expect(await res.text()).toBe('pong');
       // Two heartbeat periods of the second (ttl 3 → every second) later, the first still holds
       // the key: the second never put it.
@@ -151,7 +155,11 @@ describe('registry: boot and shutdown edges (SIGTERM during boot, duplicate inst
     });
     // Busy-wait 2.5 × TTL: etcd expires the lease meanwhile, with room to spare on a busy machine
     // (etcd checks lease expiry every 500 ms).
-    const res = await fetch(`http://127.0.0.1:${child.port}/block?ms=${ttl * 2500}`);
+    const res = await within(
+      fetch(`http://127.0.0.1:${child.port}/block?ms=${ttl * 2500}`),
+      ttl * 2500 + 10_000,
+      'the child answered /block after blocking its loop',
+    );
     expect(await res.text()).toBe('blocked');
     const lost = await child.waitForLine(line => /registration .* lost:/.test(line), {
       timeout: 10_000,

@@ -31,7 +31,7 @@ describe('registry: draining on shutdown (registry.drainDelay)', () => {
     expect(await suite.etcd.get('/services/drain-svc/d-1')).toBeUndefined();
     // The key is gone, the server still answers: callers that have not seen the removal yet are
     // served, not refused.
-    const ping = await fetch(`${base}/ping`);
+    const ping = await within(fetch(`${base}/ping`), 10_000, 'the draining child answered /ping');
     expect(await ping.text()).toBe('pong');
     expect(child.running).toBe(true);
     // A request that was in flight when the signal came finishes normally.
