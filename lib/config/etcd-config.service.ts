@@ -2,24 +2,22 @@ import { Logger, type OnModuleDestroy } from '@nestjs/common';
 import { Observable, Subject } from 'rxjs';
 import type { EtcdConnection } from '../client/etcd-connection.js';
 import { setOwn } from '../common/own-property.js';
-import { within } from '../common/timing.js';
 import { ConfigDisabledError } from '../errors/config-disabled.error.js';
 import { ConfigKeyNotFoundError } from '../errors/config-key-not-found.error.js';
-import { EtcdConnectionError } from '../errors/etcd-connection.error.js';
-import { EtcdUnavailableError } from '../errors/etcd-unavailable.error.js';
+import type { EtcdConnectionError } from '../errors/etcd-connection.error.js';
 import type { ResolvedEtcdOptions } from '../options/resolved-etcd-options.interface.js';
 import type { InformerPool } from '../watch/informer-pool.js';
 import { applyOptions, decodeByFormat, encodeValue } from './config-codec.js';
-import { bootInjected, decodeInjected } from './config-boot.js';
 import { ConfigHistory } from './config-history.js';
-import { ConfigOfflineKeeper } from './config-offline.js';
+import type { ConfigOfflineKeeper } from './config-offline.js';
 import { ConfigFanout } from './config-fanout.js';
-import { ConfigSource, ConfigSources } from './config-source.js';
+import { ConfigSources } from './config-source.js';
 import { ConfigStatusReader } from './config-status.reader.js';
 import { ConfigReport } from './config-report.js';
 import type { PublishedSchema } from './config-schema.js';
 import type { ConfigKeyStatus, ConfigStatus } from './config-status.js';
-import { ConfigStore } from './config-store.js';
+import { startConfig } from './config-startup.js';
+import type { ConfigStore } from './config-store.js';
 import type {
   ConfigChange,
   ConfigRejection,
@@ -124,69 +122,31 @@ export class EtcdConfigService implements OnModuleDestroy {
   }
 
   /**
-   * Loads every key before the app finishes `init()`. With etcd down and a valid snapshot file it
-   * serves the snapshot and catches up in the background. The one place that decides an offline boot.
+   * Loads every key before the app finishes `init()`; with etcd down and a valid snapshot file it
+   * serves the snapshot and catches up in the background ({@link startConfig}).
    * @internal
    */
   async init(): Promise<void> {
-    const config = this.options.config;
-    if (config === false) return;
-    const prefixes = [...config.shared, config.prefix];
-    this.store = new ConfigStore(
-      prefixes,
-      config.profiles,
-      this.logger,
-      (changes, revision) => this.fanout.publish(changes, revision),
-      rejection => this.refuse(rejection),
-      {
-        maxValueBytes: config.maxValueBytes,
-        isRead: key => this.fanout.isRead(key),
-        // A revision decoded or checked off the loop: the snapshot file and the status are due.
-        onDecoded: () => {
-          this.saveSnapshot();
-          this.report.touched();
-        },
-        history: etcdKey =>
-          this.past.historyOf(etcdKey, 1_000, text => ({ ok: true, value: text })),
+    if (this.options.config === false) return;
+    await startConfig({
+      config: this.options.config,
+      options: this.options,
+      connection: this.connection,
+      informers: this.informers,
+      sources: this.sources,
+      fanout: this.fanout,
+      report: this.report,
+      past: this.past,
+      logger: this.logger,
+      subscriptions: this.subscriptions,
+      bootError: this.bootError,
+      currentRevision: () => this.currentRevision,
+      refuse: rejection => this.refuse(rejection),
+      opened: (store, keeper) => {
+        this.store = store;
+        this.keeper = keeper;
       },
-    );
-    this.keeper = new ConfigOfflineKeeper(
-      config,
-      `${this.options.namespace}${config.prefix}`,
-      this.store,
-      this.logger,
-      entry => this.fanout.acceptedText(entry),
-    );
-    const bootError = this.bootError;
-    for (const prefix of prefixes) this.watchSource(prefix);
-    if (this.sources.synced) return this.bootInjected();
-
-    const loaded =
-      bootError === undefined &&
-      (await within(this.sources.ready(), this.options.connectTimeout).then(
-        result => result.settled,
-        () => false,
-      ));
-    if (loaded || this.sources.synced) return this.bootInjected();
-    const snapshot = this.keeper.read();
-    if (snapshot) {
-      const why =
-        bootError instanceof EtcdConnectionError ? bootError.cause : this.sources.lastError;
-      this.keeper.boot(snapshot, why, this.options.hosts, this.options.connectTimeout);
-      await decodeInjected(this.store, this.options.connectTimeout);
-      for (const value of this.fanout.values.values())
-        value.apply(this.fanout.effectiveOf(value.key));
-      return;
-    }
-    if (bootError) throw bootError;
-    const cause = this.sources.lastError;
-    const mapped =
-      cause instanceof Error && !(cause instanceof EtcdConnectionError)
-        ? this.connection.mapError(cause, 'read config', config.prefix)
-        : undefined;
-    throw mapped && !(mapped instanceof EtcdUnavailableError)
-      ? mapped
-      : new EtcdConnectionError(this.options.hosts, this.options.connectTimeout, cause);
+    });
   }
 
   /**
@@ -376,24 +336,6 @@ export class EtcdConfigService implements OnModuleDestroy {
     this.rejectionsSubject.complete();
   }
 
-  private watchSource(prefix: string): void {
-    // The end of each watch response: the snapshot file and the status key are due (both written
-    // later, coalesced); keys nothing reads are not in the store's batches.
-    const source = new ConfigSource(prefix, this.informers, this.store!, () => {
-      this.saveSnapshot();
-      this.report.touched();
-    });
-    this.sources.add(source);
-    this.subscriptions.push(
-      source.follow(() => {
-        if (this.sources.synced) {
-          this.keeper?.caughtUp(this.sources.revision);
-        }
-        this.saveSnapshot();
-      }),
-    );
-  }
-
   /** Decodes a text as the store decodes a value put at the app's own `<prefix><key>`. */
   private decodeAs(key: string, text: string): ConfigValidation<unknown> {
     return this.store!.decoder.decodeNow(`${this.prefix}${key}`, text);
@@ -404,34 +346,9 @@ export class EtcdConfigService implements OnModuleDestroy {
     this.rejectionsSubject.next(rejection);
   }
 
-  /** Online boot: injected values decoded, and none served from a default when etcd has a valid one. */
-  private bootInjected(): Promise<void> {
-    return bootInjected({
-      view: {
-        prefix: this.prefix,
-        effective: name => this.fanout.effectiveOf(name),
-        refusal: name => this.report.refusal(name),
-        decode: (name, text) => this.decodeAs(name, text),
-        history: (etcdKey, limit, check) => this.past.historyOf(etcdKey, limit, check),
-        snapshot: () => this.keeper?.read(),
-      },
-      store: this.store!,
-      values: this.fanout.values,
-      logger: this.logger,
-      connectTimeout: this.options.connectTimeout,
-      refuse: rejection => this.refuse(rejection),
-    });
-  }
-
   private liveValue(key: string, options: ConfigValueOptions<unknown>): LiveConfigValue<unknown> {
     this.assertEnabled(key);
     return this.fanout.liveValue(key, options);
-  }
-
-  /** Schedules a write of the snapshot file, once every watch has synced. */
-  private saveSnapshot(): void {
-    if (!this.sources.synced) return;
-    this.keeper?.save(() => this.currentRevision);
   }
 
   private etcdKey(key: string): string {
