@@ -382,7 +382,11 @@ describe('sample app (two processes, real etcd)', () => {
       registration: 'registered',
       instanceId: 'sample-a',
     });
-    const metrics = await (await fetch(`${a.url}/metrics`)).text();
+    const metrics = await within(
+      fetch(`${a.url}/metrics`).then(res => res.text()),
+      10_000,
+      'sample-a answered /metrics',
+    );
     expect(metrics).toContain('nest_etcd_connected 1');
     expect(metrics).toContain('nest_etcd_registration_status{status="registered"} 1');
     expect(metrics).toMatch(/^# HELP nest_etcd_leader /m);
