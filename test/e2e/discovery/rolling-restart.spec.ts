@@ -87,6 +87,14 @@ describe('zero-error rolling restart through registry.fetch', () => {
       await waitFor(() => old.every(app => (answeredBy.get(app.instanceId) ?? 0) > 0), {
         timeout: 10_000,
         message: 'every new instance answering a request',
+      }).catch(async (err: unknown) => {
+        // what the load looked like, so a failure says why an instance never answered
+        const answered = JSON.stringify(Object.fromEntries(answeredBy));
+        const seen = JSON.stringify(ids(await registry.getInstances(service)));
+        throw new Error(
+          `${(err as Error).message}; answered: ${answered}; sent ${sent}, in flight ${inFlight.size}, ` +
+            `failed ${failures.length} (first: ${failures.slice(0, 3).join(' | ')}); the caller lists ${seen}`,
+        );
       });
     } finally {
       clearInterval(ticker);
