@@ -77,10 +77,17 @@ export class FleetReader {
     checkName(service);
     const registryPrefix = `${this.ctx.prefixes.registry}${service}/`;
     const statusPrefix = `${this.ctx.prefixes.status}${service}/`;
-    const [registered, reported] = await Promise.all([
-      this.read(this.ctx.prefixes.registry, registryPrefix, 'list instances under'),
-      this.read(this.ctx.prefixes.status, statusPrefix, 'list config statuses under'),
-    ]);
+    const readBoth = (fresh: boolean) =>
+      Promise.all([
+        this.read(this.ctx.prefixes.registry, registryPrefix, 'list instances under', fresh),
+        this.read(this.ctx.prefixes.status, statusPrefix, 'list config statuses under', fresh),
+      ]);
+    let [registered, reported] = await readBoth(false);
+    if (registered.length === 0 && reported.length === 0 && this.view) {
+      // The live view may not have seen a registration made a moment ago: ask etcd itself before
+      // calling the service unknown.
+      [registered, reported] = await readBoth(true);
+    }
     const instances = registered.flatMap(entry => {
       const id = entry.key.slice(registryPrefix.length);
       if (id.length === 0 || id.includes('/')) return [];
@@ -126,8 +133,13 @@ export class FleetReader {
    * The entries under `prefix` (inside the watched `root`): from the live view when it is synced
    * and connected, else one Range (in key order, as etcd lists them).
    */
-  private async read(root: string, prefix: string, operation: string): Promise<FleetEntry[]> {
-    const live = await this.view?.entries(root, prefix);
+  private async read(
+    root: string,
+    prefix: string,
+    operation: string,
+    fresh = false,
+  ): Promise<FleetEntry[]> {
+    const live = fresh ? undefined : await this.view?.entries(root, prefix);
     if (live) return live.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     const kvs = await this.ctx.list(prefix, operation);
     return kvs.map(kv => ({
