@@ -2,7 +2,6 @@ import 'reflect-metadata';
 import { Injectable } from '@nestjs/common';
 import { Etcd3 } from 'etcd3';
 import type { INestApplicationContext } from '@nestjs/common';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { CORE_SCHEMA, load as loadYaml } from 'js-yaml';
 import { EtcdConfigService, InjectConfig, type ConfigValue } from '../../lib/index.js';
 import {
@@ -15,7 +14,7 @@ import {
   startConfigApp,
 } from '../bench-utils.js';
 import { runEtcdctl } from '../../test/support/etcd-server.js';
-import { yamlDocument } from '../../test/support/yaml-documents.js';
+import { worstLoopBlock, yamlDocument } from '../../test/support/yaml-documents.js';
 
 /** Propagation of one kind of structured config, module vs a raw etcd3 watcher. */
 export type DocumentPropagation = PropagationStats;
@@ -133,18 +132,6 @@ export async function configDocuments(ctx: BenchContext): Promise<ConfigDocument
   }
 }
 
-/** The worst event-loop block (ms) while `run` runs. */
-async function worstBlock(run: () => Promise<void>): Promise<number> {
-  const histogram = monitorEventLoopDelay({ resolution: 5 });
-  histogram.enable();
-  try {
-    await run();
-  } finally {
-    histogram.disable();
-  }
-  return histogram.max / 1e6;
-}
-
 /** The worst event-loop block while 1.4 MiB YAML values arrive, read and unread. */
 async function largeYamlBlocks(
   ctx: BenchContext,
@@ -167,18 +154,18 @@ async function largeYamlBlocks(
   };
   try {
     const outside = documents('o');
-    const baselineWorstMs = await worstBlock(async () => {
+    const baselineWorstMs = await worstLoopBlock(async () => {
       for (const document of outside) await put(`${RAW_PREFIX}${LARGE}`, document);
     });
     const unread = documents('u');
     const last = `u${puts - 1}`;
-    const unreadWorstMs = await worstBlock(async () => {
+    const unreadWorstMs = await worstLoopBlock(async () => {
       for (const document of unread) await put(`${PREFIX}${LARGE_UNREAD}`, document);
       await until(() => config.get<{ marker?: string }>(LARGE_UNREAD)?.marker === last);
     });
     const read = documents('r');
     const lastRead = `r${puts - 1}`;
-    const readWorstMs = await worstBlock(async () => {
+    const readWorstMs = await worstLoopBlock(async () => {
       for (const document of read) await put(`${PREFIX}${LARGE}`, document);
       await until(() => large.value?.marker === lastRead);
     });

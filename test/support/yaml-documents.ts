@@ -1,7 +1,20 @@
 /**
- * Large YAML documents, for the large-value e2e spec and the bench's large-value scenario (one
- * generator, so both measure the same shape).
+ * Large YAML documents and the event-loop measure, for the large-value e2e spec and the bench's
+ * large-value scenario (one generator and one measure, so both measure the same thing).
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+
+/** The worst event-loop block (ms) while `run` runs (5 ms resolution). */
+export async function worstLoopBlock(run: () => Promise<void>): Promise<number> {
+  const histogram = monitorEventLoopDelay({ resolution: 5 });
+  histogram.enable();
+  try {
+    await run();
+  } finally {
+    histogram.disable();
+  }
+  return histogram.max / 1e6;
+}
 
 /**
  * A YAML document of about `bytes` bytes whose `marker` field is `marker`: a list of services, four

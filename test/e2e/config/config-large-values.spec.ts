@@ -1,6 +1,5 @@
 import { jest } from '@jest/globals';
 import { Injectable } from '@nestjs/common';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import {
   EtcdConfigService,
   EtcdModule,
@@ -16,7 +15,7 @@ import { firstValueFrom, toArray } from 'rxjs';
 import { EtcdAdmin } from '../../../lib/admin/index.js';
 import { expectDuration, nextValue, waitFor } from '../../support/jest-helpers.js';
 import { TEST_RETRY } from '../../support/nest-apps.js';
-import { yamlDocument } from '../../support/yaml-documents.js';
+import { worstLoopBlock, yamlDocument } from '../../support/yaml-documents.js';
 
 /**
  * A large YAML value never blocks the app (it is decoded when read, a large YAML document
@@ -61,25 +60,13 @@ class CatalogReader {
   ) {}
 }
 
-/** The worst event-loop delay (ms) while `run` runs. */
-async function worstBlock(run: () => Promise<void>): Promise<number> {
-  const histogram = monitorEventLoopDelay({ resolution: 5 });
-  histogram.enable();
-  try {
-    await run();
-  } finally {
-    histogram.disable();
-  }
-  return histogram.max / 1e6;
-}
-
 /**
  * The harness's own worst block: the same eight 1.4 MiB puts under a prefix no app watches, measured
  * in the same test just before (etcdctl children, GC, the scheduler).
  */
 async function harnessBlock(put: (key: string, value: string) => Promise<void>): Promise<number> {
   const value = yamlDocument('baseline', DOCUMENT_BYTES);
-  return worstBlock(async () => {
+  return worstLoopBlock(async () => {
     for (let i = 0; i < 8; i++) await put(`/large-baseline/${i}.yaml`, value);
   });
 }
@@ -125,7 +112,7 @@ describe('large config values', () => {
     );
 
     const harness = await harnessBlock((key, value) => suite.etcd.put(key, value));
-    const worst = await worstBlock(async () => {
+    const worst = await worstLoopBlock(async () => {
       for (const document of documents) await suite.etcd.put(`${PREFIX}${DOCUMENT}`, document);
       await nextValue(
         catalog,
@@ -149,7 +136,7 @@ describe('large config values', () => {
     const statuses: RegistryStatus[] = [];
     suite.subscriptions.push(registry.status$.subscribe(status => statuses.push(status)));
     const harness = await harnessBlock((key, value) => suite.etcd.put(key, value));
-    const worst = await worstBlock(async () => {
+    const worst = await worstLoopBlock(async () => {
       for (let i = 1; i <= 8; i++) {
         await suite.etcd.put(`${PREFIX}${UNREAD}`, yamlDocument(`u${i}`, DOCUMENT_BYTES));
       }
@@ -286,7 +273,7 @@ describe('large config values', () => {
     const app = await boot({ reader: true, serviceName: 'bomb' });
     const catalog = app.get(CatalogReader).catalog;
     const harness = await harnessBlock((key, value) => suite.etcd.put(key, value));
-    const worst = await worstBlock(async () => {
+    const worst = await worstLoopBlock(async () => {
       await suite.etcd.put(`${PREFIX}${DOCUMENT}`, aliasBomb());
       await waitFor(() => suite.logs.warnings(`"${DOCUMENT}"`).length > 0, {
         message: 'the alias bomb to be rejected',
