@@ -29,8 +29,10 @@ export interface InformerSink {
   /** One change, right after the map holds it (before `changes$` emits it). */
   changed(change: InformerChange): void;
   /**
-   * The changes of one watch response or one re-list were all passed to {@link changed}: every
-   * revision they carry is complete.
+   * The changes told since the last call are complete, and the map holds the state they lead to:
+   * at the end of each watch response and each re-list, and inside a watch response before the
+   * first change of a newer revision (a response replaying missed revisions settles once per
+   * revision, so an owner that batches by revision reads each revision's own state).
    */
   settled(): void;
 }

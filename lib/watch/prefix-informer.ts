@@ -327,6 +327,12 @@ export class PrefixInformer {
       const key = event.type === 'put' ? event.entry.key : event.key;
       const revision = event.type === 'put' ? event.entry.modRevision : event.revision;
       if (revision < startRevision || revision < this.revision) continue;
+      // A newer revision: the sink hears the end of the one before while the map still holds it
+      // (a response replaying missed revisions carries several; each is a batch of its own).
+      if (this.unsettled && revision > this.revision) {
+        this.unsettled = false;
+        this.sink?.settled();
+      }
       this.revision = revision;
       this.cachedSnapshot = undefined;
       const previous = this.entries.get(key);

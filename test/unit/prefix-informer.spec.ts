@@ -517,10 +517,13 @@ describe('PrefixInformer (fake port)', () => {
   describe('sink (the owner of a private informer)', () => {
     /** What the sink and `changes$` saw, in order. */
     let log: string[];
+    /** Also called when the sink hears settled(). */
+    let onSettled: () => void;
 
     /** Starts an informer on `/p/` whose owner is a sink logging into {@link log}. */
     async function startWithSink(transform?: InformerEntryTransform): Promise<PrefixInformer> {
       log = [];
+      onSettled = () => undefined;
       const sink: InformerSink = {
         changed: change => {
           // Told right after the map holds the change.
@@ -528,7 +531,10 @@ describe('PrefixInformer (fake port)', () => {
           const holds = change.type === 'put' ? held === change.entry : held === undefined;
           log.push(`sink ${change.type} ${change.key}${holds ? '' : ' (map not updated!)'}`);
         },
-        settled: () => log.push('settled'),
+        settled: () => {
+          log.push('settled');
+          onSettled();
+        },
       };
       informer = new PrefixInformer(
         etcd,
@@ -586,6 +592,35 @@ describe('PrefixInformer (fake port)', () => {
       respond({ key: '/p/listed', value: 'old', revision: 1 }); // a replay older than applied
       expect(log).toEqual([]);
       expect(informer.get('/p/listed')?.value.toString()).toBe('0');
+    });
+
+    it('a response replaying several revisions settles before each newer one, while the map holds the one before', async () => {
+      await startWithSink();
+      const base = etcd.revision;
+      // What the map held for /p/k each time the owner heard settled().
+      const seen: string[] = [];
+      onSettled = () => seen.push(informer.get('/p/k')?.value.toString() ?? '-');
+      // A resume after a partition: etcd replays what was missed in one response, a key written
+      // at three revisions (the second a retried put of the same bytes), another between them.
+      respond(
+        { key: '/p/k', value: '1', revision: base + 1 },
+        { key: '/p/k', value: '1', revision: base + 2 },
+        { key: '/p/j', value: 'x', revision: base + 3 },
+        { key: '/p/j', value: 'y', revision: base + 3 },
+        { key: '/p/k', value: '2', revision: base + 4 },
+      );
+      expect(log.filter(line => !line.startsWith('changes$'))).toEqual([
+        'sink put /p/k',
+        'settled',
+        'sink put /p/k',
+        'settled',
+        'sink put /p/j',
+        'sink put /p/j', // one revision: one batch
+        'settled',
+        'sink put /p/k',
+        'settled',
+      ]);
+      expect(seen).toEqual(['1', '1', '1', '2']);
     });
 
     it('a consumer that throws half-way through a response still ends the batch of what it was told', async () => {

@@ -364,4 +364,59 @@ describe('config resilience against real etcd: snapshot boot, outages, recovery'
       await proxy.close();
     }
   });
+
+  it('revisions replayed in one watch response after a partition are each reported once, with their own value', async () => {
+    // A writer whose put timed out retries it: the same value again at a new revision. When the
+    // app catches up after a partition, etcd replays both revisions (and the others missed) in one
+    // watch response. Each revision must be reported as what it wrote, and a revision that wrote
+    // the bytes already served must not be reported at all.
+    await suite.etcd.put('/config/seq', '0');
+    const proxy = await TcpProxy.start({ host: '127.0.0.1', port: suite.etcd.clientPort });
+    try {
+      const app = apps.track(
+        await bootApp({
+          imports: [EtcdModule.forRoot({ hosts: proxy.endpoint, ...FAST_DETECTION })],
+        }),
+      );
+      const config = app.get(EtcdConfigService);
+      const changes: string[] = [];
+      subscriptions.push(
+        config.changes$.subscribe(c => changes.push(`${c.key}=${String(c.value)}@${c.revision}`)),
+      );
+      await suite.etcd.put('/config/probe', 'watch is live');
+      await waitFor(() => config.get('probe') === 'watch is live');
+      changes.length = 0;
+      proxy.blackhole();
+      proxy.reset();
+      await nextValue(config.connected$.pipe(filter(c => !c)), undefined, 10_000);
+
+      const revisions: number[] = [];
+      const put = async (key: string, value: string) => {
+        await suite.etcd.put(`/config/${key}`, value);
+        revisions.push(await suite.etcd.revision());
+      };
+      await put('seq', '1');
+      await put('seq', '1'); // the retried put: same bytes, a new revision
+      await put('counter', '1');
+      await put('seq', '2');
+      await put('counter', '2');
+
+      proxy.heal();
+      proxy.reset();
+      await waitFor(() => config.get('counter') === 2, {
+        timeout: 20_000,
+        message: 'the app caught up with the writes made during the partition',
+      });
+      const [seq1, , counter1, seq2, counter2] = revisions;
+      expect(changes).toEqual([
+        `seq=1@${seq1}`,
+        `counter=1@${counter1}`,
+        `seq=2@${seq2}`,
+        `counter=2@${counter2}`,
+      ]);
+    } finally {
+      await apps.closeAll();
+      await proxy.close();
+    }
+  });
 });
