@@ -1,16 +1,17 @@
 import { type Observable, combineLatest, defer, distinctUntilChanged, map, of } from 'rxjs';
 import type { InformerHandle, InformerPool } from '../watch/informer-pool.js';
-import type { InformerChange, InformerSink } from '../watch/informer.interfaces.js';
+import { SETTLED, SYNCED } from '../watch/informer.interfaces.js';
 import type { ConfigStore } from './config-store.js';
 
 /**
- * One watched source prefix (a shared prefix or the app's own), and the sink of its informer: each
- * change goes straight into the store, and each watch response ends its batch, so a change reaches
- * the app's ConfigValue within the turn it arrived in.
+ * One watched source prefix (a shared prefix or the app's own) and its own informer, followed
+ * through `view$` like every informer: the first list goes to the store at once, each change goes
+ * straight into the store as the map applies it, and each `SETTLED` ends the store's batch, so a
+ * change reaches the app's ConfigValue within the turn it arrived in.
  * @internal
  */
-export class ConfigSource implements InformerSink {
-  /** Its own informer (pinned, with the store's transform and this sink). */
+export class ConfigSource {
+  /** Its own informer (pinned, with the store's transform). */
   readonly handle: InformerHandle;
   synced = false;
   /** Revision of the last listing or change the informer delivered. */
@@ -20,42 +21,38 @@ export class ConfigSource implements InformerSink {
     readonly prefix: string,
     informers: InformerPool,
     private readonly store: ConfigStore,
-    /** The end of each watch response (after the store's batch). */
+    /** The end of each batch of changes (after the store's batch). */
     private readonly onSettled: () => void,
   ) {
     this.handle = informers.acquire(prefix, {
       pinned: true,
       transform: store.transformFor(prefix),
-      sink: this,
     });
   }
 
   /**
-   * Hands the informer's first listing to the store once it has synced, then calls `onSynced`.
+   * Follows the informer: hands its first listing to the store once it has synced (then calls
+   * `onSynced`), then every change and the end of every batch.
    * @returns the subscription to end when the config center stops.
    */
   follow(onSynced: () => void): { unsubscribe(): void } {
     const informer = this.handle.informer;
-    return informer.state$.subscribe(state => {
-      if (!state.synced || this.synced) return;
-      this.synced = true;
-      // The store reads the informer's live map (never `informer.snapshot`, a copy).
-      this.revision = Math.max(this.revision, state.revision);
-      this.store.synced(this.prefix, informer, state.revision);
-      onSynced();
+    return informer.view$.subscribe(event => {
+      if (event === SYNCED) {
+        this.synced = true;
+        // The store reads the informer's live map (never `informer.snapshot`, a copy).
+        const revision = informer.state.revision;
+        this.revision = Math.max(this.revision, revision);
+        this.store.synced(this.prefix, informer, revision);
+        onSynced();
+      } else if (event === SETTLED) {
+        this.store.flush();
+        this.onSettled();
+      } else {
+        this.revision = Math.max(this.revision, event.revision);
+        this.store.changed(event);
+      }
     });
-  }
-
-  changed(change: InformerChange): void {
-    // Before the first sync the whole listing is reconciled at once.
-    if (!this.synced) return;
-    this.revision = Math.max(this.revision, change.revision);
-    this.store.changed(change);
-  }
-
-  settled(): void {
-    this.store.flush();
-    this.onSettled();
   }
 }
 

@@ -4,7 +4,7 @@ import type { EtcdConnection } from '../client/etcd-connection.js';
 import { etcdAnswerCode } from '../client/etcd-errors.classifier.js';
 import { describeCause } from '../common/describe-cause.js';
 import type { InformerHandle, InformerPool } from '../watch/informer-pool.js';
-import { SYNCED } from '../watch/informer.interfaces.js';
+import { SETTLED, SYNCED } from '../watch/informer.interfaces.js';
 import {
   StatusCoalescer,
   coalescerSystemClock,
@@ -118,7 +118,8 @@ export class ConfigStatusWriter {
       if (current) this.coalescer.mark();
     };
     this.ownKey = handle.informer.view$.subscribe(event => {
-      if (event === SYNCED || event.key === registration.key) check();
+      // The map holds the registration key's state at each batch's end.
+      if (event === SYNCED || event === SETTLED) check();
     });
   }
 

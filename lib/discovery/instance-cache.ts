@@ -16,7 +16,7 @@ import { EtcdPermissionError } from '../errors/etcd-permission.error.js';
 import { EtcdUnavailableError } from '../errors/etcd-unavailable.error.js';
 import type { ResolvedEtcdOptions } from '../options/resolved-etcd-options.interface.js';
 import type { InformerPool } from '../watch/informer-pool.js';
-import { SYNCED, type InformerChange } from '../watch/informer.interfaces.js';
+import { SETTLED, SYNCED, type InformerChange } from '../watch/informer.interfaces.js';
 import type { PrefixInformer } from '../watch/prefix-informer.js';
 import type { InstancesSource } from './discovery.interfaces.js';
 import { parseInstance } from './service-instance.codec.js';
@@ -119,9 +119,18 @@ export class InstanceCache implements InstancesSource {
   ): Observable<ServiceInstance[]> {
     return new Observable<ServiceInstance[]>(subscriber => {
       const view = new InstanceView(serviceName, this.servicePrefix(serviceName), this.logger);
+      // One list per batch of changes (a re-list, a revoked lease's keys), not one per change.
+      let changed = false;
       return informer.view$.subscribe(event => {
-        if (event === SYNCED) view.reset(informer);
-        else if (!view.apply(event)) return;
+        if (event === SYNCED) {
+          view.reset(informer);
+        } else if (event !== SETTLED) {
+          changed = view.apply(event) || changed;
+          return;
+        } else if (!changed) {
+          return;
+        }
+        changed = false;
         subscriber.next(view.list());
       });
     });

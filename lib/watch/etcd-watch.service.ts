@@ -1,6 +1,6 @@
 import { Observable } from 'rxjs';
 import type { InformerPool } from './informer-pool.js';
-import { SYNCED } from './informer.interfaces.js';
+import { SETTLED, SYNCED } from './informer.interfaces.js';
 import type { PrefixChange, PrefixSnapshot } from './prefix-watch.interfaces.js';
 import type { PrefixInformer } from './prefix-informer.js';
 
@@ -71,6 +71,9 @@ function updatesOf(informer: PrefixInformer): Observable<PrefixUpdate> {
       next: event => {
         // The first emission is the whole map.
         if (event === SYNCED) return subscriber.next({ snapshot: informer.snapshot, changes: [] });
+        // One update per synchronous run, not per revision: a response replaying many revisions
+        // is one snapshot.
+        if (event === SETTLED) return;
         // Changes applied in one synchronous run (one watch response, one re-list) go out together.
         if (pending.length === 0) queueMicrotask(flush);
         pending.push(event);

@@ -70,21 +70,20 @@ export class InformerPool implements BeforeApplicationShutdown {
 
   /**
    * Takes a hold on the informer of `prefix`, starting it when it is new. A pinned informer lives
-   * until the pool closes. An informer with a `transform` keeps entries in its owner's form, and one
-   * with a `sink` reports to its owner: neither is ever shared, each such hold gets its own.
+   * until the pool closes. An informer with a `transform` keeps entries in its owner's form: it is
+   * never shared, each such hold gets its own.
    */
   acquire(prefix: string, options: { pinned?: boolean } & InformerSetup = {}): InformerHandle {
     if (this.closed) {
       throw new EtcdStoppedError(`watch on "${prefix}"`, 'because the etcd module is shut down');
     }
-    const owned = options.transform !== undefined || options.sink !== undefined;
+    const owned = options.transform !== undefined;
     const poolKey = owned ? `${prefix}\u0000${++this.privateInformers}` : prefix;
     let entry = this.entries.get(poolKey);
     if (!entry) {
       entry = {
         informer: new PrefixInformer(this.port, prefix, this.options, this.dependencies, {
           transform: options.transform,
-          sink: options.sink,
         }),
         refs: 0,
         pinned: false,

@@ -21,27 +21,23 @@ export type InformerEntryTransform = (
   previous: InformerEntry | undefined,
 ) => InformerEntry;
 
-/**
- * The owner of a private informer, told of each change synchronously as it is applied, without an
- * observable in between (the config center's path from an etcd event to a `ConfigValue`). @internal
- */
-export interface InformerSink {
-  /** One change, right after the map holds it (before `changes$` emits it). */
-  changed(change: InformerChange): void;
-  /**
-   * The changes told since the last call are complete, and the map holds the state they lead to:
-   * at the end of each watch response and each re-list, and inside a watch response before the
-   * first change of a newer revision (a response replaying missed revisions settles once per
-   * revision, so an owner that batches by revision reads each revision's own state).
-   */
-  settled(): void;
-}
-
 /** The first event of `PrefixInformer.view$`: the first list is in the map. */
 export const SYNCED = 'synced';
 
-/** What `PrefixInformer.view$` emits: {@link SYNCED} once, then each change. @internal */
-export type InformerViewEvent = typeof SYNCED | InformerChange;
+/**
+ * The marker `PrefixInformer.view$` emits when the changes since the last one are complete and the
+ * map holds the state they lead to: at the end of each watch response and each re-list that changed
+ * something, and inside a watch response before the first change of a newer revision (a response
+ * replaying missed revisions settles once per revision, so a follower that batches by revision
+ * reads each revision's own state).
+ */
+export const SETTLED = 'settled';
+
+/**
+ * What `PrefixInformer.view$` emits: {@link SYNCED} once, then each change as it is applied, each
+ * batch of them ended by {@link SETTLED}. @internal
+ */
+export type InformerViewEvent = typeof SYNCED | typeof SETTLED | InformerChange;
 
 /** One re-list after the first (after a reconnect, a compaction or a stall), as counted by metrics. */
 export interface InformerResync {
@@ -89,6 +85,4 @@ export interface InformerDependencies {
 export interface InformerSetup {
   /** Applied to every entry before it enters the map (see {@link InformerEntryTransform}). */
   readonly transform?: InformerEntryTransform;
-  /** Told of each change as it is applied (see {@link InformerSink}). */
-  readonly sink?: InformerSink;
 }

@@ -20,7 +20,6 @@ import type {
   InformerEntryTransform,
   InformerOptions,
   InformerResync,
-  InformerSink,
   InformerSnapshot,
   InformerState,
   InformerViewEvent,
@@ -31,7 +30,7 @@ import { WatchOutages } from './watch-outages.js';
 /**
  * A list-then-watch cache of every key under one prefix: the map (kept current by
  * {@link InformerLoop}: list, watch, resume, re-list and diff), the lists and events applied to it,
- * and what it publishes (`view$`, `state$`, `changes$`, `resyncs$`, the sink).
+ * and what it publishes (`view$`, `state$`, `changes$`, `resyncs$`).
  *
  * While etcd is unreachable the informer keeps its last map, reports `connected: false` and retries;
  * it never empties the map because of a disconnect. Outages are logged once per app
@@ -43,6 +42,8 @@ export class PrefixInformer {
   private cachedSnapshot: InformerSnapshot | undefined;
   private readonly changesSubject = new Subject<InformerChange>();
   private readonly resyncsSubject = new Subject<InformerResync>();
+  /** The ends of batches of changes (`view$`'s `SETTLED`). */
+  private readonly settlesSubject = new Subject<void>();
   private readonly stateSubject = new BehaviorSubject<InformerState>({
     connected: false,
     synced: false,
@@ -51,7 +52,6 @@ export class PrefixInformer {
   private readonly logger = new Logger('EtcdInformer');
   private readonly clock: InformerClock;
   private readonly transform: InformerEntryTransform | undefined;
-  private readonly sink: InformerSink | undefined;
   private running: Promise<void> | undefined;
   private stopped = false;
   private readonly loop: InformerLoop;
@@ -65,7 +65,7 @@ export class PrefixInformer {
   private lastErrorValue: unknown;
   /** `state.connected`, as a plain field. */
   private live = false;
-  /** Changes were told to the sink since it last heard `settled()`. */
+  /** Changes were emitted since the last settle. */
   private unsettled = false;
   private failureValue: Error | undefined;
 
@@ -83,9 +83,14 @@ export class PrefixInformer {
   /**
    * "Wait until synced, then follow changes": {@link SYNCED} once the first list is in the map (at
    * once when it already is; read the map then with {@link current} or {@link snapshot}), then every
-   * change as it is applied. Completes when the informer stops.
+   * change as it is applied, each batch of them ended by `SETTLED` (the end of a watch response or
+   * re-list, and of each revision inside one). Completes when the informer stops.
    */
-  readonly view$: Observable<InformerViewEvent> = followView(this.changes$, this.state$);
+  readonly view$: Observable<InformerViewEvent> = followView(
+    this.changes$,
+    this.state$,
+    this.settlesSubject,
+  );
 
   constructor(
     private readonly port: InformerPort,
@@ -96,7 +101,6 @@ export class PrefixInformer {
     setup: InformerSetup = {},
   ) {
     this.transform = setup.transform;
-    this.sink = setup.sink;
     this.clock = dependencies.clock ?? systemClock;
     this.outages = dependencies.outages ?? new WatchOutages(this.clock, this.logger);
     this.loop = new InformerLoop(
@@ -214,6 +218,7 @@ export class PrefixInformer {
     if (this.outageId !== undefined) this.outages.unregister(this.outageId);
     this.setState({ ...this.state, connected: false, reason: 'stopped' });
     this.changesSubject.complete();
+    this.settlesSubject.complete();
     this.resyncsSubject.complete();
     this.stateSubject.complete();
   }
@@ -257,7 +262,7 @@ export class PrefixInformer {
     try {
       for (const change of changes) this.emit(change);
     } finally {
-      if (this.unsettled) this.sink?.settled();
+      if (this.unsettled) this.settle();
     }
     this.setState({ connected: true, synced: true, revision: this.revision });
     if (!firstList) {
@@ -313,8 +318,7 @@ export class PrefixInformer {
     try {
       return this.applyEach(events, startRevision);
     } finally {
-      // Even when a consumer threw half-way: the changes already told end their batch.
-      if (this.unsettled) this.sink?.settled();
+      if (this.unsettled) this.settle();
     }
   }
 
@@ -327,12 +331,9 @@ export class PrefixInformer {
       const key = event.type === 'put' ? event.entry.key : event.key;
       const revision = event.type === 'put' ? event.entry.modRevision : event.revision;
       if (revision < startRevision || revision < this.revision) continue;
-      // A newer revision: the sink hears the end of the one before while the map still holds it
-      // (a response replaying missed revisions carries several; each is a batch of its own).
-      if (this.unsettled && revision > this.revision) {
-        this.unsettled = false;
-        this.sink?.settled();
-      }
+      // A newer revision: the one before ends while the map still holds it (a response replaying
+      // missed revisions carries several; each is a batch of its own).
+      if (this.unsettled && revision > this.revision) this.settle();
       this.revision = revision;
       this.cachedSnapshot = undefined;
       const previous = this.entries.get(key);
@@ -361,11 +362,16 @@ export class PrefixInformer {
     this.stateSubject.next(state);
   }
 
-  /** Tells the sink, then `changes$`'s subscribers (if any), of one applied change. */
+  /** Tells `changes$`'s subscribers (`view$`'s among them), if any, of one applied change. */
   private emit(change: InformerChange): void {
     this.unsettled = true;
-    this.sink?.changed(change);
     if (this.changesSubject.observed) this.changesSubject.next(change);
+  }
+
+  /** Ends the batch of changes emitted since the last settle (`view$` emits `SETTLED`). */
+  private settle(): void {
+    this.unsettled = false;
+    if (this.settlesSubject.observed) this.settlesSubject.next();
   }
 
   /**

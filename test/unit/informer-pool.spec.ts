@@ -3,11 +3,9 @@ import { Logger } from '@nestjs/common';
 import { filter, firstValueFrom, map } from 'rxjs';
 import { EtcdPermissionError } from '../../lib/errors/etcd-permission.error.js';
 import { InformerPool } from '../../lib/watch/informer-pool.js';
-import type {
-  InformerChange,
-  InformerEntry,
-  InformerSink,
-} from '../../lib/watch/informer.interfaces.js';
+import type { InformerHandle } from '../../lib/watch/informer-pool.js';
+import type { InformerEntry } from '../../lib/watch/informer.interfaces.js';
+import { SETTLED, SYNCED } from '../../lib/watch/informer.interfaces.js';
 import { FakeClock, FakeEtcd, settle } from '../support/fake-informer-port.js';
 import { within } from '../support/jest-helpers.js';
 import { seededRandom } from '../support/random.js';
@@ -125,16 +123,23 @@ describe('InformerPool (fake port)', () => {
     other.release();
   });
 
-  it('an informer with a sink is its own (never shared): each sink hears its informer only', async () => {
-    const sinkOf = (heard: string[]): InformerSink => ({
-      changed: (change: InformerChange) => heard.push(`${change.type} ${change.key}`),
-      settled: () => heard.push('settled'),
-    });
+  it('an informer with a transform is its own (never shared): each owner hears its informer only', async () => {
+    const own = (heard: string[]) => (entry: InformerEntry) => {
+      heard.push(`transform ${entry.key}`);
+      return entry;
+    };
+    const follow = (handle: InformerHandle, heard: string[]) =>
+      handle.informer.view$.subscribe(event => {
+        if (event === SETTLED) heard.push('settled');
+        else if (event !== SYNCED) heard.push(`${event.type} ${event.key}`);
+      });
     const first: string[] = [];
     const second: string[] = [];
     const plain = pool.acquire('/c/');
-    const a = pool.acquire('/c/', { sink: sinkOf(first) });
-    const b = pool.acquire('/c/', { sink: sinkOf(second) });
+    const a = pool.acquire('/c/', { transform: own(first) });
+    const b = pool.acquire('/c/', { transform: own(second) });
+    follow(a, first);
+    follow(b, second);
     expect(a.informer).not.toBe(b.informer);
     expect(a.informer).not.toBe(plain.informer);
     expect(b.informer).not.toBe(plain.informer);
@@ -145,15 +150,23 @@ describe('InformerPool (fake port)', () => {
     expect(etcd.liveWatches().filter(w => w.prefix === '/c/')).toHaveLength(3);
 
     etcd.put('/c/k', 'v');
-    expect(first).toEqual(['put /c/k', 'settled']);
-    expect(second).toEqual(['put /c/k', 'settled']);
+    expect(first).toEqual(['transform /c/k', 'put /c/k', 'settled']);
+    expect(second).toEqual(['transform /c/k', 'put /c/k', 'settled']);
 
     a.release();
     await settle();
     expect(a.informer.state.reason).toBe('stopped');
     etcd.put('/c/k', 'w');
-    expect(first).toEqual(['put /c/k', 'settled']); // a released informer tells its sink nothing
-    expect(second).toEqual(['put /c/k', 'settled', 'put /c/k', 'settled']);
+    // a released informer applies nothing more
+    expect(first).toEqual(['transform /c/k', 'put /c/k', 'settled']);
+    expect(second).toEqual([
+      'transform /c/k',
+      'put /c/k',
+      'settled',
+      'transform /c/k',
+      'put /c/k',
+      'settled',
+    ]);
     b.release();
     plain.release();
   });

@@ -1,15 +1,15 @@
 import { jest } from '@jest/globals';
 import { Logger } from '@nestjs/common';
+import { config as rxjsConfig } from 'rxjs';
 import { EtcdPermissionError } from '../../lib/errors/etcd-permission.error.js';
 import type {
   InformerChange,
   InformerEntry,
   InformerEntryTransform,
   InformerOptions,
-  InformerSink,
   InformerViewEvent,
 } from '../../lib/watch/informer.interfaces.js';
-import { SYNCED } from '../../lib/watch/informer.interfaces.js';
+import { SETTLED, SYNCED } from '../../lib/watch/informer.interfaces.js';
 import { PrefixInformer } from '../../lib/watch/prefix-informer.js';
 import { FakeClock, FakeEtcd, settle } from '../support/fake-informer-port.js';
 import { seededRandom } from '../support/random.js';
@@ -141,9 +141,9 @@ describe('PrefixInformer (fake port)', () => {
 
   describe('view$ (wait until synced, then follow changes)', () => {
     const seen = (events: InformerViewEvent[]) =>
-      events.map(e => (e === SYNCED ? SYNCED : [e.type, e.key, e.resync]));
+      events.map(e => (e === SYNCED || e === SETTLED ? e : [e.type, e.key, e.resync]));
 
-    it('emits synced once the first list is in the map, then each change, never synced again', async () => {
+    it('emits synced once the first list is in the map, then each change and the end of each batch, never synced again', async () => {
       etcd.put('/p/a', '1');
       informer = new PrefixInformer(etcd, '/p/', OPTIONS, { clock, random: () => 0 });
       const early: InformerViewEvent[] = [];
@@ -169,7 +169,13 @@ describe('PrefixInformer (fake port)', () => {
       await settle();
       await clock.advance(1_000);
       await settle();
-      expect(seen(early)).toEqual([SYNCED, ['put', '/p/b', false], ['put', '/p/c', false]]);
+      expect(seen(early)).toEqual([
+        SYNCED,
+        ['put', '/p/b', false],
+        SETTLED,
+        ['put', '/p/c', false],
+        SETTLED,
+      ]);
 
       const late: InformerViewEvent[] = [];
       informer.view$.subscribe(event => late.push(event));
@@ -514,36 +520,35 @@ describe('PrefixInformer (fake port)', () => {
     });
   });
 
-  describe('sink (the owner of a private informer)', () => {
-    /** What the sink and `changes$` saw, in order. */
+  describe("view$'s batches (SETTLED), as the config center follows them", () => {
+    /** What the follower of `view$` saw, in order. */
     let log: string[];
-    /** Also called when the sink hears settled(). */
+    /** Also called at each SETTLED. */
     let onSettled: () => void;
 
-    /** Starts an informer on `/p/` whose owner is a sink logging into {@link log}. */
-    async function startWithSink(transform?: InformerEntryTransform): Promise<PrefixInformer> {
+    /** Starts an informer on `/p/` followed through `view$`, logging into {@link log}. */
+    async function startFollowing(transform?: InformerEntryTransform): Promise<PrefixInformer> {
       log = [];
       onSettled = () => undefined;
-      const sink: InformerSink = {
-        changed: change => {
-          // Told right after the map holds the change.
-          const held = informer.get(change.key);
-          const holds = change.type === 'put' ? held === change.entry : held === undefined;
-          log.push(`sink ${change.type} ${change.key}${holds ? '' : ' (map not updated!)'}`);
-        },
-        settled: () => {
-          log.push('settled');
-          onSettled();
-        },
-      };
       informer = new PrefixInformer(
         etcd,
         '/p/',
         OPTIONS,
         { clock, random: () => 0 },
-        { sink, transform },
+        { transform },
       );
-      informer.changes$.subscribe(c => log.push(`changes$ ${c.type} ${c.key}`));
+      informer.view$.subscribe(event => {
+        if (event === SYNCED) return;
+        if (event === SETTLED) {
+          log.push('settled');
+          onSettled();
+          return;
+        }
+        // Told right after the map holds the change.
+        const held = informer.get(event.key);
+        const holds = event.type === 'put' ? held === event.entry : held === undefined;
+        log.push(`${event.type} ${event.key}${holds ? '' : ' (map not updated!)'}`);
+      });
       informer.start();
       await settle();
       await informer.ready();
@@ -563,9 +568,9 @@ describe('PrefixInformer (fake port)', () => {
         );
     };
 
-    it('each change reaches sink.changed before changes$; settled once per response that changed something', async () => {
+    it('each change as the map holds it; settled once per response that changed something', async () => {
       etcd.put('/p/listed', '0');
-      await startWithSink();
+      await startFollowing();
       expect(log).toEqual([]); // the first list: no change, no settled
 
       // One response carrying two events of one revision: two changes, one settled, after both.
@@ -573,17 +578,11 @@ describe('PrefixInformer (fake port)', () => {
         { key: '/p/a', value: '1' },
         { key: '/p/b', value: '2' },
       ]);
-      expect(log).toEqual([
-        'sink put /p/a',
-        'changes$ put /p/a',
-        'sink put /p/b',
-        'changes$ put /p/b',
-        'settled',
-      ]);
+      expect(log).toEqual(['put /p/a', 'put /p/b', 'settled']);
 
       log.length = 0;
       etcd.del('/p/a');
-      expect(log).toEqual(['sink delete /p/a', 'changes$ delete /p/a', 'settled']);
+      expect(log).toEqual(['delete /p/a', 'settled']);
 
       // Responses that change nothing: no settled.
       log.length = 0;
@@ -595,9 +594,9 @@ describe('PrefixInformer (fake port)', () => {
     });
 
     it('a response replaying several revisions settles before each newer one, while the map holds the one before', async () => {
-      await startWithSink();
+      await startFollowing();
       const base = etcd.revision;
-      // What the map held for /p/k each time the owner heard settled().
+      // What the map held for /p/k at each SETTLED.
       const seen: string[] = [];
       onSettled = () => seen.push(informer.get('/p/k')?.value.toString() ?? '-');
       // A resume after a partition: etcd replays what was missed in one response, a key written
@@ -609,57 +608,47 @@ describe('PrefixInformer (fake port)', () => {
         { key: '/p/j', value: 'y', revision: base + 3 },
         { key: '/p/k', value: '2', revision: base + 4 },
       );
-      expect(log.filter(line => !line.startsWith('changes$'))).toEqual([
-        'sink put /p/k',
+      expect(log).toEqual([
+        'put /p/k',
         'settled',
-        'sink put /p/k',
+        'put /p/k',
         'settled',
-        'sink put /p/j',
-        'sink put /p/j', // one revision: one batch
+        'put /p/j',
+        'put /p/j', // one revision: one batch
         'settled',
-        'sink put /p/k',
+        'put /p/k',
         'settled',
       ]);
       expect(seen).toEqual(['1', '1', '1', '2']);
     });
 
-    it('a consumer that throws half-way through a response still ends the batch of what it was told', async () => {
-      await startWithSink();
-      const told: string[] = [];
-      let settles = 0;
-      // A second owner on a fresh informer whose `changed` throws on the second change.
-      informer = new PrefixInformer(
-        etcd,
-        '/p/',
-        OPTIONS,
-        { clock, random: () => 0 },
-        {
-          sink: {
-            changed: change => {
-              told.push(change.key);
-              if (told.length === 2) throw new Error('consumer bug');
-            },
-            settled: () => settles++,
-          },
-        },
-      );
-      informer.start();
-      await settle();
-      await informer.ready();
-      const watch = etcd.liveWatches().at(-1)!;
-      expect(() =>
-        watch.listener.events([
-          { type: 'put', entry: plainEntry('/p/a', '1', etcd.revision + 1) },
-          { type: 'put', entry: plainEntry('/p/b', '2', etcd.revision + 1) },
-        ]),
-      ).toThrow('consumer bug');
-      expect(told).toEqual(['/p/a', '/p/b']);
-      expect(settles).toBe(1);
+    it('a follower that throws is reported, and neither the informer nor the other followers stop', async () => {
+      const reported: unknown[] = [];
+      const previous = rxjsConfig.onUnhandledError;
+      rxjsConfig.onUnhandledError = err => reported.push(err);
+      try {
+        await startFollowing();
+        let told = 0;
+        informer.view$.subscribe(event => {
+          if (event !== SYNCED && event !== SETTLED && ++told === 1)
+            throw new Error('follower bug');
+        });
+        respond(
+          { key: '/p/a', value: '1', revision: etcd.revision + 1 },
+          { key: '/p/b', value: '2', revision: etcd.revision + 1 },
+        );
+        expect(log).toEqual(['put /p/a', 'put /p/b', 'settled']);
+        expect(informer.get('/p/b')?.value.toString()).toBe('2');
+        await settle();
+        expect(reported).toEqual([new Error('follower bug')]);
+      } finally {
+        rxjsConfig.onUnhandledError = previous;
+      }
     });
 
     it('a re-list that found changes settles once after them; one that found none does not', async () => {
       for (const k of ['same', 'changed', 'gone']) etcd.put(`/p/${k}`, '1');
-      await startWithSink();
+      await startFollowing();
       etcd.breakStream();
       etcd.delivering = false;
       etcd.del('/p/gone');
@@ -669,15 +658,7 @@ describe('PrefixInformer (fake port)', () => {
       etcd.compact(); // the resume is answered "compacted": a re-list
       await clock.advance(100); // the backoff, then the re-list
       expect(informer.state.connected).toBe(true);
-      expect(log).toEqual([
-        'sink put /p/changed',
-        'changes$ put /p/changed',
-        'sink put /p/added',
-        'changes$ put /p/added',
-        'sink delete /p/gone',
-        'changes$ delete /p/gone',
-        'settled',
-      ]);
+      expect(log).toEqual(['put /p/changed', 'put /p/added', 'delete /p/gone', 'settled']);
 
       log.length = 0;
       const lists = etcd.lists.length;
@@ -698,7 +679,7 @@ describe('PrefixInformer (fake port)', () => {
         return { ...page, entries: page.entries.map(entry => ({ ...entry })) };
       };
       etcd.put('/p/listed', '1');
-      await startWithSink();
+      await startFollowing();
       const listed = informer.get('/p/listed')!;
       expect(Object.isFrozen(listed)).toBe(true);
       expect(listed.value.toString()).toBe('1');
@@ -713,7 +694,7 @@ describe('PrefixInformer (fake port)', () => {
       etcd = new FakeEtcd();
       etcd.put('/p/listed', '1');
       const made: InformerEntry[] = [];
-      await startWithSink(entry => {
+      await startFollowing(entry => {
         const kept = { ...entry, value: Buffer.from(`T${entry.value.toString()}`) };
         made.push(kept);
         return kept;
