@@ -22,7 +22,11 @@ export interface ReportedEntries {
   readonly undecided: number | undefined;
 }
 
-/** Per config key under `under`, the entry `pick` serves from the highest layer holding one. @internal */
+/**
+ * Per config key under `under`, the entry `pick` serves from the highest layer holding one. `pick`
+ * is called only for keys under `under` (it may decode: a folder's read decodes nothing outside it).
+ * @internal
+ */
 export function bestEntries(
   held: Iterable<ConfigEntry>,
   pick: (held: ConfigEntry) => ConfigEntry | undefined,
@@ -30,8 +34,10 @@ export function bestEntries(
 ): Map<string, ConfigEntry> {
   const best = new Map<string, ConfigEntry>();
   for (const entry of held) {
+    // A kept revision is of the same etcd key: the key decides before anything is decoded.
+    if (under !== '' && !entry.key.startsWith(under, entry.layer.prefix.length)) continue;
     const served = pick(entry);
-    if (!served || !served.key.startsWith(under, served.layer.prefix.length)) continue;
+    if (!served) continue;
     const key = served.configKey;
     const kept = best.get(key);
     if (!kept || kept.rank < served.rank) best.set(key, served);

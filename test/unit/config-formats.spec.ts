@@ -13,6 +13,7 @@ import {
   ConfigStore,
   RejectedRevision,
   assembleFolder,
+  type ConfigStoreOptions,
   type StoreChange,
 } from '../../lib/config/config-store.js';
 import type { InformerEntry } from '../../lib/watch/informer.interfaces.js';
@@ -227,10 +228,21 @@ describe('ConfigStore', () => {
    * A store over fake informer maps (one per source, synced at revision 0): `apply` does what the
    * informer does with a watch event (transform, update its map, report the change).
    */
-  function makeStore(profiles: string[] = [], shared: string[] = []) {
+  function makeStore(
+    profiles: string[] = [],
+    shared: string[] = [],
+    options: ConfigStoreOptions = {},
+  ) {
     const batches: StoreChange[][] = [];
     const sources = [...shared, '/config/'];
-    const store = new ConfigStore(sources, profiles, logger, changes => batches.push(changes));
+    const store = new ConfigStore(
+      sources,
+      profiles,
+      logger,
+      changes => batches.push(changes),
+      undefined,
+      options,
+    );
     current = store;
     const maps = new Map<string, Map<string, InformerEntry>>();
     for (const source of sources) {
@@ -315,6 +327,26 @@ describe('ConfigStore', () => {
     expect(last).toHaveLength(1);
     expect(last[0]!.previous?.text).toBe('canary');
     expect(last[0]!.next?.text).toBe('own');
+  });
+
+  it("a folder's entries decode the keys below it, none outside it", async () => {
+    const { store, apply } = makeStore([], [], { isRead: key => key.startsWith('db/') });
+    apply('/config/db/host', '/config/', bytes('h'), 2);
+    apply('/config/db/port', '/config/', bytes('5432'), 3);
+    // Keys nothing reads: an invalid document (decoding it would warn) and a plain one.
+    apply('/config/other.yaml', '/config/', bytes('a: [1'), 4);
+    apply('/config/plain', '/config/', bytes('x'), 5);
+    await settle();
+    expect(store.effectiveEntries('db/').map(e => `${e.configKey}=${String(e.decoded)}`)).toEqual([
+      'db/host=h',
+      'db/port=5432',
+    ]);
+    expect(warnings).toEqual([]);
+    const outside = [...store.held()].filter(e => !e.configKey.startsWith('db/'));
+    expect(outside.map(e => [e.configKey, e.isKnown])).toEqual([
+      ['other.yaml', false],
+      ['plain', false],
+    ]);
   });
 
   it('a rejected revision is reported once; the same bytes again are not reported again', async () => {
