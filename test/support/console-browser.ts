@@ -58,9 +58,21 @@ export class ConsoleBrowser {
   }
 }
 
-/** Writes a full-page screenshot to docs/console/<name>.png (the pictures docs/console.md shows). */
+/**
+ * Takes a full-page screenshot (the page rendered as a PNG). With `UPDATE_SCREENSHOTS=1` it is
+ * written to docs/console/<name>.png (the pictures docs/console.md shows); otherwise a test run
+ * leaves the tracked files alone.
+ */
 export async function screenshot(page: Page, name: string): Promise<void> {
-  const dir = join(process.cwd(), 'docs', 'console');
-  await mkdir(dir, { recursive: true });
-  await page.screenshot({ path: join(dir, `${name}.png`), fullPage: true });
+  if (process.env.UPDATE_SCREENSHOTS === '1') {
+    const dir = join(process.cwd(), 'docs', 'console');
+    await mkdir(dir, { recursive: true });
+    await page.screenshot({ path: join(dir, `${name}.png`), fullPage: true });
+    return;
+  }
+  const png = await page.screenshot({ fullPage: true });
+  // PNG signature: the page was rendered into an image.
+  if (png.length < 1000 || png.readUInt32BE(0) !== 0x89504e47) {
+    throw new Error(`the screenshot of the console's "${name}" page is not a PNG image`);
+  }
 }

@@ -10,7 +10,8 @@ import { SHOP, SHOP_PREFIX, startShopInstance } from '../../fixtures/console/sho
 /**
  * The console in headless Chromium (playwright-core, Debian's /usr/bin/chromium), against real etcd
  * and real instances of a service (Nest apps with the registry and config status on). Each page
- * seen is written to docs/console/<page>.png (docs/console.md shows them).
+ * seen is a screenshot (written to docs/console/<page>.png, which docs/console.md shows, when
+ * UPDATE_SCREENSHOTS=1).
  */
 
 /** Bound of every wait on the page: instances register, report and the page refreshes (250 ms). */
