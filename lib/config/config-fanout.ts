@@ -9,13 +9,8 @@ import {
   map,
   startWith,
 } from 'rxjs';
-import {
-  assembleFolder,
-  type ConfigEntry,
-  type ConfigStore,
-  sameBytes,
-  type StoreChange,
-} from './config-store.js';
+import { type ConfigEntry, type ConfigStore, sameBytes, type StoreChange } from './config-store.js';
+import { FolderValue } from './config-folder.js';
 import type { ConfigReport } from './config-report.js';
 import type {
   ConfigChange,
@@ -43,6 +38,11 @@ export class ConfigFanout {
   private readonly watched = new Map<string, number>();
   /** How many of {@link watched} are folders. */
   private watchedFolders = 0;
+  /** The value last made of each folder ConfigValue, and the store it was read from. */
+  private readonly folders = new Map<
+    string,
+    { readonly store: ConfigStore; readonly folder: FolderValue | undefined }
+  >();
 
   /** Every change of an effective value (see EtcdConfigService.changes$). */
   readonly changes$: Observable<ConfigChange> = this.changesSubject.asObservable();
@@ -121,19 +121,10 @@ export class ConfigFanout {
       const entry = store.effective(key);
       return entry && new EntryValue(entry);
     }
-    const entries = store.effectiveEntries(key);
-    if (entries.length === 0) return undefined;
-    let text: string | undefined;
-    return {
-      // Only a custom `parse` reads a folder's text; changes are told apart by `parts`.
-      get text() {
-        return (text ??= JSON.stringify(entries.map(entry => [entry.configKey, entry.text])));
-      },
-      parts: entries,
-      value: assembleFolder(key, entries),
-      source: `${this.prefix()}${key}`,
-      revision: Math.max(...entries.map(entry => entry.modRevision)),
-    };
+    const folder = FolderValue.of(key, store.effectiveEntries(key), `${this.prefix()}${key}`);
+    // The base the next change of a folder ConfigValue starts from (see publish).
+    if (this.values.has(key)) this.folders.set(key, { store, folder });
+    return folder;
   }
 
   /** Fans one batch (one etcd revision) out to `changes$`, config values and watchers. */
@@ -166,7 +157,7 @@ export class ConfigFanout {
       if (!key.endsWith('/')) continue;
       const inside = changes.filter(change => change.key.startsWith(key));
       if (inside.length === 0) continue;
-      const effective = this.effectiveOf(key);
+      const effective = this.folderAfter(key, inside);
       report.changed(key, revision, false);
       value.apply(effective, {
         key,
@@ -178,6 +169,25 @@ export class ConfigFanout {
       });
     }
     if (this.batches.observed) this.batches.next(changes);
+  }
+
+  /**
+   * A folder ConfigValue's value after `inside` (the batch's changes below it): made from the value
+   * before when the batch only put new revisions of keys it holds (the entries replaced, the
+   * object copied along the changed paths), else assembled again from the store.
+   */
+  private folderAfter(key: string, inside: readonly StoreChange[]): FolderValue | undefined {
+    const before = this.folders.get(key);
+    if (before && before.store === this.store() && before.folder) {
+      const puts: ConfigEntry[] = [];
+      for (const change of inside) if (change.next) puts.push(change.next);
+      const folder = puts.length === inside.length ? before.folder.withPuts(puts) : undefined;
+      if (folder) {
+        this.folders.set(key, { store: before.store, folder });
+        return folder;
+      }
+    }
+    return this.effectiveOf(key) as FolderValue | undefined;
   }
 
   /**

@@ -16,7 +16,9 @@ import {
   type ConfigStoreOptions,
   type StoreChange,
 } from '../../lib/config/config-store.js';
+import { FolderValue } from '../../lib/config/config-folder.js';
 import type { InformerEntry } from '../../lib/watch/informer.interfaces.js';
+import { seededRandom } from '../support/random.js';
 import type { StandardSchemaLike } from '../../lib/config/config-value.interface.js';
 import { sameEffective } from '../../lib/config/effective-value.js';
 import { defineConfig, type ConfigTypeOf, type ConfigValueOf } from '../../lib/index.js';
@@ -214,6 +216,74 @@ describe('folder assembly', () => {
     const entries = [entry('db/pool', leaf), entry('db/pool/max', 10)];
     expect(assembleFolder('db/', entries)).toEqual({ pool: { max: 10 } });
     expect(leaf).toEqual({ min: 1 });
+  });
+});
+
+describe('FolderValue: the next value of a folder made in place from a batch of puts', () => {
+  const FOLDER = 'db/';
+  const sorted = (entries: ConfigEntry[]) =>
+    [...entries].sort((a, b) => (a.configKey < b.configKey ? -1 : 1));
+  const of = (entries: ConfigEntry[]) => FolderValue.of(FOLDER, sorted(entries), '/config/db/')!;
+  /** The entry of `key` at `revision`, holding `value` (default: the revision). */
+  const at = (key: string, revision: number, value: unknown = revision): ConfigEntry => {
+    const raw = bytes(JSON.stringify(value));
+    const layer = { prefix: '/config/', source: '/config/', rank: 0 };
+    return new ConfigEntry(
+      `/config/${key}`,
+      raw.buffer,
+      raw.byteOffset,
+      raw.length,
+      revision,
+      1,
+      1,
+      '0',
+      layer,
+      value,
+    );
+  };
+
+  it('equals a full assembly after random puts, shares the branches no put touched, and never changes the value before', () => {
+    const random = seededRandom(7);
+    const keys = [
+      'db/host',
+      'db/pool/max',
+      'db/pool/min',
+      'db/a/b/c',
+      'db/a/b/d',
+      'db/a/e',
+      'db/__proto__',
+      'db/x/__proto__/y',
+    ];
+    let revision = 1;
+    let current = keys.map(key => at(key, revision++));
+    let value = of(current);
+    for (let round = 0; round < 200; round++) {
+      const before = JSON.stringify(value.value);
+      const puts = keys.filter(() => random() < 0.3).map(key => at(key, revision++));
+      const next = value.withPuts(puts)!;
+      expect(next).toBeDefined();
+      current = current.map(held => puts.find(put => put.key === held.key) ?? held);
+      const full = of(current);
+      expect(next.value).toEqual(full.value);
+      expect(JSON.stringify(next.value)).toBe(JSON.stringify(full.value));
+      expect(next.parts).toEqual(full.parts);
+      expect(next.revision).toBe(full.revision);
+      expect(next.text).toBe(full.text);
+      expect(Object.getPrototypeOf(next.value)).toBe(Object.prototype);
+      expect(JSON.stringify(value.value)).toBe(before);
+      if (!puts.some(put => put.configKey.startsWith('db/pool/'))) {
+        expect(next.value.pool).toBe(value.value.pool);
+      }
+      value = next;
+    }
+  });
+
+  it('needs a full assembly for a key it does not hold, or when a deeper key wins over a leaf', () => {
+    const value = of([at('db/host', 1, 'h')]);
+    expect(value.withPuts([at('db/port', 2)])).toBeUndefined();
+    const shadowed = of([at('db/pool', 1, { min: 1 }), at('db/pool/max', 2)]);
+    expect(shadowed.value).toEqual({ pool: { max: 2 } });
+    expect(shadowed.withPuts([at('db/pool/max', 3)])).toBeUndefined();
   });
 });
 
