@@ -1,10 +1,12 @@
+import { jest } from '@jest/globals';
 import { Logger } from '@nestjs/common';
 import { NEVER, of } from 'rxjs';
 import type { EtcdConnection } from '../../lib/client/etcd-connection.js';
 import { InstanceCache } from '../../lib/discovery/instance-cache.js';
 import type { ServiceInstance } from '../../lib/discovery/service-instance.interface.js';
 import { EtcdUnavailableError } from '../../lib/errors/etcd-unavailable.error.js';
-import type { InformerPool } from '../../lib/watch/informer-pool.js';
+import { InformerPool } from '../../lib/watch/informer-pool.js';
+import { FakeClock, FakeEtcd, settle } from '../support/fake-informer-port.js';
 
 /** Discovery's per-service cache on a pool whose lists never load (etcd gone after boot). */
 describe('InstanceCache', () => {
@@ -57,6 +59,44 @@ describe('InstanceCache', () => {
       expect(loaded.serviceNames).toEqual(['pay']);
     } finally {
       loaded.clear();
+    }
+  });
+
+  it('emits one instance list per batch of changes (a transaction registering three), not one per change', async () => {
+    const logger = new Logger('EtcdRegistry');
+    jest.spyOn(logger, 'warn').mockImplementation(() => undefined);
+    const etcd = new FakeEtcd();
+    const pool = new InformerPool(
+      etcd,
+      { stallTimeout: 1_000, retry: { initialDelay: 100, maxDelay: 1_000 } },
+      { clock: new FakeClock(), random: () => 0 },
+    );
+    const live = new InstanceCache(
+      {} as EtcdConnection,
+      pool,
+      { registryPrefix: '/services/', connectTimeout: 1000, hosts: ['http://127.0.0.1:2379'] },
+      logger,
+    );
+    const lists: string[][] = [];
+    const subscription = live
+      .instances$('pay')
+      .subscribe(list => lists.push(list.map(i => i.instanceId)));
+    try {
+      await settle();
+      expect(lists).toEqual([[]]);
+      const instance = (port: number) => JSON.stringify({ host: '127.0.0.1', port });
+      etcd.txn([
+        { key: '/services/pay/a', value: instance(1) },
+        { key: '/services/pay/b', value: instance(2) },
+        { key: '/services/pay/c', value: instance(3) },
+      ]);
+      expect(lists).toEqual([[], ['a', 'b', 'c']]);
+      etcd.put('/services/pay/b', instance(4));
+      expect(lists).toHaveLength(3);
+    } finally {
+      subscription.unsubscribe();
+      live.clear();
+      await pool.close();
     }
   });
 });
